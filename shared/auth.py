@@ -1,0 +1,84 @@
+"""Bearer JWTs: who is acting, in what role, for which department."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.domain import ROLES, Actor, DomainError, utcnow
+from shared.settings import Settings
+
+ALGORITHM = "HS256"
+
+
+class Unauthenticated(Exception):
+    """No token, or one that is not ours, expired or malformed (401)."""
+
+
+class Forbidden(Exception):
+    """The caller is known but their role may not do this (403)."""
+
+
+def _key(settings: Settings) -> str:
+    key = settings.jwt_secret.get_secret_value()
+    if len(key) < 32:
+        raise RuntimeError("ONESTOP_JWT_SECRET is missing or shorter than 32 characters")
+    return key
+
+
+def issue_token(
+    settings: Settings, user: str, role: str, department: str | None = None,
+    ttl: timedelta = timedelta(hours=12),
+) -> str:
+    actor = Actor(user=user, role=role, department=department)  # validates the role
+    now = utcnow()
+    claims = {
+        "sub": actor.user, "role": actor.role, "iss": settings.jwt_issuer,
+        "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()),
+    }
+    if department:
+        claims["department"] = department
+    return jwt.encode(claims, _key(settings), algorithm=ALGORITHM)
+
+
+def verify_token(settings: Settings, token: str) -> Actor:
+    try:
+        claims = jwt.decode(
+            token, _key(settings), algorithms=[ALGORITHM], issuer=settings.jwt_issuer,
+            options={"require": ["sub", "role", "exp", "iss"]},
+        )
+        return Actor(user=claims["sub"], role=claims["role"], department=claims.get("department"))
+    except jwt.ExpiredSignatureError:
+        raise Unauthenticated("the token has expired") from None
+    except (jwt.InvalidTokenError, DomainError) as error:
+        raise Unauthenticated(f"the token is not valid: {error}") from None
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("send 'Authorization: Bearer <token>' (see `onestop token`)")
+    actor = verify_token(request.app.state.settings, credentials.credentials)
+    if actor.role == "system":
+        raise Unauthenticated("service identities cannot call the API")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def require_role(actor: Actor, *roles: str) -> None:
+    if actor.role not in roles:
+        raise Forbidden(f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}")
+
+
+HUMAN_ROLES = tuple(r for r in ROLES if r != "system")

@@ -1,0 +1,126 @@
+"""`onestop` — run a service, mint a development token, read a case's history."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from shared.auth import HUMAN_ROLES, issue_token
+from shared.settings import SERVICES, Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="onestop", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run one service (HTTP API, relay and consumer)")
+    serve.add_argument("service", choices=SERVICES)
+
+    token = commands.add_parser("token", help="print a development bearer token")
+    token.add_argument("--user", required=True)
+    token.add_argument("--role", required=True, choices=HUMAN_ROLES)
+    token.add_argument("--department")
+    token.add_argument("--hours", type=float, default=12.0)
+
+    history = commands.add_parser("history", help="print a case's history as a timeline")
+    history.add_argument("case_id")
+    history.add_argument("--as-of", help="ISO-8601 time with offset: the case as it stood then")
+    history.add_argument("--token", help="bearer token (default: a fresh auditor token)")
+    history.add_argument("--json", action="store_true", help="print the raw JSON")
+
+    args = parser.parse_args(argv)
+    settings = Settings.load()
+    if args.command == "serve":
+        return _serve(settings, args.service)
+    if args.command == "token":
+        from datetime import timedelta
+
+        print(issue_token(settings, args.user, args.role, args.department,
+                          ttl=timedelta(hours=args.hours)))
+        return 0
+    return _history(settings, args)
+
+
+def _serve(settings: Settings, service: str) -> int:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        f"services.{service}.bootstrap:create_app", factory=True, host=settings.http_host,
+        port=settings.port_of(service), log_level="info", access_log=False,  # type: ignore[arg-type]
+    )
+    return 0
+
+
+def _history(settings: Settings, args: argparse.Namespace) -> int:
+    token = args.token or issue_token(settings, "cli-auditor", "auditor")
+    params = {"as_of": args.as_of} if args.as_of else {}
+    url = f"{settings.url_of('followup')}/v1/cases/{args.case_id}/history"
+    try:
+        response = httpx.get(url, params=params, headers={"Authorization": f"Bearer {token}"},
+                             timeout=10)
+    except httpx.HTTPError as error:
+        print(f"onestop: cannot reach follow-up at {url}: {error}", file=sys.stderr)
+        return 2
+    if response.status_code != 200:
+        body = response.json() if "json" in response.headers.get("content-type", "") else {}
+        print(f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(response.text)
+        return 0
+    print(render_timeline(response.json(), ZoneInfo(settings.timezone)))
+    return 0
+
+
+def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
+    """A history as a human reads it: one block per event, oldest first."""
+    integrity = history["integrity"]
+    check = ("hash chain verified" if integrity["verified"] else
+             f"HASH CHAIN BROKEN at entry {integrity['broken_at']}: {integrity['problem']}")
+    case = history.get("case") or {}
+    lines = [f"Case {history['case_id']}" + (f" as of {history['as_of']}" if history["as_of"] else ""),
+             f"  status: {case.get('status', '?')}   events: {integrity['entries']}   {check}",
+             f"  head hash: {integrity['head_hash']}", ""]
+    numbers = {e["event_id"]: i for i, e in enumerate(history["events"], 1)}
+    for i, event in enumerate(history["events"], 1):
+        when = datetime.fromisoformat(event["time"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        actor = event["actor"]
+        who = actor["user"] + f" ({actor['role']}" + (f", {actor['department']})" if actor.get("department") else ")")
+        cause = event.get("causation_id")
+        because = f"#{numbers[cause]}" if cause in numbers else (cause or "a request")
+        lines.append(f"#{i:<3} {when}  {event['service']:<9} {_short_type(event['type'])}")
+        lines.append(f"      by {who}; caused by {because}")
+        lines.append(f"      {_summary(event)}")
+    return "\n".join(lines)
+
+
+def _short_type(type_: str) -> str:
+    parts = type_.split(".")
+    return ".".join(parts[2:]) if len(parts) > 3 else type_
+
+
+def _summary(event: dict[str, Any]) -> str:
+    data = event["data"]
+    if "subject" in data and "channel" in data:
+        loc = data["location"]
+        place = "/".join(p for p in (loc.get("district"), loc.get("street"), loc.get("community")) if p)
+        return f"{data['channel']} · {data['category']} · {place} · “{data['subject']}”"
+    if "lead" in data:
+        co = ", ".join(d["name"] for d in data.get("co_handlers", []))
+        return f"lead {data['lead']['name']}" + (f"; co-handling {co}" if co else "") + f" — {data['reason']}"
+    if "deadlines" in data:
+        return "; ".join(f"{d['kind']} due {d['due_at'][:16]}" for d in data["deadlines"])
+    if "reason" in data:
+        return data["reason"]
+    return ", ".join(f"{k}={v}" for k, v in data.items() if k != "case_id")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Pieces of the domain model every service shares. Imports nothing from the outside world."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+ROLES = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "system")
+"""Who may act. `system` is a service acting on an event, never a person."""
+
+
+class DomainError(Exception):
+    """A rule of the domain was broken; the message says which, for a clerk to act on."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: a user with a role, perhaps in a department, or a service."""
+
+    user: str
+    role: str
+    department: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise DomainError(f"unknown role {self.role!r}", field="role")
+        if not self.user:
+            raise DomainError("an actor needs a user name", field="user")
+
+    @classmethod
+    def service(cls, name: str) -> Actor:
+        return cls(user=f"service:{name}", role="system")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Actor:
+        return cls(user=data["user"], role=data["role"], department=data.get("department"))
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Where a change came from: the conversation it belongs to and the message that caused it."""
+
+    correlation_id: str
+    causation_id: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,117 @@
+"""HTTP conventions shared by the three APIs: problem+json errors, body limits, health."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.auth import Forbidden, Unauthenticated
+from shared.domain import DomainError
+
+PROBLEM = "application/problem+json"
+TYPE_BASE = "https://onestop.example/problems/"
+
+
+class NotFound(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} was not found")
+
+
+def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": TYPE_BASE + kind, "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+        fields = ", ".join(e["field"] for e in errors)
+        return problem(422, "validation", "Invalid request", f"check these fields: {fields}",
+                       errors=errors)
+
+    @app.exception_handler(DomainError)
+    async def rule_broken(_: Request, exc: DomainError) -> JSONResponse:
+        extra = {"errors": [{"field": exc.field, "message": str(exc)}]} if exc.field else {}
+        return problem(422, "rule", "The request breaks a rule", str(exc), **extra)
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return problem(401, "unauthenticated", "Authentication required", str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return problem(403, "forbidden", "Not allowed", str(exc))
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return problem(404, "not-found", "Not found", str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, "http", str(exc.detail), str(exc.detail))
+
+
+class BodyLimit:
+    """Refuse oversized bodies with 413 before anything reads them (nothing half-written)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "too-large", "Request body too large",
+                           f"the body must be at most {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def correlation_middleware(app: FastAPI) -> None:
+    """Every request gets a correlation id (kept from X-Correlation-ID if the caller sent one)."""
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
+        correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        request.state.correlation_id = correlation[:100]
+        response = await call_next(request)
+        response.headers["X-Correlation-ID"] = request.state.correlation_id
+        return response

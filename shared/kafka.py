@@ -1,0 +1,292 @@
+"""Kafka adapters: topics, the outbox relay and the consumer with exactly-once effects.
+
+* The relay reads a service's notification log in order and publishes each event to the
+  service's topic, keyed by case id so one case's events stay ordered. Its position is
+  stored after the broker acknowledged the batch: at-least-once, never lost, never reordered.
+  Only the holder of a PostgreSQL advisory lock relays, so running more copies of a
+  service is safe.
+* The consumer stores its Kafka position as a tracking record in the same transaction as
+  the events it produces; a redelivered record then fails with IntegrityError, which means
+  "already done". On (re)assignment each partition is sought to the stored position + 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking, TrackingRecorder
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import TopicAlreadyExistsError
+from psycopg import sql
+
+from shared.domain import DomainError
+from shared.envelope import CloudEvent, MalformedEvent
+from shared.settings import ServiceName, Settings
+from shared.store import connect
+
+log = logging.getLogger(__name__)
+
+ToCloudEvent = Callable[[DomainEventProtocol[Any]], CloudEvent | None]
+"""Maps an internal domain event to its wire form, or None if it stays inside the service."""
+
+
+def bootstrap_servers(settings: Settings) -> list[str]:
+    return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
+
+
+def ensure_topics(settings: Settings, topics: list[str]) -> None:
+    """Create missing topics (idempotent); events are the audit trail, so they never expire."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings), client_id="onestop-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1,
+                     topic_configs={"retention.ms": "-1"})
+            for name in topics if name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+
+
+def make_producer(settings: Settings, client_id: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap_servers(settings), client_id=client_id,
+        acks="all", linger_ms=2, retries=2**31 - 1, max_in_flight_requests_per_connection=5,
+    )
+
+
+@dataclass
+class RelayStatus:
+    leader: bool = False
+    position: int | None = None
+    published: int = 0
+    last_error: str | None = None
+    last_published_at: float | None = None
+
+
+class Relay:
+    """Publishes one application's notification log to its topic (the transactional outbox)."""
+
+    BATCH = 500
+
+    def __init__(
+        self, app: Application[Any], settings: Settings, service: ServiceName,
+        to_cloudevent: ToCloudEvent,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.service = service
+        self.topic = settings.topic(service)
+        self.to_cloudevent = to_cloudevent
+        self.status = RelayStatus()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Called after a save in this process, so new events go out without waiting a poll."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        table = sql.Identifier(self.service, "relay_position")
+        lock_key = f"onestop-relay:{self.service}:{self.topic}"
+        producer = make_producer(self.settings, f"{self.service}-relay")
+        try:
+            while not stop.is_set():
+                try:
+                    with connect(self.settings) as conn:
+                        conn.execute(sql.SQL(
+                            "CREATE TABLE IF NOT EXISTS {} (topic text PRIMARY KEY, "
+                            "notification_id bigint NOT NULL, updated_at timestamptz NOT NULL)"
+                        ).format(table))
+                        got = conn.execute(
+                            "SELECT pg_try_advisory_lock(hashtext(%s))", (lock_key,)
+                        ).fetchone()
+                        if not (got and got[0]):
+                            self.status.leader = False
+                            stop.wait(1.0)
+                            continue
+                        self.status.leader = True
+                        self._relay(conn, table, producer, stop)
+                except Exception as error:  # keep relaying after any outage; say why
+                    self.status.leader = False
+                    self.status.last_error = f"{type(error).__name__}: {error}"
+                    log.exception("relay %s failed; retrying", self.service)
+                    stop.wait(1.0)
+        finally:
+            producer.close(timeout=5)
+
+    def _relay(self, conn: Any, table: sql.Composable, producer: KafkaProducer,
+               stop: threading.Event) -> None:
+        row = conn.execute(
+            sql.SQL("SELECT notification_id FROM {} WHERE topic = %s").format(table), (self.topic,)
+        ).fetchone()
+        position = row[0] if row else 0
+        self.status.position = position
+        while not stop.is_set():
+            notifications = self.app.recorder.select_notifications(
+                start=position, limit=self.BATCH, inclusive_of_start=False
+            )
+            if not notifications:
+                self._wake.wait(self.settings.relay_poll_seconds)
+                self._wake.clear()
+                continue
+            futures = []
+            for notification in notifications:
+                event = self.to_cloudevent(self.app.mapper.to_domain_event(notification))
+                if event is not None:
+                    futures.append(producer.send(
+                        self.topic, key=event.subject.encode(), value=event.to_json()
+                    ))
+            producer.flush()
+            for future in futures:
+                future.get(timeout=30)  # raises if the broker refused the record
+            position = notifications[-1].id
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} VALUES (%s, %s, now()) ON CONFLICT (topic) DO UPDATE "
+                    "SET notification_id = EXCLUDED.notification_id, updated_at = now()"
+                ).format(table),
+                (self.topic, position),
+            )
+            self.status.position = position
+            self.status.published += len(futures)
+            self.status.last_published_at = time.time()
+            self.status.last_error = None
+
+
+Handler = Callable[[CloudEvent, Tracking], None]
+"""Applies one record's effects and saves them together with the tracking record."""
+
+
+@dataclass
+class ConsumerStatus:
+    processed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    last_error: str | None = None
+    assigned: list[str] = field(default_factory=list)
+
+
+class _SeekToTracked(ConsumerRebalanceListener):
+    def __init__(self, consumer: KafkaConsumer, recorder: TrackingRecorder, status: ConsumerStatus):
+        self.consumer = consumer
+        self.recorder = recorder
+        self.status = status
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        self.status.assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
+        for tp in assigned:
+            position = self.recorder.max_tracking_id(tracking_name(tp.topic, tp.partition))
+            if position is not None:
+                self.consumer.seek(tp, position + 1)
+
+
+def tracking_name(topic: str, partition: int) -> str:
+    return f"kafka:{topic}:{partition}"
+
+
+class Consumer:
+    """Consumes topics into an application, one transaction per record, dead-lettering bad ones."""
+
+    CONFLICT_RETRIES = 10
+
+    def __init__(
+        self, settings: Settings, service: ServiceName, topics: list[str],
+        recorder: TrackingRecorder, handle: Handler, after_batch: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.service = service
+        self.topics = topics
+        self.recorder = recorder
+        self.handle = handle
+        self.after_batch = after_batch
+        self.status = ConsumerStatus()
+        self.dead_letter_topic = settings.dead_letter_topic(service)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._consume(stop)
+            except Exception as error:  # a broker or database outage: wait and rejoin
+                self.status.last_error = f"{type(error).__name__}: {error}"
+                log.exception("consumer %s failed; rejoining", self.service)
+                stop.wait(1.0)
+
+    def _consume(self, stop: threading.Event) -> None:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers(self.settings),
+            group_id=f"{self.settings.topic_prefix}.{self.service}",
+            client_id=f"{self.service}-consumer",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=20, max_poll_records=200,
+        )
+        producer = make_producer(self.settings, f"{self.service}-deadletter")
+        try:
+            consumer.subscribe(self.topics, listener=_SeekToTracked(consumer, self.recorder, self.status))
+            while not stop.is_set():
+                batches = consumer.poll(timeout_ms=200)
+                for records in batches.values():
+                    for record in records:
+                        self._process(record, producer)
+                if batches:
+                    self.after_batch()
+                    consumer.commit_async()  # for lag monitoring; the truth is the tracking table
+        finally:
+            consumer.close(autocommit=False)
+            producer.close(timeout=5)
+
+    def _process(self, record: Any, producer: KafkaProducer) -> None:
+        tracking = Tracking(tracking_name(record.topic, record.partition), record.offset)
+        try:
+            event = CloudEvent.from_json(record.value)
+        except MalformedEvent as error:
+            self._dead_letter(record, tracking, producer, f"malformed event: {error}")
+            return
+        for _ in range(self.CONFLICT_RETRIES):
+            try:
+                self.handle(event, tracking)
+            except IntegrityError:
+                if self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id):
+                    self.status.duplicates += 1
+                    return
+                continue  # another writer moved an aggregate on: reload and apply again
+            except (DomainError, ValueError) as error:
+                self._dead_letter(record, tracking, producer, str(error))
+                return
+            except PersistenceError:
+                raise  # database outage: the record is redelivered after rejoining
+            self.status.processed += 1
+            return
+        self._dead_letter(record, tracking, producer, "kept conflicting with concurrent writers")
+
+    def _dead_letter(self, record: Any, tracking: Tracking, producer: KafkaProducer, reason: str) -> None:
+        log.warning("dead-lettering %s:%s@%s: %s", record.topic, record.partition, record.offset, reason)
+        headers = [
+            ("onestop-reason", reason.encode()),
+            ("onestop-consumer", self.service.encode()),
+            ("onestop-source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
+        ]
+        producer.send(self.dead_letter_topic, key=record.key, value=record.value or b"", headers=headers)
+        producer.flush()
+        try:
+            self.recorder.insert_tracking(tracking)
+        except IntegrityError:
+            pass
+        self.status.dead_lettered += 1
+

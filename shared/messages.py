@@ -1,0 +1,119 @@
+"""The messages the services exchange over Kafka: versioned contracts with a JSON Schema each.
+
+Internal aggregate events never go onto the wire as they are; each service's `wire` module
+maps its events to these. A consumer validates every record's `data` against the contract
+named by its `type`; what does not fit goes to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    TYPE: ClassVar[str] = ""  # set on each subclass; the CloudEvent `type`
+
+
+class Location(BaseModel):
+    """A place in the three-tier jurisdiction: district → street/town → community/village."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    district: str
+    street: str
+    community: str | None = None
+
+
+class CaseRegistered(Contract):
+    """Intake registered a case. Carries no personal data: petitioners stay in intake."""
+
+    TYPE = "onestop.intake.case.registered.v1"
+    case_id: str
+    channel: Literal["visit", "letter", "phone", "online"]
+    subject: str
+    description: str
+    category: str
+    location: Location
+    registered_at: datetime
+    first_receiver: str = Field(description="Who first received the case (首接负责).")
+
+
+class Department(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    code: str
+    name: str
+
+
+class CaseAssigned(Contract):
+    """Routing chose the lead department (and any co-handlers) by a dispatch rule."""
+
+    TYPE = "onestop.routing.case.assigned.v1"
+    case_id: str
+    lead: Department
+    co_handlers: list[Department] = []
+    rule_id: str
+    rule_version: str
+    reason: str
+    assigned_at: datetime
+
+
+class CaseAwaitingManualDispatch(Contract):
+    """No dispatch rule covers the case; it waits in the manual-dispatch queue, not a guess."""
+
+    TYPE = "onestop.routing.case.awaiting-manual-dispatch.v1"
+    case_id: str
+    reason: str
+    rule_version: str
+    queued_at: datetime
+
+
+class ScheduledDeadline(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
+    due_at: datetime
+    starts_at: datetime
+    rule: str
+    legal_basis: str
+
+
+class DeadlinesScheduled(Contract):
+    """Follow-up put the case's deadlines on its clock."""
+
+    TYPE = "onestop.followup.deadlines.scheduled.v1"
+    case_id: str
+    deadlines: list[ScheduledDeadline]
+
+
+CONTRACTS: dict[str, type[Contract]] = {
+    c.TYPE: c for c in (CaseRegistered, CaseAssigned, CaseAwaitingManualDispatch, DeadlinesScheduled)
+}
+
+
+class UnknownMessage(ValueError):
+    pass
+
+
+def parse(type_: str, data: dict[str, Any]) -> Contract:
+    """Validate a message's data against its contract; raises ValueError saying what is wrong."""
+    contract = CONTRACTS.get(type_)
+    if contract is None:
+        raise UnknownMessage(f"unknown event type {type_!r}")
+    try:
+        return contract.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise ValueError(f"{type_} does not fit its contract: {problems}") from None
+
+
+def dump(message: Contract) -> dict[str, Any]:
+    return message.model_dump(mode="json")
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """Every contract's JSON Schema, keyed by event type (published under docs/schemas)."""
+    return {t: c.model_json_schema() for t, c in CONTRACTS.items()}

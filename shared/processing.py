@@ -1,0 +1,29 @@
+"""Applications that consume other services' events and must apply each exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import ProcessRecorder, Tracking
+
+
+class TrackedApplication(Application[UUID]):
+    """Stores the effects of a consumed record together with its tracking record."""
+
+    recorder: ProcessRecorder
+
+    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+        return self.factory.process_recorder()
+
+    def save_tracked(self, tracking: Tracking, *aggregates: Any) -> None:
+        """One transaction: the aggregates' new events and the Kafka position they came from.
+
+        Raises IntegrityError if the position was already recorded (a redelivery).
+        """
+        events = [e for a in aggregates for e in a.collect_events()]
+        if events:
+            self.events.put(events, tracking=tracking)
+        else:
+            self.recorder.insert_tracking(tracking)

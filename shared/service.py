@@ -1,0 +1,125 @@
+"""The frame every service runs in: one process with its HTTP API, its relay and its consumer.
+
+Run more copies to scale: the relay elects one leader through PostgreSQL, and the consumers
+share partitions through their Kafka consumer group.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from shared.http import BodyLimit, correlation_middleware, install_problem_handlers
+from shared.kafka import Consumer, Relay
+from shared.settings import ServiceName, Settings
+from shared.store import connect
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """A named background loop with a stop signal."""
+
+    def __init__(self, name: str, loop: Callable[[threading.Event], None]) -> None:
+        self.name = name
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=loop, args=(self.stop,), name=name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        self.thread.join(timeout)
+
+
+@dataclass
+class Runtime:
+    """What a running service is made of; `bootstrap` modules build one from settings."""
+
+    service: ServiceName
+    settings: Settings
+    application: Any
+    relay: Relay | None = None
+    consumer: Consumer | None = None
+    on_start: list[Callable[[], None]] = field(default_factory=list)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
+
+    def workers(self) -> list[Worker]:
+        found = []
+        if self.relay:
+            found.append(Worker(f"{self.service}-relay", self.relay.run))
+        if self.consumer:
+            found.append(Worker(f"{self.service}-consumer", self.consumer.run))
+        return found
+
+    def status(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"service": self.service}
+        if self.relay:
+            report["relay"] = asdict(self.relay.status)
+            report["relay"]["topic"] = self.relay.topic
+        if self.consumer:
+            report["consumer"] = asdict(self.consumer.status)
+            report["consumer"]["topics"] = self.consumer.topics
+        return report
+
+
+def create_api(
+    runtime_factory: Callable[[], Runtime], settings: Settings, *, title: str, description: str,
+    routers: list[APIRouter],
+) -> FastAPI:
+    """An API whose lifespan builds the runtime, starts its workers and stops them cleanly."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = runtime_factory()
+        app.state.runtime = runtime
+        workers = runtime.workers()
+        for hook in runtime.on_start:
+            hook()
+        for worker in workers:
+            worker.start()
+        log.info("%s ready", runtime.service)
+        try:
+            yield
+        finally:
+            for worker in workers:
+                worker.close()
+            for hook in runtime.on_stop:
+                hook()
+            runtime.application.close()
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    install_problem_handlers(app)
+    correlation_middleware(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/health/live", tags=["operations"], summary="The process answers")
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready", tags=["operations"], summary="Database, relay and consumer state")
+    def ready() -> JSONResponse:
+        runtime: Runtime = app.state.runtime
+        report = runtime.status()
+        try:
+            with connect(settings) as conn:
+                conn.execute("SELECT 1")
+            report["database"] = "ok"
+        except Exception as error:
+            report["database"] = f"unreachable: {error}"
+        healthy = report["database"] == "ok"
+        report["status"] = "ready" if healthy else "degraded"
+        return JSONResponse(report, status_code=200 if healthy else 503)
+
+    return app

@@ -1,0 +1,82 @@
+"""One typed place for every setting, read from ONESTOP_* environment variables.
+
+Defaults run on a developer's machine with no edits: they match what `make up` starts.
+Secrets (database password, JWT signing key, personal-data key) are never defaulted here;
+`deploy/scripts/secrets.sh` generates them into `var/secrets.env`, which is read as a
+fallback so that the command line works without exporting anything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ServiceName = Literal["intake", "routing", "followup"]
+SERVICES: tuple[ServiceName, ...] = ("intake", "routing", "followup")
+
+
+def run_dir() -> Path:
+    """The git-ignored runtime folder (data, logs, generated secrets)."""
+    return Path(os.environ.get("ONESTOP_RUN_DIR", Path.cwd() / "var"))
+
+
+class Settings(BaseSettings):
+    """Settings shared by the three services, the relays, the consumers and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="ONESTOP_", extra="ignore")
+
+    pg_host: str = "127.0.0.1"
+    pg_port: int = 5433
+    pg_user: str = "onestop"
+    pg_password: SecretStr = SecretStr("")
+    pg_dbname: str = "onestop"
+    pg_pool_size: int = 8
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(
+        default="onestop", description="Prefix of every topic; tests use their own."
+    )
+    topic_partitions: int = 6
+
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_issuer: str = "onestop"
+    pii_key: SecretStr = Field(
+        default=SecretStr(""), description="Base64 AES-256 key for personal data at rest."
+    )
+
+    http_host: str = "127.0.0.1"
+    intake_port: int = 8001
+    routing_port: int = 8002
+    followup_port: int = 8003
+
+    timezone: str = Field(default="Asia/Shanghai", description="Local time of the centre.")
+    relay_poll_seconds: float = 0.05
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Environment first, then `var/secrets.env`, then the defaults above."""
+        secrets = run_dir() / "secrets.env"
+        env_file = secrets if secrets.is_file() else None
+        return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+
+    def port_of(self, service: ServiceName) -> int:
+        return {"intake": self.intake_port, "routing": self.routing_port}.get(
+            service, self.followup_port
+        )
+
+    def url_of(self, service: ServiceName) -> str:
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
+        return os.environ.get(f"ONESTOP_{service.upper()}_URL", f"http://{host}:{self.port_of(service)}")
+
+    def topic(self, service: ServiceName) -> str:
+        """The topic a service publishes its events to."""
+        return f"{self.topic_prefix}.{service}.events"
+
+    def dead_letter_topic(self, service: ServiceName) -> str:
+        """Where a service's consumer puts records it cannot process, with the reason."""
+        return f"{self.topic_prefix}.{service}.deadletter"

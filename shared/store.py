@@ -1,0 +1,62 @@
+"""PostgreSQL specifics: where each service's events live and how its application is configured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+
+from shared.settings import ServiceName, Settings
+
+
+def conninfo(settings: Settings) -> str:
+    return psycopg.conninfo.make_conninfo(
+        host=settings.pg_host, port=settings.pg_port, user=settings.pg_user,
+        password=settings.pg_password.get_secret_value(), dbname=settings.pg_dbname,
+        connect_timeout=10,
+    )
+
+
+@contextmanager
+def connect(settings: Settings, autocommit: bool = True) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(conninfo(settings), autocommit=autocommit) as conn:
+        yield conn
+
+
+def ensure_schema(settings: Settings, schema: str) -> None:
+    """Each service owns one schema; nothing else writes to it."""
+    with connect(settings) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def eventsourcing_env(
+    settings: Settings, service: ServiceName, *, encrypt: bool = False
+) -> dict[str, str]:
+    """Environment for an `eventsourcing` application stored in the service's own schema.
+
+    With `encrypt`, event bodies are sealed with AES-GCM (the personal-data key); ids,
+    versions and event topics stay readable so the log can still be audited and relayed.
+    """
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": settings.pg_dbname,
+        "POSTGRES_HOST": settings.pg_host,
+        "POSTGRES_PORT": str(settings.pg_port),
+        "POSTGRES_USER": settings.pg_user,
+        "POSTGRES_PASSWORD": settings.pg_password.get_secret_value(),
+        "POSTGRES_SCHEMA": service,
+        "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size),
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "AGGREGATE_CACHE_MAXSIZE": "5000",
+    }
+    if encrypt:
+        key = settings.pii_key.get_secret_value()
+        if not key:
+            raise RuntimeError(
+                "ONESTOP_PII_KEY is not set: run deploy/scripts/secrets.sh (make up does)"
+            )
+        env.update({"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": key})
+    return env
