@@ -1,0 +1,36 @@
+# OneStop — one command per job. Each prints what it does and fails loudly.
+SHELL := /bin/bash
+SCRIPTS := deploy/scripts
+.DEFAULT_GOAL := help
+
+.PHONY: help up down status test unit lint bench compose-check
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
+
+up:  ## install what is missing, start PostgreSQL, Kafka and the three services
+	@bash $(SCRIPTS)/up.sh
+
+down:  ## stop everything; data stays in var/
+	@bash $(SCRIPTS)/down.sh
+
+status:  ## show what runs
+	@bash $(SCRIPTS)/status.sh
+
+test:  ## install and start what is needed, then run all tests
+	@bash $(SCRIPTS)/test.sh
+
+unit:  ## only the fast tests (no PostgreSQL, no Kafka)
+	@bash $(SCRIPTS)/python.sh && .venv/bin/pytest tests/unit
+
+lint:  ## ruff (format check + lint) and mypy
+	@bash $(SCRIPTS)/python.sh
+	.venv/bin/ruff format --check shared services tests
+	.venv/bin/ruff check shared services tests
+	.venv/bin/mypy shared services
+
+bench:  ## measure throughput and latency beside the raw PostgreSQL and Kafka baselines
+	@bash $(SCRIPTS)/bench.sh
+
+compose-check:  ## validate compose.yaml with a real compose tool
+	@bash $(SCRIPTS)/compose-check.sh

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# make test: install and start what the tests need, then run the whole pyramid.
+# Tests use their own database (<dbname>_test), topic prefix and HTTP ports, so they never
+# touch what `make up` runs.
+set -euo pipefail
+LOG_TAG=test
+here="$(dirname "${BASH_SOURCE[0]}")"
+bash "$here/python.sh"
+bash "$here/secrets.sh"
+bash "$here/postgres.sh" install
+bash "$here/postgres.sh" start
+bash "$here/kafka.sh" install
+bash "$here/kafka.sh" start
+source "$here/common.sh"
+cd "$ROOT"
+export ONESTOP_RUN_DIR="$RUN_DIR"
+export ONESTOP_KAFKA_BOOTSTRAP="${ONESTOP_KAFKA_BOOTSTRAP:-$ONESTOP_KAFKA_HOST:$ONESTOP_KAFKA_PORT}"
+log "running tests: unit, integration (real PostgreSQL and Kafka), end-to-end"
+exec "$ROOT/.venv/bin/pytest" "$@"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# make up: install what is missing, start PostgreSQL, Kafka and the three services.
+set -euo pipefail
+LOG_TAG=up
+here="$(dirname "${BASH_SOURCE[0]}")"
+bash "$here/python.sh"
+bash "$here/secrets.sh"
+bash "$here/postgres.sh" install
+bash "$here/postgres.sh" start
+bash "$here/kafka.sh" install
+bash "$here/kafka.sh" start
+bash "$here/services.sh" start
+source "$here/common.sh"
+cat <<EOM
+
+OneStop is up.
+  intake     http://127.0.0.1:${ONESTOP_INTAKE_PORT:-8001}/docs   register cases
+  routing    http://127.0.0.1:${ONESTOP_ROUTING_PORT:-8002}/docs   assignments, departments, dispatch rules
+  follow-up  http://127.0.0.1:${ONESTOP_FOLLOWUP_PORT:-8003}/docs   status, deadlines, history
+
+  a token:   .venv/bin/onestop token --user alice --role clerk
+  a history: .venv/bin/onestop history <case_id>
+  logs:      $LOG_DIR/   status: make status   stop: make down
+EOM

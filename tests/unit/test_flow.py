@@ -1,0 +1,103 @@
+"""The whole choreography on in-memory stores: what each service does with the others' events."""
+
+from itertools import count
+
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from services.followup import wire as followup_wire
+from services.followup.application import FollowUpApplication
+from services.intake import wire as intake_wire
+from services.intake.application import IntakeApplication
+from services.routing import wire as routing_wire
+from services.routing.application import RoutingApplication
+from shared.domain import Actor, Trace
+from shared.envelope import CloudEvent
+
+
+def published(app, wire):
+    """What the relay would put on the topic, decoded as a consumer would see it."""
+    events = []
+    for n in app.recorder.select_notifications(start=0, limit=1000, inclusive_of_start=False):
+        event = wire.to_cloudevent(app.mapper.to_domain_event(n))
+        if event:
+            events.append(CloudEvent.from_json(event.to_json()))
+    return events
+
+
+@pytest.fixture
+def system():
+    return IntakeApplication(), RoutingApplication(), FollowUpApplication()
+
+
+def register(intake, category="labour-wages", street="lutai"):
+    return intake.register_case(
+        channel="visit", petitioner_name="王建国", petitioner_phone="13800138000",
+        subject="拖欠工资", description="三个月", category=category,
+        location={"district": "ninghe", "street": street}, actor=Actor("alice", "clerk"),
+        trace=Trace("corr-7"),
+    )
+
+
+def deliver(app, topic, events, offsets=None):
+    offsets = offsets or count()
+    for event in events:
+        app.handle(event, Tracking(f"kafka:{topic}:0", next(offsets)))
+
+
+def test_a_registered_case_is_assigned_scheduled_and_its_history_links_every_hand_off(system):
+    intake, routing, followup = system
+    case = register(intake)
+    registered = published(intake, intake_wire)
+    deliver(routing, "intake", registered)
+    assigned = published(routing, routing_wire)
+    deliver(followup, "routing", assigned)  # routing's topic may be read first
+    deliver(followup, "intake", registered)
+    deliver(followup, "followup", published(followup, followup_wire))
+
+    status = followup.get_case(case.id)
+    assert status.status == "assigned"
+    assert status.lead["code"] == "ninghe-hrss"
+    assert {d["kind"] for d in status.deadlines} == {"acceptance-notice", "handling-plan",
+                                                     "first-report"}
+    entries, verification = followup.history(case.id)
+    assert verification.verified
+    types = [e["type"].split(".")[2:4] for e in entries]
+    assert types[:2] == [["case", "registered"], ["case", "assigned"]]
+    assert entries[1]["causation_id"] == entries[0]["event_id"]
+    assert {e["correlation_id"] for e in entries} == {"corr-7"}
+    assert sorted(types[2:]) == [["deadlines", "scheduled"]] * 2
+
+
+def test_a_redelivered_record_has_no_second_effect(system):
+    intake, routing, _ = system
+    register(intake)
+    [registered] = published(intake, intake_wire)
+    routing.handle(registered, Tracking("kafka:intake:0", 0))
+    with pytest.raises(IntegrityError):
+        routing.handle(registered, Tracking("kafka:intake:0", 0))
+    # the relay may publish the same event again at a new offset after a crash
+    routing.handle(registered, Tracking("kafka:intake:0", 1))
+    assert len(published(routing, routing_wire)) == 1
+
+
+def test_a_republished_event_appears_once_in_the_history(system):
+    intake, _, followup = system
+    case = register(intake)
+    registered = published(intake, intake_wire)
+    deliver(followup, "intake", registered + registered)
+    entries, _ = followup.history(case.id)
+    assert len(entries) == 1
+    assert len(followup.get_case(case.id).deadlines) == 1
+
+
+def test_history_as_of_a_past_moment_shows_only_what_had_happened(system):
+    intake, routing, followup = system
+    case = register(intake)
+    [registered] = published(intake, intake_wire)
+    deliver(routing, "intake", [registered])
+    [assigned] = published(routing, routing_wire)
+    deliver(followup, "intake", [registered])
+    deliver(followup, "routing", [assigned])
+    entries, _ = followup.history(case.id, as_of=registered.time)
+    assert [e["event_id"] for e in entries] == [registered.id]

@@ -1,0 +1,79 @@
+from datetime import datetime, timedelta, timezone
+from uuid import uuid4
+
+from services.followup.domain import CaseHistory, FollowUpCase, causal_order
+from shared.domain import Trace
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+LEAD = {"code": "ninghe-hrss", "name": "人社局"}
+
+
+def registered(case):
+    case.note_registration(subject="欠薪", category="labour-wages",
+                           location={"district": "ninghe", "street": "lutai"},
+                           registered_at=T0, first_receiver="alice", trace=Trace("c", "i:1"))
+
+
+def assigned(case):
+    case.note_assignment(lead=LEAD, co_handlers=[], assigned_at=T0 + timedelta(seconds=2),
+                         trace=Trace("c", "r:1"))
+
+
+def test_registration_starts_the_15_day_notice_and_assignment_the_13710_clocks():
+    case = FollowUpCase.open(uuid4())
+    registered(case)
+    assigned(case)
+    due = {d["kind"]: d["due_at"] for d in case.deadlines}
+    assert due["acceptance-notice"] == T0 + timedelta(days=15)
+    assert due["handling-plan"] == T0 + timedelta(days=1, seconds=2)
+    assert due["first-report"] == T0 + timedelta(days=3, seconds=2)
+    assert case.status == "assigned"
+
+
+def test_status_does_not_depend_on_which_topic_arrived_first():
+    first, second = FollowUpCase.open(uuid4()), FollowUpCase.open(uuid4())
+    registered(first)
+    assigned(first)
+    assigned(second)
+    assert second.status == "assigned"
+    registered(second)
+    assert first.status == second.status == "assigned"
+    assert len(first.deadlines) == len(second.deadlines) == 3
+
+
+def test_deadlines_turn_overdue_when_their_time_passes():
+    case = FollowUpCase.open(uuid4())
+    assigned(case)
+    states = {d["kind"]: d["state"] for d in case.deadlines_at(T0 + timedelta(days=2))}
+    assert states == {"handling-plan": "overdue", "first-report": "open"}
+
+
+def entry(event_id, seconds, cause=None):
+    return {"event_id": event_id, "service": "s", "type": "t",
+            "time": (T0 + timedelta(seconds=seconds)).isoformat(), "actor": {"user": "u"},
+            "correlation_id": "c", "causation_id": cause, "data": {"n": seconds}}
+
+
+def test_a_history_verifies_and_ignores_an_event_delivered_twice():
+    history = CaseHistory.start(uuid4())
+    assert history.record(entry("a", 0))
+    assert history.record(entry("b", 1, "a"))
+    assert not history.record(entry("a", 0))
+    result = history.verify()
+    assert result.verified and result.entries == 2
+
+
+def test_an_altered_entry_breaks_the_hash_chain_at_that_entry():
+    history = CaseHistory.start(uuid4())
+    for i in range(3):
+        history.record(entry(str(i), i))
+    history.entries[1]["data"] = {"n": 99}
+    result = history.verify()
+    assert not result.verified
+    assert result.broken_at == 1
+
+
+def test_nothing_comes_before_its_cause_even_with_a_skewed_clock():
+    ordered = causal_order([entry("effect", 0, cause="cause"), entry("cause", 5),
+                            entry("later", 9)])
+    assert [e["event_id"] for e in ordered] == ["cause", "effect", "later"]
