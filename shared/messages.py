@@ -117,3 +117,22 @@ def dump(message: Contract) -> dict[str, Any]:
 def json_schemas() -> dict[str, dict[str, Any]]:
     """Every contract's JSON Schema, keyed by event type (published under docs/schemas)."""
     return {t: c.model_json_schema() for t, c in CONTRACTS.items()}
+
+
+def write_schemas(folder: str) -> list[str]:
+    """Write each contract's JSON Schema to `<folder>/<type>.json` (`python -m shared.messages`)."""
+    import json
+    from pathlib import Path
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for type_, schema in json_schemas().items():
+        path = out / f"{type_}.json"
+        path.write_text(json.dumps({"$id": type_, **schema}, indent=2, ensure_ascii=False) + "\n")
+        written.append(str(path))
+    return written
+
+
+if __name__ == "__main__":
+    print("\n".join(write_schemas("docs/schemas")))

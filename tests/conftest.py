@@ -1,0 +1,46 @@
+"""Fixtures for tests on the real PostgreSQL and Kafka that `make test` starts.
+
+Tests use their own database (<dbname>_test), a fresh topic prefix per run and their own
+HTTP ports, so they never touch what `make up` runs. If the servers are not reachable the
+tests fail and say so: they are never silently skipped.
+"""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import psycopg
+import pytest
+from kafka import KafkaAdminClient
+
+from shared.settings import Settings
+from shared.store import connect
+
+SCHEMAS = ("intake", "routing", "followup")
+
+
+def fresh(settings: Settings) -> Settings:
+    """The same servers, a clean slate: empty schemas and topics no one used before."""
+    with connect(settings) as conn:
+        for schema in SCHEMAS:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return settings.model_copy(update={"topic_prefix": f"test-{uuid4().hex[:10]}"})
+
+
+@pytest.fixture(scope="session")
+def infra() -> Settings:
+    base = Settings.load()
+    settings = base.model_copy(update={
+        "pg_dbname": f"{base.pg_dbname}_test", "intake_port": 18001, "routing_port": 18002,
+        "followup_port": 18003,
+    })
+    try:
+        with connect(settings) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable ({error}); run the tests with `make test`")
+    try:
+        KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000).close()
+    except Exception as error:
+        pytest.fail(f"Kafka is not reachable ({error}); run the tests with `make test`")
+    return settings

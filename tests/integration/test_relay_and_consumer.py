@@ -1,0 +1,158 @@
+"""The outbox relay and the tracked consumer on the real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import threading
+import time
+from uuid import UUID
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from services.intake import wire as intake_wire
+from services.intake.application import IntakeApplication
+from services.routing.application import RoutingApplication
+from shared.domain import Actor, Trace
+from shared.kafka import Consumer, Relay, ensure_topics
+from shared.settings import Settings
+from shared.store import connect, ensure_schema, eventsourcing_env
+from tests.conftest import fresh
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(infra: Settings) -> Settings:
+    settings = fresh(infra)
+    for schema in ("intake", "routing"):
+        ensure_schema(settings, schema)
+    ensure_topics(settings, [settings.topic("intake"), settings.dead_letter_topic("routing")])
+    return settings
+
+
+def register(intake: IntakeApplication, n: int) -> list[UUID]:
+    return [
+        intake.register_case(
+            channel="phone", petitioner_name="李秀英", petitioner_phone="13912345678",
+            subject=f"噪音扰民 {i}", description="夜间施工", category="urban-management",
+            location={"district": "ninghe", "street": "lutai"}, actor=Actor("alice", "clerk"),
+            trace=Trace(f"corr-{i}"),
+        ).id
+        for i in range(n)
+    ]
+
+
+def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 20.0) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, consumer_timeout_ms=500)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    records, deadline = [], time.monotonic() + timeout
+    while len(records) < expected and time.monotonic() < deadline:
+        for batch in consumer.poll(timeout_ms=300).values():
+            records.extend(batch)
+    consumer.close()
+    return records
+
+
+def run(loop, seconds_until) -> threading.Event:
+    stop = threading.Event()
+    threading.Thread(target=loop, args=(stop,), daemon=True).start()
+    return stop
+
+
+def test_the_relay_publishes_every_event_in_order_keyed_by_case(settings: Settings):
+    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    case_ids = register(intake, 12)
+    relay = Relay(intake, settings, "intake", intake_wire.to_cloudevent)
+    stop = run(relay.run, None)
+    records = read_topic(settings, settings.topic("intake"), 12)
+    stop.set()
+    assert sorted(r.key.decode() for r in records) == sorted(str(c) for c in case_ids)
+    by_partition: dict[int, list] = {}
+    for r in records:
+        by_partition.setdefault(r.partition, []).append(orjson.loads(r.value)["time"])
+    assert all(times == sorted(times) for times in by_partition.values())
+    assert orjson.loads(records[0].value)["specversion"] == "1.0"
+
+    # restarting the relay does not publish the same events again
+    time.sleep(0.5)
+    stop2 = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
+    time.sleep(2)
+    stop2.set()
+    assert len(read_topic(settings, settings.topic("intake"), 13, timeout=3)) == 12
+
+
+def test_personal_data_is_encrypted_at_rest(settings: Settings):
+    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    [case_id] = register(intake, 1)
+    with connect(settings) as conn:
+        rows = conn.execute("SELECT state FROM intake.intake_events").fetchall()
+    assert rows and all(b"13912345678" not in bytes(r[0]) for r in rows)
+    assert all("李秀英".encode() not in bytes(r[0]) for r in rows)
+    assert intake.get_case(case_id).petitioner["phone"] == "13912345678"
+
+
+def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings: Settings):
+    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    case_ids = register(intake, 5)
+    relay_stop = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
+    routing = RoutingApplication(eventsourcing_env(settings, "routing"))
+    consumer = Consumer(settings, "routing", [settings.topic("intake")], routing.recorder,
+                        routing.handle)
+    stop = run(consumer.run, None)
+    deadline = time.monotonic() + 30
+    while consumer.status.processed < 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    time.sleep(0.5)
+    assert {routing.get_assignment(c).status for c in case_ids} == {"assigned"}
+
+    # Kafka forgets the group's offsets (a new group): the tracking records decide instead
+    again = Consumer(settings.model_copy(update={"topic_prefix": settings.topic_prefix + "-b"}),
+                     "routing", [settings.topic("intake")], routing.recorder, routing.handle)
+    stop = run(again.run, None)
+    time.sleep(4)
+    stop.set()
+    relay_stop.set()
+    assert again.status.processed == 0
+    with connect(settings) as conn:
+        [(count,)] = conn.execute("SELECT count(*) FROM routing.routing_events").fetchall()
+    assert count == 5
+
+    # and a record handed over a second time is recognised as already done
+    [record] = read_topic(settings, settings.topic("intake"), 5)[:1]
+    again._process(record, KafkaProducer(bootstrap_servers=settings.kafka_bootstrap))
+    assert again.status.duplicates == 1
+
+
+def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
+    settings: Settings,
+):
+    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer.send(settings.topic("intake"), key=b"junk", value=b'{"specversion": "1.0"}')
+    bad_data = {"specversion": "1.0", "id": "x:1", "source": "/onestop/intake",
+                "type": "onestop.intake.case.registered.v1", "subject": "not-a-case",
+                "time": "2026-11-21T08:00:00+00:00", "correlationid": "c", "actor": "a",
+                "actorrole": "clerk", "data": {"case_id": "not-a-case"}}
+    producer.send(settings.topic("intake"), key=b"junk", value=orjson.dumps(bad_data))
+    producer.flush()
+    [good] = register(intake, 1)
+    relay_stop = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
+    routing = RoutingApplication(eventsourcing_env(settings, "routing"))
+    consumer = Consumer(settings, "routing", [settings.topic("intake")], routing.recorder,
+                        routing.handle)
+    stop = run(consumer.run, None)
+    dead = read_topic(settings, settings.dead_letter_topic("routing"), 2)
+    deadline = time.monotonic() + 20
+    while consumer.status.processed < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stop.set()
+    relay_stop.set()
+    reasons = sorted(dict(r.headers)["onestop-reason"].decode() for r in dead)
+    assert len(reasons) == 2
+    assert "missing CloudEvents attribute" in reasons[0]
+    assert "does not fit its contract" in reasons[1] and "channel" in reasons[1]
+    assert routing.get_assignment(good).status == "assigned"
