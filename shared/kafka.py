@@ -235,6 +235,7 @@ class Consumer:
             client_id=f"{self.service}-consumer",
             enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=20, max_poll_records=200,
+            metadata_max_age_ms=10_000,  # notice new topics and partitions within seconds
         )
         producer = make_producer(self.settings, f"{self.service}-deadletter")
         try:

@@ -54,36 +54,46 @@ class FollowUpApplication(TrackedApplication):
             self.save_tracked(tracking)
             return
         case = self._get(case_id, FollowUpCase) or FollowUpCase.open(case_id)
-        trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
-        if event.type in (CaseRegistered.TYPE, CaseAssigned.TYPE, CaseAwaitingManualDispatch.TYPE):
-            message = parse(event.type, event.data)
-            if isinstance(message, CaseRegistered):
-                case.note_registration(
-                    subject=message.subject, category=message.category,
-                    location=message.location.model_dump(), registered_at=message.registered_at,
-                    first_receiver=message.first_receiver, trace=trace,
-                )
-            elif isinstance(message, CaseAssigned):
-                case.note_assignment(
-                    lead=message.lead.model_dump(),
-                    co_handlers=[d.model_dump() for d in message.co_handlers],
-                    assigned_at=message.assigned_at, trace=trace,
-                )
-            elif isinstance(message, CaseAwaitingManualDispatch):
-                case.note_manual_dispatch(message.reason)
+        self._note(case, event.type, event.data,
+                   Trace(correlation_id=event.correlation_id, causation_id=event.id))
         self.save_tracked(tracking, history, case)
 
+    @staticmethod
+    def _note(case: FollowUpCase, type_: str, data: dict[str, Any], trace: Trace) -> None:
+        """What one event from another service means for the case's status and clock."""
+        if type_ not in (CaseRegistered.TYPE, CaseAssigned.TYPE, CaseAwaitingManualDispatch.TYPE):
+            return
+        message = parse(type_, data)
+        if isinstance(message, CaseRegistered):
+            case.note_registration(
+                subject=message.subject, category=message.category,
+                location=message.location.model_dump(), registered_at=message.registered_at,
+                first_receiver=message.first_receiver, trace=trace,
+            )
+        elif isinstance(message, CaseAssigned):
+            case.note_assignment(
+                lead=message.lead.model_dump(),
+                co_handlers=[d.model_dump() for d in message.co_handlers],
+                assigned_at=message.assigned_at, trace=trace,
+            )
+        elif isinstance(message, CaseAwaitingManualDispatch):
+            case.note_manual_dispatch(message.reason)
+
     def get_case(self, case_id: UUID, as_of: datetime | None = None) -> FollowUpCase:
-        version = None
-        if as_of is not None:
-            version = max((e.originator_version for e in self.events.get(case_id)
-                           if e.timestamp <= as_of), default=None)
-            if version is None:
-                raise NotFound(f"case {case_id} as of {as_of.isoformat()}")
-        try:
-            case: FollowUpCase = self.repository.get(case_id, version=version)
-        except AggregateNotFoundError:
-            raise NotFound(f"case {case_id}") from None
+        """The case now, or as it stood at `as_of`: replayed from the history entries of
+        events that had happened by then, through the same rules as when they arrived."""
+        if as_of is None:
+            case = self._get(case_id, FollowUpCase)
+            if case is None:
+                raise NotFound(f"case {case_id}")
+            return case  # type: ignore[no-any-return]
+        entries, _ = self.history(case_id, as_of)
+        if not entries:
+            raise NotFound(f"case {case_id} as of {as_of.isoformat()}")
+        case = FollowUpCase.open(case_id)
+        for entry in entries:
+            self._note(case, entry["type"], entry["data"],
+                       Trace(entry["correlation_id"], entry["event_id"]))
         return case
 
     def history(

@@ -127,10 +127,15 @@ def test_a_registered_case_is_assigned_and_scheduled_and_its_history_tells_the_s
     assert {d["kind"] for d in found["case"]["deadlines"]} == {
         "acceptance-notice", "handling-plan", "first-report"}
     events = found["events"]
-    assert [(e["service"], e["type"].split(".")[3]) for e in events[:2]] == [
-        ("intake", "registered"), ("routing", "assigned")]
+    kinds = [(e["service"], e["type"].split(".")[3]) for e in events]
+    assert kinds[0] == ("intake", "registered")
+    assert sorted(kinds[1:]) == [("followup", "scheduled"), ("followup", "scheduled"),
+                                 ("routing", "assigned")]
     assert events[0]["actor"] == {"user": "alice", "role": "clerk", "department": "window-1"}
-    assert events[1]["causation_id"] == events[0]["event_id"]
+    assigned = events[kinds.index(("routing", "assigned"))]
+    assert assigned["causation_id"] == events[0]["event_id"]
+    position = {e["event_id"]: i for i, e in enumerate(events)}
+    assert all(position[e["causation_id"]] < i for i, e in enumerate(events[1:], 1))
     assert len({e["correlation_id"] for e in events}) == 1
 
     # as it stood just after registration: registered, not yet assigned

@@ -101,3 +101,6 @@ def test_history_as_of_a_past_moment_shows_only_what_had_happened(system):
     deliver(followup, "routing", [assigned])
     entries, _ = followup.history(case.id, as_of=registered.time)
     assert [e["event_id"] for e in entries] == [registered.id]
+    then = followup.get_case(case.id, as_of=registered.time)
+    assert (then.status, then.lead) == ("registered", None)
+    assert followup.get_case(case.id).status == "assigned"
