@@ -14,4 +14,4 @@ export ONESTOP_PG_PASSWORD=compose-check ONESTOP_JWT_SECRET=compose-check-jwt-se
 
 log "$(docker-compose version --short 2>/dev/null || true): docker-compose -f compose.yaml config -q"
 docker-compose --project-directory "$ROOT" -f "$ROOT/compose.yaml" config -q
-log "compose.yaml is valid ($(docker-compose -f "$ROOT/compose.yaml" config --services | tr '\n' ' '))"
+log "compose.yaml is valid ($(docker-compose -f "$ROOT/compose.yaml" config --services | paste -sd " "))"
