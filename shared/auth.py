@@ -31,14 +31,20 @@ def _key(settings: Settings) -> str:
 
 
 def issue_token(
-    settings: Settings, user: str, role: str, department: str | None = None,
+    settings: Settings,
+    user: str,
+    role: str,
+    department: str | None = None,
     ttl: timedelta = timedelta(hours=12),
 ) -> str:
     actor = Actor(user=user, role=role, department=department)  # validates the role
     now = utcnow()
     claims = {
-        "sub": actor.user, "role": actor.role, "iss": settings.jwt_issuer,
-        "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp()),
+        "sub": actor.user,
+        "role": actor.role,
+        "iss": settings.jwt_issuer,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
     }
     if department:
         claims["department"] = department
@@ -48,7 +54,10 @@ def issue_token(
 def verify_token(settings: Settings, token: str) -> Actor:
     try:
         claims = jwt.decode(
-            token, _key(settings), algorithms=[ALGORITHM], issuer=settings.jwt_issuer,
+            token,
+            _key(settings),
+            algorithms=[ALGORITHM],
+            issuer=settings.jwt_issuer,
             options={"require": ["sub", "role", "exp", "iss"]},
         )
         return Actor(user=claims["sub"], role=claims["role"], department=claims.get("department"))

@@ -18,8 +18,12 @@ _Item = tuple[Sequence[Any], "Future[None]"]
 
 
 class GroupCommitter:
-    def __init__(self, save: Callable[..., Any], max_batch: int = 256,
-                 after_save: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        save: Callable[..., Any],
+        max_batch: int = 256,
+        after_save: Callable[[], None] = lambda: None,
+    ) -> None:
         self._save = save
         self._after_save = after_save
         self._max_batch = max_batch

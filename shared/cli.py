@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from shared.auth import HUMAN_ROLES, issue_token
-from shared.settings import SERVICES, Settings
+from shared.settings import SERVICES, ServiceName, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,19 +41,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         from datetime import timedelta
 
-        print(issue_token(settings, args.user, args.role, args.department,
-                          ttl=timedelta(hours=args.hours)))
+        print(
+            issue_token(
+                settings, args.user, args.role, args.department, ttl=timedelta(hours=args.hours)
+            )
+        )
         return 0
     return _history(settings, args)
 
 
-def _serve(settings: Settings, service: str) -> int:
+def _serve(settings: Settings, service: ServiceName) -> int:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
-        f"services.{service}.bootstrap:create_app", factory=True, host=settings.http_host,
-        port=settings.port_of(service), log_level="info", access_log=False,  # type: ignore[arg-type]
+        f"services.{service}.bootstrap:create_app",
+        factory=True,
+        host=settings.http_host,
+        port=settings.port_of(service),
+        log_level="info",
+        access_log=False,  # type: ignore[arg-type]
     )
     return 0
 
@@ -63,14 +72,17 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
     params = {"as_of": args.as_of} if args.as_of else {}
     url = f"{settings.url_of('followup')}/v1/cases/{args.case_id}/history"
     try:
-        response = httpx.get(url, params=params, headers={"Authorization": f"Bearer {token}"},
-                             timeout=10)
+        response = httpx.get(
+            url, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
     except httpx.HTTPError as error:
         print(f"onestop: cannot reach follow-up at {url}: {error}", file=sys.stderr)
         return 2
     if response.status_code != 200:
         body = response.json() if "json" in response.headers.get("content-type", "") else {}
-        print(f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr)
+        print(
+            f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr
+        )
         return 1
     if args.json:
         print(response.text)
@@ -82,17 +94,31 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
 def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
     """A history as a human reads it: one block per event, oldest first."""
     integrity = history["integrity"]
-    check = ("hash chain verified" if integrity["verified"] else
-             f"HASH CHAIN BROKEN at entry {integrity['broken_at']}: {integrity['problem']}")
+    check = (
+        "hash chain verified"
+        if integrity["verified"]
+        else f"HASH CHAIN BROKEN at entry {integrity['broken_at']}: {integrity['problem']}"
+    )
     case = history.get("case") or {}
-    lines = [f"Case {history['case_id']}" + (f" as of {history['as_of']}" if history["as_of"] else ""),
-             f"  status: {case.get('status', '?')}   events: {integrity['entries']}   {check}",
-             f"  head hash: {integrity['head_hash']}", ""]
+    lines = [
+        f"Case {history['case_id']}" + (f" as of {history['as_of']}" if history["as_of"] else ""),
+        f"  status: {case.get('status', '?')}   events: {integrity['entries']}   {check}",
+        f"  head hash: {integrity['head_hash']}",
+        "",
+    ]
     numbers = {e["event_id"]: i for i, e in enumerate(history["events"], 1)}
     for i, event in enumerate(history["events"], 1):
-        when = datetime.fromisoformat(event["time"]).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        when = (
+            datetime.fromisoformat(event["time"])
+            .astimezone(zone)
+            .strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        )
         actor = event["actor"]
-        who = actor["user"] + f" ({actor['role']}" + (f", {actor['department']})" if actor.get("department") else ")")
+        who = (
+            actor["user"]
+            + f" ({actor['role']}"
+            + (f", {actor['department']})" if actor.get("department") else ")")
+        )
         cause = event.get("causation_id")
         because = f"#{numbers[cause]}" if cause in numbers else (cause or "a request")
         lines.append(f"#{i:<3} {when}  {event['service']:<9} {_short_type(event['type'])}")
@@ -110,11 +136,17 @@ def _summary(event: dict[str, Any]) -> str:
     data = event["data"]
     if "subject" in data and "channel" in data:
         loc = data["location"]
-        place = "/".join(p for p in (loc.get("district"), loc.get("street"), loc.get("community")) if p)
+        place = "/".join(
+            p for p in (loc.get("district"), loc.get("street"), loc.get("community")) if p
+        )
         return f"{data['channel']} · {data['category']} · {place} · “{data['subject']}”"
     if "lead" in data:
         co = ", ".join(d["name"] for d in data.get("co_handlers", []))
-        return f"lead {data['lead']['name']}" + (f"; co-handling {co}" if co else "") + f" — {data['reason']}"
+        return (
+            f"lead {data['lead']['name']}"
+            + (f"; co-handling {co}" if co else "")
+            + f" — {data['reason']}"
+        )
     if "deadlines" in data:
         return "; ".join(f"{d['kind']} due {d['due_at'][:16]}" for d in data["deadlines"])
     if "reason" in data:

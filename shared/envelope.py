@@ -84,7 +84,8 @@ class CloudEvent:
         try:
             time = datetime.fromisoformat(body["time"])
             actor = Actor(
-                user=body["actor"], role=body.get("actorrole", ""),
+                user=body["actor"],
+                role=body.get("actorrole", ""),
                 department=body.get("actordepartment"),
             )
         except (ValueError, TypeError, DomainError) as error:
@@ -92,9 +93,16 @@ class CloudEvent:
         if time.tzinfo is None:
             raise MalformedEvent("time must carry a timezone offset")
         return cls(
-            id=body["id"], source=body["source"], type=body["type"], subject=body["subject"],
-            time=time, data=body["data"], actor=actor, correlation_id=body["correlationid"],
-            causation_id=body.get("causationid"), dataschema=body.get("dataschema"),
+            id=body["id"],
+            source=body["source"],
+            type=body["type"],
+            subject=body["subject"],
+            time=time,
+            data=body["data"],
+            actor=actor,
+            correlation_id=body["correlationid"],
+            causation_id=body.get("causationid"),
+            dataschema=body.get("dataschema"),
         )
 
 

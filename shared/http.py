@@ -40,8 +40,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
         fields = ", ".join(e["field"] for e in errors)
-        return problem(422, "validation", "Invalid request", f"check these fields: {fields}",
-                       errors=errors)
+        return problem(
+            422, "validation", "Invalid request", f"check these fields: {fields}", errors=errors
+        )
 
     @app.exception_handler(DomainError)
     async def rule_broken(_: Request, exc: DomainError) -> JSONResponse:
@@ -96,8 +97,12 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "too-large", "Request body too large",
-                           f"the body must be at most {self.max_bytes} bytes")
+        response = problem(
+            413,
+            "too-large",
+            "Request body too large",
+            f"the body must be at most {self.max_bytes} bytes",
+        )
         await response(scope, receive, send)
 
 

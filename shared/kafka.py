@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -45,27 +46,36 @@ def bootstrap_servers(settings: Settings) -> list[str]:
 
 def ensure_topics(settings: Settings, topics: list[str]) -> None:
     """Create missing topics (idempotent); events are the audit trail, so they never expire."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(settings), client_id="onestop-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers(settings), client_id="onestop-admin"
+    )
     try:
         existing = set(admin.list_topics())
         missing = [
-            NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1,
-                     topic_configs={"retention.ms": "-1"})
-            for name in topics if name not in existing
+            NewTopic(
+                name,
+                num_partitions=settings.topic_partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": "-1"},
+            )
+            for name in topics
+            if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
 
 
 def make_producer(settings: Settings, client_id: str) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings), client_id=client_id,
-        acks="all", linger_ms=2, retries=2**31 - 1, max_in_flight_requests_per_connection=5,
+        bootstrap_servers=bootstrap_servers(settings),
+        client_id=client_id,
+        acks="all",
+        linger_ms=2,
+        retries=2**31 - 1,
+        max_in_flight_requests_per_connection=5,
     )
 
 
@@ -84,7 +94,10 @@ class Relay:
     BATCH = 500
 
     def __init__(
-        self, app: Application[Any], settings: Settings, service: ServiceName,
+        self,
+        app: Application[Any],
+        settings: Settings,
+        service: ServiceName,
         to_cloudevent: ToCloudEvent,
     ) -> None:
         self.app = app
@@ -107,10 +120,12 @@ class Relay:
             while not stop.is_set():
                 try:
                     with connect(self.settings) as conn:
-                        conn.execute(sql.SQL(
-                            "CREATE TABLE IF NOT EXISTS {} (topic text PRIMARY KEY, "
-                            "notification_id bigint NOT NULL, updated_at timestamptz NOT NULL)"
-                        ).format(table))
+                        conn.execute(
+                            sql.SQL(
+                                "CREATE TABLE IF NOT EXISTS {} (topic text PRIMARY KEY, "
+                                "notification_id bigint NOT NULL, updated_at timestamptz NOT NULL)"
+                            ).format(table)
+                        )
                         got = conn.execute(
                             "SELECT pg_try_advisory_lock(hashtext(%s))", (lock_key,)
                         ).fetchone()
@@ -128,8 +143,9 @@ class Relay:
         finally:
             producer.close(timeout=5)
 
-    def _relay(self, conn: Any, table: sql.Composable, producer: KafkaProducer,
-               stop: threading.Event) -> None:
+    def _relay(
+        self, conn: Any, table: sql.Composable, producer: KafkaProducer, stop: threading.Event
+    ) -> None:
         row = conn.execute(
             sql.SQL("SELECT notification_id FROM {} WHERE topic = %s").format(table), (self.topic,)
         ).fetchone()
@@ -147,9 +163,9 @@ class Relay:
             for notification in notifications:
                 event = self.to_cloudevent(self.app.mapper.to_domain_event(notification))
                 if event is not None:
-                    futures.append(producer.send(
-                        self.topic, key=event.subject.encode(), value=event.to_json()
-                    ))
+                    futures.append(
+                        producer.send(self.topic, key=event.subject.encode(), value=event.to_json())
+                    )
             producer.flush()
             for future in futures:
                 future.get(timeout=30)  # raises if the broker refused the record
@@ -207,8 +223,13 @@ class Consumer:
     CONFLICT_RETRIES = 10
 
     def __init__(
-        self, settings: Settings, service: ServiceName, topics: list[str],
-        recorder: TrackingRecorder, handle: Handler, after_batch: Callable[[], None] = lambda: None,
+        self,
+        settings: Settings,
+        service: ServiceName,
+        topics: list[str],
+        recorder: TrackingRecorder,
+        handle: Handler,
+        after_batch: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.service = service
@@ -233,13 +254,17 @@ class Consumer:
             bootstrap_servers=bootstrap_servers(self.settings),
             group_id=f"{self.settings.topic_prefix}.{self.service}",
             client_id=f"{self.service}-consumer",
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            fetch_max_wait_ms=20, max_poll_records=200,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,
+            max_poll_records=200,
             metadata_max_age_ms=10_000,  # notice new topics and partitions within seconds
         )
         producer = make_producer(self.settings, f"{self.service}-deadletter")
         try:
-            consumer.subscribe(self.topics, listener=_SeekToTracked(consumer, self.recorder, self.status))
+            consumer.subscribe(
+                self.topics, listener=_SeekToTracked(consumer, self.recorder, self.status)
+            )
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
                 for records in batches.values():
@@ -263,7 +288,9 @@ class Consumer:
             try:
                 self.handle(event, tracking)
             except IntegrityError:
-                if self.recorder.has_tracking_id(tracking.application_name, tracking.notification_id):
+                if self.recorder.has_tracking_id(
+                    tracking.application_name, tracking.notification_id
+                ):
                     self.status.duplicates += 1
                     return
                 continue  # another writer moved an aggregate on: reload and apply again
@@ -276,18 +303,21 @@ class Consumer:
             return
         self._dead_letter(record, tracking, producer, "kept conflicting with concurrent writers")
 
-    def _dead_letter(self, record: Any, tracking: Tracking, producer: KafkaProducer, reason: str) -> None:
-        log.warning("dead-lettering %s:%s@%s: %s", record.topic, record.partition, record.offset, reason)
+    def _dead_letter(
+        self, record: Any, tracking: Tracking, producer: KafkaProducer, reason: str
+    ) -> None:
+        log.warning(
+            "dead-lettering %s:%s@%s: %s", record.topic, record.partition, record.offset, reason
+        )
         headers = [
             ("onestop-reason", reason.encode()),
             ("onestop-consumer", self.service.encode()),
             ("onestop-source", f"{record.topic}:{record.partition}:{record.offset}".encode()),
         ]
-        producer.send(self.dead_letter_topic, key=record.key, value=record.value or b"", headers=headers)
+        producer.send(
+            self.dead_letter_topic, key=record.key, value=record.value or b"", headers=headers
+        )
         producer.flush()
-        try:
+        with contextlib.suppress(IntegrityError):
             self.recorder.insert_tracking(tracking)
-        except IntegrityError:
-            pass
         self.status.dead_lettered += 1
-

@@ -88,7 +88,8 @@ class DeadlinesScheduled(Contract):
 
 
 CONTRACTS: dict[str, type[Contract]] = {
-    c.TYPE: c for c in (CaseRegistered, CaseAssigned, CaseAwaitingManualDispatch, DeadlinesScheduled)
+    c.TYPE: c
+    for c in (CaseRegistered, CaseAssigned, CaseAwaitingManualDispatch, DeadlinesScheduled)
 }
 
 

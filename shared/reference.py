@@ -45,13 +45,17 @@ DISTRICTS: dict[str, Jurisdiction] = {
     d.code: d
     for d in (
         _node(
-            "ninghe", "宁河区",
+            "ninghe",
+            "宁河区",
             _node("lutai", "芦台街道", _node("jinxiu", "锦绣社区"), _node("yuhe", "裕和社区")),
-            _node("qiaobei", "桥北街道", _node("xinhua", "新华社区"), _node("changhong", "长虹社区")),
+            _node(
+                "qiaobei", "桥北街道", _node("xinhua", "新华社区"), _node("changhong", "长虹社区")
+            ),
             _node("fengtai", "丰台镇", _node("xiaozhuang", "肖庄村"), _node("dongxin", "东新村")),
         ),
         _node(
-            "qiaocheng", "谯城区",
+            "qiaocheng",
+            "谯城区",
             _node("huaihua", "花戏楼街道", _node("tangling", "汤陵社区")),
             _node("gucheng", "古城镇", _node("gucheng-village", "古城村")),
         ),
@@ -63,11 +67,15 @@ def check_location(district: str, street: str, community: str | None) -> list[tu
     """Problems with a location, as (field, message) pairs; empty when it is a known place."""
     node = DISTRICTS.get(district)
     if node is None:
-        return [("location.district", f"unknown district {district!r}; known: {', '.join(DISTRICTS)}")]
+        return [
+            ("location.district", f"unknown district {district!r}; known: {', '.join(DISTRICTS)}")
+        ]
     street_node = node.child(street)
     if street_node is None:
         known = ", ".join(c.code for c in node.children)
-        return [("location.street", f"{street!r} is not a street or town of {district}; known: {known}")]
+        return [
+            ("location.street", f"{street!r} is not a street or town of {district}; known: {known}")
+        ]
     if community is not None and street_node.child(community) is None:
         known = ", ".join(c.code for c in street_node.children)
         return [("location.community", f"{community!r} is not in {street}; known: {known}")]

@@ -72,7 +72,11 @@ class Runtime:
 
 
 def create_api(
-    runtime_factory: Callable[[], Runtime], settings: Settings, *, title: str, description: str,
+    runtime_factory: Callable[[], Runtime],
+    settings: Settings,
+    *,
+    title: str,
+    description: str,
     routers: list[APIRouter],
 ) -> FastAPI:
     """An API whose lifespan builds the runtime, starts its workers and stops them cleanly."""

@@ -62,7 +62,7 @@ class Settings(BaseSettings):
         """Environment first, then `var/secrets.env`, then the defaults above."""
         secrets = run_dir() / "secrets.env"
         env_file = secrets if secrets.is_file() else None
-        return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+        return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
 
     def port_of(self, service: ServiceName) -> int:
         return {"intake": self.intake_port, "routing": self.routing_port}.get(
@@ -71,7 +71,9 @@ class Settings(BaseSettings):
 
     def url_of(self, service: ServiceName) -> str:
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "") else self.http_host
-        return os.environ.get(f"ONESTOP_{service.upper()}_URL", f"http://{host}:{self.port_of(service)}")
+        return os.environ.get(
+            f"ONESTOP_{service.upper()}_URL", f"http://{host}:{self.port_of(service)}"
+        )
 
     def topic(self, service: ServiceName) -> str:
         """The topic a service publishes its events to."""

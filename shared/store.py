@@ -13,8 +13,11 @@ from shared.settings import ServiceName, Settings
 
 def conninfo(settings: Settings) -> str:
     return psycopg.conninfo.make_conninfo(
-        host=settings.pg_host, port=settings.pg_port, user=settings.pg_user,
-        password=settings.pg_password.get_secret_value(), dbname=settings.pg_dbname,
+        host=settings.pg_host,
+        port=settings.pg_port,
+        user=settings.pg_user,
+        password=settings.pg_password.get_secret_value(),
+        dbname=settings.pg_dbname,
         connect_timeout=10,
     )
 

@@ -30,17 +30,23 @@ def fresh(settings: Settings) -> Settings:
 @pytest.fixture(scope="session")
 def infra() -> Settings:
     base = Settings.load()
-    settings = base.model_copy(update={
-        "pg_dbname": f"{base.pg_dbname}_test", "intake_port": 18001, "routing_port": 18002,
-        "followup_port": 18003,
-    })
+    settings = base.model_copy(
+        update={
+            "pg_dbname": f"{base.pg_dbname}_test",
+            "intake_port": 18001,
+            "routing_port": 18002,
+            "followup_port": 18003,
+        }
+    )
     try:
         with connect(settings) as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as error:
         pytest.fail(f"PostgreSQL is not reachable ({error}); run the tests with `make test`")
     try:
-        KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000).close()
+        KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000
+        ).close()
     except Exception as error:
         pytest.fail(f"Kafka is not reachable ({error}); run the tests with `make test`")
     return settings

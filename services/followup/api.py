@@ -44,25 +44,39 @@ def _app(request: Request) -> FollowUpApplication:
 
 def _status(case: FollowUpCase, now: datetime) -> CaseStatus:
     return CaseStatus(
-        case_id=case.id, status=case.status, subject=case.subject, category=case.category,
-        location=case.location, first_receiver=case.first_receiver,
-        registered_at=case.registered_at, lead=case.lead, co_handlers=case.co_handlers,
-        assigned_at=case.assigned_at, manual_dispatch_reason=case.manual_dispatch_reason,
-        deadlines=case.deadlines_at(now), as_of=now,
+        case_id=case.id,
+        status=case.status,
+        subject=case.subject,
+        category=case.category,
+        location=case.location,
+        first_receiver=case.first_receiver,
+        registered_at=case.registered_at,
+        lead=case.lead,
+        co_handlers=case.co_handlers,
+        assigned_at=case.assigned_at,
+        manual_dispatch_reason=case.manual_dispatch_reason,
+        deadlines=case.deadlines_at(now),
+        as_of=now,
     )
 
 
-@router.get("/cases/{case_id}", response_model=CaseStatus,
-            summary="A case's status and deadlines, now or as of a past moment")
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseStatus,
+    summary="A case's status and deadlines, now or as of a past moment",
+)
 def get_case(case_id: UUID, request: Request, _: CurrentActor, as_of: AsOf = None) -> CaseStatus:
     app = _app(request)
     return _status(app.get_case(case_id, as_of), as_of or app.clock())
 
 
-@router.get("/cases/{case_id}/history",
-            summary="Every event about the case from all services, in causal order, verified")
-def get_history(case_id: UUID, request: Request, _: CurrentActor, as_of: AsOf = None
-                ) -> dict[str, Any]:
+@router.get(
+    "/cases/{case_id}/history",
+    summary="Every event about the case from all services, in causal order, verified",
+)
+def get_history(
+    case_id: UUID, request: Request, _: CurrentActor, as_of: AsOf = None
+) -> dict[str, Any]:
     app = _app(request)
     entries, verification = app.history(case_id, as_of)
     case = None

@@ -41,8 +41,9 @@ def history_entry(event: CloudEvent) -> dict[str, Any]:
 class FollowUpApplication(TrackedApplication):
     name = "followup"
 
-    def __init__(self, env: dict[str, str] | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
         super().__init__(env)
         self.clock = clock
 
@@ -54,8 +55,12 @@ class FollowUpApplication(TrackedApplication):
             self.save_tracked(tracking)
             return
         case = self._get(case_id, FollowUpCase) or FollowUpCase.open(case_id)
-        self._note(case, event.type, event.data,
-                   Trace(correlation_id=event.correlation_id, causation_id=event.id))
+        self._note(
+            case,
+            event.type,
+            event.data,
+            Trace(correlation_id=event.correlation_id, causation_id=event.id),
+        )
         self.save_tracked(tracking, history, case)
 
     @staticmethod
@@ -66,15 +71,19 @@ class FollowUpApplication(TrackedApplication):
         message = parse(type_, data)
         if isinstance(message, CaseRegistered):
             case.note_registration(
-                subject=message.subject, category=message.category,
-                location=message.location.model_dump(), registered_at=message.registered_at,
-                first_receiver=message.first_receiver, trace=trace,
+                subject=message.subject,
+                category=message.category,
+                location=message.location.model_dump(),
+                registered_at=message.registered_at,
+                first_receiver=message.first_receiver,
+                trace=trace,
             )
         elif isinstance(message, CaseAssigned):
             case.note_assignment(
                 lead=message.lead.model_dump(),
                 co_handlers=[d.model_dump() for d in message.co_handlers],
-                assigned_at=message.assigned_at, trace=trace,
+                assigned_at=message.assigned_at,
+                trace=trace,
             )
         elif isinstance(message, CaseAwaitingManualDispatch):
             case.note_manual_dispatch(message.reason)
@@ -92,8 +101,12 @@ class FollowUpApplication(TrackedApplication):
             raise NotFound(f"case {case_id} as of {as_of.isoformat()}")
         case = FollowUpCase.open(case_id)
         for entry in entries:
-            self._note(case, entry["type"], entry["data"],
-                       Trace(entry["correlation_id"], entry["event_id"]))
+            self._note(
+                case,
+                entry["type"],
+                entry["data"],
+                Trace(entry["correlation_id"], entry["event_id"]),
+            )
         return case
 
     def history(
@@ -111,7 +124,7 @@ class FollowUpApplication(TrackedApplication):
 
     def _get(self, aggregate_id: UUID, kind: type[Any]) -> Any:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(aggregate, kind)

@@ -18,15 +18,18 @@ def build_runtime(settings: Settings) -> Runtime:
     ensure_topics(settings, [*followed, settings.dead_letter_topic("followup")])
     app = FollowUpApplication(eventsourcing_env(settings, "followup"))
     relay = Relay(app, settings, "followup", wire.to_cloudevent)
-    consumer = Consumer(settings, "followup", followed, app.recorder, app.handle,
-                        after_batch=relay.wake)
+    consumer = Consumer(
+        settings, "followup", followed, app.recorder, app.handle, after_batch=relay.wake
+    )
     return Runtime("followup", settings, app, relay=relay, consumer=consumer)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.load()
     return create_api(
-        lambda: build_runtime(settings), settings, title="OneStop follow-up",
+        lambda: build_runtime(settings),
+        settings,
+        title="OneStop follow-up",
         description="Puts every case on the clock and keeps its full, verifiable history.",
         routers=[api.router],
     )

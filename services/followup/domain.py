@@ -25,20 +25,37 @@ class DeadlinePolicy:
     legal_basis: str
 
     def schedule(self, start: datetime) -> dict[str, Any]:
-        return {"kind": self.kind, "starts_at": start, "due_at": start + self.period,
-                "rule": self.rule, "legal_basis": self.legal_basis}
+        return {
+            "kind": self.kind,
+            "starts_at": start,
+            "due_at": start + self.period,
+            "rule": self.rule,
+            "legal_basis": self.legal_basis,
+        }
 
 
 POLICIES: tuple[DeadlinePolicy, ...] = (
-    DeadlinePolicy("acceptance-notice", timedelta(days=15), "registration",
-                   "tell the petitioner in writing within 15 days whether the matter is accepted",
-                   "《信访工作条例》第二十三条"),
-    DeadlinePolicy("handling-plan", timedelta(days=1), "assignment",
-                   "13710: the lead department draws up a handling plan within 1 day",
-                   "13710 工作法"),
-    DeadlinePolicy("first-report", timedelta(days=3), "assignment",
-                   "13710: report first progress to the supervision office within 3 days",
-                   "13710 工作法"),
+    DeadlinePolicy(
+        "acceptance-notice",
+        timedelta(days=15),
+        "registration",
+        "tell the petitioner in writing within 15 days whether the matter is accepted",
+        "《信访工作条例》第二十三条",
+    ),
+    DeadlinePolicy(
+        "handling-plan",
+        timedelta(days=1),
+        "assignment",
+        "13710: the lead department draws up a handling plan within 1 day",
+        "13710 工作法",
+    ),
+    DeadlinePolicy(
+        "first-report",
+        timedelta(days=3),
+        "assignment",
+        "13710: report first progress to the supervision office within 3 days",
+        "13710 工作法",
+    ),
 )
 
 
@@ -115,19 +132,39 @@ class FollowUpCase(Aggregate):
             return "awaiting-manual-dispatch"
         return "registered" if self.registered_at else "pending-registration"
 
-    def note_registration(self, *, subject: str, category: str, location: dict[str, Any],
-                          registered_at: datetime, first_receiver: str, trace: Trace) -> None:
+    def note_registration(
+        self,
+        *,
+        subject: str,
+        category: str,
+        location: dict[str, Any],
+        registered_at: datetime,
+        first_receiver: str,
+        trace: Trace,
+    ) -> None:
         if self.registered_at is not None:
             raise DomainError(f"case {self.id} was already registered", field="case_id")
-        self.trigger_event(self.RegistrationNoted, subject=subject, category=category,
-                           location=location, registered_at=registered_at,
-                           first_receiver=first_receiver)
+        self.trigger_event(
+            self.RegistrationNoted,
+            subject=subject,
+            category=category,
+            location=location,
+            registered_at=registered_at,
+            first_receiver=first_receiver,
+        )
         self._schedule("registration", registered_at, trace)
 
-    def note_assignment(self, *, lead: dict[str, str], co_handlers: list[dict[str, str]],
-                        assigned_at: datetime, trace: Trace) -> None:
-        self.trigger_event(self.AssignmentNoted, lead=lead, co_handlers=co_handlers,
-                           assigned_at=assigned_at)
+    def note_assignment(
+        self,
+        *,
+        lead: dict[str, str],
+        co_handlers: list[dict[str, str]],
+        assigned_at: datetime,
+        trace: Trace,
+    ) -> None:
+        self.trigger_event(
+            self.AssignmentNoted, lead=lead, co_handlers=co_handlers, assigned_at=assigned_at
+        )
         if not any(d["starts_at"] == assigned_at for d in self.deadlines):
             self._schedule("assignment", assigned_at, trace)
 
@@ -137,15 +174,21 @@ class FollowUpCase(Aggregate):
     def _schedule(self, starts_on: str, start: datetime, trace: Trace) -> None:
         deadlines = [p.schedule(start) for p in POLICIES if p.starts_on == starts_on]
         self.trigger_event(
-            self.DeadlinesScheduled, deadlines=deadlines, actor=Actor.service("followup").as_dict(),
-            correlation_id=trace.correlation_id, causation_id=trace.causation_id,
+            self.DeadlinesScheduled,
+            deadlines=deadlines,
+            actor=Actor.service("followup").as_dict(),
+            correlation_id=trace.correlation_id,
+            causation_id=trace.causation_id,
         )
 
     def deadlines_at(self, now: datetime) -> list[dict[str, Any]]:
         """Deadlines with their state at `now`: due in how long, or overdue."""
         return [
-            {**d, "state": "overdue" if now > d["due_at"] else "open",
-             "seconds_left": int((d["due_at"] - now).total_seconds())}
+            {
+                **d,
+                "state": "overdue" if now > d["due_at"] else "open",
+                "seconds_left": int((d["due_at"] - now).total_seconds()),
+            }
             for d in sorted(self.deadlines, key=lambda d: d["due_at"])
         ]
 
@@ -154,8 +197,9 @@ GENESIS = "0" * 64
 
 
 def entry_hash(previous: str, entry: dict[str, Any]) -> str:
-    canonical = json.dumps(entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
-                           default=str)
+    canonical = json.dumps(
+        entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(previous.encode() + canonical.encode()).hexdigest()
 
 
@@ -211,8 +255,12 @@ class CaseHistory(Aggregate):
         if entry["event_id"] in self.event_ids:
             return False
         previous = self.head_hash
-        self.trigger_event(self.EntryRecorded, entry=entry, previous_hash=previous,
-                           hash=entry_hash(previous, entry))
+        self.trigger_event(
+            self.EntryRecorded,
+            entry=entry,
+            previous_hash=previous,
+            hash=entry_hash(previous, entry),
+        )
         return True
 
     def verify(self) -> Verification:
@@ -220,11 +268,21 @@ class CaseHistory(Aggregate):
         for index, stored in enumerate(self.entries):
             entry = {k: v for k, v in stored.items() if k not in ("previous_hash", "hash")}
             if stored["previous_hash"] != previous:
-                return Verification(False, len(self.entries), self.head_hash, index,
-                                    "an entry before this one is missing or was replaced")
+                return Verification(
+                    False,
+                    len(self.entries),
+                    self.head_hash,
+                    index,
+                    "an entry before this one is missing or was replaced",
+                )
             if entry_hash(previous, entry) != stored["hash"]:
-                return Verification(False, len(self.entries), self.head_hash, index,
-                                    "this entry was altered after it was recorded")
+                return Verification(
+                    False,
+                    len(self.entries),
+                    self.head_hash,
+                    index,
+                    "this entry was altered after it was recorded",
+                )
             previous = stored["hash"]
         return Verification(True, len(self.entries), self.head_hash)
 

@@ -23,14 +23,20 @@ REGISTERING_ROLES = ("clerk", "admin")
 class PetitionerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, Field(min_length=1, max_length=50, description="Full name (信访人)")]
-    phone: Annotated[str, Field(min_length=5, max_length=20, description="Mainland mobile or landline")]
+    phone: Annotated[
+        str, Field(min_length=5, max_length=20, description="Mainland mobile or landline")
+    ]
 
 
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     district: Annotated[str, Field(min_length=1, max_length=50)]
-    street: Annotated[str, Field(min_length=1, max_length=50, description="Street (街道) or town (镇)")]
-    community: Annotated[str | None, Field(default=None, max_length=50, description="Community or village")]
+    street: Annotated[
+        str, Field(min_length=1, max_length=50, description="Street (街道) or town (镇)")
+    ]
+    community: Annotated[
+        str | None, Field(default=None, max_length=50, description="Community or village")
+    ]
 
 
 class RegisterCase(BaseModel):
@@ -39,21 +45,25 @@ class RegisterCase(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{
-                "channel": "visit",
-                "petitioner": {"name": "王建国", "phone": "138 0013 8000"},
-                "subject": "装修公司拖欠工资三个月",
-                "description": "在芦台街道某装修公司务工，2026年8月至10月工资共计1.8万元未发放。",
-                "category": "labour-wages",
-                "location": {"district": "ninghe", "street": "lutai", "community": "jinxiu"},
-            }]
+            "examples": [
+                {
+                    "channel": "visit",
+                    "petitioner": {"name": "王建国", "phone": "138 0013 8000"},
+                    "subject": "装修公司拖欠工资三个月",
+                    "description": "在芦台街道某装修公司务工，8至10月工资共1.8万元未发放。",
+                    "category": "labour-wages",
+                    "location": {"district": "ninghe", "street": "lutai", "community": "jinxiu"},
+                }
+            ]
         },
     )
     channel: Channel
     petitioner: PetitionerIn
     subject: Annotated[str, Field(min_length=1, max_length=200)]
     description: Annotated[str, Field(min_length=1, max_length=5000)]
-    category: Annotated[str, Field(min_length=1, max_length=50, description="See GET /v1/categories")]
+    category: Annotated[
+        str, Field(min_length=1, max_length=50, description="See GET /v1/categories")
+    ]
     location: LocationIn
 
 
@@ -83,10 +93,14 @@ def _app(request: Request) -> IntakeApplication:
 def register_case(body: RegisterCase, request: Request, actor: CurrentActor) -> Registered:
     require_role(actor, *REGISTERING_ROLES)
     case = _app(request).register_case(
-        channel=body.channel, petitioner_name=body.petitioner.name,
-        petitioner_phone=body.petitioner.phone, subject=body.subject,
-        description=body.description, category=body.category,
-        location=body.location.model_dump(), actor=actor,
+        channel=body.channel,
+        petitioner_name=body.petitioner.name,
+        petitioner_phone=body.petitioner.phone,
+        subject=body.subject,
+        description=body.description,
+        category=body.category,
+        location=body.location.model_dump(),
+        actor=actor,
         trace=Trace(correlation_id=request.state.correlation_id),
     )
     return Registered(case_id=case.id)
@@ -96,10 +110,17 @@ def register_case(body: RegisterCase, request: Request, actor: CurrentActor) -> 
 def get_case(case_id: UUID, request: Request, actor: CurrentActor) -> CaseView:
     case: Case = _app(request).get_case(case_id)
     return CaseView(
-        case_id=case.id, channel=Channel(case.channel), petitioner=case.petitioner_for(actor),
-        subject=case.subject, description=case.description, category=case.category,
-        location=case.location, first_receiver=case.first_receiver,
-        registered_by=case.registered_by, registered_at=case.created_on, version=case.version,
+        case_id=case.id,
+        channel=Channel(case.channel),
+        petitioner=case.petitioner_for(actor),
+        subject=case.subject,
+        description=case.description,
+        category=case.category,
+        location=case.location,
+        first_receiver=case.first_receiver,
+        registered_by=case.registered_by,
+        registered_at=case.created_on,
+        version=case.version,
     )
 
 

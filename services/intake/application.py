@@ -25,13 +25,28 @@ class IntakeApplication(Application[UUID]):
         self.committer = committer
 
     def register_case(
-        self, *, channel: Channel, petitioner_name: str, petitioner_phone: str, subject: str,
-        description: str, category: str, location: dict[str, Any], actor: Actor, trace: Trace,
+        self,
+        *,
+        channel: Channel,
+        petitioner_name: str,
+        petitioner_phone: str,
+        subject: str,
+        description: str,
+        category: str,
+        location: dict[str, Any],
+        actor: Actor,
+        trace: Trace,
     ) -> Case:
         case = Case.register(
-            channel=channel, petitioner_name=petitioner_name, petitioner_phone=petitioner_phone,
-            subject=subject, description=description, category=category, location=location,
-            actor=actor, trace=trace,
+            channel=channel,
+            petitioner_name=petitioner_name,
+            petitioner_phone=petitioner_phone,
+            subject=subject,
+            description=description,
+            category=category,
+            location=location,
+            actor=actor,
+            trace=trace,
         )
         if self.committer:
             self.committer.save(case)

@@ -20,14 +20,17 @@ def build_runtime(settings: Settings) -> Runtime:
     relay = Relay(app, settings, "intake", wire.to_cloudevent)
     committer = GroupCommitter(app.save, after_save=relay.wake)
     app.use_group_commit(committer)
-    return Runtime("intake", settings, app, relay=relay,
-                   on_start=[committer.start], on_stop=[committer.close])
+    return Runtime(
+        "intake", settings, app, relay=relay, on_start=[committer.start], on_stop=[committer.close]
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.load()
     return create_api(
-        lambda: build_runtime(settings), settings, title="OneStop intake",
+        lambda: build_runtime(settings),
+        settings,
+        title="OneStop intake",
         description="Registers every petition at one door and publishes what it registered.",
         routers=[api.router],
     )

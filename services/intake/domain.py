@@ -81,10 +81,29 @@ class Case(Aggregate):
             aggregate.first_receiver = self.first_receiver
             aggregate.registered_by = self.actor
 
+    def __init__(self) -> None:
+        self.channel = ""
+        self.petitioner: dict[str, Any] = {}
+        self.subject = ""
+        self.description = ""
+        self.category = ""
+        self.location: dict[str, Any] = {}
+        self.first_receiver = ""
+        self.registered_by: dict[str, Any] = {}
+
     @classmethod
     def register(
-        cls, *, channel: Channel, petitioner_name: str, petitioner_phone: str, subject: str,
-        description: str, category: str, location: dict[str, Any], actor: Actor, trace: Trace,
+        cls,
+        *,
+        channel: Channel,
+        petitioner_name: str,
+        petitioner_phone: str,
+        subject: str,
+        description: str,
+        category: str,
+        location: dict[str, Any],
+        actor: Actor,
+        trace: Trace,
         case_id: UUID | None = None,
     ) -> Case:
         """Register a submission from any channel. Whoever registers it is its first receiver."""

@@ -12,9 +12,13 @@ from shared.messages import CaseRegistered, Location, dump
 def to_cloudevent(event: Any) -> CloudEvent | None:
     if isinstance(event, Case.Registered):
         message = CaseRegistered(
-            case_id=str(event.originator_id), channel=event.channel,  # type: ignore[arg-type]
-            subject=event.subject, description=event.description, category=event.category,
-            location=Location(**event.location), registered_at=event.timestamp,
+            case_id=str(event.originator_id),
+            channel=event.channel,  # type: ignore[arg-type]
+            subject=event.subject,
+            description=event.description,
+            category=event.category,
+            location=Location(**event.location),
+            registered_at=event.timestamp,
             first_receiver=event.first_receiver,
         )
         return from_domain_event("intake", event, dump(message), message.TYPE)

@@ -29,12 +29,22 @@ def _app(request: Request) -> RoutingApplication:
     return request.app.state.runtime.application  # type: ignore[no-any-return]
 
 
-@router.get("/cases/{case_id}/assignment", response_model=AssignmentView,
-            summary="Who leads and who co-handles a case, and the rule that chose them")
+@router.get(
+    "/cases/{case_id}/assignment",
+    response_model=AssignmentView,
+    summary="Who leads and who co-handles a case, and the rule that chose them",
+)
 def get_assignment(case_id: UUID, request: Request, _: CurrentActor) -> AssignmentView:
     a = _app(request).get_assignment(case_id)
-    return AssignmentView(case_id=a.id, status=a.status, lead=a.lead, co_handlers=a.co_handlers,
-                          rule_id=a.rule_id, rule_version=a.rule_version, reason=a.reason)
+    return AssignmentView(
+        case_id=a.id,
+        status=a.status,
+        lead=a.lead,
+        co_handlers=a.co_handlers,
+        rule_id=a.rule_id,
+        rule_version=a.rule_version,
+        reason=a.reason,
+    )
 
 
 @router.get("/departments", summary="The departments cases can be assigned to")
@@ -47,8 +57,13 @@ def dispatch_rules(_: CurrentActor) -> dict[str, Any]:
     return {
         "version": CATALOGUE_VERSION,
         "rules": [
-            {"rule_id": r.rule_id, "category": r.category, "scope": list(r.scope),
-             "lead": r.lead, "co_handlers": list(r.co_handlers)}
+            {
+                "rule_id": r.rule_id,
+                "category": r.category,
+                "scope": list(r.scope),
+                "lead": r.lead,
+                "co_handlers": list(r.co_handlers),
+            }
             for r in RULES
         ],
     }

@@ -32,9 +32,14 @@ class RoutingApplication(TrackedApplication):
             self.save_tracked(tracking)
             return
         assignment = Assignment.route(
-            case_id=case_id, category=message.category, location=message.location.model_dump(),
-            rules=RULES, departments=DEPARTMENTS, rule_version=CATALOGUE_VERSION,
-            actor=ROUTING, trace=Trace(correlation_id=event.correlation_id, causation_id=event.id),
+            case_id=case_id,
+            category=message.category,
+            location=message.location.model_dump(),
+            rules=RULES,
+            departments=DEPARTMENTS,
+            rule_version=CATALOGUE_VERSION,
+            actor=ROUTING,
+            trace=Trace(correlation_id=event.correlation_id, causation_id=event.id),
         )
         self.save_tracked(tracking, assignment)
 

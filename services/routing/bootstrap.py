@@ -14,19 +14,33 @@ from shared.store import ensure_schema, eventsourcing_env
 
 def build_runtime(settings: Settings) -> Runtime:
     ensure_schema(settings, "routing")
-    ensure_topics(settings, [settings.topic("routing"), settings.topic("intake"),
-                             settings.dead_letter_topic("routing")])
+    ensure_topics(
+        settings,
+        [
+            settings.topic("routing"),
+            settings.topic("intake"),
+            settings.dead_letter_topic("routing"),
+        ],
+    )
     app = RoutingApplication(eventsourcing_env(settings, "routing"))
     relay = Relay(app, settings, "routing", wire.to_cloudevent)
-    consumer = Consumer(settings, "routing", [settings.topic("intake")], app.recorder,
-                        app.handle, after_batch=relay.wake)
+    consumer = Consumer(
+        settings,
+        "routing",
+        [settings.topic("intake")],
+        app.recorder,
+        app.handle,
+        after_batch=relay.wake,
+    )
     return Runtime("routing", settings, app, relay=relay, consumer=consumer)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.load()
     return create_api(
-        lambda: build_runtime(settings), settings, title="OneStop routing",
+        lambda: build_runtime(settings),
+        settings,
+        title="OneStop routing",
         description="Assigns every case to the departments that own it, by a published catalogue.",
         routers=[api.router],
     )

@@ -43,8 +43,11 @@ def choose_rule(
     rules: Iterable[DispatchRule], category: str, location: dict[str, Any]
 ) -> DispatchRule | None:
     """The most specific rule covering the case (lowest tier able to handle it), or None."""
-    place = tuple(p for p in (location.get("district"), location.get("street"),
-                              location.get("community")) if p)
+    place = tuple(
+        p
+        for p in (location.get("district"), location.get("street"), location.get("community"))
+        if p
+    )
     matching = [r for r in rules if r.covers(category, place)]
     if not matching:
         return None
@@ -98,28 +101,47 @@ class Assignment(Aggregate):
 
     @classmethod
     def route(
-        cls, *, case_id: UUID, category: str, location: dict[str, Any],
-        rules: Iterable[DispatchRule], departments: dict[str, Department], rule_version: str,
-        actor: Actor, trace: Trace,
+        cls,
+        *,
+        case_id: UUID,
+        category: str,
+        location: dict[str, Any],
+        rules: Iterable[DispatchRule],
+        departments: dict[str, Department],
+        rule_version: str,
+        actor: Actor,
+        trace: Trace,
     ) -> Assignment:
         """Assign by the catalogue, or queue for manual dispatch if no rule covers the case."""
-        common = {"rule_version": rule_version, "actor": actor.as_dict(),
-                  "correlation_id": trace.correlation_id, "causation_id": trace.causation_id}
+        common = {
+            "rule_version": rule_version,
+            "actor": actor.as_dict(),
+            "correlation_id": trace.correlation_id,
+            "causation_id": trace.causation_id,
+        }
         rule = choose_rule(rules, category, location)
-        where = "/".join(p for p in (location.get("district"), location.get("street"),
-                                     location.get("community")) if p)
+        where = "/".join(
+            p
+            for p in (location.get("district"), location.get("street"), location.get("community"))
+            if p
+        )
         if rule is None:
             return cls._create(
-                cls.QueuedForManualDispatch, id=case_id,
-                reason=f"no dispatch rule covers category {category!r} at {where}", **common,
+                cls.QueuedForManualDispatch,
+                id=case_id,
+                reason=f"no dispatch rule covers category {category!r} at {where}",
+                **common,
             )
         lead = departments[rule.lead]
         return cls._create(
-            cls.Assigned, id=case_id, lead=lead.as_dict(),
+            cls.Assigned,
+            id=case_id,
+            lead=lead.as_dict(),
             co_handlers=[departments[c].as_dict() for c in rule.co_handlers],
             rule_id=rule.rule_id,
-            reason=(f"rule {rule.rule_id} ({rule_version}): {category} in "
-                    f"{'/'.join(rule.scope)} → {lead.name}; case located at {where}"),
+            reason=(
+                f"rule {rule.rule_id} ({rule_version}): {category} in "
+                f"{'/'.join(rule.scope)} → {lead.name}; case located at {where}"
+            ),
             **common,
         )
-

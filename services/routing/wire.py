@@ -14,13 +14,19 @@ def to_cloudevent(event: Any) -> CloudEvent | None:
     case_id = str(event.originator_id)
     if isinstance(event, Assignment.Assigned):
         message = CaseAssigned(
-            case_id=case_id, lead=Department(**event.lead),
-            co_handlers=[Department(**d) for d in event.co_handlers], rule_id=event.rule_id,
-            rule_version=event.rule_version, reason=event.reason, assigned_at=event.timestamp,
+            case_id=case_id,
+            lead=Department(**event.lead),
+            co_handlers=[Department(**d) for d in event.co_handlers],
+            rule_id=event.rule_id,
+            rule_version=event.rule_version,
+            reason=event.reason,
+            assigned_at=event.timestamp,
         )
     elif isinstance(event, Assignment.QueuedForManualDispatch):
         message = CaseAwaitingManualDispatch(
-            case_id=case_id, reason=event.reason, rule_version=event.rule_version,
+            case_id=case_id,
+            reason=event.reason,
+            rule_version=event.rule_version,
             queued_at=event.timestamp,
         )
     else:

@@ -40,14 +40,19 @@ class Stack:
     def start(self, service: str) -> None:
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 — closed with the process
         self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service], cwd=ROOT, env=self.env,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "shared.cli", "serve", service],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         url = f"{self.settings.url_of(service)}/health/ready"  # type: ignore[arg-type]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.processes[service].poll() is not None:
-                pytest.fail(f"{service} exited: {(self.logs / f'{service}.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"{service} exited: {(self.logs / f'{service}.log').read_text()[-3000:]}"
+                )
             try:
                 if httpx.get(url, timeout=1).status_code == 200:
                     return
@@ -91,18 +96,25 @@ def register(settings: Settings, i: int, category: str = "labour-wages") -> str:
     body = {
         "channel": ["visit", "letter", "phone", "online"][i % 4],
         "petitioner": {"name": "赵六", "phone": f"1391234{i:04d}"},
-        "subject": f"工资拖欠 #{i}", "description": "工地停工后工资未结清",
-        "category": category, "location": {"district": "ninghe", "street": "qiaobei"},
+        "subject": f"工资拖欠 #{i}",
+        "description": "工地停工后工资未结清",
+        "category": category,
+        "location": {"district": "ninghe", "street": "qiaobei"},
     }
-    answer = httpx.post(f"{settings.url_of('intake')}/v1/cases", json=body,
-                        headers=headers(settings), timeout=10)
+    answer = httpx.post(
+        f"{settings.url_of('intake')}/v1/cases", json=body, headers=headers(settings), timeout=10
+    )
     assert answer.status_code == 201, answer.text
     return str(answer.json()["case_id"])
 
 
 def history(settings: Settings, case_id: str, **params: str) -> dict:
-    answer = httpx.get(f"{settings.url_of('followup')}/v1/cases/{case_id}/history",
-                       params=params, headers=headers(settings, "auditor"), timeout=10)
+    answer = httpx.get(
+        f"{settings.url_of('followup')}/v1/cases/{case_id}/history",
+        params=params,
+        headers=headers(settings, "auditor"),
+        timeout=10,
+    )
     return answer.json() if answer.status_code == 200 else {}
 
 
@@ -113,7 +125,9 @@ def wait_for_history(settings: Settings, case_id: str, events: int, timeout: flo
         if len(found.get("events", [])) >= events:
             return found
         time.sleep(0.2)
-    pytest.fail(f"case {case_id} did not reach {events} history events: {history(settings, case_id)}")
+    pytest.fail(
+        f"case {case_id} did not reach {events} history events: {history(settings, case_id)}"
+    )
 
 
 def test_a_registered_case_is_assigned_and_scheduled_and_its_history_tells_the_story(stack):
@@ -125,12 +139,18 @@ def test_a_registered_case_is_assigned_and_scheduled_and_its_history_tells_the_s
     assert found["case"]["status"] == "assigned"
     assert found["case"]["lead"]["code"] == "ninghe-hrss"
     assert {d["kind"] for d in found["case"]["deadlines"]} == {
-        "acceptance-notice", "handling-plan", "first-report"}
+        "acceptance-notice",
+        "handling-plan",
+        "first-report",
+    }
     events = found["events"]
     kinds = [(e["service"], e["type"].split(".")[3]) for e in events]
     assert kinds[0] == ("intake", "registered")
-    assert sorted(kinds[1:]) == [("followup", "scheduled"), ("followup", "scheduled"),
-                                 ("routing", "assigned")]
+    assert sorted(kinds[1:]) == [
+        ("followup", "scheduled"),
+        ("followup", "scheduled"),
+        ("routing", "assigned"),
+    ]
     assert events[0]["actor"] == {"user": "alice", "role": "clerk", "department": "window-1"}
     assigned = events[kinds.index(("routing", "assigned"))]
     assert assigned["causation_id"] == events[0]["event_id"]
@@ -144,8 +164,12 @@ def test_a_registered_case_is_assigned_and_scheduled_and_its_history_tells_the_s
     assert then["case"]["status"] == "registered"
 
     cli = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "history", case_id], cwd=ROOT, env=stack.env,
-        capture_output=True, text=True, timeout=30,
+        [sys.executable, "-m", "shared.cli", "history", case_id],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert cli.returncode == 0, cli.stderr
     assert "hash chain verified" in cli.stdout
@@ -179,5 +203,6 @@ def test_killing_routing_mid_flow_loses_nothing_and_does_nothing_twice(stack):
             "SELECT count(DISTINCT originator_id) - count(*) FROM routing.routing_events"
         ).fetchall()
         [(cases,)] = conn.execute(
-            "SELECT count(DISTINCT originator_id) FROM routing.routing_events").fetchall()
+            "SELECT count(DISTINCT originator_id) FROM routing.routing_events"
+        ).fetchall()
     assert (cases, assignments) == (25, 0)  # one event per case, none doubled

@@ -34,9 +34,14 @@ def settings(infra: Settings) -> Settings:
 def register(intake: IntakeApplication, n: int) -> list[UUID]:
     return [
         intake.register_case(
-            channel="phone", petitioner_name="李秀英", petitioner_phone="13912345678",
-            subject=f"噪音扰民 {i}", description="夜间施工", category="urban-management",
-            location={"district": "ninghe", "street": "lutai"}, actor=Actor("alice", "clerk"),
+            channel="phone",
+            petitioner_name="李秀英",
+            petitioner_phone="13912345678",
+            subject=f"噪音扰民 {i}",
+            description="夜间施工",
+            category="urban-management",
+            location={"district": "ninghe", "street": "lutai"},
+            actor=Actor("alice", "clerk"),
             trace=Trace(f"corr-{i}"),
         ).id
         for i in range(n)
@@ -99,8 +104,9 @@ def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings
     case_ids = register(intake, 5)
     relay_stop = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
     routing = RoutingApplication(eventsourcing_env(settings, "routing"))
-    consumer = Consumer(settings, "routing", [settings.topic("intake")], routing.recorder,
-                        routing.handle)
+    consumer = Consumer(
+        settings, "routing", [settings.topic("intake")], routing.recorder, routing.handle
+    )
     stop = run(consumer.run, None)
     deadline = time.monotonic() + 30
     while consumer.status.processed < 5 and time.monotonic() < deadline:
@@ -110,8 +116,13 @@ def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings
     assert {routing.get_assignment(c).status for c in case_ids} == {"assigned"}
 
     # Kafka forgets the group's offsets (a new group): the tracking records decide instead
-    again = Consumer(settings.model_copy(update={"topic_prefix": settings.topic_prefix + "-b"}),
-                     "routing", [settings.topic("intake")], routing.recorder, routing.handle)
+    again = Consumer(
+        settings.model_copy(update={"topic_prefix": settings.topic_prefix + "-b"}),
+        "routing",
+        [settings.topic("intake")],
+        routing.recorder,
+        routing.handle,
+    )
     stop = run(again.run, None)
     time.sleep(4)
     stop.set()
@@ -133,17 +144,26 @@ def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_
     intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     producer.send(settings.topic("intake"), key=b"junk", value=b'{"specversion": "1.0"}')
-    bad_data = {"specversion": "1.0", "id": "x:1", "source": "/onestop/intake",
-                "type": "onestop.intake.case.registered.v1", "subject": "not-a-case",
-                "time": "2026-11-21T08:00:00+00:00", "correlationid": "c", "actor": "a",
-                "actorrole": "clerk", "data": {"case_id": "not-a-case"}}
+    bad_data = {
+        "specversion": "1.0",
+        "id": "x:1",
+        "source": "/onestop/intake",
+        "type": "onestop.intake.case.registered.v1",
+        "subject": "not-a-case",
+        "time": "2026-11-21T08:00:00+00:00",
+        "correlationid": "c",
+        "actor": "a",
+        "actorrole": "clerk",
+        "data": {"case_id": "not-a-case"},
+    }
     producer.send(settings.topic("intake"), key=b"junk", value=orjson.dumps(bad_data))
     producer.flush()
     [good] = register(intake, 1)
     relay_stop = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
     routing = RoutingApplication(eventsourcing_env(settings, "routing"))
-    consumer = Consumer(settings, "routing", [settings.topic("intake")], routing.recorder,
-                        routing.handle)
+    consumer = Consumer(
+        settings, "routing", [settings.topic("intake")], routing.recorder, routing.handle
+    )
     stop = run(consumer.run, None)
     dead = read_topic(settings, settings.dead_letter_topic("routing"), 2)
     deadline = time.monotonic() + 20

@@ -15,8 +15,13 @@ EXAMPLE = intake_api.RegisterCase.model_config["json_schema_extra"]["examples"][
 
 @pytest.fixture
 def client():
-    app = create_api(lambda: Runtime("intake", SETTINGS, IntakeApplication()), SETTINGS,
-                     title="t", description="d", routers=[intake_api.router])
+    app = create_api(
+        lambda: Runtime("intake", SETTINGS, IntakeApplication()),
+        SETTINGS,
+        title="t",
+        description="d",
+        routers=[intake_api.router],
+    )
     with TestClient(app) as c:
         yield c
 
@@ -39,8 +44,9 @@ def test_an_auditor_sees_personal_data_masked(client):
     assert seen == {"name": "王**", "phone": "138****8000", "masked": True}
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer nonsense"},
-                                     {"Authorization": "Basic YTpi"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer nonsense"}, {"Authorization": "Basic YTpi"}]
+)
 def test_a_missing_or_bad_token_gets_401_problem_json(client, headers):
     answer = client.post("/v1/cases", json=EXAMPLE, headers=headers)
     assert answer.status_code == 401
@@ -52,14 +58,17 @@ def test_a_role_that_may_not_register_gets_403(client):
     assert client.post("/v1/cases", json=EXAMPLE, headers=auth("auditor")).status_code == 403
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"channel": "pigeon"}, "channel"),
-    ({"petitioner": {"name": "", "phone": "13800138000"}}, "petitioner.name"),
-    ({"petitioner": {"name": "王", "phone": "555-0100"}}, "petitioner.phone"),
-    ({"category": "weather"}, "category"),
-    ({"location": {"district": "ninghe", "street": "nowhere"}}, "location.street"),
-    ({"surprise": 1}, "surprise"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"channel": "pigeon"}, "channel"),
+        ({"petitioner": {"name": "", "phone": "13800138000"}}, "petitioner.name"),
+        ({"petitioner": {"name": "王", "phone": "555-0100"}}, "petitioner.phone"),
+        ({"category": "weather"}, "category"),
+        ({"location": {"district": "ninghe", "street": "nowhere"}}, "location.street"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
 def test_every_bad_field_is_named_in_a_422_and_nothing_is_registered(client, change, field):
     answer = client.post("/v1/cases", json={**EXAMPLE, **change}, headers=auth())
     assert answer.status_code == 422
@@ -77,15 +86,20 @@ def test_an_oversized_body_is_refused_with_413(client):
 
 
 def test_malformed_json_is_a_422_problem(client):
-    answer = client.post("/v1/cases", content=b"{oops", headers={**auth(),
-                         "Content-Type": "application/json"})
+    answer = client.post(
+        "/v1/cases", content=b"{oops", headers={**auth(), "Content-Type": "application/json"}
+    )
     assert answer.status_code == 422
 
 
 def test_every_request_body_in_the_openapi_document_has_an_example(client):
     spec = client.get("/openapi.json").json()
-    bodies = [op["requestBody"] for path in spec["paths"].values() for op in path.values()
-              if "requestBody" in op]
+    bodies = [
+        op["requestBody"]
+        for path in spec["paths"].values()
+        for op in path.values()
+        if "requestBody" in op
+    ]
     assert bodies
     for body in bodies:
         ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]

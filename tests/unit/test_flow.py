@@ -32,9 +32,14 @@ def system():
 
 def register(intake, category="labour-wages", street="lutai"):
     return intake.register_case(
-        channel="visit", petitioner_name="王建国", petitioner_phone="13800138000",
-        subject="拖欠工资", description="三个月", category=category,
-        location={"district": "ninghe", "street": street}, actor=Actor("alice", "clerk"),
+        channel="visit",
+        petitioner_name="王建国",
+        petitioner_phone="13800138000",
+        subject="拖欠工资",
+        description="三个月",
+        category=category,
+        location={"district": "ninghe", "street": street},
+        actor=Actor("alice", "clerk"),
         trace=Trace("corr-7"),
     )
 
@@ -58,8 +63,11 @@ def test_a_registered_case_is_assigned_scheduled_and_its_history_links_every_han
     status = followup.get_case(case.id)
     assert status.status == "assigned"
     assert status.lead["code"] == "ninghe-hrss"
-    assert {d["kind"] for d in status.deadlines} == {"acceptance-notice", "handling-plan",
-                                                     "first-report"}
+    assert {d["kind"] for d in status.deadlines} == {
+        "acceptance-notice",
+        "handling-plan",
+        "first-report",
+    }
     entries, verification = followup.history(case.id)
     assert verification.verified
     types = [e["type"].split(".")[2:4] for e in entries]

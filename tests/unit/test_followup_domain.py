@@ -1,22 +1,28 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 from services.followup.domain import CaseHistory, FollowUpCase, causal_order
 from shared.domain import Trace
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 LEAD = {"code": "ninghe-hrss", "name": "人社局"}
 
 
 def registered(case):
-    case.note_registration(subject="欠薪", category="labour-wages",
-                           location={"district": "ninghe", "street": "lutai"},
-                           registered_at=T0, first_receiver="alice", trace=Trace("c", "i:1"))
+    case.note_registration(
+        subject="欠薪",
+        category="labour-wages",
+        location={"district": "ninghe", "street": "lutai"},
+        registered_at=T0,
+        first_receiver="alice",
+        trace=Trace("c", "i:1"),
+    )
 
 
 def assigned(case):
-    case.note_assignment(lead=LEAD, co_handlers=[], assigned_at=T0 + timedelta(seconds=2),
-                         trace=Trace("c", "r:1"))
+    case.note_assignment(
+        lead=LEAD, co_handlers=[], assigned_at=T0 + timedelta(seconds=2), trace=Trace("c", "r:1")
+    )
 
 
 def test_registration_starts_the_15_day_notice_and_assignment_the_13710_clocks():
@@ -49,9 +55,16 @@ def test_deadlines_turn_overdue_when_their_time_passes():
 
 
 def entry(event_id, seconds, cause=None):
-    return {"event_id": event_id, "service": "s", "type": "t",
-            "time": (T0 + timedelta(seconds=seconds)).isoformat(), "actor": {"user": "u"},
-            "correlation_id": "c", "causation_id": cause, "data": {"n": seconds}}
+    return {
+        "event_id": event_id,
+        "service": "s",
+        "type": "t",
+        "time": (T0 + timedelta(seconds=seconds)).isoformat(),
+        "actor": {"user": "u"},
+        "correlation_id": "c",
+        "causation_id": cause,
+        "data": {"n": seconds},
+    }
 
 
 def test_a_history_verifies_and_ignores_an_event_delivered_twice():
@@ -74,6 +87,7 @@ def test_an_altered_entry_breaks_the_hash_chain_at_that_entry():
 
 
 def test_nothing_comes_before_its_cause_even_with_a_skewed_clock():
-    ordered = causal_order([entry("effect", 0, cause="cause"), entry("cause", 5),
-                            entry("later", 9)])
+    ordered = causal_order(
+        [entry("effect", 0, cause="cause"), entry("cause", 5), entry("later", 9)]
+    )
     assert [e["event_id"] for e in ordered] == ["cause", "effect", "later"]

@@ -8,10 +8,15 @@ CLERK = Actor("alice", "clerk", "window-3")
 
 def register(**overrides):
     fields = dict(
-        channel="visit", petitioner_name="王建国", petitioner_phone="138 0013 8000",
-        subject="拖欠工资", description="三个月未发", category="labour-wages",
+        channel="visit",
+        petitioner_name="王建国",
+        petitioner_phone="138 0013 8000",
+        subject="拖欠工资",
+        description="三个月未发",
+        category="labour-wages",
         location={"district": "ninghe", "street": "lutai", "community": "jinxiu"},
-        actor=CLERK, trace=Trace("corr-1"),
+        actor=CLERK,
+        trace=Trace("corr-1"),
     )
     fields.update(overrides)
     return Case.register(**fields)
@@ -26,24 +31,33 @@ def test_the_clerk_who_registers_a_case_is_its_first_receiver():
     assert event.correlation_id == "corr-1"
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("138 0013 8000", "13800138000"), ("+86-138-0013-8000", "13800138000"),
-    ("(022) 6959 1234", "02269591234"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("138 0013 8000", "13800138000"),
+        ("+86-138-0013-8000", "13800138000"),
+        ("(022) 6959 1234", "02269591234"),
+    ],
+)
 def test_phone_numbers_are_normalised(raw, expected):
     assert normalise_phone(raw) == expected
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"petitioner_phone": "12345"}, "petitioner.phone"),
-    ({"category": "weather"}, "category"),
-    ({"location": {"district": "atlantis", "street": "x"}}, "location.district"),
-    ({"location": {"district": "ninghe", "street": "huaihua"}}, "location.street"),
-    ({"location": {"district": "ninghe", "street": "lutai", "community": "xinhua"}},
-     "location.community"),
-    ({"petitioner_name": "  "}, "petitioner.name"),
-    ({"subject": " "}, "subject"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"petitioner_phone": "12345"}, "petitioner.phone"),
+        ({"category": "weather"}, "category"),
+        ({"location": {"district": "atlantis", "street": "x"}}, "location.district"),
+        ({"location": {"district": "ninghe", "street": "huaihua"}}, "location.street"),
+        (
+            {"location": {"district": "ninghe", "street": "lutai", "community": "xinhua"}},
+            "location.community",
+        ),
+        ({"petitioner_name": "  "}, "petitioner.name"),
+        ({"subject": " "}, "subject"),
+    ],
+)
 def test_an_invalid_submission_names_the_field(overrides, field):
     with pytest.raises(InvalidCase) as error:
         register(**overrides)
@@ -53,5 +67,8 @@ def test_an_invalid_submission_names_the_field(overrides, field):
 def test_personal_data_is_masked_for_roles_not_entitled_to_it():
     case = register()
     assert case.petitioner_for(Actor("carol", "auditor")) == {
-        "name": "王**", "phone": "138****8000", "masked": True}
+        "name": "王**",
+        "phone": "138****8000",
+        "masked": True,
+    }
     assert case.petitioner_for(CLERK)["phone"] == "13800138000"

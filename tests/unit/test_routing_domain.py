@@ -7,9 +7,14 @@ from shared.domain import Actor, Trace
 
 def route(category, location):
     return Assignment.route(
-        case_id=uuid4(), category=category, location=location, rules=RULES,
-        departments=DEPARTMENTS, rule_version=CATALOGUE_VERSION,
-        actor=Actor.service("routing"), trace=Trace("c", "intake:x:1"),
+        case_id=uuid4(),
+        category=category,
+        location=location,
+        rules=RULES,
+        departments=DEPARTMENTS,
+        rule_version=CATALOGUE_VERSION,
+        actor=Actor.service("routing"),
+        trace=Trace("c", "intake:x:1"),
     )
 
 
