@@ -55,11 +55,13 @@ from shared.store import conninfo
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
 
+REGISTERED = "onestop.intake.case.registered.v1"
 ASSIGNED = "onestop.routing.case.assigned.v1"
 SCHEDULED = "onestop.followup.deadlines.scheduled.v1"
 RAW_TOPIC = "bench.raw"
 SCRATCH_SCHEMA = "bench"
 PAYLOAD_BYTES = 600
+SINGLE_CLIENT_SECONDS = 3.0
 
 TARGET_INTAKE_RATIO = 0.25
 TARGET_P99_MS = 250.0
@@ -83,7 +85,7 @@ class Options:
     latency_grace: float = 15.0
     pipeline_cases: int = 3_000
     pipeline_timeout: float = 180.0
-    drain_timeout: float = 60.0
+    drain_timeout: float = 120.0
     write_docs: bool = False
 
 
@@ -102,6 +104,12 @@ def parse_options(argv: list[str] | None) -> Options:
     p.add_argument("--latency-seconds", type=float, default=d.latency_seconds)
     p.add_argument("--pipeline-cases", type=int, default=d.pipeline_cases)
     p.add_argument("--pipeline-timeout", type=float, default=d.pipeline_timeout)
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=d.drain_timeout,
+        help="longest wait, between steps, for routing and follow-up to catch up (120 s)",
+    )
     p.add_argument("--write-docs", action="store_true", help=f"rewrite {DOC.relative_to(ROOT)}")
     a = p.parse_args(argv)
     for name in ("clients", "kafka_records", "pipeline_cases"):
@@ -113,6 +121,7 @@ def parse_options(argv: list[str] | None) -> Options:
         "latency_seconds",
         "latency_rate",
         "pipeline_timeout",
+        "drain_timeout",
     ):
         if not 0 < getattr(a, name) <= 600:
             p.error(f"--{name.replace('_', '-')} must be > 0 and <= 600")
@@ -125,6 +134,7 @@ def parse_options(argv: list[str] | None) -> Options:
         latency_seconds=a.latency_seconds,
         pipeline_cases=a.pipeline_cases,
         pipeline_timeout=a.pipeline_timeout,
+        drain_timeout=a.drain_timeout,
         write_docs=a.write_docs,
     )
 
@@ -352,9 +362,15 @@ def pg_baseline(settings: Settings, opts: Options) -> dict[str, Any]:
         tool = pgbench_path()
         with cpu_window(result):
             if tool:
-                result.update(_pgbench(tool, settings, opts))
+                result.update(_pgbench(tool, settings, opts.clients, opts.pg_seconds))
             else:
-                result.update(_pg_threads(settings, opts))
+                result.update(_pg_threads(settings, opts.clients, opts.pg_seconds))
+        # One client: the ceiling of anything that commits one record at a time, in order
+        # (each service's consumer does).
+        if tool:
+            result["single"] = _pgbench(tool, settings, 1, SINGLE_CLIENT_SECONDS)
+        else:
+            result["single"] = _pg_threads(settings, 1, SINGLE_CLIENT_SECONDS)
         with psycopg.connect(conninfo(settings), autocommit=True) as conn:
             row = conn.execute(f"SELECT count(*) FROM {SCRATCH_SCHEMA}.raw_insert").fetchone()
             result["rows"] = int(row[0]) if row else 0
@@ -364,7 +380,7 @@ def pg_baseline(settings: Settings, opts: Options) -> dict[str, Any]:
     return result
 
 
-def _pgbench(tool: str, settings: Settings, opts: Options) -> dict[str, Any]:
+def _pgbench(tool: str, settings: Settings, clients: int, seconds: float) -> dict[str, Any]:
     literal = _pg_body().replace("'", "''")
     script = (
         "\\set n random(1, 2000000000)\n"
@@ -377,18 +393,18 @@ def _pgbench(tool: str, settings: Settings, opts: Options) -> dict[str, Any]:
     ) as f:
         f.write(script)
         path = f.name
-    threads = min(2, opts.clients)
+    threads = min(2, clients)
     command = [
         tool,
         "-n",
         "-M",
         "prepared",
         "-c",
-        str(opts.clients),
+        str(clients),
         "-j",
         str(threads),
         "-T",
-        str(max(1, round(opts.pg_seconds))),
+        str(max(1, round(seconds))),
         "-f",
         path,
         "-h",
@@ -410,7 +426,7 @@ def _pgbench(tool: str, settings: Settings, opts: Options) -> dict[str, Any]:
             env=env,
             capture_output=True,
             text=True,
-            timeout=opts.pg_seconds + 60,
+            timeout=seconds + 60,
             check=False,
         )
     finally:
@@ -428,8 +444,8 @@ def _pgbench(tool: str, settings: Settings, opts: Options) -> dict[str, Any]:
         [tool, "--version"], capture_output=True, text=True, check=False
     ).stdout.strip()
     return {
-        "method": f"{version or 'pgbench'}: -M prepared -c {opts.clients} -j {threads} "
-        f"-T {max(1, round(opts.pg_seconds))}, custom script",
+        "method": f"{version or 'pgbench'}: -M prepared -c {clients} -j {threads} "
+        f"-T {max(1, round(seconds))}, custom script",
         "tps": float(tps.group(1)),
         "latency_ms": float(latency.group(1)) if latency else float("nan"),
         "failed": int(failed.group(1)) if failed else 0,
@@ -437,17 +453,17 @@ def _pgbench(tool: str, settings: Settings, opts: Options) -> dict[str, Any]:
     }
 
 
-def _pg_threads(settings: Settings, opts: Options) -> dict[str, Any]:
+def _pg_threads(settings: Settings, clients: int, seconds: float) -> dict[str, Any]:
     """Fallback without pgbench: one psycopg connection per thread, autocommit INSERTs."""
     sql = (
         f"INSERT INTO {SCRATCH_SCHEMA}.raw_insert (case_id, body, created) "
         "VALUES (%s, %s::jsonb, now())"
     )
     body = _pg_body()
-    counts = [0] * opts.clients
-    errors = [0] * opts.clients
-    latencies: list[list[float]] = [[] for _ in range(opts.clients)]
-    start_gate = threading.Barrier(opts.clients + 1)
+    counts = [0] * clients
+    errors = [0] * clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    start_gate = threading.Barrier(clients + 1)
     deadline = [0.0]
 
     def worker(i: int) -> None:
@@ -464,19 +480,19 @@ def _pg_threads(settings: Settings, opts: Options) -> dict[str, Any]:
                     if conn.closed:
                         return
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(opts.clients)]
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:
         t.start()
-    deadline[0] = time.monotonic() + opts.pg_seconds + 30  # until everyone is connected
+    deadline[0] = time.monotonic() + seconds + 30  # until everyone is connected
     start_gate.wait(30)
     start = time.monotonic()
-    deadline[0] = start + opts.pg_seconds
+    deadline[0] = start + seconds
     for t in threads:
-        t.join(opts.pg_seconds + 30)
+        t.join(seconds + 30)
     wall = time.monotonic() - start
     flat = [x for chunk in latencies for x in chunk]
     return {
-        "method": f"psycopg, {opts.clients} threads, autocommit (pgbench not found)",
+        "method": f"psycopg, {clients} threads, autocommit (pgbench not found)",
         "tps": sum(counts) / wall,
         "latency_ms": statistics.fmean(flat) * 1000 if flat else float("nan"),
         "failed": sum(errors),
@@ -769,6 +785,7 @@ class Outcome:
     case_id: str | None
     sent: float  # monotonic: when it was due (paced) or actually sent (closed loop)
     answered: float
+    started: float = 0.0  # monotonic: when it actually went out on a connection
 
 
 class Registrar:
@@ -803,19 +820,20 @@ class Registrar:
     async def register_on(
         client: httpx.AsyncClient, body: bytes, due: float | None = None
     ) -> Outcome:
-        sent = due if due is not None else time.monotonic()
+        started = time.monotonic()
+        sent = due if due is not None else started
         try:
             response = await client.post("/v1/cases", content=body)
         except httpx.HTTPError as error:
-            return Outcome(type(error).__name__, None, sent, time.monotonic())
+            return Outcome(type(error).__name__, None, sent, time.monotonic(), started)
         answered = time.monotonic()
         case_id = None
         if response.status_code == 201:
             try:
                 case_id = str(response.json()["case_id"])
             except (ValueError, KeyError):
-                return Outcome("201-without-case_id", None, sent, answered)
-        return Outcome(response.status_code, case_id, sent, answered)
+                return Outcome("201-without-case_id", None, sent, answered, started)
+        return Outcome(response.status_code, case_id, sent, answered, started)
 
     async def closed_loop(self, bodies: list[bytes], seconds: float | None) -> list[Outcome]:
         """Each client sends, waits for the answer, sends again: until the bodies run out or
@@ -947,22 +965,42 @@ def wait_until_quiet(settings: Settings, timeout: float) -> dict[str, Any]:
 # --------------------------------------------------------------------------- 4. latency
 
 
+def _is_registered(event: dict[str, Any]) -> str | None:
+    return event.get("subject") if event.get("type") == REGISTERED else None
+
+
+def stage_delays(
+    outcomes: list[Outcome], stages: list[tuple[str, dict[str, float]]]
+) -> dict[str, dict[str, float]]:
+    """Per-case time from one stage to the next (p50/p95/p99/max in ms), for cases that
+    reached both. The first stage is when the registration was due/sent."""
+    found: dict[str, dict[str, float]] = {}
+    previous_name, previous = "sent", {o.case_id: o.sent for o in outcomes if o.case_id}
+    for name, seen in stages:
+        found[f"{previous_name} → {name}"] = summary_ms(
+            [seen[c] - t for c, t in previous.items() if c in seen]
+        )
+        previous_name, previous = name, {c: seen[c] for c in previous if c in seen}
+    return found
+
+
 async def assign_latency(settings: Settings, token: str, opts: Options) -> dict[str, Any]:
     n = max(1, int(opts.latency_rate * opts.latency_seconds))
     result: dict[str, Any] = {"rate": opts.latency_rate, "planned": n}
     bodies = registration_bodies(n, seed=4)
+    published = Watcher(
+        settings, settings.topic("intake"), _is_registered, prefilter=REGISTERED.encode()
+    )
     watcher = Watcher(
         settings, settings.topic("routing"), _is_assigned, prefilter=ASSIGNED.encode()
     )
+    published.start()
     watcher.start()
     registrar = Registrar(settings, token, opts.clients)
     try:
         await registrar.warm()
         with cpu_window(result):
-            wall_offset = time.time() - time.monotonic()
-            start = time.monotonic()
             outcomes = await registrar.paced(bodies, opts.latency_rate)
-            send_wall = time.monotonic() - start
             wanted = {o.case_id for o in outcomes if o.case_id}
             deadline = time.monotonic() + opts.latency_grace
             while not wanted <= watcher.seen.keys() and time.monotonic() < deadline:
@@ -970,30 +1008,37 @@ async def assign_latency(settings: Settings, token: str, opts: Options) -> dict[
     finally:
         await registrar.close()
         watcher.close()
+        published.close()
     ok, errors = tally(outcomes)
     latencies = [
         watcher.seen[o.case_id] - o.sent
         for o in outcomes
         if o.case_id and o.case_id in watcher.seen
     ]
-    # The same, measured to when routing's relay produced the record (broker timestamp):
-    published = [
-        watcher.stamps[o.case_id] - (o.sent + wall_offset)
-        for o in outcomes
-        if o.case_id and o.case_id in watcher.stamps
-    ]
+    answered = {o.case_id: o.answered for o in outcomes if o.case_id}
+    first_due = min(o.sent for o in outcomes)
+    last_start = max(o.started for o in outcomes)
     result.update(
         {
             "sent": len(outcomes),
             "ok": ok,
             "errors": errors,
-            "achieved_rate": len(outcomes) / send_wall,
+            "dispatch_rate": (len(outcomes) - 1) / (last_start - first_due)
+            if last_start > first_due
+            else float("nan"),
             "arrived": len(latencies),
             "missing": ok - len(latencies),
             "latency": summary_ms(latencies),
-            "to_publish": summary_ms(published),
-            "http": summary_ms([o.answered - o.sent for o in outcomes if o.status == 201]),
-            "watcher_error": watcher.error,
+            "queued": summary_ms([o.started - o.sent for o in outcomes]),
+            "stages": stage_delays(
+                outcomes,
+                [
+                    ("201 received", answered),
+                    ("on the intake topic", published.seen),
+                    ("assigned record received", watcher.seen),
+                ],
+            ),
+            "watcher_error": watcher.error or published.error,
         }
     )
     return result
@@ -1006,14 +1051,23 @@ async def pipeline_throughput(settings: Settings, token: str, opts: Options) -> 
     n = opts.pipeline_cases
     result: dict[str, Any] = {"planned": n, "timeout": opts.pipeline_timeout}
     bodies = registration_bodies(n, seed=5)
-    watcher = Watcher(
-        settings, settings.topic("followup"), _is_assignment_deadlines, prefilter=b"handling-plan"
-    )
-    watcher.start()
-    assigned = Watcher(
-        settings, settings.topic("routing"), _is_assigned, prefilter=ASSIGNED.encode()
-    )
-    assigned.start()
+    watchers = {
+        "published": Watcher(
+            settings, settings.topic("intake"), _is_registered, prefilter=REGISTERED.encode()
+        ),
+        "assigned": Watcher(
+            settings, settings.topic("routing"), _is_assigned, prefilter=ASSIGNED.encode()
+        ),
+        "scheduled": Watcher(
+            settings,
+            settings.topic("followup"),
+            _is_assignment_deadlines,
+            prefilter=b"handling-plan",
+        ),
+    }
+    for w in watchers.values():
+        w.start()
+    done_watcher = watchers["scheduled"]
     registrar = Registrar(settings, token, opts.clients)
     try:
         await registrar.warm()
@@ -1023,16 +1077,17 @@ async def pipeline_throughput(settings: Settings, token: str, opts: Options) -> 
             outcomes = await registrar.closed_loop(bodies, opts.pipeline_timeout)
             registered_at = time.monotonic()
             wanted = {o.case_id for o in outcomes if o.case_id}
-            while not wanted <= watcher.seen.keys() and time.monotonic() < deadline:
+            while not wanted <= done_watcher.seen.keys() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
     finally:
         await registrar.close()
-        watcher.close()
-        assigned.close()
+        for w in watchers.values():
+            w.close()
     ok, errors = tally(outcomes)
-    done = [watcher.seen[c] for c in wanted if c in watcher.seen]
-    routed = [assigned.seen[c] for c in wanted if c in assigned.seen]
+    reached = {name: [w.seen[c] for c in wanted if c in w.seen] for name, w in watchers.items()}
+    done = reached["scheduled"]
     end = max(done) if done else time.monotonic()
+    answered = {o.case_id: o.answered for o in outcomes if o.case_id}
     result.update(
         {
             "sent": len(outcomes),
@@ -1040,15 +1095,27 @@ async def pipeline_throughput(settings: Settings, token: str, opts: Options) -> 
             "errors": errors,
             "register_seconds": registered_at - start,
             "register_rps": ok / (registered_at - start),
-            "assigned": len(routed),
+            "published": len(reached["published"]),
+            "assigned": len(reached["assigned"]),
             "scheduled": len(done),
             "missing": ok - len(done),
             "seconds": end - start,
             "rps": len(done) / (end - start) if done else 0.0,
             "complete": len(done) == ok == n,
-            "timed_out": len(done) < ok,
-            "routing_done_seconds": (max(routed) - start) if routed else float("nan"),
-            "watcher_error": watcher.error or assigned.error,
+            "last": {
+                name: (max(times) - start) if times else float("nan")
+                for name, times in reached.items()
+            },
+            "stages": stage_delays(
+                outcomes,
+                [
+                    ("201 received", answered),
+                    ("on the intake topic", watchers["published"].seen),
+                    ("assigned", watchers["assigned"].seen),
+                    ("deadlines scheduled", done_watcher.seen),
+                ],
+            ),
+            "watcher_error": next((w.error for w in watchers.values() if w.error), None),
         }
     )
     return result
@@ -1116,6 +1183,7 @@ def build_rows(r: Report) -> list[Row]:
     pg, kf = r.results.get("pg"), r.results.get("kafka")
     intake, lat, pipe, mem = (r.results.get(k) for k in ("intake", "latency", "pipeline", "memory"))
     pg_tps = pg["tps"] if pg else float("nan")
+    single_tps = pg["single"]["tps"] if pg else float("nan")
     pg_text = f"PostgreSQL raw {fmt(pg_tps)} INSERT tx/s" if pg else "PostgreSQL raw: not measured"
     rows = []
     if pg:
@@ -1123,6 +1191,15 @@ def build_rows(r: Report) -> list[Row]:
             Row(
                 f"A. PostgreSQL raw: single-row INSERT, autocommit, {pg['clients']} clients",
                 f"{fmt(pg_tps)} tx/s (avg {fmt(pg['latency_ms'], 1)} ms, {pg['failed']} failed)",
+                "baseline",
+                "",
+                "—",
+            )
+        )
+        rows.append(
+            Row(
+                "A. PostgreSQL raw: the same, 1 client (one commit at a time)",
+                f"{fmt(single_tps)} tx/s (avg {fmt(pg['single']['latency_ms'], 2)} ms)",
                 "baseline",
                 "",
                 "—",
@@ -1186,8 +1263,9 @@ def build_rows(r: Report) -> list[Row]:
             )
         )
     hop_text = (
-        f"one raw Kafka hop p99 {fmt(kf['hop']['p99'], 1)} ms; PostgreSQL INSERT avg "
-        f"{fmt(pg['latency_ms'], 1)} ms at 32 clients"
+        f"the path is 2 Kafka hops (raw: p50 {fmt(kf['hop']['p50'], 1)} / p99 "
+        f"{fmt(kf['hop']['p99'], 1)} ms each) and ~2 commits (raw, 1 client: "
+        f"{fmt(pg['single']['latency_ms'], 2)} ms each)"
         if kf and pg
         else "—"
     )
@@ -1216,8 +1294,10 @@ def build_rows(r: Report) -> list[Row]:
             )
         )
     raw_pipe = (
-        f"A {fmt(pg_tps)} tx/s (a case costs ≥ 4 PostgreSQL transactions); Kafka "
-        f"{fmt(kf['produce_rps'])} records/s (a case is 5 records)"
+        f"A {fmt(pg_tps)} tx/s at {pg['clients']} clients, {fmt(single_tps)} tx/s at 1 client; "
+        f"follow-up commits 4 records per case one at a time (≤ {fmt(single_tps / 4)} "
+        f"cases/s at raw speed); Kafka {fmt(kf['produce_rps'])} records/s produced "
+        "(a case is 4 records)"
         if pg and kf
         else "—"
     )
@@ -1306,32 +1386,32 @@ def details(r: Report) -> list[str]:
             f"{intake['cpu'].line()}."
         )
     if lat:
-        h, p = lat["http"], lat["to_publish"]
+        q = lat["queued"]
         out.append(
             f"**2. Latency** — {lat['sent']:,} registrations due at {fmt(lat['rate'])}/s "
-            f"(achieved {lat['achieved_rate']:.1f}/s), {lat['ok']:,} answered 201; errors: "
-            f"{error_text(lat['errors'])}; {lat['arrived']:,} assignments seen, "
+            f"(they actually went out at {fmt(lat['dispatch_rate'], 1)}/s; waiting for a free "
+            f"connection p50 {fmt(q['p50'])} / p99 {fmt(q['p99'])} ms), {lat['ok']:,} answered "
+            f"201; errors: {error_text(lat['errors'])}; {lat['arrived']:,} assignments seen, "
             f"{lat['missing']} missing after a {r.opts.latency_grace:.0f} s grace. "
-            f"Register → routing's record produced (broker timestamp): p50 "
-            f"{fmt(p['p50'])} / p99 {fmt(p['p99'])} ms; register → 201: p50 "
-            f"{fmt(h['p50'])} / p99 {fmt(h['p99'])} / max {fmt(h['max'])} ms. "
-            f"{lat['cpu'].line()}."
+            f"Per stage: {stage_text(lat['stages'])}. {lat['cpu'].line()}."
             + (f" Watcher error: {lat['watcher_error']}." if lat["watcher_error"] else "")
         )
     if pipe:
+        last = pipe["last"]
         out.append(
             f"**3. Pipeline** — {pipe['ok']:,}/{pipe['sent']:,} registered (errors: "
             f"{error_text(pipe['errors'])}) in {pipe['register_seconds']:.1f} s "
-            f"({fmt(pipe['register_rps'])}/s); routing had assigned {pipe['assigned']:,} "
-            f"of them {fmt(pipe['routing_done_seconds'], 1)} s after the first send; "
-            f"follow-up had scheduled the assignment deadlines of {pipe['scheduled']:,} "
-            f"after {pipe['seconds']:.1f} s"
+            f"({fmt(pipe['register_rps'])}/s). Seconds after the first send at which the last "
+            f"case was on the intake topic: {fmt(last['published'], 1)} "
+            f"({pipe['published']:,} cases); assigned: {fmt(last['assigned'], 1)} "
+            f"({pipe['assigned']:,}); had its assignment deadlines scheduled: "
+            f"{fmt(last['scheduled'], 1)} ({pipe['scheduled']:,})"
             + (
                 f" — {pipe['missing']:,} still missing at the {pipe['timeout']:.0f} s timeout"
                 if pipe["missing"]
                 else ""
             )
-            + f". {pipe['cpu'].line()}."
+            + f". Per stage: {stage_text(pipe['stages'])}. {pipe['cpu'].line()}."
             + (f" Watcher error: {pipe['watcher_error']}." if pipe["watcher_error"] else "")
         )
     idle = r.results.get("idle")
@@ -1342,6 +1422,12 @@ def details(r: Report) -> list[str]:
     for step, error in r.failures.items():
         out.append(f"**{step} failed** — `{error}`")
     return out
+
+
+def stage_text(stages: dict[str, dict[str, float]]) -> str:
+    return "; ".join(
+        f"{name} p50 {fmt(v['p50'])} / p99 {fmt(v['p99'])} ms" for name, v in stages.items()
+    )
 
 
 def table(rows: list[Row]) -> str:
