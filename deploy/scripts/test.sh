@@ -5,12 +5,7 @@
 set -euo pipefail
 LOG_TAG=test
 here="$(dirname "${BASH_SOURCE[0]}")"
-bash "$here/python.sh"
-bash "$here/secrets.sh"
-bash "$here/postgres.sh" install
-bash "$here/postgres.sh" start
-bash "$here/kafka.sh" install
-bash "$here/kafka.sh" start
+bash "$here/infra.sh"
 source "$here/common.sh"
 cd "$ROOT"
 export ONESTOP_RUN_DIR="$RUN_DIR"

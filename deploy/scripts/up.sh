@@ -3,12 +3,7 @@
 set -euo pipefail
 LOG_TAG=up
 here="$(dirname "${BASH_SOURCE[0]}")"
-bash "$here/python.sh"
-bash "$here/secrets.sh"
-bash "$here/postgres.sh" install
-bash "$here/postgres.sh" start
-bash "$here/kafka.sh" install
-bash "$here/kafka.sh" start
+bash "$here/infra.sh"
 bash "$here/services.sh" start
 source "$here/common.sh"
 cat <<EOM

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# What both the system and the tests stand on: .venv, secrets, PostgreSQL and Kafka,
+# installed if missing and started if stopped.
+set -euo pipefail
+here="$(dirname "${BASH_SOURCE[0]}")"
+bash "$here/python.sh"
+bash "$here/secrets.sh"
+bash "$here/postgres.sh" install
+bash "$here/postgres.sh" start
+bash "$here/kafka.sh" install
+bash "$here/kafka.sh" start
