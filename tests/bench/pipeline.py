@@ -261,7 +261,12 @@ class CpuUse:
 
     def line(self) -> str:
         parts = [f"{k} {v:.2f}" for k, v in sorted(self.cores.items(), key=lambda kv: -kv[1])]
-        return f"cores used over {self.seconds:.1f} s: " + ", ".join(parts)
+        total = sum(self.cores.values())
+        return (
+            f"cores used over {self.seconds:.1f} s: "
+            + ", ".join(parts)
+            + f" — {total:.2f} of {len(os.sched_getaffinity(0))} in all"
+        )
 
 
 @contextmanager
@@ -365,15 +370,15 @@ def pg_baseline(settings: Settings, opts: Options) -> dict[str, Any]:
                 result.update(_pgbench(tool, settings, opts.clients, opts.pg_seconds))
             else:
                 result.update(_pg_threads(settings, opts.clients, opts.pg_seconds))
+        with psycopg.connect(conninfo(settings), autocommit=True) as conn:
+            row = conn.execute(f"SELECT count(*) FROM {SCRATCH_SCHEMA}.raw_insert").fetchone()
+            result["rows"] = int(row[0]) if row else 0
         # One client: the ceiling of anything that commits one record at a time, in order
         # (each service's consumer does).
         if tool:
             result["single"] = _pgbench(tool, settings, 1, SINGLE_CLIENT_SECONDS)
         else:
             result["single"] = _pg_threads(settings, 1, SINGLE_CLIENT_SECONDS)
-        with psycopg.connect(conninfo(settings), autocommit=True) as conn:
-            row = conn.execute(f"SELECT count(*) FROM {SCRATCH_SCHEMA}.raw_insert").fetchone()
-            result["rows"] = int(row[0]) if row else 0
     finally:
         with psycopg.connect(conninfo(settings), autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {SCRATCH_SCHEMA} CASCADE")
@@ -1015,7 +1020,6 @@ async def assign_latency(settings: Settings, token: str, opts: Options) -> dict[
         for o in outcomes
         if o.case_id and o.case_id in watcher.seen
     ]
-    answered = {o.case_id: o.answered for o in outcomes if o.case_id}
     first_due = min(o.sent for o in outcomes)
     last_start = max(o.started for o in outcomes)
     result.update(
@@ -1030,10 +1034,10 @@ async def assign_latency(settings: Settings, token: str, opts: Options) -> dict[
             "missing": ok - len(latencies),
             "latency": summary_ms(latencies),
             "queued": summary_ms([o.started - o.sent for o in outcomes]),
+            "http": summary_ms([o.answered - o.sent for o in outcomes if o.status == 201]),
             "stages": stage_delays(
                 outcomes,
                 [
-                    ("201 received", answered),
                     ("on the intake topic", published.seen),
                     ("assigned record received", watcher.seen),
                 ],
@@ -1087,7 +1091,6 @@ async def pipeline_throughput(settings: Settings, token: str, opts: Options) -> 
     reached = {name: [w.seen[c] for c in wanted if c in w.seen] for name, w in watchers.items()}
     done = reached["scheduled"]
     end = max(done) if done else time.monotonic()
-    answered = {o.case_id: o.answered for o in outcomes if o.case_id}
     result.update(
         {
             "sent": len(outcomes),
@@ -1106,10 +1109,10 @@ async def pipeline_throughput(settings: Settings, token: str, opts: Options) -> 
                 name: (max(times) - start) if times else float("nan")
                 for name, times in reached.items()
             },
+            "http": summary_ms([o.answered - o.sent for o in outcomes if o.status == 201]),
             "stages": stage_delays(
                 outcomes,
                 [
-                    ("201 received", answered),
                     ("on the intake topic", watchers["published"].seen),
                     ("assigned", watchers["assigned"].seen),
                     ("deadlines scheduled", done_watcher.seen),
@@ -1245,7 +1248,7 @@ def build_rows(r: Report) -> list[Row]:
             Row(
                 f"1. Intake registrations/s, {intake['clients']} clients, "
                 f"{intake['seconds']:.0f} s",
-                f"{fmt(intake['rps'])}/s = {fmt(ratio * 100)}% of A ({intake['ok']:,} × 201, "
+                f"{fmt(intake['rps'])}/s = {fmt(ratio * 100, 1)}% of A ({intake['ok']:,} × 201, "
                 f"{errors} errors)",
                 f"≥ {TARGET_INTAKE_RATIO:.0%} of A",
                 mark(ratio >= TARGET_INTAKE_RATIO if pg else None),
@@ -1374,7 +1377,8 @@ def details(r: Report) -> list[str]:
             f"{kf['consumed']:,}/{kf['records']:,}. Hop: {kf['hop_seen']}/{kf['hop_sent']} "
             f"arrived, p50 {fmt(kf['hop']['p50'], 1)} / p95 {fmt(kf['hop']['p95'], 1)} / "
             f"p99 {fmt(kf['hop']['p99'], 1)} / max {fmt(kf['hop']['max'], 1)} ms. "
-            f"{kf['cpu'].line()} (throughput part)."
+            f"{kf['cpu'].line()} (throughput part: the client, kafka-python, is pure Python, "
+            "so this is its ceiling on this machine — the services use the same client)."
         )
     if intake:
         h = intake["http"]
@@ -1393,6 +1397,7 @@ def details(r: Report) -> list[str]:
             f"connection p50 {fmt(q['p50'])} / p99 {fmt(q['p99'])} ms), {lat['ok']:,} answered "
             f"201; errors: {error_text(lat['errors'])}; {lat['arrived']:,} assignments seen, "
             f"{lat['missing']} missing after a {r.opts.latency_grace:.0f} s grace. "
+            f"Due → 201 p50 {fmt(lat['http']['p50'])} / p99 {fmt(lat['http']['p99'])} ms. "
             f"Per stage: {stage_text(lat['stages'])}. {lat['cpu'].line()}."
             + (f" Watcher error: {lat['watcher_error']}." if lat["watcher_error"] else "")
         )
@@ -1411,14 +1416,18 @@ def details(r: Report) -> list[str]:
                 if pipe["missing"]
                 else ""
             )
-            + f". Per stage: {stage_text(pipe['stages'])}. {pipe['cpu'].line()}."
+            + f". Sent → 201 p50 {fmt(pipe['http']['p50'])} / p99 {fmt(pipe['http']['p99'])} ms. "
+            f"Per stage: {stage_text(pipe['stages'])}. {pipe['cpu'].line()}."
             + (f" Watcher error: {pipe['watcher_error']}." if pipe["watcher_error"] else "")
         )
     idle = r.results.get("idle")
     if idle:
         out.append(f"**Idle** — before any load, with nothing to do: {idle['cpu'].line()}.")
-    for line in r.drains:
-        out.append(line)
+    if r.drains:
+        out.append(
+            "**Between steps** — waiting for routing and follow-up to catch up (consumer-group "
+            "lag 0, no topic growing): " + "; ".join(r.drains) + "."
+        )
     for step, error in r.failures.items():
         out.append(f"**{step} failed** — `{error}`")
     return out
@@ -1453,13 +1462,15 @@ def print_table(rows: list[Row]) -> None:
 def render_doc(r: Report, rows: list[Row]) -> str:
     when = r.started.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     local = r.started.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    local = "" if local.endswith(("UTC", "GMT")) else f" ({local})"
     o = r.opts
     machine = "\n".join(f"| {k} | {v} |" for k, v in r.facts.items())
     detail = "\n\n".join(f"- {line}" for line in details(r))
     return f"""# Benchmarks
 
-_Written by `make bench` ({Path(__file__).relative_to(ROOT)}) on {when} ({local}), in
-{r.seconds:.0f} s. Do not edit by hand: run `make bench` again._
+_Written by `make bench` ({Path(__file__).relative_to(ROOT)}) on {when}{local}; the run
+took {r.seconds:.0f} s, waits between steps included. Do not edit by hand: run `make bench`
+again._
 
 ## What is measured, and how
 
@@ -1491,8 +1502,9 @@ _Written by `make bench` ({Path(__file__).relative_to(ROOT)}) on {when} ({local}
 - **4. Memory** — `VmRSS` and peak `VmHWM` of each service process (`/proc/<pid>/status`,
   pids from `var/run/<service>.pid`), read after all the runs.
 
-Between steps the bench waits until routing's and follow-up's consumer groups have no lag, so
-one step's backlog does not slow the next. All traffic is to 127.0.0.1.
+Between steps the bench waits (at most {o.drain_timeout:.0f} s) until routing's and follow-up's
+consumer groups have no lag, so one step's backlog does not slow the next; how long that took
+is under Details. All traffic is to 127.0.0.1.
 
 **The clients run on the same {r.facts.get("CPUs (nproc)", "?")}-CPU machine as PostgreSQL,
 Kafka and the three services, and compete with them for CPU**: every figure is for the whole
@@ -1550,19 +1562,12 @@ def run(opts: Options) -> int:
         try:
             quiet = wait_until_quiet(settings, opts.drain_timeout)
         except Exception as error:
-            report.drains.append(
-                f"Waiting for the pipeline to drain before {before} failed: "
-                f"{type(error).__name__}: {error}"
-            )
+            report.drains.append(f"before {before}: the check failed ({error!r})")
             return
         word = "drained" if quiet["quiet"] else "had NOT drained"
-        line = (
-            f"Before {before} the pipeline {word} in {quiet['seconds']:.1f} s"
-            + ("" if quiet["quiet"] else f" (lag {quiet['lag']})")
-            + "."
-        )
-        report.drains.append(line)
-        say(line)
+        lag = "" if quiet["quiet"] else f", lag then {quiet['lag']}"
+        report.drains.append(f"before {before} {quiet['seconds']:.1f} s{lag}")
+        say(f"before {before} the pipeline {word} in {quiet['seconds']:.1f} s{lag}")
 
     drain("the idle probe")
     step("idle", lambda: idle_probe(3.0))
