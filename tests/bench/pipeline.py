@@ -1166,6 +1166,11 @@ class Row:
     baseline: str
 
 
+def baseline_row(measure: str, result: str) -> Row:
+    """A row that is itself a raw baseline: no target, nothing beside it."""
+    return Row(measure, result, "baseline", "", "—")
+
+
 @dataclass
 class Report:
     started: datetime
@@ -1191,52 +1196,37 @@ def build_rows(r: Report) -> list[Row]:
     rows = []
     if pg:
         rows.append(
-            Row(
+            baseline_row(
                 f"A. PostgreSQL raw: single-row INSERT, autocommit, {pg['clients']} clients",
                 f"{fmt(pg_tps)} tx/s (avg {fmt(pg['latency_ms'], 1)} ms, {pg['failed']} failed)",
-                "baseline",
-                "",
-                "—",
             )
         )
         rows.append(
-            Row(
+            baseline_row(
                 "A. PostgreSQL raw: the same, 1 client (one commit at a time)",
                 f"{fmt(single_tps)} tx/s (avg {fmt(pg['single']['latency_ms'], 2)} ms)",
-                "baseline",
-                "",
-                "—",
             )
         )
     else:
         rows.append(Row("A. PostgreSQL raw INSERTs", "not measured", "baseline", "n/a", "—"))
     if kf:
         rows.append(
-            Row(
+            baseline_row(
                 f"B. Kafka raw: produce {kf['records']:,} × {kf['bytes']} B, acks=all",
                 f"{fmt(kf['produce_rps'])} records/s",
-                "baseline",
-                "",
-                "—",
             )
         )
         rows.append(
-            Row(
+            baseline_row(
                 f"B. Kafka raw: consume the same {kf['consumed']:,} records",
                 f"{fmt(kf['consume_rps'])} records/s",
-                "baseline",
-                "",
-                "—",
             )
         )
         hop = kf["hop"]
         rows.append(
-            Row(
+            baseline_row(
                 f"B. Kafka raw: one produce → consume hop at {fmt(r.opts.hop_rate)}/s",
                 f"p50 {fmt(hop['p50'], 1)} / p99 {fmt(hop['p99'], 1)} ms",
-                "baseline",
-                "",
-                "—",
             )
         )
     else:
