@@ -262,6 +262,7 @@ class Consumer:
         )
         producer = make_producer(self.settings, f"{self.service}-deadletter")
         try:
+            self._await_metadata(consumer, stop)
             consumer.subscribe(
                 self.topics, listener=_SeekToTracked(consumer, self.recorder, self.status)
             )
@@ -276,6 +277,21 @@ class Consumer:
         finally:
             consumer.close(autocommit=False)
             producer.close(timeout=5)
+
+    def _await_metadata(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
+        """Join the group only once this consumer knows every topic's partitions.
+
+        Joining earlier makes the leader assign nothing; kafka-python was seen to then stall
+        in the following rejoin and sit with no partitions (cf. dpkp/kafka-python#1237).
+        """
+        deadline = time.monotonic() + 60
+        missing = list(self.topics)
+        while missing and not stop.is_set():
+            missing = [t for t in missing if not consumer.partitions_for_topic(t)]
+            if missing and time.monotonic() > deadline:
+                raise RuntimeError(f"no partition metadata for {', '.join(missing)} after 60 s")
+            if missing:
+                stop.wait(0.2)
 
     def _process(self, record: Any, producer: KafkaProducer) -> None:
         tracking = Tracking(tracking_name(record.topic, record.partition), record.offset)
