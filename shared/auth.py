@@ -90,4 +90,4 @@ def require_role(actor: Actor, *roles: str) -> None:
         raise Forbidden(f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}")
 
 
-HUMAN_ROLES = tuple(r for r in ROLES if r != "system")
+CALLER_ROLES = tuple(r for r in ROLES if r != "system")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from shared.auth import HUMAN_ROLES, issue_token
+from shared.auth import CALLER_ROLES, issue_token
 from shared.settings import SERVICES, ServiceName, Settings
 
 
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     token = commands.add_parser("token", help="print a development bearer token")
     token.add_argument("--user", required=True)
-    token.add_argument("--role", required=True, choices=HUMAN_ROLES)
+    token.add_argument("--role", required=True, choices=CALLER_ROLES)
     token.add_argument("--department")
     token.add_argument("--hours", type=float, default=12.0)
 

@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-ROLES = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "system")
-"""Who may act. `system` is a service acting on an event, never a person."""
+ROLES = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "integration", "system")
+"""Who may act. `integration` is another government system calling our API (12345 hotline,
+a portal); `system` is one of our own services acting on an event, never a caller."""
 
 
 class DomainError(Exception):

@@ -27,18 +27,85 @@ class Location(BaseModel):
     community: str | None = None
 
 
+Channel = Literal["visit", "letter", "phone", "online", "leader-mailbox", "system"]
+LegalClass = Literal["suggestion", "accusation", "claim"]
+
+
 class CaseRegistered(Contract):
-    """Intake registered a case. Carries no personal data: petitioners stay in intake."""
+    """Intake registered a case. Carries no personal data: petitioners stay in intake and
+    appear only as opaque registry ids."""
 
     TYPE = "onestop.intake.case.registered.v1"
     case_id: str
-    channel: Literal["visit", "letter", "phone", "online"]
+    channel: Channel
     subject: str
     description: str
     category: str
     location: Location
     registered_at: datetime
     first_receiver: str = Field(description="Who first received the case (首接负责).")
+    legal_class: LegalClass | None = Field(
+        default=None, description="Arts. 29–31, when known at registration."
+    )
+    petitioner_ids: list[str] = Field(
+        default=[], description="Opaque registry ids of the petitioner or representatives."
+    )
+    group_size: int | None = Field(
+        default=None, description="Participants of a group petition (集体访), else null."
+    )
+    notice_required: bool = Field(
+        default=True,
+        description="Whether the 15-day acceptance notice is owed (not when name or address "
+        "is unknown, Art. 23 ¶2).",
+    )
+    external_system: str | None = Field(
+        default=None, description="The government system that pushed the case in, if any."
+    )
+    repeat_of: list[str] = Field(
+        default=[],
+        description="Earlier cases the clerk judged alike but distinct, with a reason kept in "
+        "intake.",
+    )
+
+
+class CaseClassified(Contract):
+    """The case's legal class was set (Arts. 29–31). An accusation names who is accused, so
+    that routing never sends it to them (Art. 30)."""
+
+    TYPE = "onestop.intake.case.classified.v1"
+    case_id: str
+    legal_class: LegalClass
+    litigation_related: bool
+    accused: str | None = None
+    classified_at: datetime
+
+
+class CaseAcceptanceDecided(Contract):
+    """受理 / 不予受理 / 导入法定途径: the centre's decision, which the petitioner is told in
+    writing within 15 days of registration (Arts. 22–23)."""
+
+    TYPE = "onestop.intake.case.acceptance-decided.v1"
+    case_id: str
+    decision: Literal["accept", "decline", "divert"]
+    reason: str | None = None
+    diverted_to: str | None = Field(
+        default=None, description="The legal channel the petitioner is told to use."
+    )
+    notice_required: bool
+    decided_at: datetime
+
+
+class CaseRepeated(Contract):
+    """The same matter came again: linked to this case (no new case), or refused because the
+    matter is final after re-review (Art. 36)."""
+
+    TYPE = "onestop.intake.case.repeated.v1"
+    case_id: str
+    outcome: Literal["linked", "refused"]
+    channel: Channel
+    repeat_count: int
+    petitioner_ids: list[str] = []
+    repeated_at: datetime
 
 
 class Department(BaseModel):
@@ -87,9 +154,28 @@ class DeadlinesScheduled(Contract):
     deadlines: list[ScheduledDeadline]
 
 
+class CaseFinal(Contract):
+    """The matter ended after review and re-review (三级终结): the same facts and reasons are
+    not accepted again (Art. 36). Intake refuses such repeats."""
+
+    TYPE = "onestop.followup.case.final.v1"
+    case_id: str
+    summary: str
+    final_at: datetime
+
+
 CONTRACTS: dict[str, type[Contract]] = {
     c.TYPE: c
-    for c in (CaseRegistered, CaseAssigned, CaseAwaitingManualDispatch, DeadlinesScheduled)
+    for c in (
+        CaseRegistered,
+        CaseClassified,
+        CaseAcceptanceDecided,
+        CaseRepeated,
+        CaseAssigned,
+        CaseAwaitingManualDispatch,
+        DeadlinesScheduled,
+        CaseFinal,
+    )
 }
 
 

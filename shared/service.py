@@ -51,9 +51,11 @@ class Runtime:
     consumer: Consumer | None = None
     on_start: list[Callable[[], None]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    loops: dict[str, Callable[[threading.Event], None]] = field(default_factory=dict)
+    """Other background loops by name, e.g. a read-model projection."""
 
     def workers(self) -> list[Worker]:
-        found = []
+        found = [Worker(f"{self.service}-{name}", loop) for name, loop in self.loops.items()]
         if self.relay:
             found.append(Worker(f"{self.service}-relay", self.relay.run))
         if self.consumer:

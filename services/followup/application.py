@@ -20,7 +20,13 @@ from services.followup.domain import (
 from shared.domain import Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
-from shared.messages import CaseAssigned, CaseAwaitingManualDispatch, CaseRegistered, parse
+from shared.messages import (
+    CaseAcceptanceDecided,
+    CaseAssigned,
+    CaseAwaitingManualDispatch,
+    CaseRegistered,
+    parse,
+)
 from shared.processing import TrackedApplication
 
 
@@ -36,6 +42,15 @@ def history_entry(event: CloudEvent) -> dict[str, Any]:
         "causation_id": event.causation_id,
         "data": event.data,
     }
+
+
+NOTED = (
+    CaseRegistered.TYPE,
+    CaseAcceptanceDecided.TYPE,
+    CaseAssigned.TYPE,
+    CaseAwaitingManualDispatch.TYPE,
+)
+"""The events that change a case's status or clock; every event goes into the history."""
 
 
 class FollowUpApplication(TrackedApplication):
@@ -66,7 +81,7 @@ class FollowUpApplication(TrackedApplication):
     @staticmethod
     def _note(case: FollowUpCase, type_: str, data: dict[str, Any], trace: Trace) -> None:
         """What one event from another service means for the case's status and clock."""
-        if type_ not in (CaseRegistered.TYPE, CaseAssigned.TYPE, CaseAwaitingManualDispatch.TYPE):
+        if type_ not in NOTED:
             return
         message = parse(type_, data)
         if isinstance(message, CaseRegistered):
@@ -77,7 +92,10 @@ class FollowUpApplication(TrackedApplication):
                 registered_at=message.registered_at,
                 first_receiver=message.first_receiver,
                 trace=trace,
+                notice_required=message.notice_required,
             )
+        elif isinstance(message, CaseAcceptanceDecided):
+            case.note_acceptance(message.decision, message.decided_at)
         elif isinstance(message, CaseAssigned):
             case.note_assignment(
                 lead=message.lead.model_dump(),

@@ -99,6 +99,18 @@ class FollowUpCase(Aggregate):
         def apply(self, case: FollowUpCase) -> None:
             case.manual_dispatch_reason = self.reason
 
+    class AcceptanceNoted(Aggregate.Event):
+        """Intake decided acceptance: the written notice owed within 15 days is given."""
+
+        decision: str
+        decided_at: datetime
+
+        def apply(self, case: FollowUpCase) -> None:
+            case.acceptance = self.decision
+            for deadline in case.deadlines:
+                if deadline["kind"] == "acceptance-notice" and not deadline.get("met_at"):
+                    deadline["met_at"] = self.decided_at
+
     class DeadlinesScheduled(Aggregate.Event):
         deadlines: list[dict[str, Any]]
         actor: dict[str, Any]
@@ -118,6 +130,7 @@ class FollowUpCase(Aggregate):
         self.co_handlers: list[dict[str, str]] = []
         self.assigned_at: datetime | None = None
         self.manual_dispatch_reason: str | None = None
+        self.acceptance: str | None = None
         self.deadlines: list[dict[str, Any]] = []
 
     @classmethod
@@ -126,6 +139,8 @@ class FollowUpCase(Aggregate):
 
     @property
     def status(self) -> str:
+        if self.acceptance in ("decline", "divert"):
+            return "declined" if self.acceptance == "decline" else "diverted"
         if self.lead:
             return "assigned"
         if self.manual_dispatch_reason:
@@ -141,7 +156,10 @@ class FollowUpCase(Aggregate):
         registered_at: datetime,
         first_receiver: str,
         trace: Trace,
+        notice_required: bool = True,
     ) -> None:
+        """Starts the registration clocks; the acceptance notice only when one is owed
+        (not when the petitioner's name or address is unknown, Art. 23 ¶2)."""
         if self.registered_at is not None:
             raise DomainError(f"case {self.id} was already registered", field="case_id")
         self.trigger_event(
@@ -152,7 +170,11 @@ class FollowUpCase(Aggregate):
             registered_at=registered_at,
             first_receiver=first_receiver,
         )
-        self._schedule("registration", registered_at, trace)
+        skip = () if notice_required else ("acceptance-notice",)
+        self._schedule("registration", registered_at, trace, skip)
+
+    def note_acceptance(self, decision: str, decided_at: datetime) -> None:
+        self.trigger_event(self.AcceptanceNoted, decision=decision, decided_at=decided_at)
 
     def note_assignment(
         self,
@@ -171,8 +193,14 @@ class FollowUpCase(Aggregate):
     def note_manual_dispatch(self, reason: str) -> None:
         self.trigger_event(self.ManualDispatchNoted, reason=reason)
 
-    def _schedule(self, starts_on: str, start: datetime, trace: Trace) -> None:
-        deadlines = [p.schedule(start) for p in POLICIES if p.starts_on == starts_on]
+    def _schedule(
+        self, starts_on: str, start: datetime, trace: Trace, skip: tuple[str, ...] = ()
+    ) -> None:
+        deadlines = [
+            p.schedule(start) for p in POLICIES if p.starts_on == starts_on and p.kind not in skip
+        ]
+        if not deadlines:
+            return
         self.trigger_event(
             self.DeadlinesScheduled,
             deadlines=deadlines,
@@ -186,7 +214,9 @@ class FollowUpCase(Aggregate):
         return [
             {
                 **d,
-                "state": "overdue" if now > d["due_at"] else "open",
+                "state": "met"
+                if d.get("met_at") and d["met_at"] <= now
+                else ("overdue" if now > d["due_at"] else "open"),
                 "seconds_left": int((d["due_at"] - now).total_seconds()),
             }
             for d in sorted(self.deadlines, key=lambda d: d["due_at"])

@@ -1,35 +1,66 @@
-"""Intake's HTTP API: register a case at the one door, read it back."""
+"""Intake's HTTP API: register at the one door, classify, decide acceptance, find petitioners."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.intake.application import IntakeApplication
-from services.intake.domain import Case, Channel
-from shared.auth import CurrentActor, require_role
-from shared.domain import Trace
+from services.intake.application import (
+    IntakeApplication,
+    Outcome,
+    PossibleDuplicates,
+    Submission,
+)
+from services.intake.domain import Case, Channel, Decision, LegalChannel, LegalClass, masked
+from services.intake.index import Query as CaseQuery
+from shared.auth import CurrentActor, Forbidden, require_role
+from shared.domain import Actor, DomainError, Trace
+from shared.http import problem
 from shared.reference import CATEGORIES
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
-REGISTERING_ROLES = ("clerk", "admin")
+REGISTERING_ROLES = ("clerk", "admin", "integration")
+DECIDING_ROLES = ("clerk", "supervisor", "leader", "admin")
+READING_ROLES = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "integration")
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class PetitionerIn(BaseModel):
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class PetitionerIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=50, description="Full name (信访人)")]
+    id_number: Annotated[
+        str | None,
+        Field(default=None, max_length=18, description="18-character mainland ID-card number"),
+    ]
     phone: Annotated[
-        str, Field(min_length=5, max_length=20, description="Mainland mobile or landline")
+        str | None,
+        Field(default=None, min_length=5, max_length=20, description="Mobile or landline"),
+    ]
+    address: Annotated[str | None, Field(default=None, max_length=200)]
+
+
+class GroupIn(Strict):
+    """集体访: how many people share the matter, and their elected representatives (≤ 5)."""
+
+    participant_count: Annotated[int, Field(ge=2, le=100_000)]
+    representatives: Annotated[
+        list[PetitionerIn], Field(min_length=1, max_length=50, description="At most 5 (Art. 20)")
     ]
 
 
-class LocationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LocationIn(Strict):
     district: Annotated[str, Field(min_length=1, max_length=50)]
     street: Annotated[
         str, Field(min_length=1, max_length=50, description="Street (街道) or town (镇)")
@@ -37,9 +68,37 @@ class LocationIn(BaseModel):
     community: Annotated[
         str | None, Field(default=None, max_length=50, description="Community or village")
     ]
+    lat: Annotated[float | None, Field(default=None, ge=-90, le=90)]
+    long: Annotated[float | None, Field(default=None, ge=-180, le=180)]
 
 
-class RegisterCase(BaseModel):
+class ExternalIn(Strict):
+    """Where a case pushed in by another system came from; `reference` makes it idempotent."""
+
+    system: Annotated[str, Field(min_length=1, max_length=60)]
+    reference: Annotated[str | None, Field(default=None, min_length=1, max_length=100)]
+
+
+class DuplicateDecision(Strict):
+    """The clerk's answer to `possible-duplicates`: link to an earlier case, or register anew."""
+
+    action: Literal["link", "new"]
+    case_id: Annotated[UUID | None, Field(default=None, description="The case to link to")]
+    reason: Annotated[str | None, Field(default=None, max_length=500)]
+    new_facts: Annotated[
+        str | None,
+        Field(default=None, max_length=2000, description="What is new, for a final matter"),
+    ]
+    note: Annotated[str | None, Field(default=None, max_length=500)]
+
+    @model_validator(mode="after")
+    def _complete(self) -> DuplicateDecision:
+        if self.action == "link" and self.case_id is None:
+            raise ValueError("linking names the case_id to link to")
+        return self
+
+
+class RegisterCase(Strict):
     """A submission from any channel; becomes a case the moment it is registered."""
 
     model_config = ConfigDict(
@@ -48,82 +107,442 @@ class RegisterCase(BaseModel):
             "examples": [
                 {
                     "channel": "visit",
-                    "petitioner": {"name": "王建国", "phone": "138 0013 8000"},
+                    "petitioner": {
+                        "name": "王建国",
+                        "id_number": "120117198503150016",
+                        "phone": "138 0013 8000",
+                        "address": "宁河区芦台街道锦绣社区3号楼",
+                    },
                     "subject": "装修公司拖欠工资三个月",
                     "description": "在芦台街道某装修公司务工，8至10月工资共1.8万元未发放。",
                     "category": "labour-wages",
+                    "legal_class": "claim",
                     "location": {"district": "ninghe", "street": "lutai", "community": "jinxiu"},
                 }
             ]
         },
     )
     channel: Channel
-    petitioner: PetitionerIn
-    subject: Annotated[str, Field(min_length=1, max_length=200)]
+    petitioner: PetitionerIn | None = None
+    group: GroupIn | None = None
+    subject: Text
     description: Annotated[str, Field(min_length=1, max_length=5000)]
     category: Annotated[
         str, Field(min_length=1, max_length=50, description="See GET /v1/categories")
     ]
     location: LocationIn
+    legal_class: LegalClass | None = None
+    addressed_to: Annotated[
+        str | None, Field(default=None, max_length=100, description="Leader-mailbox: whose")
+    ]
+    external: ExternalIn | None = None
+    duplicate_decision: DuplicateDecision | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_petitioner(self) -> RegisterCase:
+        if self.petitioner and self.group:
+            raise ValueError("give either a petitioner or a group, not both")
+        return self
 
 
 class Registered(BaseModel):
+    outcome: Literal["registered", "existing", "linked", "refused"]
     case_id: UUID
+    status: str
+    message: str
+    repeat_count: int
+    progress: dict[str, Any] | None
 
 
 class CaseView(BaseModel):
     case_id: UUID
+    status: str
     channel: Channel
-    petitioner: dict[str, Any]
+    petitioners: list[dict[str, Any]]
+    group: dict[str, Any] | None
     subject: str
     description: str
     category: str
     location: dict[str, Any]
+    legal_class: str | None
+    litigation_related: bool
+    accused: str | None
+    addressed_to: str | None
+    external: dict[str, Any] | None
+    acceptance: dict[str, Any] | None
+    notice_required: bool
+    duplicate_review: dict[str, Any] | None
+    repeat_count: int
+    progress: dict[str, Any] | None
     first_receiver: str
     registered_by: dict[str, Any]
     registered_at: datetime
+    updated_at: datetime | None
     version: int
+
+
+class CasePage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    cases: list[CaseView]
+
+
+class ClassifyCase(Strict):
+    legal_class: LegalClass
+    litigation_related: bool = Field(
+        default=False, description="涉法涉诉: belongs to the courts or another legal channel"
+    )
+    accused: Annotated[
+        str | None, Field(default=None, max_length=100, description="Accusations: who is accused")
+    ]
+    note: Annotated[str | None, Field(default=None, max_length=500)]
+
+
+class DecideAcceptance(Strict):
+    decision: Decision
+    reason: Annotated[str | None, Field(default=None, max_length=1000)]
+    diverted_to: LegalChannel | None = None
 
 
 def _app(request: Request) -> IntakeApplication:
     return request.app.state.runtime.application  # type: ignore[no-any-return]
 
 
-@router.post("/cases", status_code=201, response_model=Registered, summary="Register a case")
-def register_case(body: RegisterCase, request: Request, actor: CurrentActor) -> Registered:
-    require_role(actor, *REGISTERING_ROLES)
-    case = _app(request).register_case(
-        channel=body.channel,
-        petitioner_name=body.petitioner.name,
-        petitioner_phone=body.petitioner.phone,
-        subject=body.subject,
-        description=body.description,
-        category=body.category,
-        location=body.location.model_dump(),
-        actor=actor,
-        trace=Trace(correlation_id=request.state.correlation_id),
-    )
-    return Registered(case_id=case.id)
+def _trace(request: Request) -> Trace:
+    return Trace(correlation_id=request.state.correlation_id)
 
 
-@router.get("/cases/{case_id}", response_model=CaseView, summary="A case as registered")
-def get_case(case_id: UUID, request: Request, actor: CurrentActor) -> CaseView:
-    case: Case = _app(request).get_case(case_id)
+def view(case: Case, actor: Actor) -> CaseView:
     return CaseView(
         case_id=case.id,
+        status=case.status,
         channel=Channel(case.channel),
-        petitioner=case.petitioner_for(actor),
+        petitioners=case.petitioners_for(actor),
+        group=case.group,
         subject=case.subject,
         description=case.description,
         category=case.category,
         location=case.location,
+        legal_class=case.legal_class,
+        litigation_related=case.litigation_related,
+        accused=case.accused,
+        addressed_to=case.addressed_to,
+        external=case.external,
+        acceptance=case.acceptance,
+        notice_required=case.notice_required,
+        duplicate_review=case.duplicate_review,
+        repeat_count=case.repeat_count,
+        progress=case.progress,
         first_receiver=case.first_receiver,
         registered_by=case.registered_by,
         registered_at=case.created_on,
+        updated_at=case.updated_at,
         version=case.version,
     )
+
+
+MESSAGES = {
+    "registered": "registered as a new case",
+    "existing": "this submission was already registered; nothing new was created",
+    "linked": "linked to the earlier case as a repeat; no new case — tell the petitioner its "
+    "progress",
+    "refused": "refused: the matter is final after re-review and the same facts are not "
+    "accepted again (《信访工作条例》第三十六条); the repeat was recorded",
+}
+
+
+def fingerprint(body: BaseModel) -> str:
+    """The submission's content, to tell a retry from a different submission under one key."""
+    content = body.model_dump(mode="json", exclude={"duplicate_decision"})
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def answer(outcome: Outcome, response: Response) -> Registered:
+    case = outcome.case
+    response.status_code = 201 if outcome.outcome == "registered" else 200
+    response.headers["Location"] = f"/v1/cases/{case.id}"
+    if outcome.outcome == "existing":
+        response.headers["Idempotent-Replayed"] = "true"
+    return Registered(
+        outcome=outcome.outcome,  # type: ignore[arg-type]
+        case_id=case.id,
+        status=case.status,
+        message=MESSAGES[outcome.outcome],
+        repeat_count=case.repeat_count,
+        progress=case.progress,
+    )
+
+
+def duplicates_problem(error: PossibleDuplicates) -> JSONResponse:
+    candidates = [
+        {
+            "case_id": str(c["case_id"]),
+            "registered_at": c["registered_at"].isoformat(),
+            "category": c["category"],
+            "status": c["status"],
+            "place": "/".join(p for p in (c["district"], c["street"], c["community"]) if p),
+            "reasons": c["reasons"],
+        }
+        for c in error.candidates
+    ]
+    return problem(
+        409, "possible-duplicates", "Likely an existing matter", str(error), candidates=candidates
+    )
+
+
+@router.post(
+    "/cases",
+    status_code=201,
+    response_model=Registered,
+    summary="Register a submission from any channel",
+    responses={
+        200: {
+            "description": "A retried submission, or a repeat linked to or refused by an "
+            "earlier case"
+        },
+        409: {"description": "Likely duplicates: resubmit with duplicate_decision"},
+        422: {"description": "Invalid fields, each named (problem+json)"},
+    },
+)
+def register_case(
+    body: RegisterCase,
+    request: Request,
+    response: Response,
+    actor: CurrentActor,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=100, description="Makes a retried POST safe")
+    ] = None,
+) -> Any:
+    require_role(actor, *REGISTERING_ROLES)
+    external = body.external.model_dump() if body.external else None
+    if actor.role == "integration":
+        if body.channel is not Channel.SYSTEM:
+            raise DomainError("another system files cases on the 'system' channel", "channel")
+        external = {"system": actor.user, "reference": (external or {}).get("reference")}
+    elif body.channel is Channel.SYSTEM:
+        raise DomainError("the 'system' channel is for other systems' tokens", field="channel")
+    people = (
+        [body.petitioner] if body.petitioner else (body.group.representatives if body.group else [])
+    )
+    submission = Submission(
+        channel=body.channel,
+        petitioners=[p.model_dump() for p in people],
+        group=({"participant_count": body.group.participant_count} if body.group else None),
+        subject=body.subject,
+        description=body.description,
+        category=body.category,
+        location=body.location.model_dump(),
+        legal_class=body.legal_class,
+        addressed_to=body.addressed_to,
+        external=external,
+        idempotency_key=idempotency_key,
+        duplicate_decision=(
+            body.duplicate_decision.model_dump(mode="json") if body.duplicate_decision else None
+        ),
+        fingerprint=fingerprint(body),
+    )
+    try:
+        outcome = _app(request).register(submission, actor, _trace(request))
+    except PossibleDuplicates as error:
+        return duplicates_problem(error)
+    return answer(outcome, response)
+
+
+@router.get("/cases", response_model=CasePage, summary="List cases, newest first")
+def list_cases(
+    request: Request,
+    actor: CurrentActor,
+    category: Annotated[list[str] | None, Query()] = None,
+    status: Annotated[Literal["open", "closed"] | None, Query()] = None,
+    district: Annotated[str | None, Query(max_length=50)] = None,
+    registered_from: Annotated[datetime | None, Query(alias="from")] = None,
+    registered_to: Annotated[datetime | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePage:
+    require_role(actor, *READING_ROLES)
+    query = CaseQuery(
+        categories=category,
+        open=None if status is None else status == "open",
+        district=district,
+        registered_from=registered_from,
+        registered_to=registered_to,
+        external_system=actor.user if actor.role == "integration" else None,
+        limit=limit,
+        offset=offset,
+    )
+    cases, total = _app(request).cases(query)
+    return CasePage(total=total, limit=limit, offset=offset, cases=[view(c, actor) for c in cases])
+
+
+@router.get("/cases/{case_id}", response_model=CaseView, summary="A case as intake knows it")
+def get_case(case_id: UUID, request: Request, actor: CurrentActor) -> CaseView:
+    require_role(actor, *READING_ROLES)
+    case = _app(request).get_case(case_id)
+    if actor.role == "integration" and (case.external or {}).get("system") != actor.user:
+        raise Forbidden("another system reads only the cases it filed")
+    return view(case, actor)
+
+
+@router.post(
+    "/cases/{case_id}/classification", response_model=CaseView, summary="Set the legal class"
+)
+def classify_case(
+    case_id: UUID, body: ClassifyCase, request: Request, actor: CurrentActor
+) -> CaseView:
+    require_role(actor, *DECIDING_ROLES)
+    case = _app(request).classify(case_id, actor, _trace(request), **body.model_dump())
+    return view(case, actor)
+
+
+@router.post(
+    "/cases/{case_id}/acceptance",
+    response_model=CaseView,
+    summary="Accept, decline (with reason) or divert to a legal channel",
+)
+def decide_acceptance(
+    case_id: UUID, body: DecideAcceptance, request: Request, actor: CurrentActor
+) -> CaseView:
+    require_role(actor, *DECIDING_ROLES)
+    case = _app(request).decide_acceptance(case_id, actor, _trace(request), **body.model_dump())
+    return view(case, actor)
+
+
+@router.get("/petitioners", summary="Find a petitioner by ID-card number or phone")
+def find_petitioner(
+    request: Request,
+    actor: CurrentActor,
+    id_number: Annotated[str | None, Query(max_length=18)] = None,
+    phone: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    require_role(actor, *DECIDING_ROLES)
+    person = _app(request).find_petitioner(id_number=id_number, phone=phone)
+    return petitioner_view(person, actor)
+
+
+@router.get("/petitioners/{petitioner_id}", summary="A petitioner, their cases and repeats")
+def get_petitioner(petitioner_id: UUID, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *READING_ROLES[:-1])
+    return petitioner_view(_app(request).petitioner(petitioner_id), actor)
+
+
+def petitioner_view(person: Any, actor: Actor) -> dict[str, Any]:
+    return {
+        "petitioner_id": str(person.id),
+        **masked(person.as_dict(), actor),
+        "case_ids": person.case_ids,
+        "repeat_count": person.repeat_count,
+    }
 
 
 @router.get("/categories", summary="Case categories a registration may use")
 def categories(_: CurrentActor) -> dict[str, str]:
     return CATEGORIES
+
+
+@router.get("/legal-channels", summary="Where a diverted matter may be sent (诉访分离)")
+def legal_channels(_: CurrentActor) -> list[str]:
+    return [c.value for c in LegalChannel]
+
+
+queue = APIRouter(prefix="/v1/queue", tags=["queue"])
+
+QUEUE_ROLES = ("clerk", "handler", "admin")
+
+
+class LineIn(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class WindowIn(Strict):
+    departments: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=60)]],
+        Field(min_length=1, max_length=10, description="One, or two sharing the window"),
+    ]
+    lines: Annotated[list[Annotated[str, Field(min_length=1, max_length=1)]], Field(min_length=1)]
+
+
+class TicketIn(Strict):
+    line: Annotated[str, Field(min_length=1, max_length=1)]
+
+
+class TransferIn(Strict):
+    to_window: Annotated[str, Field(min_length=1, max_length=10)]
+    reason: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class FinishIn(Strict):
+    outcome: Literal["served", "no-show"]
+    case_id: UUID | None = None
+
+
+@queue.get("", summary="Lines, windows and today's tickets, with waiting figures")
+def queue_board(request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *READING_ROLES)
+    app = _app(request)
+    layout, today = app.layout(), app.queue_today()
+    return {
+        "lines": layout.lines,
+        "windows": layout.windows,
+        "tickets": list(today.tickets.values()),
+        "figures": today.figures(app.clock(), layout),
+    }
+
+
+@queue.get("/figures", summary="Waiting-time figures per line, today")
+def queue_figures(request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *READING_ROLES)
+    app = _app(request)
+    return app.queue_today().figures(app.clock(), app.layout())
+
+
+@queue.put("/lines/{code}", summary="Define a service line (its code is the ticket letter)")
+def define_line(code: str, body: LineIn, request: Request, actor: CurrentActor) -> dict[str, str]:
+    require_role(actor, "admin")
+    return _app(request).define_line(code, body.name, actor).lines
+
+
+@queue.put("/windows/{code}", summary="Define a window: its departments (≤ 2) and lines")
+def define_window(
+    code: str, body: WindowIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, "admin")
+    return _app(request).define_window(code, body.departments, body.lines, actor).windows
+
+
+@queue.post("/tickets", status_code=201, summary="A visitor takes a ticket for a line")
+def take_ticket(body: TicketIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *QUEUE_ROLES)
+    return _app(request).issue_ticket(body.line, actor)
+
+
+@queue.post(
+    "/windows/{code}/call",
+    summary="The window calls its next visitor (the one it served is done)",
+    responses={204: {"description": "Nobody is waiting for this window"}},
+)
+def call_next(code: str, request: Request, actor: CurrentActor) -> Any:
+    require_role(actor, *QUEUE_ROLES)
+    ticket = _app(request).call_next(code, actor)
+    return ticket if ticket is not None else Response(status_code=204)
+
+
+@queue.post("/tickets/{number}/transfer", summary="Send the visitor to another window")
+def transfer_ticket(
+    number: str, body: TransferIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, *QUEUE_ROLES)
+    app = _app(request)
+    app.transfer_ticket(number, body.to_window, body.reason, actor)
+    return app.queue_today().tickets[number]
+
+
+@queue.post("/tickets/{number}/finish", summary="The visitor was served, or did not come")
+def finish_ticket(
+    number: str, body: FinishIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, *QUEUE_ROLES)
+    app = _app(request)
+    app.finish_ticket(number, body.outcome, str(body.case_id) if body.case_id else None)
+    return app.queue_today().tickets[number]

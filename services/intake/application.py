@@ -2,61 +2,514 @@
 
 from __future__ import annotations
 
-from typing import Any
-from uuid import UUID
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError, Tracking
 
-from services.intake.domain import Case, Channel
+from services.intake.domain import (
+    ApiKeys,
+    Case,
+    CaseIsFinal,
+    Channel,
+    InvalidCase,
+    Petitioner,
+    check_id_number,
+    check_person,
+    normalise_phone,
+)
+from services.intake.index import CaseIndex, IndexStore, Likeness, MemoryIndexStore, Query
+from services.intake.queue import (
+    DEFAULT_LINES,
+    DEFAULT_WINDOWS,
+    LAYOUT_ID,
+    QueueDay,
+    QueueLayout,
+    day_id,
+)
 from shared.batching import GroupCommitter
-from shared.domain import Actor, Trace
+from shared.domain import Actor, DomainError, Trace, utcnow
+from shared.envelope import CloudEvent
 from shared.http import NotFound
+from shared.messages import CaseAssigned, CaseAwaitingManualDispatch, CaseFinal, parse
+from shared.processing import TrackedApplication
+
+T = TypeVar("T")
+
+DUPLICATE_WINDOW = timedelta(days=180)
+"""How far back a submission is compared with earlier cases of the same place and subject."""
+
+API_KEYS_ID = uuid5(NAMESPACE_URL, "onestop:intake:api-keys")
+INTAKE = Actor.service("intake")
 
 
-class IntakeApplication(Application[UUID]):
+class PossibleDuplicates(DomainError):
+    """Likely earlier cases exist: the clerk links the submission or says why it is new."""
+
+    def __init__(self, candidates: list[dict[str, Any]]) -> None:
+        super().__init__(
+            f"{len(candidates)} earlier case(s) look like this one: link the submission to one "
+            "of them, or register it as new with a reason (duplicate_decision)",
+            field="duplicate_decision",
+        )
+        self.candidates = candidates
+
+
+class IdempotencyConflict(DomainError):
+    """The same idempotency key or external reference came with a different submission."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What arrived at the door, from any channel, before it is a case."""
+
+    channel: str
+    subject: str
+    description: str
+    category: str
+    location: dict[str, Any]
+    petitioners: list[dict[str, Any]] = field(default_factory=list)
+    group: dict[str, Any] | None = None
+    legal_class: str | None = None
+    addressed_to: str | None = None
+    external: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    duplicate_decision: dict[str, Any] | None = None
+    fingerprint: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What became of a submission: `registered` (a new case), `existing` (a retried
+    submission that already made its case), `linked` (a repeat of an earlier case, no new
+    case) or `refused` (a repeat of a matter that is final, Art. 36)."""
+
+    outcome: str
+    case: Case
+    petitioners: list[Petitioner] = field(default_factory=list)
+
+
+class BlindIndex:
+    """Keyed hashes that find a person again without storing a readable key (ID number, phone)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = hmac.new(key, b"onestop blind index v1", hashlib.sha256).digest()
+
+    def uuid(self, kind: str, value: str) -> UUID:
+        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
+        return UUID(bytes=digest[:16], version=4)
+
+
+def api_key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class IntakeApplication(TrackedApplication):
     name = "intake"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        blind_key: bytes | None = None,
+        index_store: IndexStore | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         super().__init__(env)
         self.committer: GroupCommitter | None = None
+        self.blind = BlindIndex(blind_key or os.urandom(32))
+        self.index = CaseIndex(self, index_store or MemoryIndexStore())
+        self.clock = clock
 
     def use_group_commit(self, committer: GroupCommitter) -> None:
         """Save concurrent registrations together (see `shared.batching`)."""
         self.committer = committer
 
-    def register_case(
-        self,
-        *,
-        channel: Channel,
-        petitioner_name: str,
-        petitioner_phone: str,
-        subject: str,
-        description: str,
-        category: str,
-        location: dict[str, Any],
-        actor: Actor,
-        trace: Trace,
-    ) -> Case:
+    def _save(self, *aggregates: Any) -> None:
+        if self.committer:
+            self.committer.save(*aggregates)
+        else:
+            self.save(*aggregates)
+        self.index.wake()
+
+    def _retrying(self, command: Callable[[], T], attempts: int = 8) -> T:
+        """Run a load-change-save command again if a concurrent save moved an aggregate on."""
+        for _ in range(attempts - 1):
+            try:
+                return command()
+            except IntegrityError:
+                continue
+        return command()
+
+    # --- registration -------------------------------------------------------------------
+
+    def register(self, submission: Submission, actor: Actor, trace: Trace) -> Outcome:
+        """Register a submission, link it as a repeat, or refuse it — see `Outcome`."""
+        case_id = self._idempotent_id(submission, actor)
+        if case_id is not None and case_id in self.repository:
+            return self._replayed(case_id, submission)
+        try:
+            return self._retrying(lambda: self._register(submission, actor, trace, case_id))
+        except IntegrityError:
+            if case_id is not None and case_id in self.repository:
+                return self._replayed(case_id, submission)  # a concurrent identical submission
+            raise
+
+    def _idempotent_id(self, submission: Submission, actor: Actor) -> UUID | None:
+        """A case id fixed by the sender's reference, so a retried submission finds its case."""
+        external = submission.external or {}
+        if external.get("system") and external.get("reference"):
+            return uuid5(
+                NAMESPACE_URL, f"onestop:case:external:{external['system']}:{external['reference']}"
+            )
+        if submission.idempotency_key:
+            return uuid5(
+                NAMESPACE_URL, f"onestop:case:key:{actor.user}:{submission.idempotency_key}"
+            )
+        return None
+
+    def _replayed(self, case_id: UUID, submission: Submission) -> Outcome:
+        case = self.get_case(case_id)
+        if case.fingerprint != submission.fingerprint:
+            raise IdempotencyConflict(
+                "this idempotency key or external reference was already used for a different "
+                f"submission (case {case_id}); use a new key for a new submission",
+                field="Idempotency-Key" if submission.idempotency_key else "external.reference",
+            )
+        return Outcome("existing", case)
+
+    def _register(
+        self, submission: Submission, actor: Actor, trace: Trace, case_id: UUID | None
+    ) -> Outcome:
+        people = self._people(submission)
+        details = [d for d, _ in people]
+        channel = Channel(submission.channel)
+        Case.check_submission(  # every field is checked before anything is looked up or saved
+            channel=channel,
+            petitioners=details,
+            group=submission.group,
+            subject=submission.subject,
+            description=submission.description,
+            category=submission.category,
+            location=submission.location,
+            addressed_to=submission.addressed_to,
+            external=submission.external,
+        )
+        decision = submission.duplicate_decision
+        if decision and decision.get("action") == "link":
+            return self._link(decision, submission, people, actor, trace)
+        review = self._review_duplicates(submission, details, decision)
+        if review.get("refuse_for"):  # a system's repeat of a final matter: refused the same way
+            link = {"action": "link", "case_id": review["refuse_for"]}
+            return self._link(link, submission, people, actor, trace)
         case = Case.register(
             channel=channel,
-            petitioner_name=petitioner_name,
-            petitioner_phone=petitioner_phone,
-            subject=subject,
-            description=description,
-            category=category,
-            location=location,
+            petitioners=details,
+            group=submission.group,
+            subject=submission.subject,
+            description=submission.description,
+            category=submission.category,
+            location=submission.location,
+            legal_class=submission.legal_class,
+            addressed_to=submission.addressed_to,
+            external=submission.external,
+            fingerprint=submission.fingerprint,
+            duplicate_review=review or None,
+            actor=actor,
+            trace=trace,
+            case_id=case_id,
+        )
+        petitioners = [p for _, p in people if p is not None]
+        for person in petitioners:
+            person.add_case(case.id, repeat=False)
+        self._save(case, *petitioners)
+        return Outcome("registered", case, petitioners)
+
+    def _review_duplicates(
+        self,
+        submission: Submission,
+        details: list[dict[str, Any]],
+        decision: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Compare with earlier cases of the same petitioner, or the same place and category.
+
+        A clerk decides about likely duplicates (`PossibleDuplicates`); another system's
+        submission is registered with its candidates noted for a clerk to review. A repeat of
+        a final matter needs new facts (Art. 36).
+        """
+        candidates = self.index.alike(
+            Likeness(
+                petitioner_ids=[d["petitioner_id"] for d in details if d.get("petitioner_id")],
+                category=submission.category,
+                street=submission.location["street"],
+                community=submission.location.get("community"),
+                since=self.clock() - DUPLICATE_WINDOW,
+            )
+        )
+        final = [
+            c for c in candidates if c["status"] == "final" and "same petitioner" in c["reasons"]
+        ]
+        if decision is None and candidates and submission.channel != Channel.SYSTEM:
+            raise PossibleDuplicates(candidates)
+        new_facts = ((decision or {}).get("new_facts") or "").strip() or None
+        if decision is not None and not (decision.get("reason") or "").strip():
+            raise InvalidCase(
+                "say why the submission is a new matter and not one of the earlier cases",
+                field="duplicate_decision.reason",
+            )
+        if final and not new_facts:
+            if decision is None:
+                return {"refuse_for": str(final[0]["case_id"])}
+            raise CaseIsFinal(
+                f"case {final[0]['case_id']} of this petitioner is final after re-review; the "
+                "same facts are not accepted again (Art. 36) — link the submission to it, or "
+                "state the new facts (duplicate_decision.new_facts)",
+                field="duplicate_decision.new_facts",
+            )
+        if not (candidates or decision):
+            return {}
+        return {
+            "candidates": [str(c["case_id"]) for c in candidates],
+            "decision": "new" if decision else "unreviewed",
+            "reason": (decision or {}).get("reason"),
+            "new_facts": new_facts,
+        }
+
+    def _link(
+        self,
+        decision: dict[str, Any],
+        submission: Submission,
+        people: list[tuple[dict[str, Any], Petitioner | None]],
+        actor: Actor,
+        trace: Trace,
+    ) -> Outcome:
+        try:
+            case = self.get_case(UUID(str(decision.get("case_id"))))
+        except (ValueError, NotFound):
+            raise InvalidCase(
+                f"no case {decision.get('case_id')} to link to", field="duplicate_decision.case_id"
+            ) from None
+        petitioners = [p for _, p in people if p is not None]
+        case.link_repeat(
+            channel=submission.channel,
+            petitioner_ids=[str(p.id) for p in petitioners],
+            note=decision.get("note"),
             actor=actor,
             trace=trace,
         )
-        if self.committer:
-            self.committer.save(case)
+        for person in petitioners:
+            person.add_case(case.id, repeat=True)
+        self._save(case, *petitioners)
+        return Outcome("refused" if case.final else "linked", case, petitioners)
+
+    def _people(self, submission: Submission) -> list[tuple[dict[str, Any], Petitioner | None]]:
+        """Each petitioner checked, found in or added to the registry, with their details as
+        this case records them."""
+        if submission.group is not None:
+            Case.check_group(submission.group, submission.petitioners)
+            prefix = "group.representatives"
+            fields = [f"{prefix}.{i}" for i in range(len(submission.petitioners))]
         else:
-            self.save(case)
-        return case
+            fields = ["petitioner"] * len(submission.petitioners)
+        people = []
+        for raw, at in zip(submission.petitioners, fields, strict=True):
+            details = check_person(raw, at, contact_required=submission.channel == Channel.VISIT)
+            person = self._registry_entry(details)
+            if person is not None:
+                details = {**person.as_dict(), "petitioner_id": str(person.id)}
+            people.append((details, person))
+        return people
+
+    def _registry_entry(self, details: dict[str, Any]) -> Petitioner | None:
+        """Find the person by ID number (or phone, when no ID number is known); enrol them if
+        new; bring their contact details up to date. Someone with neither stays anonymous."""
+        if details.get("id_number"):
+            key = self.blind.uuid("id", details["id_number"])
+        elif details.get("phone"):
+            key = self.blind.uuid("phone", details["phone"])
+        else:
+            return None
+        try:
+            person: Petitioner = self.repository.get(key)
+        except AggregateNotFoundError:
+            return Petitioner.enrol(key, details)
+        person.update(details)
+        return person
+
+    # --- after registration -------------------------------------------------------------
+
+    def classify(self, case_id: UUID, actor: Actor, trace: Trace, **classification: Any) -> Case:
+        def command() -> Case:
+            case = self.get_case(case_id)
+            case.classify(actor=actor, trace=trace, **classification)
+            self._save(case)
+            return case
+
+        return self._retrying(command)
+
+    def decide_acceptance(self, case_id: UUID, actor: Actor, trace: Trace, **decision: Any) -> Case:
+        def command() -> Case:
+            case = self.get_case(case_id)
+            case.decide_acceptance(actor=actor, trace=trace, **decision)
+            self._save(case)
+            return case
+
+        return self._retrying(command)
+
+    def handle(self, event: CloudEvent, tracking: Tracking) -> None:
+        """Consumer entry point: what routing and follow-up did, as the petitioner is told it."""
+        if event.type not in (CaseAssigned.TYPE, CaseAwaitingManualDispatch.TYPE, CaseFinal.TYPE):
+            self.save_tracked(tracking)
+            return
+        message = parse(event.type, event.data)
+        case = self._find(UUID(event.subject), Case)
+        if case is None:  # a case some other door registered: nothing to tell here
+            self.save_tracked(tracking)
+            return
+        if isinstance(message, CaseAssigned):
+            co = ", ".join(d.name for d in message.co_handlers)
+            stage, summary = "assigned", message.lead.name + (f" (with {co})" if co else "")
+        elif isinstance(message, CaseAwaitingManualDispatch):
+            stage, summary = "awaiting-dispatch", "being matched to a department by hand"
+        else:
+            assert isinstance(message, CaseFinal)
+            stage, summary = "final", message.summary
+        trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
+        case.note_progress(stage, summary, source_event=event.id, trace=trace)
+        self.save_tracked(tracking, case)
+        self.index.wake()
+
+    # --- reading --------------------------------------------------------------------------
 
     def get_case(self, case_id: UUID) -> Case:
-        try:
-            case: Case = self.repository.get(case_id)
-        except AggregateNotFoundError:
-            raise NotFound(f"case {case_id}") from None
+        case = self._find(case_id, Case)
+        if case is None:
+            raise NotFound(f"case {case_id}")
         return case
+
+    def cases(self, query: Query) -> tuple[list[Case], int]:
+        rows, total = self.index.search(query)
+        return [self.get_case(r["case_id"]) for r in rows], total
+
+    def petitioner(self, petitioner_id: UUID) -> Petitioner:
+        person = self._find(petitioner_id, Petitioner)
+        if person is None:
+            raise NotFound(f"petitioner {petitioner_id}")
+        return person
+
+    def find_petitioner(self, *, id_number: str | None, phone: str | None) -> Petitioner:
+        if id_number:
+            key = self.blind.uuid("id", check_id_number(id_number, "id_number"))
+        elif phone:
+            key = self.blind.uuid("phone", normalise_phone(phone, "phone"))
+        else:
+            raise InvalidCase("give an id_number or a phone to look a petitioner up", "id_number")
+        return self.petitioner(key)
+
+    def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, kind) else None
+
+    # --- API keys for Open311 -------------------------------------------------------------
+
+    def issue_api_key(self, name: str, issued_by: str) -> str:
+        """Returns the new key; only its hash is stored, so it is shown this once."""
+        secret = "os_" + secrets.token_urlsafe(32)
+
+        def command() -> None:
+            keys = self._find(API_KEYS_ID, ApiKeys) or ApiKeys.start(API_KEYS_ID)
+            keys.issue(name, api_key_hash(secret), issued_by)
+            self.save(keys)
+
+        self._retrying(command)
+        return secret
+
+    def revoke_api_key(self, name: str, revoked_by: str) -> None:
+        def command() -> None:
+            keys = self._find(API_KEYS_ID, ApiKeys) or ApiKeys.start(API_KEYS_ID)
+            keys.revoke(name, revoked_by)
+            self.save(keys)
+
+        self._retrying(command)
+
+    def api_keys(self) -> dict[str, dict[str, Any]]:
+        keys = self._find(API_KEYS_ID, ApiKeys)
+        return {
+            n: {k: v for k, v in d.items() if k != "key_hash"}
+            for n, d in (keys.keys if keys else {}).items()
+        }
+
+    def api_client(self, secret: str) -> str | None:
+        """The name of the live key, or None for an unknown or revoked one."""
+        keys = self._find(API_KEYS_ID, ApiKeys)
+        return keys.holder(api_key_hash(secret)) if keys else None
+
+    # --- the queue at the centre ----------------------------------------------------------
+
+    def layout(self) -> QueueLayout:
+        return self._find(LAYOUT_ID, QueueLayout) or QueueLayout.start()
+
+    def define_line(self, code: str, name: str, actor: Actor) -> QueueLayout:
+        def command() -> QueueLayout:
+            layout = self.layout()
+            layout.define_line(code, name, actor)
+            self.save(layout)
+            return layout
+
+        return self._retrying(command)
+
+    def define_window(
+        self, code: str, departments: list[str], lines: list[str], actor: Actor
+    ) -> QueueLayout:
+        def command() -> QueueLayout:
+            layout = self.layout()
+            layout.define_window(code, departments, lines, actor)
+            self.save(layout)
+            return layout
+
+        return self._retrying(command)
+
+    def seed_queue_layout(self) -> None:
+        """A new centre starts with the default lines and windows; a defined layout is kept."""
+        if self.layout().lines:
+            return
+        for code, name in DEFAULT_LINES.items():
+            self.define_line(code, name, INTAKE)
+        for code, (departments, lines) in DEFAULT_WINDOWS.items():
+            self.define_window(code, departments, lines, INTAKE)
+
+    def queue_today(self) -> QueueDay:
+        today = self.clock().date()
+        return self._find(day_id(today), QueueDay) or QueueDay.open(today)
+
+    def _queue_command(self, change: Callable[[QueueDay, QueueLayout], T]) -> T:
+        def command() -> T:
+            queue, layout = self.queue_today(), self.layout()
+            result = change(queue, layout)
+            self.save(queue)
+            return result
+
+        return self._retrying(command)
+
+    def issue_ticket(self, line: str, actor: Actor) -> dict[str, Any]:
+        return self._queue_command(lambda q, layout: q.issue(line, layout, actor))
+
+    def call_next(self, window: str, actor: Actor) -> dict[str, Any] | None:
+        return self._queue_command(lambda q, layout: q.call_next(window, layout, actor))
+
+    def transfer_ticket(self, number: str, to_window: str, reason: str, actor: Actor) -> None:
+        self._queue_command(lambda q, layout: q.transfer(number, to_window, reason, layout, actor))
+
+    def finish_ticket(self, number: str, outcome: str, case_id: str | None) -> None:
+        self._queue_command(lambda q, _: q.finish(number, outcome, case_id))

@@ -1,27 +1,56 @@
-"""Wires intake from settings: its application, group commit, relay and API."""
+"""Wires intake from settings: its application, case index, relay, consumer and APIs."""
 
 from __future__ import annotations
 
+import base64
+
 from fastapi import FastAPI
 
-from services.intake import api, wire
+from services.intake import api, open311, wire
 from services.intake.application import IntakeApplication
+from services.intake.index import PostgresIndexStore
 from shared.batching import GroupCommitter
-from shared.kafka import Relay, ensure_topics
+from shared.kafka import Consumer, Relay, ensure_topics
 from shared.service import Runtime, create_api
 from shared.settings import Settings
 from shared.store import ensure_schema, eventsourcing_env
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_application(settings: Settings) -> IntakeApplication:
+    """Intake's application on PostgreSQL: events encrypted, petitioners found by keyed hash."""
     ensure_schema(settings, "intake")
-    ensure_topics(settings, [settings.topic("intake")])
-    app = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    return IntakeApplication(
+        eventsourcing_env(settings, "intake", encrypt=True),
+        blind_key=base64.b64decode(settings.pii_key.get_secret_value()),
+        index_store=PostgresIndexStore(settings),
+    )
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    followed = [settings.topic("routing"), settings.topic("followup")]
+    ensure_topics(
+        settings, [settings.topic("intake"), *followed, settings.dead_letter_topic("intake")]
+    )
+    app = build_application(settings)
+    app.seed_queue_layout()
     relay = Relay(app, settings, "intake", wire.to_cloudevent)
-    committer = GroupCommitter(app.save, after_save=relay.wake)
+
+    def saved() -> None:
+        relay.wake()
+        app.index.wake()
+
+    committer = GroupCommitter(app.save, after_save=saved)
     app.use_group_commit(committer)
+    consumer = Consumer(settings, "intake", followed, app.recorder, app.handle)
     return Runtime(
-        "intake", settings, app, relay=relay, on_start=[committer.start], on_stop=[committer.close]
+        "intake",
+        settings,
+        app,
+        relay=relay,
+        consumer=consumer,
+        on_start=[committer.start],
+        on_stop=[committer.close],
+        loops={"index": app.index.run},
     )
 
 
@@ -31,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda: build_runtime(settings),
         settings,
         title="OneStop intake",
-        description="Registers every petition at one door and publishes what it registered.",
-        routers=[api.router],
+        description="Registers every petition at one door, from every channel, and publishes "
+        "what it registered. Also speaks Open311 GeoReport v2 under /open311/v2.",
+        routers=[api.router, api.queue, open311.router],
     )

@@ -1,8 +1,9 @@
-"""Intake's domain: the case as registered at the one door."""
+"""Intake's domain: the case as registered at the one door, and the people who bring it."""
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
@@ -15,25 +16,70 @@ from shared.reference import CATEGORIES, check_location
 PII_ROLES = frozenset({"clerk", "handler", "supervisor", "leader", "admin"})
 """Roles entitled to see a petitioner's personal data; everyone else sees it masked."""
 
+MAX_REPRESENTATIVES = 5
+"""A group elects at most five representatives (《信访工作条例》第二十条)."""
+
 
 class Channel(StrEnum):
-    """来访/来信/电话/网上 — how the matter reached the centre."""
+    """来访/来信/电话/网上/领导信箱 — how the matter reached the centre; `system` when another
+    government system (12345 hotline, an online portal) pushed it in."""
 
     VISIT = "visit"
     LETTER = "letter"
     PHONE = "phone"
     ONLINE = "online"
+    LEADER_MAILBOX = "leader-mailbox"
+    SYSTEM = "system"
+
+
+class LegalClass(StrEnum):
+    """The three legal classes of Arts. 29–31: 建议意见类, 检举控告类, 申诉求决类."""
+
+    SUGGESTION = "suggestion"
+    ACCUSATION = "accusation"
+    CLAIM = "claim"
+
+
+class LegalChannel(StrEnum):
+    """Where a matter that is not for the petition system goes instead (诉访分离, Art. 31)."""
+
+    COURT = "court"
+    PROCURATORATE = "procuratorate"
+    ARBITRATION = "arbitration"
+    LABOUR_ARBITRATION = "labour-arbitration"
+    ADMINISTRATIVE_RECONSIDERATION = "administrative-reconsideration"
+    DISCIPLINE_INSPECTION = "discipline-inspection"
+
+
+class Decision(StrEnum):
+    """受理 / 不予受理 / 导入法定途径."""
+
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    DIVERT = "divert"
 
 
 class InvalidCase(DomainError):
     """The submission cannot become a case as it stands."""
 
 
+class DecisionRefused(DomainError):
+    """The acceptance decision or classification breaks a rule."""
+
+
+class CaseIsFinal(DomainError):
+    """The matter ended after re-review; the same facts are not accepted again (Art. 36)."""
+
+
+# --- personal data: checks, normal forms and masks ------------------------------------
+
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _LANDLINE = re.compile(r"^0\d{2,3}\d{7,8}$")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
 
 
-def normalise_phone(raw: str) -> str:
+def normalise_phone(raw: str, field: str = "petitioner.phone") -> str:
     """Mainland mobile (11 digits) or landline with area code; spaces, dashes and +86 dropped."""
     digits = re.sub(r"[\s\-()]", "", raw)
     if digits.startswith("+86"):
@@ -43,9 +89,33 @@ def normalise_phone(raw: str) -> str:
     if not (_MOBILE.match(digits) or _LANDLINE.match(digits)):
         raise InvalidCase(
             f"{raw!r} is not a mainland mobile (11 digits, 1[3-9]…) or a landline with area code",
-            field="petitioner.phone",
+            field=field,
         )
     return digits
+
+
+def check_id_number(
+    raw: str, field: str = "petitioner.id_number", today: date | None = None
+) -> str:
+    """An 18-character mainland resident ID (GB 11643): region, birth date, sequence and the
+    ISO 7064 MOD 11-2 check character. Returns it upper-cased."""
+    number = raw.strip().upper()
+    if not re.fullmatch(r"[1-9]\d{16}[\dX]", number):
+        raise InvalidCase(
+            "an ID-card number has 18 characters: 17 digits and a check digit or X", field=field
+        )
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        raise InvalidCase(
+            f"{number[6:14]} in the ID-card number is not a date", field=field
+        ) from None
+    if born > (today or date.today()) or born.year < 1900:
+        raise InvalidCase(f"the birth date {born} in the ID-card number is impossible", field=field)
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != number[17]:
+        raise InvalidCase("the ID-card number's check digit does not match", field=field)
+    return number
 
 
 def mask_name(name: str) -> str:
@@ -56,78 +126,316 @@ def mask_phone(phone: str) -> str:
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:] if len(phone) > 7 else "*" * len(phone)
 
 
-class Case(Aggregate):
-    """信访事项 — a matter a petitioner brought to the centre, as intake registered it."""
+def mask_id_number(number: str) -> str:
+    return number[:3] + "*" * 11 + number[-4:]
 
-    class Registered(Aggregate.Created):
+
+def mask_address(address: str) -> str:
+    return address[:6] + "****" if len(address) > 6 else "****"
+
+
+def masked(person: dict[str, Any], actor: Actor) -> dict[str, Any]:
+    """A person as this actor may see them: personal data masked unless their role is entitled."""
+    if actor.role in PII_ROLES:
+        return {**person, "masked": False}
+    maskers = {
+        "name": mask_name,
+        "phone": mask_phone,
+        "id_number": mask_id_number,
+        "address": mask_address,
+    }
+    shown = {k: (maskers[k](v) if k in maskers and v else v) for k, v in person.items()}
+    return {**shown, "masked": True}
+
+
+def check_person(
+    person: dict[str, Any], field: str, *, contact_required: bool = True
+) -> dict[str, Any]:
+    """A petitioner's details in normal form; raises naming the bad field."""
+    name = (person.get("name") or "").strip()
+    if not name:
+        raise InvalidCase("the petitioner's name is required", field=f"{field}.name")
+    phone = person.get("phone")
+    id_number = person.get("id_number")
+    address = (person.get("address") or "").strip() or None
+    if contact_required and not (phone or address):
+        raise InvalidCase(
+            "a phone number or an address is needed to reach the petitioner", field=f"{field}.phone"
+        )
+    return {
+        "name": name,
+        "id_number": check_id_number(id_number, f"{field}.id_number") if id_number else None,
+        "phone": normalise_phone(phone, f"{field}.phone") if phone else None,
+        "address": address,
+    }
+
+
+def notice_owed(petitioners: list[dict[str, Any]]) -> bool:
+    """Art. 23 ¶2: no written notice is owed when the petitioner's name or address is unknown."""
+    return any(p.get("name") and (p.get("address") or p.get("phone")) for p in petitioners)
+
+
+# --- events that carry who did it and why ---------------------------------------------
+
+
+class _Attributed(Aggregate.Event):
+    """Fields every intake event carries for the audit trail and the wire envelope."""
+
+    actor: dict[str, Any]
+    correlation_id: str
+    causation_id: str | None
+
+
+class _AttributedCreation(Aggregate.Created):
+    actor: dict[str, Any]
+    correlation_id: str
+    causation_id: str | None
+
+
+def attribution(actor: Actor, trace: Trace) -> dict[str, Any]:
+    return {
+        "actor": actor.as_dict(),
+        "correlation_id": trace.correlation_id,
+        "causation_id": trace.causation_id,
+    }
+
+
+class Case(Aggregate):
+    """信访事项 — a matter a petitioner brought to the centre, as intake registered it, with
+    its legal class, acceptance decision, repeats and the progress the petitioner is told."""
+
+    class Registered(_AttributedCreation):
         channel: str
-        petitioner: dict[str, Any]
+        petitioners: list[dict[str, Any]]
+        group: dict[str, Any] | None
         subject: str
         description: str
         category: str
         location: dict[str, Any]
+        legal_class: str | None
+        addressed_to: str | None
+        external: dict[str, Any] | None
+        fingerprint: str | None
+        duplicate_review: dict[str, Any] | None
         first_receiver: str
-        actor: dict[str, Any]
-        correlation_id: str
-        causation_id: str | None
 
-        def apply(self, aggregate: Case) -> None:
-            aggregate.channel = self.channel
-            aggregate.petitioner = self.petitioner
-            aggregate.subject = self.subject
-            aggregate.description = self.description
-            aggregate.category = self.category
-            aggregate.location = self.location
-            aggregate.first_receiver = self.first_receiver
-            aggregate.registered_by = self.actor
+        def apply(self, case: Case) -> None:
+            case.channel = self.channel
+            case.petitioners = self.petitioners
+            case.group = self.group
+            case.subject = self.subject
+            case.description = self.description
+            case.category = self.category
+            case.location = self.location
+            case.legal_class = self.legal_class
+            case.addressed_to = self.addressed_to
+            case.external = self.external
+            case.fingerprint = self.fingerprint
+            case.duplicate_review = self.duplicate_review
+            case.first_receiver = self.first_receiver
+            case.registered_by = self.actor
+            case.updated_at = self.timestamp
+
+    class Classified(_Attributed):
+        legal_class: str
+        litigation_related: bool
+        accused: str | None
+        note: str | None
+
+        def apply(self, case: Case) -> None:
+            case.legal_class = self.legal_class
+            case.litigation_related = self.litigation_related
+            case.accused = self.accused
+            case.updated_at = self.timestamp
+
+    class AcceptanceDecided(_Attributed):
+        decision: str
+        reason: str | None
+        diverted_to: str | None
+        notice_required: bool
+
+        def apply(self, case: Case) -> None:
+            case.acceptance = {
+                "decision": self.decision,
+                "reason": self.reason,
+                "diverted_to": self.diverted_to,
+                "notice_required": self.notice_required,
+                "decided_at": self.timestamp,
+                "decided_by": self.actor,
+            }
+            case.updated_at = self.timestamp
+
+    class RepeatLinked(_Attributed):
+        """The same matter came again and was linked here instead of becoming a new case."""
+
+        channel: str
+        petitioner_ids: list[str]
+        repeat_number: int
+        note: str | None
+
+        def apply(self, case: Case) -> None:
+            case.repeat_count = self.repeat_number
+            case.updated_at = self.timestamp
+
+    class RepeatRefused(_Attributed):
+        """The matter is final after re-review and came again with no new facts (Art. 36)."""
+
+        channel: str
+        petitioner_ids: list[str]
+        repeat_number: int
+
+        def apply(self, case: Case) -> None:
+            case.repeat_count = self.repeat_number
+            case.refused_repeats += 1
+            case.updated_at = self.timestamp
+
+    class ProgressNoted(_Attributed):
+        """What another service did with the case, as the petitioner is told it."""
+
+        stage: str
+        summary: str
+        source_event: str
+
+        def apply(self, case: Case) -> None:
+            case.progress = {"stage": self.stage, "summary": self.summary, "at": self.timestamp}
+            case.updated_at = self.timestamp
+            if self.stage == "final":
+                case.final = True
+            elif self.stage == "closed":
+                case.closed = True
 
     def __init__(self) -> None:
         self.channel = ""
-        self.petitioner: dict[str, Any] = {}
+        self.petitioners: list[dict[str, Any]] = []
+        self.group: dict[str, Any] | None = None
         self.subject = ""
         self.description = ""
         self.category = ""
         self.location: dict[str, Any] = {}
+        self.legal_class: str | None = None
+        self.litigation_related = False
+        self.accused: str | None = None
+        self.addressed_to: str | None = None
+        self.external: dict[str, Any] | None = None
+        self.fingerprint: str | None = None
+        self.duplicate_review: dict[str, Any] | None = None
         self.first_receiver = ""
         self.registered_by: dict[str, Any] = {}
+        self.acceptance: dict[str, Any] | None = None
+        self.repeat_count = 0
+        self.refused_repeats = 0
+        self.progress: dict[str, Any] | None = None
+        self.final = False
+        self.closed = False
+        self.updated_at: datetime | None = None
 
     @classmethod
     def register(
         cls,
         *,
-        channel: Channel,
-        petitioner_name: str,
-        petitioner_phone: str,
+        channel: Channel | str,
+        petitioners: list[dict[str, Any]],
         subject: str,
         description: str,
         category: str,
         location: dict[str, Any],
         actor: Actor,
         trace: Trace,
+        group: dict[str, Any] | None = None,
+        legal_class: LegalClass | str | None = None,
+        addressed_to: str | None = None,
+        external: dict[str, Any] | None = None,
+        fingerprint: str | None = None,
+        duplicate_review: dict[str, Any] | None = None,
         case_id: UUID | None = None,
     ) -> Case:
-        """Register a submission from any channel. Whoever registers it is its first receiver."""
-        cls.check_category(category)
-        cls.check_location(location)
-        name = petitioner_name.strip()
-        if not name:
-            raise InvalidCase("the petitioner's name is required", field="petitioner.name")
-        if not subject.strip():
-            raise InvalidCase("the subject is required", field="subject")
+        """Register a submission from any channel. Whoever registers it is its first receiver.
+
+        `petitioners` are already checked (`check_person`) and carry their registry ids; a
+        group's entries are its elected representatives.
+        """
+        channel = Channel(channel)
+        cls.check_submission(
+            channel=channel,
+            petitioners=petitioners,
+            group=group,
+            subject=subject,
+            description=description,
+            category=category,
+            location=location,
+            addressed_to=addressed_to,
+            external=external,
+        )
         return cls._create(
             cls.Registered,
             id=case_id or uuid4(),
-            channel=Channel(channel).value,
-            petitioner={"name": name, "phone": normalise_phone(petitioner_phone)},
+            channel=channel.value,
+            petitioners=petitioners,
+            group=group,
             subject=subject.strip(),
             description=description.strip(),
             category=category,
-            location={k: location.get(k) for k in ("district", "street", "community")},
+            location=cls.place(location),
+            legal_class=LegalClass(legal_class).value if legal_class else None,
+            addressed_to=(addressed_to or "").strip() or None,
+            external=external,
+            fingerprint=fingerprint,
+            duplicate_review=duplicate_review,
             first_receiver=actor.user,
-            actor=actor.as_dict(),
-            correlation_id=trace.correlation_id,
-            causation_id=trace.causation_id,
+            **attribution(actor, trace),
         )
+
+    @classmethod
+    def check_submission(
+        cls,
+        *,
+        channel: Channel,
+        petitioners: list[dict[str, Any]],
+        group: dict[str, Any] | None,
+        subject: str,
+        description: str,
+        category: str,
+        location: dict[str, Any],
+        addressed_to: str | None,
+        external: dict[str, Any] | None,
+    ) -> None:
+        """Every rule a submission must meet to become a case; raises naming the field."""
+        cls.check_category(category)
+        cls.check_location(location)
+        if not subject.strip():
+            raise InvalidCase("the subject is required", field="subject")
+        if not description.strip():
+            raise InvalidCase("the description is required", field="description")
+        if channel is Channel.VISIT and not petitioners:
+            raise InvalidCase("a visitor is registered with their name", field="petitioner")
+        if channel is Channel.LEADER_MAILBOX and not (addressed_to or "").strip():
+            raise InvalidCase("say whose mailbox the message was left in", field="addressed_to")
+        if channel is Channel.SYSTEM and not (external and external.get("system")):
+            raise InvalidCase("a case from another system names that system", field="external")
+        if group is not None:
+            cls.check_group(group, petitioners)
+
+    @staticmethod
+    def check_group(group: dict[str, Any], representatives: list[dict[str, Any]]) -> None:
+        """集体访: a common matter of many people, spoken for by at most five elected
+        representatives (Art. 20 ¶3)."""
+        if len(representatives) > MAX_REPRESENTATIVES:
+            raise InvalidCase(
+                f"a group elects at most {MAX_REPRESENTATIVES} representatives "
+                f"(《信访工作条例》第二十条); {len(representatives)} were given",
+                field="group.representatives",
+            )
+        if not representatives:
+            raise InvalidCase(
+                "a group petition needs at least one elected representative",
+                field="group.representatives",
+            )
+        size = group.get("participant_count", 0)
+        if size < max(2, len(representatives)):
+            raise InvalidCase(
+                "a group petition has at least two participants, representatives included",
+                field="group.participant_count",
+            )
 
     @staticmethod
     def check_category(category: str) -> None:
@@ -141,16 +449,305 @@ class Case(Aggregate):
         problems = check_location(
             location.get("district", ""), location.get("street", ""), location.get("community")
         )
+        lat, long = location.get("lat"), location.get("long")
+        if (lat is None) != (long is None):
+            problems.append(("location.lat", "give both lat and long, or neither"))
+        elif (
+            lat is not None and long is not None and not (-90 <= lat <= 90 and -180 <= long <= 180)
+        ):
+            problems.append(("location.lat", "lat must be within ±90 and long within ±180"))
         if problems:
             field, message = problems[0]
             raise InvalidCase(message, field=field)
 
-    def petitioner_for(self, actor: Actor) -> dict[str, Any]:
-        """The petitioner as this actor may see them: personal data masked unless entitled."""
-        if actor.role in PII_ROLES:
-            return {**self.petitioner, "masked": False}
-        return {
-            "name": mask_name(self.petitioner["name"]),
-            "phone": mask_phone(self.petitioner["phone"]),
-            "masked": True,
+    @staticmethod
+    def place(location: dict[str, Any]) -> dict[str, Any]:
+        keys = ("district", "street", "community", "lat", "long")
+        return {k: location.get(k) for k in keys if location.get(k) is not None or k == "community"}
+
+    # --- decisions after registration ---------------------------------------------------
+
+    def classify(
+        self,
+        legal_class: LegalClass | str,
+        *,
+        actor: Actor,
+        trace: Trace,
+        litigation_related: bool = False,
+        accused: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Sort the matter by law (Arts. 29–31); may be corrected until acceptance is decided."""
+        legal_class = LegalClass(legal_class)
+        if self.acceptance is not None:
+            raise DecisionRefused(
+                "acceptance is already decided; the legal class can no longer change",
+                field="legal_class",
+            )
+        accused = (accused or "").strip() or None
+        if legal_class is LegalClass.ACCUSATION and not accused:
+            raise DecisionRefused(
+                "an accusation names the person or unit accused, so it is never sent to them "
+                "(Art. 30)",
+                field="accused",
+            )
+        if legal_class is not LegalClass.ACCUSATION and accused:
+            raise DecisionRefused("only an accusation names an accused", field="accused")
+        self.trigger_event(
+            self.Classified,
+            legal_class=legal_class.value,
+            litigation_related=litigation_related,
+            accused=accused,
+            note=(note or "").strip() or None,
+            **attribution(actor, trace),
+        )
+
+    @property
+    def notice_required(self) -> bool:
+        return notice_owed(self.petitioners)
+
+    def decide_acceptance(
+        self,
+        decision: Decision | str,
+        *,
+        actor: Actor,
+        trace: Trace,
+        reason: str | None = None,
+        diverted_to: LegalChannel | str | None = None,
+    ) -> None:
+        """受理 or not, once; the petitioner is told in writing within 15 days (Art. 23)."""
+        decision = Decision(decision)
+        reason = (reason or "").strip() or None
+        if self.acceptance is not None:
+            raise DecisionRefused(
+                f"acceptance was already decided: {self.acceptance['decision']}", field="decision"
+            )
+        if self.final:
+            raise CaseIsFinal("the matter is final after re-review (Art. 36)", field="decision")
+        if self.legal_class is None:
+            raise DecisionRefused(
+                "classify the matter (suggestion, accusation or claim) before deciding",
+                field="legal_class",
+            )
+        if decision is Decision.ACCEPT and self.litigation_related:
+            raise DecisionRefused(
+                "a litigation-related matter is diverted to its legal channel, not accepted "
+                "as a petition (诉访分离, Art. 31)",
+                field="decision",
+            )
+        if decision is not Decision.ACCEPT and not reason:
+            raise DecisionRefused(
+                f"to {decision.value} a matter, give the reason the petitioner will be told",
+                field="reason",
+            )
+        if decision is Decision.DIVERT and not diverted_to:
+            raise DecisionRefused(
+                "say which legal channel the petitioner is told to use", field="diverted_to"
+            )
+        if decision is not Decision.DIVERT and diverted_to:
+            raise DecisionRefused("only a diversion names a legal channel", field="diverted_to")
+        self.trigger_event(
+            self.AcceptanceDecided,
+            decision=decision.value,
+            reason=reason,
+            diverted_to=LegalChannel(diverted_to).value if diverted_to else None,
+            notice_required=self.notice_required,
+            **attribution(actor, trace),
+        )
+
+    def link_repeat(
+        self,
+        *,
+        channel: Channel | str,
+        petitioner_ids: list[str],
+        actor: Actor,
+        trace: Trace,
+        note: str | None = None,
+    ) -> None:
+        """The petitioner came again about this matter: no new case; they are told its progress.
+
+        A matter that is final after re-review is not taken up again: raises `CaseIsFinal`
+        after recording the refusal, so the repeat is counted either way.
+        """
+        if self.final:
+            self.trigger_event(
+                self.RepeatRefused,
+                channel=Channel(channel).value,
+                petitioner_ids=petitioner_ids,
+                repeat_number=self.repeat_count + 1,
+                **attribution(actor, trace),
+            )
+            return
+        self.trigger_event(
+            self.RepeatLinked,
+            channel=Channel(channel).value,
+            petitioner_ids=petitioner_ids,
+            repeat_number=self.repeat_count + 1,
+            note=(note or "").strip() or None,
+            **attribution(actor, trace),
+        )
+
+    def note_progress(self, stage: str, summary: str, *, source_event: str, trace: Trace) -> None:
+        self.trigger_event(
+            self.ProgressNoted,
+            stage=stage,
+            summary=summary,
+            source_event=source_event,
+            **attribution(Actor.service("intake"), trace),
+        )
+
+    # --- what people see ----------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """Where the matter stands, as the petitioner is told it."""
+        if self.final:
+            return "final"
+        if self.closed:
+            return "closed"
+        if self.acceptance and self.acceptance["decision"] != Decision.ACCEPT:
+            return "declined" if self.acceptance["decision"] == Decision.DECLINE else "diverted"
+        if self.progress:
+            return str(self.progress["stage"])
+        return "accepted" if self.acceptance else "registered"
+
+    @property
+    def petitioner_ids(self) -> list[str]:
+        return [p["petitioner_id"] for p in self.petitioners if p.get("petitioner_id")]
+
+    def petitioners_for(self, actor: Actor) -> list[dict[str, Any]]:
+        return [masked(p, actor) for p in self.petitioners]
+
+
+class Petitioner(Aggregate):
+    """信访人 — one person in the registry, so all their cases and repeats are linked.
+
+    Their id is derived from a keyed hash of their ID-card number (or phone, when no ID
+    number is known), so the same person is found again without storing a readable key.
+    """
+
+    class Registered(Aggregate.Created):
+        name: str
+        id_number: str | None
+        phone: str | None
+        address: str | None
+
+        def apply(self, person: Petitioner) -> None:
+            person.name = self.name
+            person.id_number = self.id_number
+            person.phone = self.phone
+            person.address = self.address
+
+    class DetailsUpdated(Aggregate.Event):
+        changes: dict[str, str]
+
+        def apply(self, person: Petitioner) -> None:
+            for key, value in self.changes.items():
+                setattr(person, key, value)
+
+    class CaseAdded(Aggregate.Event):
+        case_id: str
+        repeat: bool
+
+        def apply(self, person: Petitioner) -> None:
+            if self.case_id not in person.case_ids:
+                person.case_ids.append(self.case_id)
+            if self.repeat:
+                person.repeat_count += 1
+
+    def __init__(self) -> None:
+        self.name = ""
+        self.id_number: str | None = None
+        self.phone: str | None = None
+        self.address: str | None = None
+        self.case_ids: list[str] = []
+        self.repeat_count = 0
+
+    @classmethod
+    def enrol(cls, petitioner_id: UUID, details: dict[str, Any]) -> Petitioner:
+        return cls._create(
+            cls.Registered,
+            id=petitioner_id,
+            name=details["name"],
+            id_number=details.get("id_number"),
+            phone=details.get("phone"),
+            address=details.get("address"),
+        )
+
+    def update(self, details: dict[str, Any]) -> None:
+        """Newer contact details replace older ones; blanks never erase what is known."""
+        changes = {
+            k: details[k]
+            for k in ("name", "id_number", "phone", "address")
+            if details.get(k) and details[k] != getattr(self, k)
         }
+        if changes:
+            self.trigger_event(self.DetailsUpdated, changes=changes)
+
+    def add_case(self, case_id: UUID, *, repeat: bool) -> None:
+        """Count a submission: a new case of theirs, or a repeat of one (linked or refused)."""
+        self.trigger_event(self.CaseAdded, case_id=str(case_id), repeat=repeat)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id_number": self.id_number,
+            "phone": self.phone,
+            "address": self.address,
+        }
+
+
+class ApiKeys(Aggregate):
+    """The keys other systems file Open311 requests with. Only a hash of each key is kept."""
+
+    class Started(Aggregate.Created):
+        pass
+
+    class Issued(Aggregate.Event):
+        name: str
+        key_hash: str
+        issued_by: str
+
+        def apply(self, keys: ApiKeys) -> None:
+            keys.keys[self.name] = {
+                "key_hash": self.key_hash,
+                "issued_at": self.timestamp,
+                "issued_by": self.issued_by,
+                "revoked_at": None,
+            }
+
+    class Revoked(Aggregate.Event):
+        name: str
+        revoked_by: str
+
+        def apply(self, keys: ApiKeys) -> None:
+            keys.keys[self.name]["revoked_at"] = self.timestamp
+
+    def __init__(self) -> None:
+        self.keys: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def start(cls, registry_id: UUID) -> ApiKeys:
+        return cls._create(cls.Started, id=registry_id)
+
+    def issue(self, name: str, key_hash: str, issued_by: str) -> None:
+        name = name.strip()
+        if not re.fullmatch(r"[\w.\-]{2,60}", name):
+            raise DomainError("a key's name is 2–60 letters, digits, '.', '-' or '_'", "name")
+        if name in self.keys and not self.keys[name]["revoked_at"]:
+            raise DomainError(f"a key named {name!r} is in use; revoke it first", field="name")
+        self.trigger_event(self.Issued, name=name, key_hash=key_hash, issued_by=issued_by)
+
+    def revoke(self, name: str, revoked_by: str) -> None:
+        if name not in self.keys:
+            raise DomainError(f"no key named {name!r}", field="name")
+        if self.keys[name]["revoked_at"]:
+            raise DomainError(f"key {name!r} is already revoked", field="name")
+        self.trigger_event(self.Revoked, name=name, revoked_by=revoked_by)
+
+    def holder(self, key_hash: str) -> str | None:
+        """The name of the live key with this hash, if there is one."""
+        return next(
+            (n for n, k in self.keys.items() if k["key_hash"] == key_hash and not k["revoked_at"]),
+            None,
+        )

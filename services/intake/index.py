@@ -1,0 +1,358 @@
+"""The case index: a read model of intake's cases for searching (duplicates, listings, Open311).
+
+It is a projection of intake's own event log: each row is computed from the case aggregate
+as it stands, so re-applying is harmless, and the position in the log is stored with the
+rows in one transaction. It holds no personal data — petitioners appear only by their
+registry ids, which are keyed hashes. Queries catch up with the log first, so a clerk
+always finds what was registered a moment ago.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from services.intake.domain import Case
+from shared.settings import Settings
+from shared.store import connect
+
+CLOSED_STATES = ("declined", "diverted", "closed", "final")
+
+
+def row_of(case: Case) -> dict[str, Any]:
+    loc = case.location
+    return {
+        "case_id": case.id,
+        "registered_at": case.created_on,
+        "updated_at": case.updated_at or case.created_on,
+        "channel": case.channel,
+        "category": case.category,
+        "district": loc.get("district"),
+        "street": loc.get("street"),
+        "community": loc.get("community"),
+        "lat": loc.get("lat"),
+        "long": loc.get("long"),
+        "petitioner_ids": case.petitioner_ids,
+        "legal_class": case.legal_class,
+        "status": case.status,
+        "lead": (case.progress or {}).get("summary"),
+        "repeat_count": case.repeat_count,
+        "external_system": (case.external or {}).get("system"),
+    }
+
+
+@dataclass(frozen=True)
+class Query:
+    """A listing: every given criterion must hold; newest first."""
+
+    case_ids: list[UUID] | None = None
+    categories: list[str] | None = None
+    open: bool | None = None
+    registered_from: datetime | None = None
+    registered_to: datetime | None = None
+    external_system: str | None = None
+    district: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Likeness:
+    """What an earlier case has in common with a new submission."""
+
+    petitioner_ids: list[str]
+    category: str
+    street: str
+    community: str | None
+    since: datetime
+
+
+class IndexStore(Protocol):
+    def position(self) -> int: ...
+
+    def upsert(self, rows: list[dict[str, Any]], position: int) -> None: ...
+
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]: ...
+
+    def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]: ...
+
+
+class CaseIndex:
+    """Follows intake's notification log into an `IndexStore`."""
+
+    BATCH = 500
+
+    def __init__(self, app: Any, store: IndexStore) -> None:
+        self.app = app
+        self.store = store
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+
+    def catch_up(self) -> int:
+        """Project everything logged so far; returns the position reached."""
+        with self._lock:
+            position = self.store.position()
+            while True:
+                notifications = self.app.recorder.select_notifications(
+                    start=position, limit=self.BATCH, inclusive_of_start=False
+                )
+                if not notifications:
+                    return position
+                case_ids = {n.originator_id for n in notifications if ":Case." in n.topic}
+                rows = [row_of(self.app.repository.get(case_id)) for case_id in case_ids]
+                position = notifications[-1].id
+                self.store.upsert(rows, position)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Background loop: keep the index close behind the log between queries."""
+        while not stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:  # an outage: the next round (or query) catches up
+                stop.wait(1.0)
+            self._wake.wait(1.0)
+            self._wake.clear()
+
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        self.catch_up()
+        return self.store.search(query)
+
+    def alike(self, likeness: Likeness, limit: int = 10) -> list[dict[str, Any]]:
+        self.catch_up()
+        return self.store.alike(likeness, limit)
+
+
+def _reasons(row: dict[str, Any], likeness: Likeness) -> list[str]:
+    reasons = []
+    if set(row["petitioner_ids"]) & set(likeness.petitioner_ids):
+        reasons.append("same petitioner")
+    if row["category"] == likeness.category and row["street"] == likeness.street:
+        same_place = likeness.community is None or row["community"] in (likeness.community, None)
+        if same_place:
+            reasons.append("same place and category")
+        elif reasons:
+            reasons.append("same category")
+    return reasons
+
+
+def _is_alike(row: dict[str, Any], likeness: Likeness) -> bool:
+    reasons = _reasons(row, likeness)
+    if "same petitioner" in reasons:
+        return row["registered_at"] >= likeness.since or row["category"] == likeness.category
+    return (
+        bool(reasons)
+        and row["registered_at"] >= likeness.since
+        and row["status"] not in (CLOSED_STATES)
+    )
+
+
+class MemoryIndexStore:
+    """For fast unit tests: the same queries over a dict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[UUID, dict[str, Any]] = {}
+        self._position = 0
+
+    def position(self) -> int:
+        return self._position
+
+    def upsert(self, rows: list[dict[str, Any]], position: int) -> None:
+        for row in rows:
+            self.rows[row["case_id"]] = row
+        self._position = max(self._position, position)
+
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        def fits(r: dict[str, Any]) -> bool:
+            return (
+                (query.case_ids is None or r["case_id"] in query.case_ids)
+                and (query.categories is None or r["category"] in query.categories)
+                and (query.open is None or (r["status"] not in CLOSED_STATES) == query.open)
+                and (query.registered_from is None or r["registered_at"] >= query.registered_from)
+                and (query.registered_to is None or r["registered_at"] <= query.registered_to)
+                and (query.external_system in (None, r["external_system"]))
+                and (query.district in (None, r["district"]))
+            )
+
+        found = sorted(
+            (r for r in self.rows.values() if fits(r)),
+            key=lambda r: r["registered_at"],
+            reverse=True,
+        )
+        return found[query.offset : query.offset + query.limit], len(found)
+
+    def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]:
+        found = [
+            {**r, "reasons": _reasons(r, likeness)}
+            for r in self.rows.values()
+            if _is_alike(r, likeness)
+        ]
+        return sorted(found, key=lambda r: r["registered_at"], reverse=True)[:limit]
+
+
+_COLUMNS = [
+    *("case_id", "registered_at", "updated_at", "channel", "category", "district", "street"),
+    *("community", "lat", "long", "petitioner_ids", "legal_class", "status", "lead"),
+    *("repeat_count", "external_system"),
+]
+
+
+@dataclass
+class PostgresIndexStore:
+    """The index as a table in intake's schema, with its log position beside it."""
+
+    settings: Settings
+    schema: str = "intake"
+    _ready: bool = field(default=False, init=False)
+
+    def _table(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.schema, name)
+
+    def ensure(self) -> None:
+        if self._ready:
+            return
+        with connect(self.settings) as conn:
+            conn.execute(
+                sql.SQL(
+                    """
+                    CREATE TABLE IF NOT EXISTS {cases} (
+                        case_id uuid PRIMARY KEY,
+                        registered_at timestamptz NOT NULL,
+                        updated_at timestamptz NOT NULL,
+                        channel text NOT NULL,
+                        category text NOT NULL,
+                        district text NOT NULL,
+                        street text NOT NULL,
+                        community text,
+                        lat double precision,
+                        long double precision,
+                        petitioner_ids text[] NOT NULL,
+                        legal_class text,
+                        status text NOT NULL,
+                        lead text,
+                        repeat_count integer NOT NULL,
+                        external_system text
+                    );
+                    CREATE INDEX IF NOT EXISTS case_index_registered ON {cases} (registered_at);
+                    CREATE INDEX IF NOT EXISTS case_index_place
+                        ON {cases} (category, street, registered_at);
+                    CREATE INDEX IF NOT EXISTS case_index_petitioners
+                        ON {cases} USING gin (petitioner_ids);
+                    CREATE TABLE IF NOT EXISTS {position} (
+                        name text PRIMARY KEY, notification_id bigint NOT NULL
+                    );
+                    """
+                ).format(cases=self._table("case_index"), position=self._table("index_position"))
+            )
+        self._ready = True
+
+    def position(self) -> int:
+        self.ensure()
+        with connect(self.settings) as conn:
+            row = conn.execute(
+                sql.SQL("SELECT notification_id FROM {} WHERE name = 'cases'").format(
+                    self._table("index_position")
+                )
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def upsert(self, rows: list[dict[str, Any]], position: int) -> None:
+        self.ensure()
+        insert = sql.SQL(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (case_id) DO UPDATE SET {}"
+        ).format(
+            self._table("case_index"),
+            sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
+            sql.SQL(", ").join(sql.Placeholder(c) for c in _COLUMNS),
+            sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in _COLUMNS[1:]
+            ),
+        )
+        with connect(self.settings, autocommit=False) as conn:
+            with conn.cursor() as cursor:
+                if rows:
+                    cursor.executemany(insert, rows)
+                cursor.execute(
+                    sql.SQL(
+                        "INSERT INTO {} AS p VALUES ('cases', %s) ON CONFLICT (name) DO UPDATE "
+                        "SET notification_id = GREATEST(p.notification_id, "
+                        "EXCLUDED.notification_id)"
+                    ).format(self._table("index_position")),
+                    (position,),
+                )
+            conn.commit()
+
+    def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
+        self.ensure()
+        where: list[str] = ["TRUE"]
+        params: dict[str, Any] = {}
+        if query.case_ids is not None:
+            where.append("case_id = ANY(%(case_ids)s)")
+            params["case_ids"] = query.case_ids
+        if query.categories is not None:
+            where.append("category = ANY(%(categories)s)")
+            params["categories"] = query.categories
+        if query.open is not None:
+            where.append(("NOT " if query.open else "") + "(status = ANY(%(closed)s))")
+            params["closed"] = list(CLOSED_STATES)
+        for name, op, value in (
+            ("registered_from", ">=", query.registered_from),
+            ("registered_to", "<=", query.registered_to),
+        ):
+            if value is not None:
+                where.append(f"registered_at {op} %({name})s")
+                params[name] = value
+        for column in ("external_system", "district"):
+            if getattr(query, column) is not None:
+                where.append(f"{column} = %({column})s")
+                params[column] = getattr(query, column)
+        condition = sql.SQL(" AND ".join(where))
+        table = self._table("case_index")
+        with connect(self.settings) as conn, conn.cursor(row_factory=dict_row) as cursor:
+            found = cursor.execute(
+                sql.SQL(
+                    "SELECT * FROM {} WHERE {} ORDER BY registered_at DESC LIMIT %(limit)s "
+                    "OFFSET %(offset)s"
+                ).format(table, condition),
+                {**params, "limit": query.limit, "offset": query.offset},
+            ).fetchall()
+            total = cursor.execute(
+                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(table, condition), params
+            ).fetchone()
+        return found, int(total["n"]) if total else 0
+
+    def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]:
+        self.ensure()
+        with connect(self.settings) as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(
+                sql.SQL(
+                    """
+                    SELECT * FROM {} WHERE
+                      (petitioner_ids && %(ids)s
+                        AND (registered_at >= %(since)s OR category = %(category)s))
+                      OR (category = %(category)s AND street = %(street)s
+                        AND (%(community)s::text IS NULL OR community IS NULL
+                             OR community = %(community)s)
+                        AND registered_at >= %(since)s AND NOT (status = ANY(%(closed)s)))
+                    ORDER BY registered_at DESC LIMIT %(limit)s
+                    """
+                ).format(self._table("case_index")),
+                {
+                    "ids": likeness.petitioner_ids,
+                    "since": likeness.since,
+                    "category": likeness.category,
+                    "street": likeness.street,
+                    "community": likeness.community,
+                    "closed": list(CLOSED_STATES),
+                    "limit": limit,
+                },
+            ).fetchall()
+        return [{**r, "reasons": _reasons(r, likeness)} for r in rows]

@@ -1,0 +1,369 @@
+"""Open311 GeoReport v2 on intake, so city systems and their apps can file and track matters.
+
+`/open311/v2/services.{json|xml}`, `/services/{code}.{fmt}`, `POST /requests.{fmt}` with an
+`api_key` (form-encoded, as the specification says), `GET /requests.{fmt}` with its filters
+and `GET /requests/{id}.{fmt}`. Errors are `[{code, description}]` with the HTTP status as
+`code`. Times are ISO-8601 with the centre's offset. Personal data never appears in answers:
+requests show no names, phones or e-mail, and digit runs that look like phone or ID numbers
+in descriptions are masked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from services.intake.application import IntakeApplication, Submission
+from services.intake.domain import Case, Channel
+from services.intake.index import CLOSED_STATES, Query
+from shared.domain import Actor, DomainError, Trace
+from shared.http import NotFound
+from shared.reference import CATEGORIES, DISTRICTS
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
+DEFAULT_PERIOD = timedelta(days=90)
+MAX_REQUESTS = 1000
+_DIGITS = re.compile(r"\d{7,}[\dXx]?")
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _jurisdictions() -> list[tuple[str, str]]:
+    """Every street/town and community as (key, name): the `jurisdiction` attribute's values."""
+    values = []
+    for district in DISTRICTS.values():
+        for street in district.children:
+            values.append((f"{district.code}/{street.code}", district.name + street.name))
+            for community in street.children:
+                values.append(
+                    (
+                        f"{district.code}/{street.code}/{community.code}",
+                        district.name + street.name + community.name,
+                    )
+                )
+    return values
+
+
+def _service(code: str) -> dict[str, Any]:
+    name, _, description = CATEGORIES[code].partition(" · ")
+    return {
+        "service_code": code,
+        "service_name": name,
+        "description": description,
+        "metadata": True,
+        "type": "batch",
+        "keywords": code.replace("-", ", "),
+        "group": "petitions",
+    }
+
+
+def _definition(code: str) -> dict[str, Any]:
+    return {
+        "service_code": code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": "jurisdiction",
+                "datatype": "singlevaluelist",
+                "required": True,
+                "datatype_description": "district/street or district/street/community",
+                "order": 1,
+                "description": "Where the matter is (区/街道/社区)",
+                "values": [{"key": k, "name": n} for k, n in _jurisdictions()],
+            },
+            {
+                "variable": True,
+                "code": "subject",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": "at most 200 characters",
+                "order": 2,
+                "description": "A one-line subject; taken from the description if absent",
+            },
+        ],
+    }
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+_PLURALS = {"attributes": "attribute", "values": "value"}
+
+
+def _fill(element: ET.Element, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        child = ET.SubElement(element, key)
+        if isinstance(value, list):
+            for entry in value:
+                _fill(ET.SubElement(child, _PLURALS.get(key, "item")), entry)
+        elif isinstance(value, bool):
+            child.text = "true" if value else "false"
+        elif value is not None:
+            child.text = str(value)
+
+
+def _render(fmt: str, root: str, body: Any, item: str = "", status: int = 200) -> Response:
+    """JSON as it is; XML with `root` around a list of `item`s, or around one object's fields."""
+    if fmt != "xml":
+        return Response(orjson.dumps(body), status_code=status, media_type=FORMATS["json"])
+    top = ET.Element(root)
+    if isinstance(body, list):
+        for entry in body:
+            _fill(ET.SubElement(top, item), entry)
+    else:
+        _fill(top, body)
+    content = b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(
+        top, encoding="utf-8", xml_declaration=False
+    )
+    return Response(content, status_code=status, media_type=FORMATS["xml"])
+
+
+def _error(fmt: str, status: int, description: str) -> Response:
+    shown = fmt if fmt in FORMATS else "json"
+    return _render(shown, "errors", [{"code": status, "description": description}], "error", status)
+
+
+# --- requests as the public sees them ------------------------------------------------------
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
+    return moment.astimezone(zone).isoformat(timespec="seconds") if moment else None
+
+
+def _redact(text: str) -> str:
+    return _DIGITS.sub(lambda m: m.group()[:3] + "****", text)
+
+
+def _place_name(location: dict[str, Any]) -> str:
+    district = DISTRICTS[location["district"]]
+    street = district.child(location["street"])
+    parts = [district.name, street.name if street else ""]
+    community = (
+        street.child(location["community"]) if street and location.get("community") else None
+    )
+    return "".join(parts) + (community.name if community else "")
+
+
+def request_view(case: Case, zone: ZoneInfo) -> dict[str, Any]:
+    progress = case.progress or {}
+    acceptance = case.acceptance or {}
+    notes = acceptance.get("reason") if case.status in ("declined", "diverted") else None
+    return {
+        "service_request_id": str(case.id),
+        "status": "closed" if case.status in CLOSED_STATES else "open",
+        "status_notes": notes or progress.get("summary") or case.status,
+        "service_name": _service(case.category)["service_name"],
+        "service_code": case.category,
+        "description": _redact(case.description),
+        "agency_responsible": progress.get("summary")
+        if progress.get("stage") == "assigned"
+        else None,
+        "service_notice": None,
+        "requested_datetime": _local(case.created_on, zone),
+        "updated_datetime": _local(case.updated_at or case.created_on, zone),
+        "expected_datetime": _local(case.created_on + timedelta(days=15), zone),
+        "address": _place_name(case.location),
+        "address_id": None,
+        "zipcode": None,
+        "lat": case.location.get("lat"),
+        "long": case.location.get("long"),
+        "media_url": None,
+    }
+
+
+def _app(request: Request) -> IntakeApplication:
+    return request.app.state.runtime.application  # type: ignore[no-any-return]
+
+
+def _zone(request: Request) -> ZoneInfo:
+    return ZoneInfo(request.app.state.settings.timezone)
+
+
+def _parse_time(name: str, raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, f"{name} is not an ISO-8601 date-time: {raw!r}") from None
+    if moment.tzinfo is None:
+        raise Open311Error(400, f"{name} needs a time-zone offset, e.g. 2026-11-21T09:00:00+08:00")
+    return moment
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+@router.get("/services.{fmt}", summary="The services (case categories) requests may use")
+def services(fmt: str) -> Response:
+    if fmt not in FORMATS:
+        return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
+    return _render(fmt, "services", [_service(code) for code in CATEGORIES], "service")
+
+
+@router.get("/services/{service_code}.{fmt}", summary="A service's definition (attributes)")
+def service_definition(service_code: str, fmt: str) -> Response:
+    if fmt not in FORMATS:
+        return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
+    if service_code not in CATEGORIES:
+        return _error(fmt, 404, f"no service {service_code!r}; see services.{fmt}")
+    return _render(fmt, "service_definition", _definition(service_code))
+
+
+@router.post("/requests.{fmt}", summary="File a service request (form-encoded, with api_key)")
+async def post_request(fmt: str, request: Request) -> Response:
+    if fmt not in FORMATS:
+        return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind != "application/x-www-form-urlencoded":
+        return _error(fmt, 415, "send the request form-encoded (application/x-www-form-urlencoded)")
+    raw = (await request.body()).decode("utf-8", errors="strict")
+    try:
+        form = {
+            k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True, strict_parsing=False).items()
+        }
+    except ValueError as error:
+        return _error(fmt, 400, f"the form could not be read: {error}")
+    try:
+        case_id, notice = await run_in_threadpool(_file, request, form)
+    except Open311Error as error:
+        return _error(fmt, error.status, error.description)
+    answer = [{"service_request_id": case_id, "service_notice": notice, "account_id": None}]
+    return _render(fmt, "service_requests", answer, "request", status=201)
+
+
+def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    app = _app(request)
+    client = app.api_client(form.get("api_key", ""))
+    if client is None:
+        raise Open311Error(403, "api_key is missing, unknown or revoked")
+    code = form.get("service_code", "")
+    if code not in CATEGORIES:
+        raise Open311Error(400, f"service_code {code!r} is not a service; see services.json")
+    place = form.get("attribute[jurisdiction]", "")
+    parts = place.split("/")
+    if place not in dict(_jurisdictions()):
+        raise Open311Error(
+            400, "attribute[jurisdiction] must be one of the service definition's values"
+        )
+    description = form.get("description", "").strip()
+    if not description:
+        raise Open311Error(400, "description is required")
+    if len(description) > 5000:
+        raise Open311Error(400, "description is longer than 5000 characters")
+    location: dict[str, Any] = {
+        "district": parts[0],
+        "street": parts[1],
+        "community": parts[2] if len(parts) > 2 else None,
+    }
+    for name in ("lat", "long"):
+        if form.get(name):
+            try:
+                location[name] = float(form[name])
+            except ValueError:
+                raise Open311Error(400, f"{name} is not a number") from None
+    name = (form.get("last_name", "") + form.get("first_name", "")).strip()
+    phone = form.get("phone", "").strip()
+    if phone and not name:
+        raise Open311Error(400, "first_name or last_name is needed with a phone")
+    petitioners = [{"name": name, "phone": phone or None}] if name else []
+    subject = (form.get("attribute[subject]") or description.splitlines()[0])[:200]
+    submission = Submission(
+        channel=Channel.SYSTEM,
+        petitioners=petitioners,
+        subject=subject,
+        description=description,
+        category=code,
+        location=location,
+        external={"system": f"open311:{client}", "reference": None},
+        idempotency_key=request.headers.get("idempotency-key"),
+        fingerprint=_fingerprint(form),
+    )
+    actor = Actor(user=f"open311:{client}", role="integration")
+    try:
+        outcome = app.register(
+            submission, actor, Trace(correlation_id=request.state.correlation_id)
+        )
+    except DomainError as error:
+        where = f" ({error.field})" if error.field else ""
+        raise Open311Error(400, f"{error}{where}") from None
+    notice = {
+        "registered": "Registered. You will be told within 15 days whether it is accepted.",
+        "existing": "Already registered under this Idempotency-Key.",
+        "linked": "Linked to an earlier request about the same matter.",
+        "refused": "This matter is final after re-review; it is not accepted again.",
+    }[outcome.outcome]
+    return str(outcome.case.id), notice
+
+
+def _fingerprint(form: dict[str, str]) -> str:
+    content = "&".join(f"{k}={v}" for k, v in sorted(form.items()) if k != "api_key")
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+@router.get("/requests.{fmt}", summary="Requests by id, service, period and status")
+def get_requests(fmt: str, request: Request) -> Response:
+    if fmt not in FORMATS:
+        return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
+    params = request.query_params
+    try:
+        ids = None
+        if params.get("service_request_id"):
+            try:
+                ids = [UUID(i.strip()) for i in params["service_request_id"].split(",")]
+            except ValueError:
+                raise Open311Error(
+                    400, "service_request_id is a comma-separated list of ids"
+                ) from None
+        codes = [c for c in params.get("service_code", "").split(",") if c] or None
+        status = params.get("status") or None
+        if status not in (None, "open", "closed"):
+            raise Open311Error(400, "status is open or closed")
+        start = _parse_time("start_date", params.get("start_date"))
+        end = _parse_time("end_date", params.get("end_date"))
+        if ids is None and start is None:
+            start = (end or datetime.now(_zone(request))) - DEFAULT_PERIOD
+        if start and end and start > end:
+            raise Open311Error(400, "start_date is after end_date")
+    except Open311Error as error:
+        return _error(fmt, error.status, error.description)
+    cases, _ = _app(request).cases(
+        Query(
+            case_ids=ids,
+            categories=codes,
+            open=None if status is None else status == "open",
+            registered_from=start,
+            registered_to=end,
+            limit=MAX_REQUESTS,
+        )
+    )
+    zone = _zone(request)
+    return _render(fmt, "service_requests", [request_view(c, zone) for c in cases], "request")
+
+
+@router.get("/requests/{request_id}.{fmt}", summary="One request")
+def get_request(request_id: str, fmt: str, request: Request) -> Response:
+    if fmt not in FORMATS:
+        return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
+    try:
+        case = _app(request).get_case(UUID(request_id))
+    except (ValueError, NotFound):
+        return _error(fmt, 404, f"no request {request_id}")
+    return _render(fmt, "service_requests", [request_view(case, _zone(request))], "request")
