@@ -1,4 +1,4 @@
-"""`onestop` — run a service, mint a development token, read a case's history."""
+"""`onestop` — run a service, mint a token, manage Open311 keys, read a case's history."""
 
 from __future__ import annotations
 
@@ -34,8 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--token", help="bearer token (default: a fresh auditor token)")
     history.add_argument("--json", action="store_true", help="print the raw JSON")
 
+    keys = commands.add_parser("api-key", help="issue, revoke or list Open311 API keys")
+    key_commands = keys.add_subparsers(dest="key_command", required=True)
+    create = key_commands.add_parser("create", help="issue a key (printed once, stored hashed)")
+    create.add_argument("--name", required=True, help="who the key is for, e.g. city-app")
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its name")
+    revoke.add_argument("name")
+    key_commands.add_parser("list", help="list keys and whether they are live")
+
     args = parser.parse_args(argv)
     settings = Settings.load()
+    if args.command == "api-key":
+        return _api_key(settings, args)
     if args.command == "serve":
         return _serve(settings, args.service)
     if args.command == "token":
@@ -64,6 +74,42 @@ def _serve(settings: Settings, service: ServiceName) -> int:
         log_level="info",
         access_log=False,  # type: ignore[arg-type]
     )
+    return 0
+
+
+def _api_key(settings: Settings, args: argparse.Namespace) -> int:
+    """Keys live in intake's event store, so this works whether or not intake is running."""
+    import getpass
+
+    from services.intake.bootstrap import build_application
+    from shared.domain import DomainError
+
+    app = build_application(settings)
+    operator = f"cli:{getpass.getuser()}"
+    try:
+        if args.key_command == "create":
+            secret = app.issue_api_key(args.name, operator)
+            print(secret)
+            print(
+                f"issued key {args.name!r}; it is shown only now — send it as the Open311 "
+                "api_key form field",
+                file=sys.stderr,
+            )
+        elif args.key_command == "revoke":
+            app.revoke_api_key(args.name, operator)
+            print(f"revoked key {args.name!r}", file=sys.stderr)
+        else:
+            for name, key in sorted(app.api_keys().items()):
+                state = (
+                    f"revoked {key['revoked_at']:%Y-%m-%d %H:%M}" if key["revoked_at"] else "live"
+                )
+                issued = f"issued {key['issued_at']:%Y-%m-%d %H:%M} by {key['issued_by']}"
+                print(f"{name:<30} {issued:<45} {state}")
+    except DomainError as error:
+        print(f"onestop: {error}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
     return 0
 
 

@@ -189,6 +189,18 @@ class CasePage(BaseModel):
 
 
 class ClassifyCase(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "legal_class": "accusation",
+                    "accused": "芦台街道城管中队",
+                    "note": "举报执法人员收受好处",
+                }
+            ]
+        },
+    )
     legal_class: LegalClass
     litigation_related: bool = Field(
         default=False, description="涉法涉诉: belongs to the courts or another legal channel"
@@ -200,6 +212,12 @@ class ClassifyCase(Strict):
 
 
 class DecideAcceptance(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"decision": "divert", "reason": "已进入诉讼程序", "diverted_to": "court"}]
+        },
+    )
     decision: Decision
     reason: Annotated[str | None, Field(default=None, max_length=1000)]
     diverted_to: LegalChannel | None = None
@@ -452,10 +470,20 @@ QUEUE_ROLES = ("clerk", "handler", "admin")
 
 
 class LineIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "劳动社保 · wages and social security"}]},
+    )
     name: Annotated[str, Field(min_length=1, max_length=50)]
 
 
 class WindowIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"departments": ["ninghe-hrss", "qiaocheng-hrss"], "lines": ["B", "A"]}]
+        },
+    )
     departments: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=60)]],
         Field(min_length=1, max_length=10, description="One, or two sharing the window"),
@@ -464,15 +492,28 @@ class WindowIn(Strict):
 
 
 class TicketIn(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"line": "B"}]})
     line: Annotated[str, Field(min_length=1, max_length=1)]
 
 
 class TransferIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"to_window": "W03", "reason": "涉及拆迁补偿，由住建窗口接待"}]
+        },
+    )
     to_window: Annotated[str, Field(min_length=1, max_length=10)]
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class FinishIn(Strict):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"outcome": "served", "case_id": "0b7d3f7e-5a52-4c1e-9d55-4a3f1f6a0c11"}]
+        },
+    )
     outcome: Literal["served", "no-show"]
     case_id: UUID | None = None
 

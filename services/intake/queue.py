@@ -121,7 +121,7 @@ class QueueDay(Aggregate):
     """One day's tickets at the centre, from issue to call, transfer and service."""
 
     class Opened(Aggregate.Created):
-        day: date
+        day: str
 
         def apply(self, queue: QueueDay) -> None:
             queue.day = self.day
@@ -180,12 +180,12 @@ class QueueDay(Aggregate):
             ticket.update(state=self.outcome, finished_at=self.timestamp, case_id=self.case_id)
 
     def __init__(self) -> None:
-        self.day: date | None = None
+        self.day = ""
         self.tickets: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def open(cls, day: date) -> QueueDay:
-        return cls._create(cls.Opened, id=day_id(day), day=day)
+        return cls._create(cls.Opened, id=day_id(day), day=day.isoformat())
 
     def issue(self, line: str, layout: QueueLayout, issued_by: Actor) -> dict[str, Any]:
         """A visitor takes a ticket for a line; numbers run per line through the day."""

@@ -20,7 +20,7 @@ def client():
         SETTINGS,
         title="t",
         description="d",
-        routers=[intake_api.router],
+        routers=[intake_api.router, intake_api.queue],
     )
     with TestClient(app) as c:
         yield c
@@ -33,15 +33,122 @@ def auth(role="clerk"):
 def test_registering_the_documented_example_answers_201_with_the_case_id(client):
     answer = client.post("/v1/cases", json=EXAMPLE, headers=auth())
     assert answer.status_code == 201
+    assert answer.json()["outcome"] == "registered"
+    assert answer.headers["location"] == f"/v1/cases/{answer.json()['case_id']}"
     case = client.get(f"/v1/cases/{answer.json()['case_id']}", headers=auth()).json()
     assert case["first_receiver"] == "alice"
-    assert case["petitioner"] == {"name": "王建国", "phone": "13800138000", "masked": False}
+    assert case["status"] == "registered"
+    assert case["legal_class"] == "claim"
+    [person] = case["petitioners"]
+    assert person["phone"] == "13800138000"
+    assert person["id_number"] == "120117198503150016"
+    assert person["masked"] is False
 
 
 def test_an_auditor_sees_personal_data_masked(client):
     case_id = client.post("/v1/cases", json=EXAMPLE, headers=auth()).json()["case_id"]
-    seen = client.get(f"/v1/cases/{case_id}", headers=auth("auditor")).json()["petitioner"]
-    assert seen == {"name": "王**", "phone": "138****8000", "masked": True}
+    [seen] = client.get(f"/v1/cases/{case_id}", headers=auth("auditor")).json()["petitioners"]
+    assert (seen["name"], seen["phone"], seen["masked"]) == ("王**", "138****8000", True)
+    assert seen["id_number"] == "120***********0016"
+    person = client.get(f"/v1/petitioners/{seen['petitioner_id']}", headers=auth("auditor"))
+    assert person.json()["name"] == "王**"
+    assert person.json()["case_ids"] == [case_id]
+
+
+def test_a_likely_duplicate_gets_409_with_candidates_then_links_with_200(client):
+    first = client.post("/v1/cases", json=EXAMPLE, headers=auth()).json()["case_id"]
+    again = client.post("/v1/cases", json={**EXAMPLE, "channel": "phone"}, headers=auth())
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["type"].endswith("/possible-duplicates")
+    assert [c["case_id"] for c in again.json()["candidates"]] == [first]
+    decision = {"action": "link", "case_id": first}
+    linked = client.post(
+        "/v1/cases", json={**EXAMPLE, "duplicate_decision": decision}, headers=auth()
+    )
+    assert linked.status_code == 200
+    assert (linked.json()["outcome"], linked.json()["case_id"]) == ("linked", first)
+    assert linked.json()["repeat_count"] == 1
+    listed = client.get("/v1/cases", headers=auth()).json()
+    assert listed["total"] == 1
+
+
+def test_a_retried_post_with_the_same_idempotency_key_returns_the_same_case(client):
+    headers = {**auth(), "Idempotency-Key": "8c1e"}
+    first = client.post("/v1/cases", json=EXAMPLE, headers=headers)
+    again = client.post("/v1/cases", json=EXAMPLE, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["case_id"] == first.json()["case_id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    changed = client.post("/v1/cases", json={**EXAMPLE, "subject": "别的事"}, headers=headers)
+    assert changed.status_code == 422
+    assert changed.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_another_system_files_on_the_system_channel_and_reads_only_its_own_cases(client):
+    system = auth("integration")
+    body = {
+        **EXAMPLE,
+        "channel": "system",
+        "petitioner": None,
+        "external": {"system": "ignored", "reference": "GD-1"},
+    }
+    first = client.post("/v1/cases", json=body, headers=system)
+    assert first.status_code == 201
+    case = client.get(f"/v1/cases/{first.json()['case_id']}", headers=system).json()
+    assert case["external"] == {"system": "alice", "reference": "GD-1"}  # the token's system
+    assert client.post("/v1/cases", json=EXAMPLE, headers=system).status_code == 422
+    mine = client.post("/v1/cases", json={**EXAMPLE, "category": "health"}, headers=auth())
+    seen = client.get(f"/v1/cases/{mine.json()['case_id']}", headers=system)
+    assert seen.status_code == 403
+
+
+def test_a_group_with_six_representatives_is_refused_naming_the_field(client):
+    person = EXAMPLE["petitioner"]
+    group = {"participant_count": 30, "representatives": [person] * 6}
+    body = {**EXAMPLE, "petitioner": None, "group": group}
+    answer = client.post("/v1/cases", json=body, headers=auth())
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "group.representatives"
+    assert client.get("/v1/cases", headers=auth()).json()["total"] == 0
+
+
+def test_classify_then_divert_over_http(client):
+    case_id = client.post("/v1/cases", json=EXAMPLE, headers=auth()).json()["case_id"]
+    classified = client.post(
+        f"/v1/cases/{case_id}/classification",
+        json={"legal_class": "claim", "litigation_related": True},
+        headers=auth(),
+    )
+    assert classified.status_code == 200
+    refused = client.post(
+        f"/v1/cases/{case_id}/acceptance", json={"decision": "accept"}, headers=auth()
+    )
+    assert refused.status_code == 422
+    diverted = client.post(
+        f"/v1/cases/{case_id}/acceptance",
+        json={"decision": "divert", "reason": "已起诉", "diverted_to": "court"},
+        headers=auth(),
+    )
+    assert diverted.json()["status"] == "diverted"
+    assert diverted.json()["acceptance"]["diverted_to"] == "court"
+
+
+def test_the_queue_over_http(client):
+    admin = auth("admin")
+    assert client.put("/v1/queue/lines/A", json={"name": "综合"}, headers=admin).status_code == 200
+    window = {"departments": ["ninghe-hrss", "qiaocheng-hrss"], "lines": ["A"]}
+    assert client.put("/v1/queue/windows/W01", json=window, headers=admin).status_code == 200
+    three = {"departments": ["a", "b", "c"], "lines": ["A"]}
+    refused = client.put("/v1/queue/windows/W02", json=three, headers=admin)
+    assert refused.json()["errors"][0]["field"] == "departments"
+    ticket = client.post("/v1/queue/tickets", json={"line": "A"}, headers=auth()).json()
+    assert ticket["number"] == "A001"
+    called = client.post("/v1/queue/windows/W01/call", headers=auth())
+    assert called.json()["number"] == "A001"
+    assert client.post("/v1/queue/windows/W01/call", headers=auth()).status_code == 204
+    figures = client.get("/v1/queue/figures", headers=auth()).json()
+    assert figures["lines"]["A"]["served"] == 1
 
 
 @pytest.mark.parametrize(
@@ -63,6 +170,16 @@ def test_a_role_that_may_not_register_gets_403(client):
     [
         ({"channel": "pigeon"}, "channel"),
         ({"petitioner": {"name": "", "phone": "13800138000"}}, "petitioner.name"),
+        (
+            {"petitioner": {"name": "王", "id_number": "123", "phone": "13800138000"}},
+            "petitioner.id_number",
+        ),
+        ({"legal_class": "rumour"}, "legal_class"),
+        (
+            {"location": {"district": "ninghe", "street": "lutai", "lat": 91, "long": 1}},
+            "location.lat",
+        ),
+        ({"duplicate_decision": {"action": "link"}}, "duplicate_decision"),
         ({"petitioner": {"name": "王", "phone": "555-0100"}}, "petitioner.phone"),
         ({"category": "weather"}, "category"),
         ({"location": {"district": "ninghe", "street": "nowhere"}}, "location.street"),

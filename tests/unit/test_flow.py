@@ -8,7 +8,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
 from services.intake import wire as intake_wire
-from services.intake.application import IntakeApplication
+from services.intake.application import IntakeApplication, Submission
 from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
@@ -31,17 +31,16 @@ def system():
 
 
 def register(intake, category="labour-wages", street="lutai"):
-    return intake.register_case(
+    submission = Submission(
         channel="visit",
-        petitioner_name="王建国",
-        petitioner_phone="13800138000",
+        petitioners=[{"name": "王建国", "phone": "13800138000"}],
         subject="拖欠工资",
         description="三个月",
         category=category,
         location={"district": "ninghe", "street": street},
-        actor=Actor("alice", "clerk"),
-        trace=Trace("corr-7"),
+        duplicate_decision={"action": "new", "reason": "test cases are distinct"},
     )
+    return intake.register(submission, Actor("alice", "clerk"), Trace("corr-7")).case
 
 
 def deliver(app, topic, events, offsets=None):

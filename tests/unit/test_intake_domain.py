@@ -1,16 +1,37 @@
+from datetime import date
+from uuid import uuid4
+
 import pytest
 
-from services.intake.domain import Case, InvalidCase, normalise_phone
-from shared.domain import Actor, Trace
+from services.intake.domain import (
+    ApiKeys,
+    Case,
+    CaseIsFinal,
+    DecisionRefused,
+    InvalidCase,
+    check_id_number,
+    check_person,
+    masked,
+    normalise_phone,
+)
+from shared.domain import Actor, DomainError, Trace
 
 CLERK = Actor("alice", "clerk", "window-3")
+AUDITOR = Actor("carol", "auditor")
+VALID_ID = "120117198503150016"
+WANG = {
+    "petitioner_id": "p-1",
+    "name": "王建国",
+    "id_number": VALID_ID,
+    "phone": "13800138000",
+    "address": "宁河区芦台街道锦绣社区3号楼",
+}
 
 
 def register(**overrides):
     fields = dict(
         channel="visit",
-        petitioner_name="王建国",
-        petitioner_phone="138 0013 8000",
+        petitioners=[WANG],
         subject="拖欠工资",
         description="三个月未发",
         category="labour-wages",
@@ -32,6 +53,21 @@ def test_the_clerk_who_registers_a_case_is_its_first_receiver():
 
 
 @pytest.mark.parametrize(
+    "channel, extra",
+    [
+        ("visit", {}),
+        ("letter", {}),
+        ("phone", {}),
+        ("online", {}),
+        ("leader-mailbox", {"addressed_to": "区长信箱"}),
+        ("system", {"external": {"system": "12345", "reference": "GD-1"}}),
+    ],
+)
+def test_every_channel_registers(channel, extra):
+    assert register(channel=channel, **extra).channel == channel
+
+
+@pytest.mark.parametrize(
     "raw, expected",
     [
         ("138 0013 8000", "13800138000"),
@@ -43,10 +79,31 @@ def test_phone_numbers_are_normalised(raw, expected):
     assert normalise_phone(raw) == expected
 
 
+def test_a_valid_id_number_passes_and_a_lower_case_x_is_normalised():
+    assert check_id_number(VALID_ID) == VALID_ID
+    assert check_id_number("11010519491231002x") == "11010519491231002X"
+
+
+@pytest.mark.parametrize(
+    "number, problem",
+    [
+        ("120117198503150017", "check digit"),
+        ("12011719850315001", "18 characters"),
+        ("120117198513150016", "not a date"),
+        ("120117230003150016", "impossible"),
+        ("A20117198503150016", "18 characters"),
+    ],
+)
+def test_an_invalid_id_number_is_refused_saying_why(number, problem):
+    with pytest.raises(InvalidCase) as error:
+        check_id_number(number, today=date(2026, 11, 21))
+    assert problem in str(error.value)
+    assert error.value.field == "petitioner.id_number"
+
+
 @pytest.mark.parametrize(
     "overrides, field",
     [
-        ({"petitioner_phone": "12345"}, "petitioner.phone"),
         ({"category": "weather"}, "category"),
         ({"location": {"district": "atlantis", "street": "x"}}, "location.district"),
         ({"location": {"district": "ninghe", "street": "huaihua"}}, "location.street"),
@@ -54,8 +111,12 @@ def test_phone_numbers_are_normalised(raw, expected):
             {"location": {"district": "ninghe", "street": "lutai", "community": "xinhua"}},
             "location.community",
         ),
-        ({"petitioner_name": "  "}, "petitioner.name"),
+        ({"location": {"district": "ninghe", "street": "lutai", "lat": 39.3}}, "location.lat"),
         ({"subject": " "}, "subject"),
+        ({"description": " "}, "description"),
+        ({"petitioners": []}, "petitioner"),
+        ({"channel": "leader-mailbox"}, "addressed_to"),
+        ({"channel": "system"}, "external"),
     ],
 )
 def test_an_invalid_submission_names_the_field(overrides, field):
@@ -64,11 +125,129 @@ def test_an_invalid_submission_names_the_field(overrides, field):
     assert error.value.field == field
 
 
+@pytest.mark.parametrize(
+    "person, field",
+    [
+        ({"name": " ", "phone": "13800138000"}, "petitioner.name"),
+        ({"name": "王", "phone": "555-0100"}, "petitioner.phone"),
+        ({"name": "王", "id_number": "1201171985", "phone": "13800138000"}, "petitioner.id_number"),
+        ({"name": "王"}, "petitioner.phone"),
+    ],
+)
+def test_a_bad_petitioner_field_is_named(person, field):
+    with pytest.raises(InvalidCase) as error:
+        check_person(person, "petitioner")
+    assert error.value.field == field
+
+
+def test_a_letter_may_come_without_a_way_to_reach_the_writer_and_then_owes_no_notice():
+    assert check_person({"name": "匿名"}, "petitioner", contact_required=False)["phone"] is None
+    anonymous = register(channel="letter", petitioners=[])
+    assert anonymous.notice_required is False
+    assert register().notice_required is True
+
+
+def test_a_group_elects_at_most_five_representatives():
+    five = [{**WANG, "petitioner_id": f"p-{i}"} for i in range(5)]
+    case = register(petitioners=five, group={"participant_count": 40})
+    assert len(case.petitioners) == 5
+    assert case.group == {"participant_count": 40}
+    with pytest.raises(InvalidCase) as error:
+        register(petitioners=[*five, WANG], group={"participant_count": 40})
+    assert error.value.field == "group.representatives"
+    assert "at most 5" in str(error.value)
+
+
+def test_a_group_has_at_least_two_participants():
+    with pytest.raises(InvalidCase) as error:
+        register(group={"participant_count": 1})
+    assert error.value.field == "group.participant_count"
+
+
+def test_an_accusation_names_the_accused():
+    case = register()
+    with pytest.raises(DecisionRefused) as error:
+        case.classify("accusation", actor=CLERK, trace=Trace("c"))
+    assert error.value.field == "accused"
+    case.classify("accusation", accused="某街道城管中队", actor=CLERK, trace=Trace("c"))
+    assert (case.legal_class, case.accused) == ("accusation", "某街道城管中队")
+
+
+def test_acceptance_needs_a_legal_class_first_and_is_decided_once():
+    case = register()
+    with pytest.raises(DecisionRefused) as error:
+        case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+    assert error.value.field == "legal_class"
+    case.classify("claim", actor=CLERK, trace=Trace("c"))
+    case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+    assert case.status == "accepted"
+    assert case.acceptance["decided_by"]["user"] == "alice"
+    with pytest.raises(DecisionRefused):
+        case.decide_acceptance("decline", reason="x", actor=CLERK, trace=Trace("c"))
+    with pytest.raises(DecisionRefused):
+        case.classify("suggestion", actor=CLERK, trace=Trace("c"))
+
+
+def test_declining_needs_the_reason_the_petitioner_is_told():
+    case = register(legal_class="claim")
+    with pytest.raises(DecisionRefused) as error:
+        case.decide_acceptance("decline", actor=CLERK, trace=Trace("c"))
+    assert error.value.field == "reason"
+    case.decide_acceptance("decline", reason="不属于信访事项", actor=CLERK, trace=Trace("c"))
+    assert case.status == "declined"
+
+
+def test_a_litigation_related_matter_is_diverted_to_its_legal_channel_not_accepted():
+    case = register()
+    case.classify("claim", litigation_related=True, actor=CLERK, trace=Trace("c"))
+    with pytest.raises(DecisionRefused) as error:
+        case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+    assert "诉访分离" in str(error.value)
+    with pytest.raises(DecisionRefused) as error:
+        case.decide_acceptance("divert", reason="已起诉", actor=CLERK, trace=Trace("c"))
+    assert error.value.field == "diverted_to"
+    case.decide_acceptance(
+        "divert", reason="已起诉", diverted_to="court", actor=CLERK, trace=Trace("c")
+    )
+    assert case.status == "diverted"
+    assert case.acceptance["diverted_to"] == "court"
+
+
+def test_a_repeat_is_linked_and_counted_and_a_final_matter_refuses_it():
+    case = register()
+    case.link_repeat(channel="phone", petitioner_ids=["p-1"], actor=CLERK, trace=Trace("c"))
+    assert case.repeat_count == 1
+    case.note_progress("final", "复核终结", source_event="e-1", trace=Trace("c"))
+    case.link_repeat(channel="visit", petitioner_ids=["p-1"], actor=CLERK, trace=Trace("c"))
+    assert (case.repeat_count, case.refused_repeats, case.status) == (2, 1, "final")
+    assert isinstance(case.collect_events()[-1], Case.RepeatRefused)
+    with pytest.raises(CaseIsFinal):
+        case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+
+
 def test_personal_data_is_masked_for_roles_not_entitled_to_it():
     case = register()
-    assert case.petitioner_for(Actor("carol", "auditor")) == {
-        "name": "王**",
-        "phone": "138****8000",
+    [seen] = case.petitioners_for(AUDITOR)
+    assert seen["name"] == "王**"
+    assert seen["phone"] == "138****8000"
+    assert seen["id_number"] == "120***********0016"
+    assert seen["address"] == "宁河区芦台街****"
+    assert seen["masked"] is True
+    assert case.petitioners_for(CLERK)[0]["id_number"] == VALID_ID
+    assert masked({"name": "李", "phone": None}, AUDITOR) == {
+        "name": "*",
+        "phone": None,
         "masked": True,
     }
-    assert case.petitioner_for(CLERK)["phone"] == "13800138000"
+
+
+def test_an_api_key_is_known_by_its_hash_until_revoked():
+    keys = ApiKeys.start(uuid4())
+    keys.issue("city-app", "hash-1", "admin")
+    assert keys.holder("hash-1") == "city-app"
+    with pytest.raises(DomainError):
+        keys.issue("city-app", "hash-2", "admin")
+    keys.revoke("city-app", "admin")
+    assert keys.holder("hash-1") is None
+    with pytest.raises(DomainError):
+        keys.revoke("city-app", "admin")
