@@ -205,6 +205,22 @@ class Case(Aggregate):
     its legal class, acceptance decision, repeats and the progress the petitioner is told."""
 
     class Registered(_AttributedCreation):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 (the walking skeleton) had one petitioner with a name and a phone."""
+            person = state.pop("petitioner")
+            state["petitioners"] = [{"name": person["name"], "phone": person["phone"]}]
+            state.update(
+                group=None,
+                legal_class=None,
+                addressed_to=None,
+                external=None,
+                fingerprint=None,
+                duplicate_review=None,
+            )
+
         channel: str
         petitioners: list[dict[str, Any]]
         group: dict[str, Any] | None

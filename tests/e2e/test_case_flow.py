@@ -96,6 +96,7 @@ def register(settings: Settings, i: int, category: str = "labour-wages") -> str:
     body = {
         "channel": ["visit", "letter", "phone", "online"][i % 4],
         "petitioner": {"name": "赵六", "phone": f"1391234{i:04d}"},
+        "duplicate_decision": {"action": "new", "reason": "a different site each time"},
         "subject": f"工资拖欠 #{i}",
         "description": "工地停工后工资未结清",
         "category": category,

@@ -11,7 +11,8 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from services.intake import wire as intake_wire
-from services.intake.application import IntakeApplication
+from services.intake.application import IntakeApplication, Submission
+from services.intake.bootstrap import build_application
 from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
 from shared.kafka import Consumer, Relay, ensure_topics
@@ -31,19 +32,22 @@ def settings(infra: Settings) -> Settings:
     return settings
 
 
+def intake_app(settings: Settings) -> IntakeApplication:
+    return build_application(settings)
+
+
 def register(intake: IntakeApplication, n: int) -> list[UUID]:
+    submission = Submission(
+        channel="phone",
+        petitioners=[{"name": "李秀英", "id_number": "120117199007080025", "phone": "13912345678"}],
+        subject="噪音扰民",
+        description="夜间施工",
+        category="urban-management",
+        location={"district": "ninghe", "street": "lutai"},
+        duplicate_decision={"action": "new", "reason": "each night is a separate matter"},
+    )
     return [
-        intake.register_case(
-            channel="phone",
-            petitioner_name="李秀英",
-            petitioner_phone="13912345678",
-            subject=f"噪音扰民 {i}",
-            description="夜间施工",
-            category="urban-management",
-            location={"district": "ninghe", "street": "lutai"},
-            actor=Actor("alice", "clerk"),
-            trace=Trace(f"corr-{i}"),
-        ).id
+        intake.register(submission, Actor("alice", "clerk"), Trace(f"corr-{i}")).case.id
         for i in range(n)
     ]
 
@@ -68,7 +72,7 @@ def run(loop, seconds_until) -> threading.Event:
 
 
 def test_the_relay_publishes_every_event_in_order_keyed_by_case(settings: Settings):
-    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    intake = intake_app(settings)
     case_ids = register(intake, 12)
     relay = Relay(intake, settings, "intake", intake_wire.to_cloudevent)
     stop = run(relay.run, None)
@@ -89,18 +93,23 @@ def test_the_relay_publishes_every_event_in_order_keyed_by_case(settings: Settin
     assert len(read_topic(settings, settings.topic("intake"), 13, timeout=3)) == 12
 
 
-def test_personal_data_is_encrypted_at_rest(settings: Settings):
-    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+def test_personal_data_is_encrypted_at_rest_and_absent_from_the_index(settings: Settings):
+    intake = intake_app(settings)
     [case_id] = register(intake, 1)
+    intake.index.catch_up()
     with connect(settings) as conn:
         rows = conn.execute("SELECT state FROM intake.intake_events").fetchall()
-    assert rows and all(b"13912345678" not in bytes(r[0]) for r in rows)
-    assert all("李秀英".encode() not in bytes(r[0]) for r in rows)
-    assert intake.get_case(case_id).petitioner["phone"] == "13912345678"
+        index = conn.execute("SELECT * FROM intake.case_index").fetchall()
+    assert len(rows) == 3  # the case, the petitioner enrolled, the petitioner's case added
+    for personal in ("13912345678", "李秀英", "120117199007080025"):
+        assert all(personal.encode() not in bytes(r[0]) for r in rows)
+        assert personal not in repr(index)
+    assert len(index) == 1
+    assert intake.get_case(case_id).petitioners[0]["phone"] == "13912345678"
 
 
 def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings: Settings):
-    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    intake = intake_app(settings)
     case_ids = register(intake, 5)
     relay_stop = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
     routing = RoutingApplication(eventsourcing_env(settings, "routing"))
@@ -141,7 +150,7 @@ def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings
 def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_on(
     settings: Settings,
 ):
-    intake = IntakeApplication(eventsourcing_env(settings, "intake", encrypt=True))
+    intake = intake_app(settings)
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     producer.send(settings.topic("intake"), key=b"junk", value=b'{"specversion": "1.0"}')
     bad_data = {
