@@ -8,12 +8,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import pytest
+from kafka import KafkaProducer
 
 from shared.auth import issue_token
+from shared.domain import Actor
+from shared.envelope import CloudEvent
+from shared.messages import CaseFinal, dump
 from shared.settings import SERVICES, Settings
 from shared.store import connect
 from tests.conftest import fresh
@@ -207,3 +213,134 @@ def test_killing_routing_mid_flow_loses_nothing_and_does_nothing_twice(stack):
             "SELECT count(DISTINCT originator_id) FROM routing.routing_events"
         ).fetchall()
     assert (cases, assignments) == (25, 0)  # one event per case, none doubled
+
+
+def wait_for(check, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
+
+
+def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
+    settings = stack.settings
+    intake = settings.url_of("intake")
+    clerk = headers(settings)
+    body = {
+        "channel": "visit",
+        "petitioner": {
+            "name": "孙丽",
+            "id_number": "120117199007080025",
+            "phone": "13900002222",
+            "address": "宁河区芦台街道裕和社区",
+        },
+        "subject": "装修公司拖欠工资",
+        "description": "在装修公司务工四个月，工资1.2万元未发。",
+        "category": "labour-wages",
+        "location": {"district": "ninghe", "street": "lutai", "community": "yuhe"},
+    }
+    first = httpx.post(f"{intake}/v1/cases", json=body, headers=clerk, timeout=10)
+    assert first.status_code == 201, first.text
+    case_id = first.json()["case_id"]
+
+    # routing's assignment comes back to intake as the progress the petitioner is told
+    seen = wait_for(
+        lambda: (
+            (c := httpx.get(f"{intake}/v1/cases/{case_id}", headers=clerk, timeout=10).json())[
+                "status"
+            ]
+            == "assigned"
+            and c
+        ),
+        "intake hearing of the assignment",
+    )
+    assert seen["progress"]["summary"].startswith("宁河区人力资源和社会保障局")
+
+    # classification and acceptance; follow-up sees the 15-day notice obligation met
+    httpx.post(
+        f"{intake}/v1/cases/{case_id}/classification",
+        json={"legal_class": "claim"},
+        headers=clerk,
+        timeout=10,
+    ).raise_for_status()
+    accepted = httpx.post(
+        f"{intake}/v1/cases/{case_id}/acceptance",
+        json={"decision": "accept"},
+        headers=clerk,
+        timeout=10,
+    )
+    assert accepted.json()["acceptance"]["notice_required"] is True
+    found = wait_for_history(settings, case_id, 6)
+    [notice] = [d for d in found["case"]["deadlines"] if d["kind"] == "acceptance-notice"]
+    assert notice["state"] == "met"
+
+    # a city app files through Open311 with a key from the CLI and reads it back as XML
+    created = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "api-key", "create", "--name", "city-app"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    form = {
+        "api_key": key,
+        "service_code": "environment",
+        "attribute[jurisdiction]": "ninghe/fengtai/dongxin",
+        "description": "河道有异味",
+    }
+    filed = httpx.post(f"{intake}/open311/v2/requests.json", data=form, timeout=10)
+    assert filed.status_code == 201, filed.text
+    request_id = filed.json()[0]["service_request_id"]
+    xml = httpx.get(f"{intake}/open311/v2/requests/{request_id}.xml", timeout=10)
+    assert b"<service_code>environment</service_code>" in xml.content
+    revoked = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "api-key", "revoke", "city-app"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    again = httpx.post(f"{intake}/open311/v2/requests.json", data=form, timeout=10)
+    assert again.status_code == 403
+
+    # the matter becomes final after re-review; the same petitioner's repeat is refused
+    final = CloudEvent(
+        id=str(uuid4()),
+        source="/onestop/followup",
+        type=CaseFinal.TYPE,
+        subject=case_id,
+        time=datetime.now(UTC),
+        data=dump(CaseFinal(case_id=case_id, summary="复核终结", final_at=datetime.now(UTC))),
+        actor=Actor.service("followup"),
+        correlation_id="e2e-final",
+    )
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer.send(settings.topic("followup"), key=case_id.encode(), value=final.to_json())
+    producer.flush()
+    wait_for(
+        lambda: (
+            httpx.get(f"{intake}/v1/cases/{case_id}", headers=clerk, timeout=10).json()["status"]
+            == "final"
+        ),
+        "intake hearing the matter is final",
+    )
+    repeat = httpx.post(f"{intake}/v1/cases", json={**body, "channel": "phone"}, headers=clerk)
+    assert repeat.status_code == 409  # put to the clerk, who links it…
+    link = {"action": "link", "case_id": case_id}
+    refused = httpx.post(
+        f"{intake}/v1/cases", json={**body, "duplicate_decision": link}, headers=clerk
+    )
+    assert refused.json()["outcome"] == "refused"
+    assert "第三十六条" in refused.json()["message"]
+    person = httpx.get(
+        f"{intake}/v1/petitioners", params={"id_number": "120117199007080025"}, headers=clerk
+    ).json()
+    assert (person["case_ids"], person["repeat_count"]) == ([case_id], 1)
