@@ -99,8 +99,12 @@ class Relay:
         settings: Settings,
         service: ServiceName,
         to_cloudevent: ToCloudEvent,
+        publishes: Callable[[str], bool] = lambda topic: True,
     ) -> None:
+        """`publishes` says from a stored event's topic (class path) whether it may go on the
+        wire at all, so events that never do are not even decrypted."""
         self.app = app
+        self.publishes = publishes
         self.settings = settings
         self.service = service
         self.topic = settings.topic(service)
@@ -161,6 +165,8 @@ class Relay:
                 continue
             futures = []
             for notification in notifications:
+                if not self.publishes(notification.topic):
+                    continue
                 event = self.to_cloudevent(self.app.mapper.to_domain_event(notification))
                 if event is not None:
                     futures.append(

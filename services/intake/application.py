@@ -129,6 +129,10 @@ class IntakeApplication(TrackedApplication):
         self.index = CaseIndex(self, index_store or MemoryIndexStore())
         self.clock = clock
 
+    def close(self) -> None:
+        self.index.store.close()
+        super().close()
+
     def use_group_commit(self, committer: GroupCommitter) -> None:
         """Save concurrent registrations together (see `shared.batching`)."""
         self.committer = committer
@@ -367,8 +371,7 @@ class IntakeApplication(TrackedApplication):
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
         """Consumer entry point: what routing and follow-up did, as the petitioner is told it."""
         if event.type not in (CaseAssigned.TYPE, CaseAwaitingManualDispatch.TYPE, CaseFinal.TYPE):
-            self.save_tracked(tracking)
-            return
+            return  # no effect, so nothing to remember: a replay after a restart ignores it again
         message = parse(event.type, event.data)
         case = self._find(UUID(event.subject), Case)
         if case is None:  # a case some other door registered: nothing to tell here

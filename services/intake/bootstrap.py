@@ -33,7 +33,7 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     app = build_application(settings)
     app.seed_queue_layout()
-    relay = Relay(app, settings, "intake", wire.to_cloudevent)
+    relay = Relay(app, settings, "intake", wire.to_cloudevent, wire.publishes)
 
     def saved() -> None:
         relay.wake()

@@ -17,10 +17,11 @@ from uuid import UUID
 
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from services.intake.domain import Case
 from shared.settings import Settings
-from shared.store import connect
+from shared.store import conninfo
 
 CLOSED_STATES = ("declined", "diverted", "closed", "final")
 
@@ -74,6 +75,8 @@ class Likeness:
 
 
 class IndexStore(Protocol):
+    def close(self) -> None: ...
+
     def position(self) -> int: ...
 
     def upsert(self, rows: list[dict[str, Any]], position: int) -> None: ...
@@ -93,21 +96,57 @@ class CaseIndex:
         self.store = store
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._position: int | None = None
 
-    def catch_up(self) -> int:
-        """Project everything logged so far; returns the position reached."""
-        with self._lock:
-            position = self.store.position()
-            while True:
-                notifications = self.app.recorder.select_notifications(
-                    start=position, limit=self.BATCH, inclusive_of_start=False
-                )
-                if not notifications:
-                    return position
-                case_ids = {n.originator_id for n in notifications if ":Case." in n.topic}
-                rows = [row_of(self.app.repository.get(case_id)) for case_id in case_ids]
-                position = notifications[-1].id
-                self.store.upsert(rows, position)
+    def catch_up(self, wait: bool = True) -> int | None:
+        """Project everything logged so far; returns the position reached.
+
+        Without `wait`, a caller that finds another thread projecting goes on at once (with
+        the index a moment behind) rather than queueing behind it.
+
+        The position is read from the store once, then kept: another process projecting the
+        same log only means some rows are written twice, with the same values.
+        """
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
+            return self._project()
+        finally:
+            self._lock.release()
+
+    def _project(self) -> int:
+        if self._position is None:
+            self._position = self.store.position()
+        position = self._position
+        while True:
+            notifications = self.app.recorder.select_notifications(
+                start=position, limit=self.BATCH, inclusive_of_start=False
+            )
+            if not notifications:
+                return position
+            rows = [row_of(case) for case in self._cases(notifications)]
+            position = notifications[-1].id
+            self.store.upsert(rows, position)
+            self._position = position
+
+    def _cases(self, notifications: list[Any]) -> list[Case]:
+        """The cases these notifications touched, as they stand now. A case registered within
+        the batch is built from its events alone, saving a read of the event store."""
+        events: dict[UUID, list[Any]] = {}
+        for notification in notifications:
+            if ":Case." in notification.topic:
+                event = self.app.mapper.to_domain_event(notification)
+                events.setdefault(event.originator_id, []).append(event)
+        cases: list[Case] = []
+        for case_id, mine in events.items():
+            if mine[0].originator_version == 1:
+                case: Any = None
+                for event in mine:
+                    case = event.mutate(case)
+                cases.append(case)
+            else:
+                cases.append(self.app.repository.get(case_id))
+        return cases
 
     def wake(self) -> None:
         self._wake.set()
@@ -127,7 +166,10 @@ class CaseIndex:
         return self.store.search(query)
 
     def alike(self, likeness: Likeness, limit: int = 10) -> list[dict[str, Any]]:
-        self.catch_up()
+        """Earlier cases like a new submission. Under load the newest few milliseconds of
+        registrations may not be searched yet; a retried submission is caught by its
+        idempotency key, not here."""
+        self.catch_up(wait=False)
         return self.store.alike(likeness, limit)
 
 
@@ -161,6 +203,9 @@ class MemoryIndexStore:
     def __init__(self) -> None:
         self.rows: dict[UUID, dict[str, Any]] = {}
         self._position = 0
+
+    def close(self) -> None:
+        pass
 
     def position(self) -> int:
         return self._position
@@ -212,6 +257,23 @@ class PostgresIndexStore:
     settings: Settings
     schema: str = "intake"
     _ready: bool = field(default=False, init=False)
+    _pool: ConnectionPool | None = field(default=None, init=False)
+
+    def _connection(self) -> Any:
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                conninfo(self.settings),
+                min_size=1,
+                max_size=self.settings.pg_pool_size,
+                kwargs={"autocommit": True},
+                open=True,
+                name="intake-index",
+            )
+        return self._pool.connection()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
@@ -219,7 +281,7 @@ class PostgresIndexStore:
     def ensure(self) -> None:
         if self._ready:
             return
-        with connect(self.settings) as conn:
+        with self._connection() as conn:
             conn.execute(
                 sql.SQL(
                     """
@@ -256,7 +318,7 @@ class PostgresIndexStore:
 
     def position(self) -> int:
         self.ensure()
-        with connect(self.settings) as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 sql.SQL("SELECT notification_id FROM {} WHERE name = 'cases'").format(
                     self._table("index_position")
@@ -276,19 +338,16 @@ class PostgresIndexStore:
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in _COLUMNS[1:]
             ),
         )
-        with connect(self.settings, autocommit=False) as conn:
-            with conn.cursor() as cursor:
-                if rows:
-                    cursor.executemany(insert, rows)
-                cursor.execute(
-                    sql.SQL(
-                        "INSERT INTO {} AS p VALUES ('cases', %s) ON CONFLICT (name) DO UPDATE "
-                        "SET notification_id = GREATEST(p.notification_id, "
-                        "EXCLUDED.notification_id)"
-                    ).format(self._table("index_position")),
-                    (position,),
-                )
-            conn.commit()
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            if rows:
+                cursor.executemany(insert, rows)
+            cursor.execute(
+                sql.SQL(
+                    "INSERT INTO {} AS p VALUES ('cases', %s) ON CONFLICT (name) DO UPDATE "
+                    "SET notification_id = GREATEST(p.notification_id, EXCLUDED.notification_id)"
+                ).format(self._table("index_position")),
+                (position,),
+            )
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         self.ensure()
@@ -316,7 +375,7 @@ class PostgresIndexStore:
                 params[column] = getattr(query, column)
         condition = sql.SQL(" AND ".join(where))
         table = self._table("case_index")
-        with connect(self.settings) as conn, conn.cursor(row_factory=dict_row) as cursor:
+        with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             found = cursor.execute(
                 sql.SQL(
                     "SELECT * FROM {} WHERE {} ORDER BY registered_at DESC LIMIT %(limit)s "
@@ -331,20 +390,21 @@ class PostgresIndexStore:
 
     def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]:
         self.ensure()
-        with connect(self.settings) as conn, conn.cursor(row_factory=dict_row) as cursor:
+        with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(
                 sql.SQL(
                     """
-                    SELECT * FROM {} WHERE
-                      (petitioner_ids && %(ids)s
-                        AND (registered_at >= %(since)s OR category = %(category)s))
-                      OR (category = %(category)s AND street = %(street)s
-                        AND (%(community)s::text IS NULL OR community IS NULL
-                             OR community = %(community)s)
-                        AND registered_at >= %(since)s AND NOT (status = ANY(%(closed)s)))
+                    SELECT * FROM {cases} WHERE petitioner_ids && %(ids)s
+                      AND (registered_at >= %(since)s OR category = %(category)s)
+                    UNION
+                    SELECT * FROM {cases} WHERE category = %(category)s AND street = %(street)s
+                      AND registered_at >= %(since)s
+                      AND (%(community)s::text IS NULL OR community IS NULL
+                           OR community = %(community)s)
+                      AND NOT (status = ANY(%(closed)s))
                     ORDER BY registered_at DESC LIMIT %(limit)s
                     """
-                ).format(self._table("case_index")),
+                ).format(cases=self._table("case_index")),
                 {
                     "ids": likeness.petitioner_ids,
                     "since": likeness.since,

@@ -77,6 +77,23 @@ def _message(event: Any) -> Contract | None:
     return None
 
 
+PUBLISHED = tuple(
+    f"{Case.__module__}:{c.__qualname__}"
+    for c in (
+        Case.Registered,
+        Case.Classified,
+        Case.AcceptanceDecided,
+        Case.RepeatLinked,
+        Case.RepeatRefused,
+    )
+)
+
+
+def publishes(topic: str) -> bool:
+    """Only these stored events go on the wire; the relay skips the rest undecrypted."""
+    return topic in PUBLISHED
+
+
 def to_cloudevent(event: Any) -> CloudEvent | None:
     message = _message(event)
     if message is None:

@@ -778,6 +778,8 @@ def registration_bodies(n: int, seed: int) -> list[bytes]:
                     "description": DESCRIPTION,
                     "category": category,
                     "location": {"district": district, "street": street, "community": community},
+                    # the bench repeats places and categories: each one is a distinct matter
+                    "duplicate_decision": {"action": "new", "reason": "a distinct matter"},
                 }
             )
         )
