@@ -39,7 +39,7 @@ from shared.batching import GroupCommitter
 from shared.domain import Actor, DomainError, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
-from shared.messages import CaseFinal, parse
+from shared.messages import CaseAssigned, CaseAwaitingManualDispatch, CaseFinal, parse
 from shared.processing import TrackedApplication
 
 T = TypeVar("T")
@@ -369,17 +369,24 @@ class IntakeApplication(TrackedApplication):
         return self._retrying(command)
 
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
-        """Consumer entry point: follow-up's word that a matter is final after re-review."""
-        if event.type != CaseFinal.TYPE:
+        """Consumer entry point: what routing and follow-up did, as the petitioner is told it."""
+        if event.type not in (CaseAssigned.TYPE, CaseAwaitingManualDispatch.TYPE, CaseFinal.TYPE):
             return  # no effect, so nothing to remember: a replay after a restart ignores it again
         message = parse(event.type, event.data)
-        assert isinstance(message, CaseFinal)
         case = self._find(UUID(event.subject), Case)
-        if case is None or case.final:  # another door's case, or already known
+        if case is None:  # a case some other door registered: nothing to tell here
             self.save_tracked(tracking)
             return
+        if isinstance(message, CaseAssigned):
+            co = ", ".join(d.name for d in message.co_handlers)
+            stage, summary = "assigned", message.lead.name + (f" (with {co})" if co else "")
+        elif isinstance(message, CaseAwaitingManualDispatch):
+            stage, summary = "awaiting-dispatch", "being matched to a department by hand"
+        else:
+            assert isinstance(message, CaseFinal)
+            stage, summary = "final", message.summary
         trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
-        case.note_progress("final", message.summary, source_event=event.id, trace=trace)
+        case.note_progress(stage, summary, source_event=event.id, trace=trace)
         self.save_tracked(tracking, case)
         self.index.wake()
 

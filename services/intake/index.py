@@ -166,9 +166,9 @@ class CaseIndex:
         return self.store.search(query)
 
     def alike(self, likeness: Likeness, limit: int = 10) -> list[dict[str, Any]]:
-        """Earlier cases like a new submission. If another thread is projecting, the index
-        is searched as it stands: registrations of the last few milliseconds may not be
-        searched yet (a retried submission is caught by its idempotency key, not here)."""
+        """Earlier cases like a new submission. Under load the newest few milliseconds of
+        registrations may not be searched yet; a retried submission is caught by its
+        idempotency key, not here."""
         self.catch_up(wait=False)
         return self.store.alike(likeness, limit)
 

@@ -246,6 +246,19 @@ def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
     assert first.status_code == 201, first.text
     case_id = first.json()["case_id"]
 
+    # routing's assignment comes back to intake as the progress the petitioner is told
+    seen = wait_for(
+        lambda: (
+            (c := httpx.get(f"{intake}/v1/cases/{case_id}", headers=clerk, timeout=10).json())[
+                "status"
+            ]
+            == "assigned"
+            and c
+        ),
+        "intake hearing of the assignment",
+    )
+    assert seen["progress"]["summary"].startswith("宁河区人力资源和社会保障局")
+
     # classification and acceptance; follow-up sees the 15-day notice obligation met
     httpx.post(
         f"{intake}/v1/cases/{case_id}/classification",

@@ -16,7 +16,7 @@ from services.intake.domain import CaseIsFinal, InvalidCase
 from services.intake.index import Query
 from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
-from shared.messages import CaseFinal, dump
+from shared.messages import CaseAssigned, CaseFinal, Department, dump
 
 CLERK = Actor("alice", "clerk")
 HOTLINE = Actor("12345-hotline", "integration")
@@ -180,3 +180,19 @@ def test_a_system_repeating_a_final_matter_is_refused_the_same_way(app):
         app, actor=HOTLINE, channel="system", external={"system": "12345-hotline", "reference": "9"}
     )
     assert (pushed.outcome, pushed.case.id) == ("refused", first.case.id)
+
+
+def test_routings_assignment_becomes_the_progress_the_petitioner_is_told(app):
+    case = register(app).case
+    assigned = CaseAssigned(
+        case_id=str(case.id),
+        lead=Department(code="ninghe-hrss", name="宁河区人力资源和社会保障局"),
+        rule_id="R-01",
+        rule_version="v",
+        reason="r",
+        assigned_at=datetime.now(UTC),
+    )
+    deliver(app, assigned, offset=5)
+    seen = app.get_case(case.id)
+    assert seen.status == "assigned"
+    assert seen.progress["summary"] == "宁河区人力资源和社会保障局"
