@@ -227,6 +227,9 @@ class Consumer:
     """Consumes topics into an application, one transaction per record, dead-lettering bad ones."""
 
     CONFLICT_RETRIES = 10
+    STALL_SECONDS = 15.0
+    """kafka-python was seen to stall in a rejoin, assigned nothing and never stable again
+    (cf. dpkp/kafka-python#1237); a consumer stuck like that longer than this starts over."""
 
     def __init__(
         self,
@@ -272,8 +275,16 @@ class Consumer:
             consumer.subscribe(
                 self.topics, listener=_SeekToTracked(consumer, self.recorder, self.status)
             )
+            unsettled_since = time.monotonic()
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
+                if consumer.assignment() or self._stable(consumer):
+                    unsettled_since = time.monotonic()
+                elif time.monotonic() - unsettled_since > self.STALL_SECONDS:
+                    raise RuntimeError(
+                        f"no partitions and no stable group membership for "
+                        f"{self.STALL_SECONDS:.0f} s; rejoining with a new consumer"
+                    )
                 for records in batches.values():
                     for record in records:
                         self._process(record, producer)
@@ -283,6 +294,13 @@ class Consumer:
         finally:
             consumer.close(autocommit=False)
             producer.close(timeout=5)
+
+    @staticmethod
+    def _stable(consumer: KafkaConsumer) -> bool:
+        """Whether the group membership settled (a member may legitimately get no partitions
+        when there are more members than partitions)."""
+        coordinator = getattr(consumer, "_coordinator", None)  # kafka-python has no public API
+        return coordinator is None or bool(coordinator.stable())
 
     def _await_metadata(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
         """Join the group only once this consumer knows every topic's partitions.
