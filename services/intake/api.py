@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,6 +15,7 @@ from services.intake.application import (
     Outcome,
     PossibleDuplicates,
     Submission,
+    fingerprint,
 )
 from services.intake.domain import Case, Channel, Decision, LegalChannel, LegalClass, masked
 from services.intake.index import Query as CaseQuery
@@ -36,6 +35,11 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's config: unknown fields refused, one example for the OpenAPI page."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
 
 
 class PetitionerIn(Strict):
@@ -101,26 +105,21 @@ class DuplicateDecision(Strict):
 class RegisterCase(Strict):
     """A submission from any channel; becomes a case the moment it is registered."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "channel": "visit",
-                    "petitioner": {
-                        "name": "王建国",
-                        "id_number": "120117198503150016",
-                        "phone": "138 0013 8000",
-                        "address": "宁河区芦台街道锦绣社区3号楼",
-                    },
-                    "subject": "装修公司拖欠工资三个月",
-                    "description": "在芦台街道某装修公司务工，8至10月工资共1.8万元未发放。",
-                    "category": "labour-wages",
-                    "legal_class": "claim",
-                    "location": {"district": "ninghe", "street": "lutai", "community": "jinxiu"},
-                }
-            ]
-        },
+    model_config = example(
+        {
+            "channel": "visit",
+            "petitioner": {
+                "name": "王建国",
+                "id_number": "120117198503150016",
+                "phone": "138 0013 8000",
+                "address": "宁河区芦台街道锦绣社区3号楼",
+            },
+            "subject": "装修公司拖欠工资三个月",
+            "description": "在芦台街道某装修公司务工，8至10月工资共1.8万元未发放。",
+            "category": "labour-wages",
+            "legal_class": "claim",
+            "location": {"district": "ninghe", "street": "lutai", "community": "jinxiu"},
+        }
     )
     channel: Channel
     petitioner: PetitionerIn | None = None
@@ -189,17 +188,12 @@ class CasePage(BaseModel):
 
 
 class ClassifyCase(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "legal_class": "accusation",
-                    "accused": "芦台街道城管中队",
-                    "note": "举报执法人员收受好处",
-                }
-            ]
-        },
+    model_config = example(
+        {
+            "legal_class": "accusation",
+            "accused": "芦台街道城管中队",
+            "note": "举报执法人员收受好处",
+        }
     )
     legal_class: LegalClass
     litigation_related: bool = Field(
@@ -212,11 +206,8 @@ class ClassifyCase(Strict):
 
 
 class DecideAcceptance(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"decision": "divert", "reason": "已进入诉讼程序", "diverted_to": "court"}]
-        },
+    model_config = example(
+        {"decision": "divert", "reason": "已进入诉讼程序", "diverted_to": "court"}
     )
     decision: Decision
     reason: Annotated[str | None, Field(default=None, max_length=1000)]
@@ -268,12 +259,6 @@ MESSAGES = {
     "refused": "refused: the matter is final after re-review and the same facts are not "
     "accepted again (《信访工作条例》第三十六条); the repeat was recorded",
 }
-
-
-def fingerprint(body: BaseModel) -> str:
-    """The submission's content, to tell a retry from a different submission under one key."""
-    content = body.model_dump(mode="json", exclude={"duplicate_decision"})
-    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def answer(outcome: Outcome, response: Response) -> Registered:
@@ -358,7 +343,7 @@ def register_case(
         duplicate_decision=(
             body.duplicate_decision.model_dump(mode="json") if body.duplicate_decision else None
         ),
-        fingerprint=fingerprint(body),
+        fingerprint=fingerprint(body.model_dump(mode="json", exclude={"duplicate_decision"})),
     )
     try:
         outcome = _app(request).register(submission, actor, _trace(request))
@@ -470,20 +455,12 @@ QUEUE_ROLES = ("clerk", "handler", "admin")
 
 
 class LineIn(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"name": "劳动社保 · wages and social security"}]},
-    )
+    model_config = example({"name": "劳动社保 · wages and social security"})
     name: Annotated[str, Field(min_length=1, max_length=50)]
 
 
 class WindowIn(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"departments": ["ninghe-hrss", "qiaocheng-hrss"], "lines": ["B", "A"]}]
-        },
-    )
+    model_config = example({"departments": ["ninghe-hrss", "qiaocheng-hrss"], "lines": ["B", "A"]})
     departments: Annotated[
         list[Annotated[str, Field(min_length=1, max_length=60)]],
         Field(min_length=1, max_length=10, description="One, or two sharing the window"),
@@ -492,28 +469,18 @@ class WindowIn(Strict):
 
 
 class TicketIn(Strict):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"line": "B"}]})
+    model_config = example({"line": "B"})
     line: Annotated[str, Field(min_length=1, max_length=1)]
 
 
 class TransferIn(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"to_window": "W03", "reason": "涉及拆迁补偿，由住建窗口接待"}]
-        },
-    )
+    model_config = example({"to_window": "W03", "reason": "涉及拆迁补偿，由住建窗口接待"})
     to_window: Annotated[str, Field(min_length=1, max_length=10)]
     reason: Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class FinishIn(Strict):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"outcome": "served", "case_id": "0b7d3f7e-5a52-4c1e-9d55-4a3f1f6a0c11"}]
-        },
-    )
+    model_config = example({"outcome": "served", "case_id": "0b7d3f7e-5a52-4c1e-9d55-4a3f1f6a0c11"})
     outcome: Literal["served", "no-show"]
     case_id: UUID | None = None
 

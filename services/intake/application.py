@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
@@ -43,6 +44,7 @@ from shared.messages import CaseAssigned, CaseAwaitingManualDispatch, CaseFinal,
 from shared.processing import TrackedApplication
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 DUPLICATE_WINDOW = timedelta(days=180)
 """How far back a submission is compared with earlier cases of the same place and subject."""
@@ -108,6 +110,11 @@ class BlindIndex:
         return UUID(bytes=digest[:16], version=4)
 
 
+def fingerprint(content: object) -> str:
+    """A submission's content, to tell a retry from a different submission under one key."""
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 def api_key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -143,6 +150,18 @@ class IntakeApplication(TrackedApplication):
         else:
             self.save(*aggregates)
         self.index.wake()
+
+    def _change(self, load: Callable[[], A], change: Callable[[A], object]) -> A:
+        """Load an aggregate, change it, save it — again on fresh state if a concurrent save
+        moved it on first."""
+
+        def command() -> A:
+            aggregate = load()
+            change(aggregate)
+            self._save(aggregate)
+            return aggregate
+
+        return self._retrying(command)
 
     def _retrying(self, command: Callable[[], T], attempts: int = 8) -> T:
         """Run a load-change-save command again if a concurrent save moved an aggregate on."""
@@ -351,22 +370,16 @@ class IntakeApplication(TrackedApplication):
     # --- after registration -------------------------------------------------------------
 
     def classify(self, case_id: UUID, actor: Actor, trace: Trace, **classification: Any) -> Case:
-        def command() -> Case:
-            case = self.get_case(case_id)
-            case.classify(actor=actor, trace=trace, **classification)
-            self._save(case)
-            return case
-
-        return self._retrying(command)
+        return self._change(
+            lambda: self.get_case(case_id),
+            lambda case: case.classify(actor=actor, trace=trace, **classification),
+        )
 
     def decide_acceptance(self, case_id: UUID, actor: Actor, trace: Trace, **decision: Any) -> Case:
-        def command() -> Case:
-            case = self.get_case(case_id)
-            case.decide_acceptance(actor=actor, trace=trace, **decision)
-            self._save(case)
-            return case
-
-        return self._retrying(command)
+        return self._change(
+            lambda: self.get_case(case_id),
+            lambda case: case.decide_acceptance(actor=actor, trace=trace, **decision),
+        )
 
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
         """Consumer entry point: what routing and follow-up did, as the petitioner is told it."""
@@ -429,22 +442,14 @@ class IntakeApplication(TrackedApplication):
     def issue_api_key(self, name: str, issued_by: str) -> str:
         """Returns the new key; only its hash is stored, so it is shown this once."""
         secret = "os_" + secrets.token_urlsafe(32)
-
-        def command() -> None:
-            keys = self._find(API_KEYS_ID, ApiKeys) or ApiKeys.start(API_KEYS_ID)
-            keys.issue(name, api_key_hash(secret), issued_by)
-            self.save(keys)
-
-        self._retrying(command)
+        self._change(self._keys, lambda keys: keys.issue(name, api_key_hash(secret), issued_by))
         return secret
 
     def revoke_api_key(self, name: str, revoked_by: str) -> None:
-        def command() -> None:
-            keys = self._find(API_KEYS_ID, ApiKeys) or ApiKeys.start(API_KEYS_ID)
-            keys.revoke(name, revoked_by)
-            self.save(keys)
+        self._change(self._keys, lambda keys: keys.revoke(name, revoked_by))
 
-        self._retrying(command)
+    def _keys(self) -> ApiKeys:
+        return self._find(API_KEYS_ID, ApiKeys) or ApiKeys.start(API_KEYS_ID)
 
     def api_keys(self) -> dict[str, dict[str, Any]]:
         keys = self._find(API_KEYS_ID, ApiKeys)
@@ -464,24 +469,14 @@ class IntakeApplication(TrackedApplication):
         return self._find(LAYOUT_ID, QueueLayout) or QueueLayout.start()
 
     def define_line(self, code: str, name: str, actor: Actor) -> QueueLayout:
-        def command() -> QueueLayout:
-            layout = self.layout()
-            layout.define_line(code, name, actor)
-            self.save(layout)
-            return layout
-
-        return self._retrying(command)
+        return self._change(self.layout, lambda layout: layout.define_line(code, name, actor))
 
     def define_window(
         self, code: str, departments: list[str], lines: list[str], actor: Actor
     ) -> QueueLayout:
-        def command() -> QueueLayout:
-            layout = self.layout()
-            layout.define_window(code, departments, lines, actor)
-            self.save(layout)
-            return layout
-
-        return self._retrying(command)
+        return self._change(
+            self.layout, lambda layout: layout.define_window(code, departments, lines, actor)
+        )
 
     def seed_queue_layout(self) -> None:
         """A new centre starts with the default lines and windows; a defined layout is kept."""
@@ -500,7 +495,7 @@ class IntakeApplication(TrackedApplication):
         def command() -> T:
             queue, layout = self.queue_today(), self.layout()
             result = change(queue, layout)
-            self.save(queue)
+            self._save(queue)
             return result
 
         return self._retrying(command)

@@ -10,7 +10,6 @@ in descriptions are masked.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from services.intake.application import IntakeApplication, Submission
+from services.intake.application import IntakeApplication, Submission, fingerprint
 from services.intake.domain import Case, Channel
 from services.intake.index import CLOSED_STATES, Query
 from shared.domain import Actor, DomainError, Trace
@@ -294,7 +293,7 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         location=location,
         external={"system": f"open311:{client}", "reference": None},
         idempotency_key=request.headers.get("idempotency-key"),
-        fingerprint=_fingerprint(form),
+        fingerprint=fingerprint({k: v for k, v in form.items() if k != "api_key"}),
     )
     actor = Actor(user=f"open311:{client}", role="integration")
     try:
@@ -311,11 +310,6 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         "refused": "This matter is final after re-review; it is not accepted again.",
     }[outcome.outcome]
     return str(outcome.case.id), notice
-
-
-def _fingerprint(form: dict[str, str]) -> str:
-    content = "&".join(f"{k}={v}" for k, v in sorted(form.items()) if k != "api_key")
-    return hashlib.sha256(content.encode()).hexdigest()
 
 
 @router.get("/requests.{fmt}", summary="Requests by id, service, period and status")

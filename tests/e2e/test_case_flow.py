@@ -67,6 +67,19 @@ class Stack:
             time.sleep(0.2)
         pytest.fail(f"{service} not ready in 60 s")
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run `onestop <args>` against this stack; fails the test if it fails."""
+        done = subprocess.run(
+            [sys.executable, "-m", "shared.cli", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done
+
     def kill(self, service: str) -> None:
         """No goodbye: the process dies as in a power cut."""
         process = self.processes.pop(service)
@@ -170,15 +183,7 @@ def test_a_registered_case_is_assigned_and_scheduled_and_its_history_tells_the_s
     assert [e["event_id"] for e in then["events"]] == [events[0]["event_id"]]
     assert then["case"]["status"] == "registered"
 
-    cli = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "history", case_id],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert cli.returncode == 0, cli.stderr
+    cli = stack.cli("history", case_id)
     assert "hash chain verified" in cli.stdout
     assert "宁河区人力资源和社会保障局" in cli.stdout and "caused by #1" in cli.stdout
 
@@ -278,15 +283,7 @@ def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
     assert notice["state"] == "met"
 
     # a city app files through Open311 with a key from the CLI and reads it back as XML
-    created = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "api-key", "create", "--name", "city-app"],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert created.returncode == 0, created.stderr
+    created = stack.cli("api-key", "create", "--name", "city-app")
     key = created.stdout.strip()
     form = {
         "api_key": key,
@@ -299,15 +296,7 @@ def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
     request_id = filed.json()[0]["service_request_id"]
     xml = httpx.get(f"{intake}/open311/v2/requests/{request_id}.xml", timeout=10)
     assert b"<service_code>environment</service_code>" in xml.content
-    revoked = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "api-key", "revoke", "city-app"],
-        cwd=ROOT,
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert revoked.returncode == 0, revoked.stderr
+    stack.cli("api-key", "revoke", "city-app")
     again = httpx.post(f"{intake}/open311/v2/requests.json", data=form, timeout=10)
     assert again.status_code == 403
 
