@@ -59,6 +59,8 @@ class Query:
     registered_to: datetime | None = None
     external_system: str | None = None
     district: str | None = None
+    open311_public: bool = False
+    """Only what may be shown to anyone: filed through Open311 and not an accusation."""
     limit: int = 50
     offset: int = 0
 
@@ -197,6 +199,15 @@ def _is_alike(row: dict[str, Any], likeness: Likeness) -> bool:
     )
 
 
+OPEN311_SYSTEMS = "open311:"
+"""The prefix of the `external.system` of every case filed through Open311."""
+
+
+def open311_public(row: dict[str, Any]) -> bool:
+    system = row["external_system"] or ""
+    return system.startswith(OPEN311_SYSTEMS) and row["legal_class"] != "accusation"
+
+
 class MemoryIndexStore:
     """For fast unit tests: the same queries over a dict."""
 
@@ -225,6 +236,7 @@ class MemoryIndexStore:
                 and (query.registered_to is None or r["registered_at"] <= query.registered_to)
                 and (query.external_system in (None, r["external_system"]))
                 and (query.district in (None, r["district"]))
+                and (not query.open311_public or open311_public(r))
             )
 
         found = sorted(
@@ -369,6 +381,11 @@ class PostgresIndexStore:
             if value is not None:
                 where.append(f"registered_at {op} %({name})s")
                 params[name] = value
+        if query.open311_public:
+            where.append(
+                "external_system LIKE %(open311)s AND legal_class IS DISTINCT FROM 'accusation'"
+            )
+            params["open311"] = OPEN311_SYSTEMS + "%"
         for column in ("external_system", "district"):
             if getattr(query, column) is not None:
                 where.append(f"{column} = %({column})s")

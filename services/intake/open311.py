@@ -2,8 +2,9 @@
 
 `/open311/v2/services.{json|xml}`, `/services/{code}.{fmt}`, `POST /requests.{fmt}` with an
 `api_key` (form-encoded, as the specification says), `GET /requests.{fmt}` with its filters
-and `GET /requests/{id}.{fmt}`. Errors are `[{code, description}]` with the HTTP status as
-`code`. Times are ISO-8601 with the centre's offset. Personal data never appears in answers:
+and `GET /requests/{id}.{fmt}`. Only requests filed through Open311 are shown, and never an
+accusation (Art. 30): matters registered at the door are not public. Errors are
+`[{code, description}]` with the HTTP status as `code`. Times are ISO-8601 with the centre's offset. Personal data never appears in answers:
 requests show no names, phones or e-mail, and digit runs that look like phone or ID numbers
 in descriptions are masked.
 """
@@ -24,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.intake.application import IntakeApplication, Submission, fingerprint
 from services.intake.domain import Case, Channel
-from services.intake.index import CLOSED_STATES, Query
+from services.intake.index import CLOSED_STATES, OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
 from shared.http import NotFound
 from shared.reference import CATEGORIES, DISTRICTS
@@ -291,11 +292,11 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         description=description,
         category=code,
         location=location,
-        external={"system": f"open311:{client}", "reference": None},
+        external={"system": OPEN311_SYSTEMS + client, "reference": None},
         idempotency_key=request.headers.get("idempotency-key"),
         fingerprint=fingerprint({k: v for k, v in form.items() if k != "api_key"}),
     )
-    actor = Actor(user=f"open311:{client}", role="integration")
+    actor = Actor(user=OPEN311_SYSTEMS + client, role="integration")
     try:
         outcome = app.register(
             submission, actor, Trace(correlation_id=request.state.correlation_id)
@@ -345,6 +346,7 @@ def get_requests(fmt: str, request: Request) -> Response:
             open=None if status is None else status == "open",
             registered_from=start,
             registered_to=end,
+            open311_public=True,
             limit=MAX_REQUESTS,
         )
     )
@@ -359,5 +361,7 @@ def get_request(request_id: str, fmt: str, request: Request) -> Response:
     try:
         case = _app(request).get_case(UUID(request_id))
     except (ValueError, NotFound):
+        return _error(fmt, 404, f"no request {request_id}")
+    if not open311_public(row_of(case)):  # a matter filed at the door, or an accusation
         return _error(fmt, 404, f"no request {request_id}")
     return _render(fmt, "service_requests", [request_view(case, _zone(request))], "request")

@@ -2,12 +2,14 @@
 
 import xml.etree.ElementTree as ET
 from datetime import datetime
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.intake import open311
-from services.intake.application import IntakeApplication
+from services.intake.application import IntakeApplication, Submission
+from shared.domain import Actor, Trace
 from shared.service import Runtime, create_api
 from shared.settings import Settings
 
@@ -165,3 +167,27 @@ def test_a_retried_post_with_an_idempotency_key_files_once(client, key):
 def test_a_post_that_is_not_form_encoded_is_refused(client, key):
     answer = client.post("/open311/v2/requests.json", json={**FORM, "api_key": key})
     assert answer.status_code == 415
+
+
+def test_matters_from_the_door_and_accusations_are_never_shown(client, key):
+    app = client.app.state.runtime.application
+    filed = post(client, {**FORM, "api_key": key}).json()[0]["service_request_id"]
+    door = app.register(
+        Submission(
+            channel="letter",
+            subject="举报",
+            description="举报某执法人员",
+            category="public-security",
+            location={"district": "ninghe", "street": "lutai"},
+        ),
+        Actor("alice", "clerk"),
+        Trace("c"),
+    ).case
+    listed = [r["service_request_id"] for r in client.get("/open311/v2/requests.json").json()]
+    assert listed == [filed]
+    assert client.get(f"/open311/v2/requests/{door.id}.json").status_code == 404
+    app.classify(
+        UUID(filed), Actor("alice", "clerk"), Trace("c"), legal_class="accusation", accused="某单位"
+    )
+    assert client.get("/open311/v2/requests.json").json() == []
+    assert client.get(f"/open311/v2/requests/{filed}.json").status_code == 404
