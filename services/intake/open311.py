@@ -4,9 +4,9 @@
 `api_key` (form-encoded, as the specification says), `GET /requests.{fmt}` with its filters
 and `GET /requests/{id}.{fmt}`. Only requests filed through Open311 are shown, and never an
 accusation (Art. 30): matters registered at the door are not public. Errors are
-`[{code, description}]` with the HTTP status as `code`. Times are ISO-8601 with the centre's offset. Personal data never appears in answers:
-requests show no names, phones or e-mail, and digit runs that look like phone or ID numbers
-in descriptions are masked.
+`[{code, description}]` with the HTTP status as `code`. Times are ISO-8601 with the centre's
+offset. Personal data never appears in answers: requests show no names, phones or e-mail,
+and digit runs that look like phone or ID numbers in descriptions are masked.
 """
 
 from __future__ import annotations
