@@ -195,6 +195,19 @@ def _summary(event: dict[str, Any]) -> str:
         )
     if "deadlines" in data:
         return "; ".join(f"{d['kind']} due {d['due_at'][:16]}" for d in data["deadlines"])
+    if "decision" in data:
+        told = f" → {data['diverted_to']}" if data.get("diverted_to") else ""
+        reason = f" — {data['reason']}" if data.get("reason") else ""
+        notice = "" if data["notice_required"] else " (no written notice owed)"
+        return f"{data['decision']}{told}{reason}{notice}"
+    if "legal_class" in data and "classified_at" in data:
+        extras = [
+            "litigation-related" if data["litigation_related"] else "",
+            f"accused: {data['accused']}" if data.get("accused") else "",
+        ]
+        return " · ".join([data["legal_class"], *[e for e in extras if e]])
+    if "repeat_count" in data:
+        return f"repeat #{data['repeat_count']} by {data['channel']}: {data['outcome']}"
     if "reason" in data:
         return data["reason"]
     return ", ".join(f"{k}={v}" for k, v in data.items() if k != "case_id")
