@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -110,13 +109,26 @@ class _TooLarge(Exception):
     pass
 
 
-def correlation_middleware(app: FastAPI) -> None:
-    """Every request gets a correlation id (kept from X-Correlation-ID if the caller sent one)."""
+class Correlation:
+    """Every request gets a correlation id (kept from X-Correlation-ID if the caller sent one),
+    as `request.state.correlation_id` and on the response. A plain ASGI middleware: Starlette's
+    `BaseHTTPMiddleware` costs every request a task and a stream."""
 
-    @app.middleware("http")
-    async def correlate(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        request.state.correlation_id = correlation[:100]
-        response = await call_next(request)
-        response.headers["X-Correlation-ID"] = request.state.correlation_id
-        return response
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope.get("headers") or []).get(b"x-correlation-id", b"")
+        correlation = sent.decode("latin-1")[:100] or str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-correlation-id", correlation.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
@@ -25,5 +26,16 @@ class TrackedApplication(Application[UUID]):
         events = [e for a in aggregates for e in a.collect_events()]
         if events:
             self.events.put(events, tracking=tracking)
+            self.remember(*aggregates)
         else:
             self.recorder.insert_tracking(tracking)
+
+    def remember(self, *aggregates: Any) -> None:
+        """Keep just-saved aggregates in the repository's cache, so the next read of each
+        (the projector's, the next command's) needs no decryption and no replay: the
+        cache's fast-forward still reads whatever another process saved since. A copy is
+        kept: a fast-forward must never change an object its caller is still reading."""
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate in aggregates:
+                cache.put(aggregate.id, deepcopy(aggregate))

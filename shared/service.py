@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
-from shared.http import BodyLimit, correlation_middleware, install_problem_handlers
+from shared.http import BodyLimit, Correlation, install_problem_handlers
 from shared.kafka import Consumer, Relay
 from shared.settings import ServiceName, Settings
 from shared.store import connect
@@ -105,7 +105,7 @@ def create_api(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     install_problem_handlers(app)
-    correlation_middleware(app)
+    app.add_middleware(Correlation)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for router in routers:
         app.include_router(router)

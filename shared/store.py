@@ -39,8 +39,9 @@ def eventsourcing_env(
 ) -> dict[str, str]:
     """Environment for an `eventsourcing` application stored in the service's own schema.
 
-    With `encrypt`, event bodies are sealed with AES-GCM (the personal-data key); ids,
-    versions and event topics stay readable so the log can still be audited and relayed.
+    With `encrypt`, event bodies are sealed with AES-GCM (the personal-data key, see
+    `shared.cipher`); ids, versions and event topics stay readable so the log can still be
+    audited and relayed.
     """
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -61,5 +62,5 @@ def eventsourcing_env(
             raise RuntimeError(
                 "ONESTOP_PII_KEY is not set: run deploy/scripts/secrets.sh (make up does)"
             )
-        env.update({"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": key})
+        env.update({"CIPHER_TOPIC": "shared.cipher:FastAESCipher", "CIPHER_KEY": key})
     return env

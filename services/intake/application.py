@@ -149,6 +149,7 @@ class IntakeApplication(TrackedApplication):
             self.committer.save(*aggregates)
         else:
             self.save(*aggregates)
+        self.remember(*aggregates)
         self.index.wake()
 
     def _change(self, load: Callable[[], A], change: Callable[[A], object]) -> A:

@@ -406,19 +406,24 @@ class PostgresIndexStore:
         return found, int(total["n"]) if total else 0
 
     def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]:
+        # Each branch takes only its newest `limit` rows (index-ordered, so it stops early):
+        # a busy street and category has thousands of earlier cases, sorting them all was
+        # ~20 ms a registration.
         self.ensure()
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(
                 sql.SQL(
                     """
-                    SELECT * FROM {cases} WHERE petitioner_ids && %(ids)s
+                    (SELECT * FROM {cases} WHERE petitioner_ids && %(ids)s
                       AND (registered_at >= %(since)s OR category = %(category)s)
+                     ORDER BY registered_at DESC LIMIT %(limit)s)
                     UNION
-                    SELECT * FROM {cases} WHERE category = %(category)s AND street = %(street)s
+                    (SELECT * FROM {cases} WHERE category = %(category)s AND street = %(street)s
                       AND registered_at >= %(since)s
                       AND (%(community)s::text IS NULL OR community IS NULL
                            OR community = %(community)s)
                       AND NOT (status = ANY(%(closed)s))
+                     ORDER BY registered_at DESC LIMIT %(limit)s)
                     ORDER BY registered_at DESC LIMIT %(limit)s
                     """
                 ).format(cases=self._table("case_index")),
