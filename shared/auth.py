@@ -51,20 +51,34 @@ def issue_token(
     return jwt.encode(claims, _key(settings), algorithm=ALGORITHM)
 
 
+_verified: dict[tuple[str, str, str], tuple[Actor, float]] = {}
+"""Tokens already checked, with their expiry: a clerk sends the same token all day, and
+checking its signature again was ~3% of a registration's time."""
+_VERIFIED_MAX = 4096
+
+
 def verify_token(settings: Settings, token: str) -> Actor:
+    key = _key(settings)
+    seen = _verified.get((key, settings.jwt_issuer, token))
+    if seen is not None and seen[1] > utcnow().timestamp():
+        return seen[0]
     try:
         claims = jwt.decode(
             token,
-            _key(settings),
+            key,
             algorithms=[ALGORITHM],
             issuer=settings.jwt_issuer,
             options={"require": ["sub", "role", "exp", "iss"]},
         )
-        return Actor(user=claims["sub"], role=claims["role"], department=claims.get("department"))
+        actor = Actor(user=claims["sub"], role=claims["role"], department=claims.get("department"))
     except jwt.ExpiredSignatureError:
         raise Unauthenticated("the token has expired") from None
     except (jwt.InvalidTokenError, DomainError) as error:
         raise Unauthenticated(f"the token is not valid: {error}") from None
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[(key, settings.jwt_issuer, token)] = (actor, float(claims["exp"]))
+    return actor
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -8,6 +8,9 @@
 * The consumer stores its Kafka position as a tracking record in the same transaction as
   the events it produces; a redelivered record then fails with IntegrityError, which means
   "already done". On (re)assignment each partition is sought to the stored position + 1.
+  What one poll brought from one partition is applied and saved in one transaction with the
+  last record's position; if any record of it is refused or conflicts, nothing of it is
+  saved and its records are applied again one at a time, each in its own transaction.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
@@ -193,10 +197,24 @@ Handler = Callable[[CloudEvent, Tracking], None]
 """Applies one record's effects and saves them together with the tracking record."""
 
 
+class Consuming(Protocol):
+    """What a consumer needs of the application it feeds (see `shared.processing`)."""
+
+    recorder: Any
+
+    def handle(self, event: CloudEvent, tracking: Tracking) -> None: ...
+
+    def batched(self) -> AbstractContextManager[Any]: ...
+
+    def save_batch(self, batch: Any, tracking: Tracking) -> None: ...
+
+
 @dataclass
 class ConsumerStatus:
     processed: int = 0
     duplicates: int = 0
+    batches: int = 0
+    batches_replayed: int = 0
     dead_lettered: int = 0
     last_error: str | None = None
     assigned: list[str] = field(default_factory=list)
@@ -236,15 +254,15 @@ class Consumer:
         settings: Settings,
         service: ServiceName,
         topics: list[str],
-        recorder: TrackingRecorder,
-        handle: Handler,
+        application: Consuming,
         after_batch: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.service = service
         self.topics = topics
-        self.recorder = recorder
-        self.handle = handle
+        self.application = application
+        self.recorder: TrackingRecorder = application.recorder
+        self.handle: Handler = application.handle
         self.after_batch = after_batch
         self.status = ConsumerStatus()
         self.dead_letter_topic = settings.dead_letter_topic(service)
@@ -286,8 +304,7 @@ class Consumer:
                         f"{self.STALL_SECONDS:.0f} s; rejoining with a new consumer"
                     )
                 for records in batches.values():
-                    for record in records:
-                        self._process(record, producer)
+                    self._process_batch(records, producer)
                 if batches:
                     self.after_batch()
                     consumer.commit_async()  # for lag monitoring; the truth is the tracking table
@@ -316,6 +333,31 @@ class Consumer:
                 raise RuntimeError(f"no partition metadata for {', '.join(missing)} after 60 s")
             if missing:
                 stop.wait(0.2)
+
+    def _process_batch(self, records: list[Any], producer: KafkaProducer) -> None:
+        """One partition's records from one poll, in one transaction if they all apply."""
+        name = tracking_name(records[0].topic, records[0].partition)
+        done = self.recorder.max_tracking_id(name)
+        fresh = [r for r in records if done is None or r.offset > done]
+        self.status.duplicates += len(records) - len(fresh)
+        if len(fresh) < 2:
+            for record in fresh:
+                self._process(record, producer)
+            return
+        try:
+            with self.application.batched() as batch:
+                for record in fresh:
+                    self.handle(CloudEvent.from_json(record.value), Tracking(name, record.offset))
+            self.application.save_batch(batch, Tracking(name, fresh[-1].offset))
+        except (DomainError, ValueError, IntegrityError):  # ValueError: malformed events too
+            # a refused record or a concurrent writer: nothing was saved. One at a time, each
+            # refused record is dead-lettered and each conflict retried on fresh state.
+            self.status.batches_replayed += 1
+            for record in fresh:
+                self._process(record, producer)
+            return
+        self.status.batches += 1
+        self.status.processed += len(fresh)
 
     def _process(self, record: Any, producer: KafkaProducer) -> None:
         tracking = Tracking(tracking_name(record.topic, record.partition), record.offset)

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import ProcessRecorder, Tracking
+
+
+@dataclass
+class Batch:
+    """Several consumed records' effects, saved in one transaction with the last position.
+
+    Aggregates changed by an earlier record of the batch are handed to later records as they
+    are in memory; events are kept in the order the records produced them.
+    """
+
+    aggregates: dict[UUID, Any] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
 
 
 class TrackedApplication(Application[UUID]):
@@ -15,20 +31,62 @@ class TrackedApplication(Application[UUID]):
 
     recorder: ProcessRecorder
 
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._local = threading.local()
+
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()
 
     def save_tracked(self, tracking: Tracking, *aggregates: Any) -> None:
         """One transaction: the aggregates' new events and the Kafka position they came from.
 
-        Raises IntegrityError if the position was already recorded (a redelivery).
+        Raises IntegrityError if the position was already recorded (a redelivery). Inside
+        `batched`, the effects wait for `save_batch` instead.
         """
         events = [e for a in aggregates for e in a.collect_events()]
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.aggregates.update((a.id, a) for a in aggregates)
+            batch.events.extend(events)
+            return
         if events:
             self.events.put(events, tracking=tracking)
             self.remember(*aggregates)
         else:
             self.recorder.insert_tracking(tracking)
+
+    @contextmanager
+    def batched(self) -> Iterator[Batch]:
+        """Collect this thread's `save_tracked` calls into one batch (see `save_batch`)."""
+        batch = Batch()
+        self._local.batch = batch
+        try:
+            yield batch
+        finally:
+            self._local.batch = None
+
+    def save_batch(self, batch: Batch, tracking: Tracking) -> None:
+        """Save a batch's events with `tracking`, its last record's position, atomically.
+
+        Raises IntegrityError if any of it conflicts (a redelivery, a concurrent writer):
+        then nothing was saved and the records can be applied again one by one.
+        """
+        if batch.events:
+            self.events.put(batch.events, tracking=tracking)
+            self.remember(*batch.aggregates.values())
+        else:
+            self.recorder.insert_tracking(tracking)
+
+    def load(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate, or None if there is none; within a batch, as the batch left it."""
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is not None and aggregate_id in batch.aggregates:
+            return batch.aggregates[aggregate_id]
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
 
     def remember(self, *aggregates: Any) -> None:
         """Keep just-saved aggregates in the repository's cache, so the next read of each

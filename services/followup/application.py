@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
 from services.followup.domain import (
@@ -141,9 +140,6 @@ class FollowUpApplication(TrackedApplication):
         return causal_order(entries), history.verify()
 
     def _get(self, aggregate_id: UUID, kind: type[Any]) -> Any:
-        try:
-            aggregate: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        assert isinstance(aggregate, kind)
+        aggregate = self.load(aggregate_id)
+        assert aggregate is None or isinstance(aggregate, kind)
         return aggregate

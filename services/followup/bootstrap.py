@@ -18,9 +18,7 @@ def build_runtime(settings: Settings) -> Runtime:
     ensure_topics(settings, [*followed, settings.dead_letter_topic("followup")])
     app = FollowUpApplication(eventsourcing_env(settings, "followup"))
     relay = Relay(app, settings, "followup", wire.to_cloudevent)
-    consumer = Consumer(
-        settings, "followup", followed, app.recorder, app.handle, after_batch=relay.wake
-    )
+    consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
     return Runtime("followup", settings, app, relay=relay, consumer=consumer)
 
 

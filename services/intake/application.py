@@ -432,10 +432,7 @@ class IntakeApplication(TrackedApplication):
         return self.petitioner(key)
 
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
-        try:
-            aggregate: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        aggregate = self.load(aggregate_id)
         return aggregate if isinstance(aggregate, kind) else None
 
     # --- API keys for Open311 -------------------------------------------------------------

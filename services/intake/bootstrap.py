@@ -41,7 +41,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     committer = GroupCommitter(app.save, after_save=saved)
     app.use_group_commit(committer)
-    consumer = Consumer(settings, "intake", followed, app.recorder, app.handle)
+    consumer = Consumer(settings, "intake", followed, app)
     return Runtime(
         "intake",
         settings,

@@ -28,7 +28,7 @@ class RoutingApplication(TrackedApplication):
         message = parse(event.type, event.data)
         assert isinstance(message, CaseRegistered)
         case_id = UUID(message.case_id)
-        if case_id in self.repository:  # the same registration relayed twice: no second effect
+        if self.load(case_id) is not None:  # the same registration relayed twice: no second effect
             self.save_tracked(tracking)
             return
         assignment = Assignment.route(

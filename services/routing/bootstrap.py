@@ -28,8 +28,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings,
         "routing",
         [settings.topic("intake")],
-        app.recorder,
-        app.handle,
+        app,
         after_batch=relay.wake,
     )
     return Runtime("routing", settings, app, relay=relay, consumer=consumer)

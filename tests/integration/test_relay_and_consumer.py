@@ -113,9 +113,7 @@ def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings
     case_ids = register(intake, 5)
     relay_stop = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
     routing = RoutingApplication(eventsourcing_env(settings, "routing"))
-    consumer = Consumer(
-        settings, "routing", [settings.topic("intake")], routing.recorder, routing.handle
-    )
+    consumer = Consumer(settings, "routing", [settings.topic("intake")], routing)
     stop = run(consumer.run, None)
     deadline = time.monotonic() + 30
     while consumer.status.processed < 5 and time.monotonic() < deadline:
@@ -129,8 +127,7 @@ def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings
         settings.model_copy(update={"topic_prefix": settings.topic_prefix + "-b"}),
         "routing",
         [settings.topic("intake")],
-        routing.recorder,
-        routing.handle,
+        routing,
     )
     stop = run(again.run, None)
     time.sleep(4)
@@ -170,9 +167,7 @@ def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_
     [good] = register(intake, 1)
     relay_stop = run(Relay(intake, settings, "intake", intake_wire.to_cloudevent).run, None)
     routing = RoutingApplication(eventsourcing_env(settings, "routing"))
-    consumer = Consumer(
-        settings, "routing", [settings.topic("intake")], routing.recorder, routing.handle
-    )
+    consumer = Consumer(settings, "routing", [settings.topic("intake")], routing)
     stop = run(consumer.run, None)
     dead = read_topic(settings, settings.dead_letter_topic("routing"), 2)
     deadline = time.monotonic() + 20

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -80,3 +80,26 @@ def test_a_token_carries_user_role_and_department():
 def test_expired_foreign_or_garbled_tokens_are_refused(token):
     with pytest.raises(Unauthenticated):
         verify_token(SETTINGS, token)
+
+
+def test_a_token_already_accepted_is_refused_once_it_expires(monkeypatch):
+    token = issue_token(SETTINGS, "bob", "clerk", ttl=timedelta(seconds=60))
+    assert verify_token(SETTINGS, token).user == "bob"
+    later = datetime.now(UTC) + timedelta(seconds=61)
+    monkeypatch.setattr("shared.auth.utcnow", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later))
+    with pytest.raises(Unauthenticated, match="expired"):
+        verify_token(SETTINGS, token)
+    other = Settings(jwt_secret="y" * 40)
+    with pytest.raises(Unauthenticated):  # remembered for its own key only
+        verify_token(other, token)
+
+
+class _FrozenDatetime:
+    """PyJWT reads the clock as `datetime.now(tz=timezone.utc)`."""
+
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self, tz=None):
+        return self._now

@@ -1,0 +1,100 @@
+"""One poll's records from one partition are saved in one transaction — with the same
+effects as applying them one at a time, and nothing lost when one of them is refused."""
+
+from types import SimpleNamespace
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+
+from services.followup.application import FollowUpApplication
+from services.intake import wire as intake_wire
+from services.intake.application import IntakeApplication
+from services.routing import wire as routing_wire
+from services.routing.application import RoutingApplication
+from shared.kafka import Consumer
+from shared.settings import Settings
+from tests.unit.test_flow import published, register
+
+
+class Parked:
+    """Stands in for the dead-letter producer: keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, dict[str, bytes]]] = []
+
+    def send(self, topic: str, key: bytes, value: bytes, headers: list[Any]) -> None:
+        self.sent.append((topic, value, dict(headers)))
+
+    def flush(self) -> None:
+        pass
+
+
+def records(topic: str, events: list[Any], values: list[bytes] | None = None) -> list[Any]:
+    values = values or [e.to_json() for e in events]
+    return [
+        SimpleNamespace(topic=topic, partition=0, offset=i, key=b"k", value=v)
+        for i, v in enumerate(values)
+    ]
+
+
+def two_cases_assigned() -> tuple[list[Any], list[Any], list[Any]]:
+    intake, routing = IntakeApplication(), RoutingApplication()
+    cases = [register(intake), register(intake, street="qiaobei")]
+    registered = published(intake, intake_wire)
+    for offset, event in enumerate(registered):
+        routing.handle(event, Tracking("kafka:intake:0", offset))
+    return cases, registered, published(routing, routing_wire)
+
+
+def test_a_batch_touching_one_case_twice_ends_as_one_at_a_time_does_in_one_transaction():
+    cases, registered, assigned = two_cases_assigned()
+    stream = [registered[0], assigned[0], registered[1], assigned[1]]
+    batched, single = FollowUpApplication(), FollowUpApplication()
+    consumer = Consumer(Settings(), "followup", ["t"], batched)
+    before = batched.recorder.max_notification_id() or 0
+
+    consumer._process_batch(records("t", stream), Parked())
+
+    for offset, event in enumerate(stream):
+        single.handle(event, Tracking("kafka:t:0", offset))
+    assert consumer.status.batches == 1 and consumer.status.processed == 4
+    for case in cases:
+        one, other = batched.get_case(case.id), single.get_case(case.id)
+        assert (one.status, one.lead, one.deadlines) == (other.status, other.lead, other.deadlines)
+        assert one.status == "assigned"
+        assert [e["type"] for e in batched.history(case.id)[0]] == [
+            e["type"] for e in single.history(case.id)[0]
+        ]
+    assert batched.recorder.max_tracking_id("kafka:t:0") == 3
+    notes = batched.recorder.select_notifications(start=before, limit=100)
+    assert [n.originator_id for n in notes] == [
+        n.originator_id for n in single.recorder.select_notifications(start=0, limit=100)
+    ]
+
+
+def test_a_redelivered_batch_has_no_second_effect():
+    _, registered, _ = two_cases_assigned()
+    routing = RoutingApplication()
+    consumer = Consumer(Settings(), "routing", ["t"], routing)
+    consumer._process_batch(records("t", registered), Parked())
+    consumer._process_batch(records("t", registered), Parked())
+    assert consumer.status.processed == 2 and consumer.status.duplicates == 2
+    assert len(published(routing, routing_wire)) == 2
+
+
+def test_a_malformed_record_in_a_batch_is_parked_and_the_others_are_applied():
+    _, registered, _ = two_cases_assigned()
+    routing = RoutingApplication()
+    consumer = Consumer(Settings(), "routing", ["t"], routing)
+    parked = Parked()
+    values = [registered[0].to_json(), b'{"specversion": "1.0"}', registered[1].to_json()]
+
+    consumer._process_batch(records("t", registered, values), parked)
+
+    assert consumer.status.batches_replayed == 1
+    assert (consumer.status.processed, consumer.status.dead_lettered) == (2, 1)
+    [(topic, value, headers)] = parked.sent
+    assert topic == Settings().dead_letter_topic("routing")
+    assert value == values[1] and b"malformed" in headers["onestop-reason"]
+    assert len(published(routing, routing_wire)) == 2
+    assert routing.recorder.max_tracking_id("kafka:t:0") == 2
