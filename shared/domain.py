@@ -1,10 +1,13 @@
-"""Pieces of the domain model every service shares. Imports nothing from the outside world."""
+"""Pieces of the domain model every service shares. Imports nothing from the outside world
+(eventsourcing's aggregate is the one library the domain is written in)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from eventsourcing.domain import Aggregate
 
 ROLES = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "integration", "system")
 """Who may act. `integration` is another government system calling our API (12345 hotline,
@@ -55,3 +58,26 @@ class Trace:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Attributed(Aggregate.Event):
+    """Fields every audited event carries: who acted, and the conversation and message that
+    caused it (for the history and the wire envelope)."""
+
+    actor: dict[str, Any]
+    correlation_id: str
+    causation_id: str | None
+
+
+class AttributedCreation(Aggregate.Created):
+    actor: dict[str, Any]
+    correlation_id: str
+    causation_id: str | None
+
+
+def attribution(actor: Actor, trace: Trace) -> dict[str, Any]:
+    return {
+        "actor": actor.as_dict(),
+        "correlation_id": trace.correlation_id,
+        "causation_id": trace.causation_id,
+    }

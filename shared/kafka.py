@@ -283,7 +283,10 @@ class Consumer:
             client_id=f"{self.service}-consumer",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=20,
+            # The broker answers a fetch as soon as a record is there (fetch_min_bytes=1), so
+            # a long wait costs no latency; a short one had three idle consumers make the
+            # broker spend a third of a core answering empty fetches.
+            fetch_max_wait_ms=250,
             max_poll_records=200,
             metadata_max_age_ms=10_000,  # notice new topics and partitions within seconds
         )

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from shared.domain import Actor, DomainError, Trace
+from shared.domain import Actor, Attributed, AttributedCreation, DomainError, Trace, attribution
 from shared.reference import CATEGORIES, check_location
 
 PII_ROLES = frozenset({"clerk", "handler", "supervisor", "leader", "admin"})
@@ -178,33 +178,11 @@ def notice_owed(petitioners: list[dict[str, Any]]) -> bool:
 # --- events that carry who did it and why ---------------------------------------------
 
 
-class _Attributed(Aggregate.Event):
-    """Fields every intake event carries for the audit trail and the wire envelope."""
-
-    actor: dict[str, Any]
-    correlation_id: str
-    causation_id: str | None
-
-
-class _AttributedCreation(Aggregate.Created):
-    actor: dict[str, Any]
-    correlation_id: str
-    causation_id: str | None
-
-
-def attribution(actor: Actor, trace: Trace) -> dict[str, Any]:
-    return {
-        "actor": actor.as_dict(),
-        "correlation_id": trace.correlation_id,
-        "causation_id": trace.causation_id,
-    }
-
-
 class Case(Aggregate):
     """信访事项 — a matter a petitioner brought to the centre, as intake registered it, with
     its legal class, acceptance decision, repeats and the progress the petitioner is told."""
 
-    class Registered(_AttributedCreation):
+    class Registered(AttributedCreation):
         class_version = 2
 
         @staticmethod
@@ -252,7 +230,7 @@ class Case(Aggregate):
             case.registered_by = self.actor
             case.updated_at = self.timestamp
 
-    class Classified(_Attributed):
+    class Classified(Attributed):
         legal_class: str
         litigation_related: bool
         accused: str | None
@@ -264,7 +242,7 @@ class Case(Aggregate):
             case.accused = self.accused
             case.updated_at = self.timestamp
 
-    class AcceptanceDecided(_Attributed):
+    class AcceptanceDecided(Attributed):
         decision: str
         reason: str | None
         diverted_to: str | None
@@ -281,7 +259,7 @@ class Case(Aggregate):
             }
             case.updated_at = self.timestamp
 
-    class RepeatLinked(_Attributed):
+    class RepeatLinked(Attributed):
         """The same matter came again and was linked here instead of becoming a new case."""
 
         channel: str
@@ -293,7 +271,7 @@ class Case(Aggregate):
             case.repeat_count = self.repeat_number
             case.updated_at = self.timestamp
 
-    class RepeatRefused(_Attributed):
+    class RepeatRefused(Attributed):
         """The matter is final after re-review and came again with no new facts (Art. 36)."""
 
         channel: str
@@ -305,7 +283,7 @@ class Case(Aggregate):
             case.refused_repeats += 1
             case.updated_at = self.timestamp
 
-    class ProgressNoted(_Attributed):
+    class ProgressNoted(Attributed):
         """What another service did with the case, as the petitioner is told it."""
 
         stage: str
