@@ -8,14 +8,25 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Forbidden, Unauthenticated
-from shared.domain import DomainError
+from shared.domain import DomainError, Trace
 
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://onestop.example/problems/"
+
+
+def request_trace(request: Request) -> Trace:
+    """The trace of a change made through the API: the request's correlation id."""
+    return Trace(correlation_id=request.state.correlation_id)
+
+
+def example(body: dict[str, Any]) -> ConfigDict:
+    """A request model's config: unknown fields refused, one example for the OpenAPI page."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
 
 
 class NotFound(Exception):

@@ -115,16 +115,116 @@ class Department(BaseModel):
 
 
 class CaseAssigned(Contract):
-    """Routing chose the lead department (and any co-handlers) by a dispatch rule."""
+    """Routing chose the lead department (and any co-handlers): by a dispatch rule when the
+    case arrived, or again later — by hand, after an objection, by a joint meeting, or away
+    from an accused unit (`trigger`)."""
 
     TYPE = "onestop.routing.case.assigned.v1"
     case_id: str
     lead: Department
     co_handlers: list[Department] = []
-    rule_id: str
+    rule_id: str | None = Field(description="The catalogue rule, or null when chosen by hand.")
     rule_version: str
     reason: str
     assigned_at: datetime
+    trigger: Literal[
+        "catalogue",
+        "manual-dispatch",
+        "objection",
+        "joint-meeting",
+        "confidentiality",
+        "reclassified",
+    ] = "catalogue"
+    transfers: int = Field(default=0, description="How often the lead has changed so far.")
+
+
+class CaseAnswered(Contract):
+    """A department answered its assignment: accepted it, objected to it within 5 working
+    days with reasons (Art. 23 ¶3), or a new handler took it over after a recusal."""
+
+    TYPE = "onestop.routing.case.answered.v1"
+    case_id: str
+    department: Department
+    role: Literal["lead", "co-handler"]
+    answer: Literal["accepted", "objected", "taken-over"]
+    reason: str | None = None
+    handler: str | None = None
+    answered_at: datetime
+
+
+class ObjectionOverruled(Contract):
+    """An objection was reviewed and rejected: the department handles its part."""
+
+    TYPE = "onestop.routing.case.objection-overruled.v1"
+    case_id: str
+    department: Department
+    reason: str
+    overruled_at: datetime
+
+
+class CaseEscalated(Contract):
+    """The case climbed the ladder: window → joint meeting (联席会议) → leader (包案)."""
+
+    TYPE = "onestop.routing.case.escalated.v1"
+    case_id: str
+    level: Literal["joint-meeting", "leader"]
+    trigger: Literal[
+        "request", "objection-dispute", "ping-pong", "overdue", "repeat", "group", "leader"
+    ]
+    reason: str
+    leader: str | None = Field(default=None, description="Who took the case, at `leader`.")
+    escalated_at: datetime
+
+
+class JointMeetingHeld(Contract):
+    """Several departments met on the case; the minutes and decisions are recorded."""
+
+    TYPE = "onestop.routing.case.joint-meeting-held.v1"
+    case_id: str
+    chair: str
+    departments: list[str]
+    minutes: str
+    decisions: list[str]
+    held_at: datetime
+
+
+class HandlerRecused(Contract):
+    """A handler declared a conflict of interest and was replaced (Art. 28)."""
+
+    TYPE = "onestop.routing.case.handler-recused.v1"
+    case_id: str
+    department: Department
+    handler: str
+    reason: str
+    recused_at: datetime
+
+
+class PartReported(Contract):
+    """A co-handling department reported its part back to the lead (首接负责)."""
+
+    TYPE = "onestop.routing.case.part-reported.v1"
+    case_id: str
+    department: Department
+    summary: str
+    reported_at: datetime
+
+
+class CaseRestricted(Contract):
+    """An accusation: the named units never receive or read the case (Art. 30)."""
+
+    TYPE = "onestop.routing.case.restricted.v1"
+    case_id: str
+    barred_departments: list[str]
+    restricted_at: datetime
+
+
+class AssignmentWithdrawn(Contract):
+    """The matter was declined or diverted at intake: no department handles it now."""
+
+    TYPE = "onestop.routing.case.assignment-withdrawn.v1"
+    case_id: str
+    reason: str
+    withdrawn_at: datetime
 
 
 class CaseAwaitingManualDispatch(Contract):
@@ -154,6 +254,16 @@ class DeadlinesScheduled(Contract):
     deadlines: list[ScheduledDeadline]
 
 
+class CaseOverdue(Contract):
+    """A deadline of the case passed unmet; routing escalates the case."""
+
+    TYPE = "onestop.followup.case.overdue.v1"
+    case_id: str
+    deadline: str = Field(description="Which deadline, e.g. `resolution`.")
+    due_at: datetime
+    department: str | None = None
+
+
 class CaseFinal(Contract):
     """The matter ended after review and re-review (三级终结): the same facts and reasons are
     not accepted again (Art. 36). Intake refuses such repeats."""
@@ -173,7 +283,16 @@ CONTRACTS: dict[str, type[Contract]] = {
         CaseRepeated,
         CaseAssigned,
         CaseAwaitingManualDispatch,
+        CaseAnswered,
+        ObjectionOverruled,
+        CaseEscalated,
+        JointMeetingHeld,
+        HandlerRecused,
+        PartReported,
+        CaseRestricted,
+        AssignmentWithdrawn,
         DeadlinesScheduled,
+        CaseOverdue,
         CaseFinal,
     )
 }

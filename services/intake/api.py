@@ -20,8 +20,8 @@ from services.intake.application import (
 from services.intake.domain import Case, Channel, Decision, LegalChannel, LegalClass, masked
 from services.intake.index import Query as CaseQuery
 from shared.auth import CurrentActor, Forbidden, require_role
-from shared.domain import Actor, DomainError, Trace
-from shared.http import problem
+from shared.domain import Actor, DomainError
+from shared.http import example, problem, request_trace
 from shared.reference import CATEGORIES
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -35,11 +35,6 @@ Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def example(body: dict[str, Any]) -> ConfigDict:
-    """A request model's config: unknown fields refused, one example for the OpenAPI page."""
-    return ConfigDict(extra="forbid", json_schema_extra={"examples": [body]})
 
 
 class PetitionerIn(Strict):
@@ -218,10 +213,6 @@ def _app(request: Request) -> IntakeApplication:
     return request.app.state.runtime.application  # type: ignore[no-any-return]
 
 
-def _trace(request: Request) -> Trace:
-    return Trace(correlation_id=request.state.correlation_id)
-
-
 def view(case: Case, actor: Actor) -> CaseView:
     return CaseView(
         case_id=case.id,
@@ -346,7 +337,7 @@ def register_case(
         fingerprint=fingerprint(body.model_dump(mode="json", exclude={"duplicate_decision"})),
     )
     try:
-        outcome = _app(request).register(submission, actor, _trace(request))
+        outcome = _app(request).register(submission, actor, request_trace(request))
     except PossibleDuplicates as error:
         return duplicates_problem(error)
     return answer(outcome, response)
@@ -395,7 +386,7 @@ def classify_case(
     case_id: UUID, body: ClassifyCase, request: Request, actor: CurrentActor
 ) -> CaseView:
     require_role(actor, *DECIDING_ROLES)
-    case = _app(request).classify(case_id, actor, _trace(request), **body.model_dump())
+    case = _app(request).classify(case_id, actor, request_trace(request), **body.model_dump())
     return view(case, actor)
 
 
@@ -408,7 +399,9 @@ def decide_acceptance(
     case_id: UUID, body: DecideAcceptance, request: Request, actor: CurrentActor
 ) -> CaseView:
     require_role(actor, *DECIDING_ROLES)
-    case = _app(request).decide_acceptance(case_id, actor, _trace(request), **body.model_dump())
+    case = _app(request).decide_acceptance(
+        case_id, actor, request_trace(request), **body.model_dump()
+    )
     return view(case, actor)
 
 

@@ -1,69 +1,459 @@
-"""Routing's HTTP API: a case's assignment, the departments and the dispatch catalogue."""
+"""Routing's HTTP API: assignments and their hand-offs, department inboxes, the organisation
+registry and the versioned dispatch catalogue."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 
 from services.routing.application import RoutingApplication
-from services.routing.catalogue import CATALOGUE_VERSION, DEPARTMENTS, RULES
-from shared.auth import CurrentActor
+from services.routing.domain import Assignment
+from services.routing.inbox import ROLES as INBOX_ROLES
+from services.routing.inbox import STATES
+from services.routing.organisation import (
+    STATIONING,
+    TIERS,
+    Department,
+    DispatchRule,
+    Jurisdiction,
+    Window,
+)
+from shared.auth import CurrentActor, Forbidden, require_role
+from shared.domain import Actor
+from shared.http import example, request_trace
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
+SUPERVISING = ("supervisor", "leader", "admin")
+READING = ("clerk", "handler", "supervisor", "leader", "auditor", "admin")
 
-class AssignmentView(BaseModel):
-    case_id: UUID
-    status: str
-    lead: dict[str, str] | None
-    co_handlers: list[dict[str, str]]
-    rule_id: str | None
-    rule_version: str
-    reason: str
+Reason = Annotated[str, Field(min_length=4, max_length=2000)]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
 def _app(request: Request) -> RoutingApplication:
     return request.app.state.runtime.application  # type: ignore[no-any-return]
 
 
+def _handler(actor: Actor) -> None:
+    require_role(actor, "handler")
+    if not actor.department:
+        raise Forbidden("a handler's token names their department (onestop token --department)")
+
+
+# --- assignments ---------------------------------------------------------------------------
+
+
+def view(a: Assignment, actor: Actor) -> dict[str, Any]:
+    """The assignment as the actor may see it: an accused unit sees only that it is
+    restricted (Art. 30)."""
+    if not a.visible_to(actor.department):
+        return {"case_id": str(a.id), "status": "restricted", "restricted": True}
+    return {
+        "case_id": str(a.id),
+        "status": a.status,
+        "lead": a.lead,
+        "co_handlers": a.co_handlers,
+        "departments": list(a.parties.values()),
+        "rule_id": a.rule_id,
+        "rule_version": a.rule_version,
+        "reason": a.reason,
+        "legal_class": a.legal_class,
+        "restricted": a.accused is not None,
+        "level": a.level,
+        "escalations": a.escalations,
+        "joint_meetings": a.meetings,
+        "leader": a.leader,
+        "transfers": a.transfers,
+        "version": a.version,
+    }
+
+
 @router.get(
     "/cases/{case_id}/assignment",
-    response_model=AssignmentView,
-    summary="Who leads and who co-handles a case, and the rule that chose them",
+    summary="Who leads and who co-handles a case, each one's answer, and every hand-off",
 )
-def get_assignment(case_id: UUID, request: Request, _: CurrentActor) -> AssignmentView:
-    a = _app(request).get_assignment(case_id)
-    return AssignmentView(
-        case_id=a.id,
-        status=a.status,
-        lead=a.lead,
-        co_handlers=a.co_handlers,
-        rule_id=a.rule_id,
-        rule_version=a.rule_version,
-        reason=a.reason,
+def get_assignment(case_id: UUID, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *READING)
+    return view(_app(request).get_assignment(case_id), actor)
+
+
+class ObjectionIn(BaseModel):
+    model_config = example({"reason": "Wage arrears at a state-owned farm belong to the SASAC"})
+    reason: Reason
+
+
+@router.post("/cases/{case_id}/assignment/accept", summary="Your department takes its part")
+def accept(case_id: UUID, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    _handler(actor)
+    return view(_app(request).accept(case_id, actor, request_trace(request)), actor)
+
+
+@router.post(
+    "/cases/{case_id}/assignment/objection",
+    summary="Object to the routing within 5 working days, with reasons (Art. 23)",
+)
+def object_to(
+    case_id: UUID, body: ObjectionIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    _handler(actor)
+    return view(_app(request).object(case_id, body.reason, actor, request_trace(request)), actor)
+
+
+class ReviewIn(BaseModel):
+    model_config = example(
+        {"department": "ninghe-hrss", "outcome": "reroute", "reason": "the farm is SASAC's"}
     )
+    department: Code
+    outcome: Annotated[str, Field(pattern="^(overrule|reroute|escalate)$")]
+    reason: Reason
+    lead: Code | None = Field(
+        default=None, description="reroute: the new lead; omitted, the catalogue chooses"
+    )
+    co_handlers: list[Code] = Field(default=[], max_length=10)
+
+
+@router.post(
+    "/cases/{case_id}/assignment/objection-review",
+    summary="Review an objection: overrule it, re-route the case, or escalate the dispute",
+)
+def review(case_id: UUID, body: ReviewIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *SUPERVISING)
+    a = _app(request).review_objection(
+        case_id,
+        department=body.department,
+        outcome=body.outcome,
+        reason=body.reason,
+        lead=body.lead,
+        co_handlers=body.co_handlers,
+        actor=actor,
+        trace=request_trace(request),
+    )
+    return view(a, actor)
+
+
+class DispatchIn(BaseModel):
+    model_config = example(
+        {"lead": "ninghe-urban", "co_handlers": ["lutai-office"], "reason": "street vendors"}
+    )
+    lead: Code
+    co_handlers: list[Code] = Field(default=[], max_length=10)
+    reason: Reason
+
+
+@router.post(
+    "/cases/{case_id}/assignment/dispatch",
+    summary="Dispatch a case by hand (the manual-dispatch queue, or a correction)",
+)
+def dispatch(
+    case_id: UUID, body: DispatchIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, *SUPERVISING)
+    a = _app(request).dispatch(
+        case_id,
+        lead=body.lead,
+        co_handlers=body.co_handlers,
+        reason=body.reason,
+        actor=actor,
+        trace=request_trace(request),
+    )
+    return view(a, actor)
+
+
+class EscalationIn(BaseModel):
+    model_config = example({"reason": "three departments disagree on who owns the drainage"})
+    reason: Reason
+
+
+@router.post(
+    "/cases/{case_id}/assignment/escalation",
+    summary="Escalate one rung: window → joint meeting → leader",
+)
+def escalate(
+    case_id: UUID, body: EscalationIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, "handler", *SUPERVISING)
+    a = _app(request).escalate(case_id, body.reason, actor, request_trace(request))
+    return view(a, actor)
+
+
+class MeetingIn(BaseModel):
+    model_config = example(
+        {
+            "chair": "副区长 张伟",
+            "departments": ["ninghe-hrss", "ninghe-urban"],
+            "minutes": "Both departments heard the petitioner's account on site.",
+            "decisions": ["HRSS leads, urban management clears the site by Friday"],
+            "lead": "ninghe-hrss",
+            "co_handlers": ["ninghe-urban"],
+        }
+    )
+    chair: Annotated[str, Field(min_length=1, max_length=100)]
+    departments: list[Code] = Field(min_length=2, max_length=20)
+    minutes: Annotated[str, Field(min_length=1, max_length=20000)]
+    decisions: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(
+        min_length=1, max_length=20
+    )
+    lead: Code | None = Field(default=None, description="Who the meeting decided leads")
+    co_handlers: list[Code] = Field(default=[], max_length=10)
+
+
+@router.post(
+    "/cases/{case_id}/assignment/joint-meetings",
+    summary="Record a joint meeting (联席会议): who met, minutes, decisions",
+)
+def joint_meeting(
+    case_id: UUID, body: MeetingIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, *SUPERVISING)
+    a = _app(request).hold_joint_meeting(
+        case_id,
+        chair=body.chair,
+        departments=body.departments,
+        minutes=body.minutes,
+        decisions=body.decisions,
+        lead=body.lead,
+        co_handlers=body.co_handlers,
+        actor=actor,
+        trace=request_trace(request),
+    )
+    return view(a, actor)
+
+
+class LeaderIn(BaseModel):
+    model_config = example({"note": "I will meet the petitioner on Monday."})
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+@router.post(
+    "/cases/{case_id}/assignment/leader", summary="A leader takes the case personally (包案)"
+)
+def take_personally(
+    case_id: UUID, body: LeaderIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, "leader")
+    a = _app(request).take_personally(case_id, actor.user, body.note, actor, request_trace(request))
+    return view(a, actor)
+
+
+class RecusalIn(BaseModel):
+    model_config = example({"reason": "the employer is my brother-in-law's company"})
+    reason: Reason
+
+
+@router.post(
+    "/cases/{case_id}/assignment/recusal",
+    summary="Declare a conflict of interest and hand the case back (Art. 28)",
+)
+def recuse(case_id: UUID, body: RecusalIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    _handler(actor)
+    return view(_app(request).recuse(case_id, body.reason, actor, request_trace(request)), actor)
+
+
+@router.post(
+    "/cases/{case_id}/assignment/take-over",
+    summary="Another handler of the department takes the case after a recusal",
+)
+def take_over(case_id: UUID, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    _handler(actor)
+    return view(_app(request).take(case_id, actor, request_trace(request)), actor)
+
+
+class PartIn(BaseModel):
+    model_config = example({"summary": "Site inspected; the stall was removed on 11-20."})
+    summary: Annotated[str, Field(min_length=1, max_length=5000)]
+
+
+@router.post(
+    "/cases/{case_id}/assignment/parts",
+    summary="A co-handler reports its part back to the lead (首接负责)",
+)
+def report_part(
+    case_id: UUID, body: PartIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    _handler(actor)
+    a = _app(request).report_part(case_id, body.summary, actor, request_trace(request))
+    return view(a, actor)
+
+
+# --- inboxes --------------------------------------------------------------------------------
+
+
+@router.get(
+    "/departments/{code}/inbox",
+    summary="A department's cases: assigned, awaiting acceptance, objected — filtered, paged",
+)
+def inbox(
+    code: str,
+    request: Request,
+    actor: CurrentActor,
+    state: Annotated[str | None, Query(pattern=f"^({'|'.join(STATES)})$")] = None,
+    role: Annotated[str | None, Query(pattern=f"^({'|'.join(INBOX_ROLES)})$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    require_role(actor, "handler", *SUPERVISING, "auditor")
+    if actor.role == "handler" and actor.department != code:
+        raise Forbidden("a handler reads their own department's inbox")
+    rows, total = _app(request).department_inbox(
+        code, state=state, role=role, limit=limit, offset=offset
+    )
+    return {"department": code, "total": total, "limit": limit, "offset": offset, "cases": rows}
+
+
+@router.get("/dispatch-queue", summary="Cases no rule covers, waiting to be dispatched by hand")
+def dispatch_queue(
+    request: Request,
+    actor: CurrentActor,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    require_role(actor, *SUPERVISING, "auditor")
+    rows, total = _app(request).inbox.manual_queue(limit, offset)
+    return {"total": total, "limit": limit, "offset": offset, "cases": rows}
+
+
+# --- organisation registry ------------------------------------------------------------------
+
+
+@router.get("/jurisdictions", summary="District → town/street → village/community, with grids")
+def jurisdictions(request: Request, actor: CurrentActor) -> list[dict[str, Any]]:
+    require_role(actor, *READING)
+    return [j.as_dict() for j in _app(request).organisation().jurisdictions.values()]
+
+
+class JurisdictionIn(BaseModel):
+    model_config = example({"name": "裕河社区", "tier": "community", "parent": "lutai"})
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    tier: Annotated[str, Field(pattern=f"^({'|'.join(TIERS)})$")]
+    parent: Code | None = None
+
+
+@router.put("/jurisdictions/{code}", summary="Define or rename a jurisdiction (admin)")
+def put_jurisdiction(
+    code: str, body: JurisdictionIn, request: Request, actor: CurrentActor
+) -> list[dict[str, Any]]:
+    require_role(actor, "admin")
+    j = Jurisdiction(code, body.name, body.tier, body.parent)
+    org = _app(request).define_jurisdiction(j, actor)
+    return [x.as_dict() for x in org.jurisdictions.values()]
 
 
 @router.get("/departments", summary="The departments cases can be assigned to")
-def departments(_: CurrentActor) -> list[dict[str, Any]]:
-    return [vars(d) for d in DEPARTMENTS.values()]
+def departments(request: Request, actor: CurrentActor) -> list[dict[str, Any]]:
+    require_role(actor, *READING)
+    return [d.as_dict() for d in _app(request).organisation().departments.values()]
 
 
-@router.get("/dispatch-rules", summary="The dispatch catalogue (派单目录) in force")
-def dispatch_rules(_: CurrentActor) -> dict[str, Any]:
-    return {
-        "version": CATALOGUE_VERSION,
-        "rules": [
-            {
-                "rule_id": r.rule_id,
-                "category": r.category,
-                "scope": list(r.scope),
-                "lead": r.lead,
-                "co_handlers": list(r.co_handlers),
-            }
-            for r in RULES
-        ],
-    }
+class DepartmentIn(BaseModel):
+    model_config = example(
+        {
+            "name": "宁河区生态环境局",
+            "jurisdiction": "ninghe",
+            "stationing": "rotation",
+            "rotation_days": [1, 3, 5],
+        }
+    )
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    jurisdiction: Code
+    stationing: Annotated[str, Field(pattern=f"^({'|'.join(STATIONING)})$")] = "permanent"
+    rotation_days: list[int] = Field(default=[], max_length=7)
+    active: bool = True
+
+
+@router.put("/departments/{code}", summary="Define, change or retire a department (admin)")
+def put_department(
+    code: str, body: DepartmentIn, request: Request, actor: CurrentActor
+) -> dict[str, Any]:
+    require_role(actor, "admin")
+    d = Department(
+        code,
+        body.name,
+        body.jurisdiction,
+        body.stationing,
+        tuple(body.rotation_days),
+        body.active,
+    )
+    org = _app(request).define_department(d, actor)
+    return org.departments[code].as_dict()
+
+
+@router.get("/windows", summary="Reception windows and the departments sharing each")
+def windows(request: Request, actor: CurrentActor) -> list[dict[str, Any]]:
+    require_role(actor, *READING)
+    return [w.as_dict() for w in _app(request).organisation().windows.values()]
+
+
+class WindowIn(BaseModel):
+    model_config = example({"departments": ["ninghe-hrss", "qiaocheng-hrss"]})
+    departments: list[Code] = Field(min_length=1, max_length=2)
+
+
+@router.put("/windows/{code}", summary="Define a window, shared by at most two departments")
+def put_window(code: str, body: WindowIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, "admin")
+    org = _app(request).define_window(Window(code, tuple(body.departments)), actor)
+    return org.windows[code].as_dict()
+
+
+# --- dispatch catalogue ---------------------------------------------------------------------
+
+
+@router.get("/dispatch-rules", summary="The dispatch catalogue (派单目录) in force, or a past one")
+def dispatch_rules(
+    request: Request,
+    actor: CurrentActor,
+    version: Annotated[str | None, Query(pattern=r"^v\d+$")] = None,
+) -> dict[str, Any]:
+    require_role(actor, *READING)
+    catalogue = _app(request).catalogue()
+    chosen = catalogue.release(version) if version else catalogue.current
+    return {**(chosen or {"version": "none", "rules": []}), "versions": len(catalogue.versions)}
+
+
+class RuleIn(BaseModel):
+    model_config = {"extra": "forbid"}
+    rule_id: Code
+    category: Annotated[str, Field(min_length=1, max_length=64)]
+    scope: list[Code] = Field(min_length=1, max_length=3)
+    legal_class: Annotated[str | None, Field(pattern="^(suggestion|accusation|claim)$")] = None
+    lead: Code
+    co_handlers: list[Code] = Field(default=[], max_length=10)
+
+
+class CatalogueIn(BaseModel):
+    model_config = example(
+        {
+            "note": "neighbour disputes in Jinxiu go to the residents' committee",
+            "rules": [
+                {
+                    "rule_id": "R-15",
+                    "category": "neighbour-dispute",
+                    "scope": ["ninghe", "lutai", "jinxiu"],
+                    "lead": "jinxiu-committee",
+                }
+            ],
+        }
+    )
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+    rules: list[RuleIn] = Field(min_length=1, max_length=5000)
+
+
+@router.post(
+    "/dispatch-rules",
+    status_code=201,
+    summary="Publish a new version of the whole catalogue (admin); old versions stay readable",
+)
+def publish_rules(body: CatalogueIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, "admin")
+    rules = [
+        DispatchRule(
+            r.rule_id, r.category, tuple(r.scope), r.lead, tuple(r.co_handlers), r.legal_class
+        )
+        for r in body.rules
+    ]
+    catalogue = _app(request).publish_catalogue(rules, body.note, actor)
+    return {**(catalogue.current or {}), "versions": len(catalogue.versions)}

@@ -1,51 +1,401 @@
-"""Routing's application service: reacts to registrations by assigning the case."""
+"""Routing's application service: one method per command — load, change, save.
+
+Intake's events start and adjust assignments (registration, classification, acceptance
+decisions, repeats), follow-up's overdue events escalate them, and departments, the
+supervision office and leaders act on them through the API.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
-from services.routing.catalogue import CATALOGUE_VERSION, DEPARTMENTS, RULES
-from services.routing.domain import Assignment
-from shared.domain import Actor, Trace
+from services.routing import catalogue as seed
+from services.routing.domain import (
+    LEVELS,
+    Assignment,
+    RoutingRefused,
+    accused_departments,
+    reroute_by_catalogue,
+)
+from services.routing.inbox import Inbox
+from services.routing.organisation import (
+    CATALOGUE_ID,
+    ORGANISATION_ID,
+    Department,
+    DispatchCatalogue,
+    DispatchRule,
+    Jurisdiction,
+    Organisation,
+    Window,
+)
+from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
-from shared.messages import CaseRegistered, parse
+from shared.messages import (
+    CaseAcceptanceDecided,
+    CaseClassified,
+    CaseOverdue,
+    CaseRegistered,
+    CaseRepeated,
+    parse,
+)
 from shared.processing import TrackedApplication
 
 ROUTING = Actor.service("routing")
+A = TypeVar("A")
+
+FOLLOWED = (
+    CaseRegistered.TYPE,
+    CaseClassified.TYPE,
+    CaseAcceptanceDecided.TYPE,
+    CaseRepeated.TYPE,
+    CaseOverdue.TYPE,
+)
 
 
 class RoutingApplication(TrackedApplication):
     name = "routing"
 
+    def __init__(
+        self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.inbox = Inbox(self)
+        self.seed()
+
+    # --- registry and catalogue -----------------------------------------------------------
+
+    def seed(self) -> None:
+        """A new centre's registry and first catalogue (idempotent; safe in several processes)."""
+        if self.load(ORGANISATION_ID) is None:
+            org = Organisation.start()
+            for j in seed.JURISDICTIONS:
+                org.define_jurisdiction(j, by="seed")
+            for d in seed.DEPARTMENTS:
+                org.define_department(d, by="seed")
+            for w in seed.WINDOWS:
+                org.define_window(w, by="seed")
+            with contextlib.suppress(IntegrityError):  # another process seeded it first
+                self.save(org)
+        if self.load(CATALOGUE_ID) is None:
+            catalogue = DispatchCatalogue.start()
+            catalogue.publish(list(seed.RULES), self.organisation(), seed.SEED_NOTE, by="seed")
+            with contextlib.suppress(IntegrityError):
+                self.save(catalogue)
+
+    def organisation(self) -> Organisation:
+        org = self.load(ORGANISATION_ID)
+        if org is None:
+            raise NotFound("the organisation registry (start routing once to seed it)")
+        return org  # type: ignore[no-any-return]
+
+    def catalogue(self) -> DispatchCatalogue:
+        catalogue = self.load(CATALOGUE_ID)
+        if catalogue is None:
+            raise NotFound("the dispatch catalogue (start routing once to seed it)")
+        return catalogue  # type: ignore[no-any-return]
+
+    def define_jurisdiction(self, jurisdiction: Jurisdiction, actor: Actor) -> Organisation:
+        return self._change(
+            self.organisation, lambda o: o.define_jurisdiction(jurisdiction, by=actor.user)
+        )
+
+    def define_department(self, department: Department, actor: Actor) -> Organisation:
+        return self._change(
+            self.organisation, lambda o: o.define_department(department, by=actor.user)
+        )
+
+    def define_window(self, window: Window, actor: Actor) -> Organisation:
+        return self._change(self.organisation, lambda o: o.define_window(window, by=actor.user))
+
+    def publish_catalogue(
+        self, rules: list[DispatchRule], note: str, actor: Actor
+    ) -> DispatchCatalogue:
+        org = self.organisation()
+        return self._change(self.catalogue, lambda c: c.publish(rules, org, note, by=actor.user))
+
+    # --- consuming other services' events ---------------------------------------------------
+
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
-        """Consumer entry point: one intake event, applied at most once."""
-        if event.type != CaseRegistered.TYPE:
-            return  # other intake events do not concern routing
+        """Consumer entry point: one record from intake or follow-up, applied at most once."""
+        if event.type not in FOLLOWED:
+            return  # no effect, so nothing to remember
         message = parse(event.type, event.data)
-        assert isinstance(message, CaseRegistered)
-        case_id = UUID(message.case_id)
-        if self.load(case_id) is not None:  # the same registration relayed twice: no second effect
-            self.save_tracked(tracking)
+        case_id = UUID(event.subject)
+        trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
+        assignment: Assignment | None = self.load(case_id)
+        if isinstance(message, CaseRegistered):
+            if assignment is not None:  # the same registration relayed twice
+                self.save_tracked(tracking)
+                return
+            assignment = self._route(case_id, message, trace)
+        elif assignment is None or assignment.status == "withdrawn":
+            self.save_tracked(tracking)  # a case routed elsewhere, or no longer handled
             return
+        elif isinstance(message, CaseClassified):
+            self._classified(assignment, message, trace)
+        elif isinstance(message, CaseAcceptanceDecided):
+            if message.decision != "accept":
+                why = message.reason or f"diverted to {message.diverted_to}"
+                assignment.withdraw(f"{message.decision}d at intake: {why}", ROUTING, trace)
+        elif isinstance(message, CaseRepeated):
+            self._escalate_if_possible(
+                assignment,
+                "repeat",
+                f"the petitioner came again ({message.repeat_count}× so far)",
+                trace,
+            )
+        elif isinstance(message, CaseOverdue):
+            self._escalate_if_possible(
+                assignment,
+                "overdue",
+                f"the {message.deadline} deadline passed at {message.due_at.isoformat()}",
+                trace,
+            )
+        self.save_tracked(tracking, assignment)
+
+    def _route(self, case_id: UUID, message: CaseRegistered, trace: Trace) -> Assignment:
+        version, rules = self.catalogue().rules()
         assignment = Assignment.route(
             case_id=case_id,
             category=message.category,
             location=message.location.model_dump(),
-            rules=RULES,
-            departments=DEPARTMENTS,
-            rule_version=CATALOGUE_VERSION,
+            legal_class=message.legal_class,
+            organisation=self.organisation(),
+            rules=rules,
+            rule_version=version,
             actor=ROUTING,
-            trace=Trace(correlation_id=event.correlation_id, causation_id=event.id),
+            trace=trace,
         )
-        self.save_tracked(tracking, assignment)
+        if message.group_size:
+            self._escalate_if_possible(
+                assignment,
+                "group",
+                f"a group petition of {message.group_size} people (Art. 20)",
+                trace,
+            )
+        return assignment
+
+    def _classified(self, assignment: Assignment, message: CaseClassified, trace: Trace) -> None:
+        """An accusation never reaches the accused (Art. 30); a case whose legal class calls
+        for another department (an accusation: discipline inspection) goes there."""
+        org = self.organisation()
+        changed = assignment.note_legal_class(message.legal_class, ROUTING, trace)
+        if message.legal_class == "accusation":
+            barred = accused_departments(message.accused, org)
+            assignment.restrict(message.accused or "(not named)", barred, ROUTING, trace)
+        if assignment.lead is not None and not changed:
+            return
+        version, rules = self.catalogue().rules()
+        choice = reroute_by_catalogue(assignment, org, rules, version, frozenset(assignment.barred))
+        if choice is None:
+            return  # the supervision office dispatches it by hand
+        rule, lead, co, why = choice
+        if assignment.lead is not None and lead["code"] == assignment.lead["code"]:
+            return
+        assignment.dispatch(
+            lead=lead,
+            co_handlers=co,
+            reason=why,
+            trigger="confidentiality" if assignment.lead is None else "reclassified",
+            rule=rule,
+            rule_version=version,
+            actor=ROUTING,
+            trace=trace,
+        )
+
+    @staticmethod
+    def _escalate_if_possible(
+        assignment: Assignment, trigger: str, reason: str, trace: Trace
+    ) -> None:
+        if LEVELS.index(assignment.level) < len(LEVELS) - 1:
+            assignment.escalate(trigger, reason, ROUTING, trace)
+
+    # --- commands from people -------------------------------------------------------------
+
+    def _change(self, load: Callable[[], A], change: Callable[[A], object]) -> A:
+        """Load, change, save — again on fresh state if a concurrent save moved it on."""
+        for attempt in range(8):
+            aggregate: Any = load()
+            change(aggregate)
+            try:
+                self.save(aggregate)
+            except IntegrityError:
+                if attempt == 7:
+                    raise
+                continue
+            self.remember(aggregate)
+            return aggregate  # type: ignore[no-any-return]
+        raise AssertionError("unreachable")
+
+    def _on_case(self, case_id: UUID, change: Callable[[Assignment], object]) -> Assignment:
+        return self._change(lambda: self.get_assignment(case_id), change)
+
+    def accept(self, case_id: UUID, actor: Actor, trace: Trace) -> Assignment:
+        return self._on_case(case_id, lambda a: a.accept(actor, trace))
+
+    def object(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
+        return self._on_case(case_id, lambda a: a.object(reason, self.clock(), actor, trace))
+
+    def review_objection(
+        self,
+        case_id: UUID,
+        *,
+        department: str,
+        outcome: str,
+        reason: str,
+        lead: str | None,
+        co_handlers: list[str],
+        actor: Actor,
+        trace: Trace,
+    ) -> Assignment:
+        """overrule: the department handles its part; reroute: to the departments given, or
+        the catalogue's choice without the objectors; escalate: a dispute for a joint meeting."""
+
+        def review(a: Assignment) -> None:
+            if a.parties.get(department, {}).get("state") != "objected":
+                raise RoutingRefused(f"{department!r} has no objection to review", "department")
+            if outcome == "overrule":
+                a.overrule(department, reason, actor, trace)
+            elif outcome == "escalate":
+                a.escalate("objection-dispute", reason, actor, trace)
+            elif outcome == "reroute":
+                self._redispatch(a, lead, co_handlers, reason, "objection", actor, trace)
+            else:
+                raise RoutingRefused("outcome is overrule, reroute or escalate", "outcome")
+
+        return self._on_case(case_id, review)
+
+    def dispatch(
+        self,
+        case_id: UUID,
+        *,
+        lead: str,
+        co_handlers: list[str],
+        reason: str,
+        actor: Actor,
+        trace: Trace,
+    ) -> Assignment:
+        """The supervision office dispatches a case by hand (from the manual queue, or to
+        correct a routing)."""
+        return self._on_case(
+            case_id,
+            lambda a: self._redispatch(
+                a, lead, co_handlers, reason, "manual-dispatch", actor, trace
+            ),
+        )
+
+    def _redispatch(
+        self,
+        a: Assignment,
+        lead: str | None,
+        co_handlers: list[str],
+        reason: str,
+        trigger: str,
+        actor: Actor,
+        trace: Trace,
+    ) -> None:
+        org = self.organisation()
+        if lead is not None:
+            a.dispatch(
+                lead=org.department(lead).as_ref(),
+                co_handlers=[org.department(c).as_ref() for c in co_handlers],
+                reason=reason,
+                trigger=trigger,
+                actor=actor,
+                trace=trace,
+            )
+            return
+        version, rules = self.catalogue().rules()
+        excluded = frozenset(a.objectors) | frozenset(a.barred)
+        choice = reroute_by_catalogue(a, org, rules, version, excluded)
+        if choice is None:
+            raise RoutingRefused(
+                "the catalogue has no other department for this case: name the lead", "lead"
+            )
+        rule, lead_ref, co, why = choice
+        a.dispatch(
+            lead=lead_ref,
+            co_handlers=co,
+            reason=f"{reason} — {why}",
+            trigger=trigger,
+            rule=rule,
+            rule_version=version,
+            actor=actor,
+            trace=trace,
+        )
+
+    def escalate(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
+        return self._on_case(case_id, lambda a: a.escalate("request", reason, actor, trace))
+
+    def hold_joint_meeting(
+        self,
+        case_id: UUID,
+        *,
+        chair: str,
+        departments: list[str],
+        minutes: str,
+        decisions: list[str],
+        lead: str | None,
+        co_handlers: list[str],
+        actor: Actor,
+        trace: Trace,
+    ) -> Assignment:
+        """Record the meeting; if it decided who leads, that binds (Art. 24)."""
+        org = self.organisation()
+
+        def meet(a: Assignment) -> None:
+            for code in departments:
+                org.department(code)
+            a.hold_joint_meeting(
+                chair=chair,
+                departments=departments,
+                minutes=minutes,
+                decisions=decisions,
+                actor=actor,
+                trace=trace,
+            )
+            if lead is not None:
+                a.dispatch(
+                    lead=org.department(lead).as_ref(),
+                    co_handlers=[org.department(c).as_ref() for c in co_handlers],
+                    reason=f"decided by the joint meeting chaired by {chair}",
+                    trigger="joint-meeting",
+                    actor=actor,
+                    trace=trace,
+                )
+
+        return self._on_case(case_id, meet)
+
+    def take_personally(
+        self, case_id: UUID, leader: str, note: str, actor: Actor, trace: Trace
+    ) -> Assignment:
+        return self._on_case(case_id, lambda a: a.take_personally(leader, note, actor, trace))
+
+    def recuse(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
+        return self._on_case(case_id, lambda a: a.recuse(reason, actor, trace))
+
+    def take(self, case_id: UUID, actor: Actor, trace: Trace) -> Assignment:
+        return self._on_case(case_id, lambda a: a.take(actor, trace))
+
+    def report_part(self, case_id: UUID, summary: str, actor: Actor, trace: Trace) -> Assignment:
+        return self._on_case(case_id, lambda a: a.report_part(summary, actor, trace))
+
+    # --- reading --------------------------------------------------------------------------
 
     def get_assignment(self, case_id: UUID) -> Assignment:
-        try:
-            assignment: Assignment = self.repository.get(case_id)
-        except AggregateNotFoundError:
-            raise NotFound(f"an assignment for case {case_id}") from None
+        assignment = self.load(case_id)
+        if not isinstance(assignment, Assignment):
+            raise NotFound(f"an assignment for case {case_id}")
         return assignment
+
+    def department_inbox(self, department: str, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+        self.organisation().department(department)
+        return self.inbox.query(department=department, **filters)

@@ -14,23 +14,14 @@ from shared.store import ensure_schema, eventsourcing_env
 
 def build_runtime(settings: Settings) -> Runtime:
     ensure_schema(settings, "routing")
+    followed = [settings.topic("intake"), settings.topic("followup")]
     ensure_topics(
         settings,
-        [
-            settings.topic("routing"),
-            settings.topic("intake"),
-            settings.dead_letter_topic("routing"),
-        ],
+        [settings.topic("routing"), *followed, settings.dead_letter_topic("routing")],
     )
     app = RoutingApplication(eventsourcing_env(settings, "routing"))
-    relay = Relay(app, settings, "routing", wire.to_cloudevent)
-    consumer = Consumer(
-        settings,
-        "routing",
-        [settings.topic("intake")],
-        app,
-        after_batch=relay.wake,
-    )
+    relay = Relay(app, settings, "routing", wire.to_cloudevent, wire.publishes)
+    consumer = Consumer(settings, "routing", followed, app, after_batch=relay.wake)
     return Runtime("routing", settings, app, relay=relay, consumer=consumer)
 
 

@@ -1,0 +1,369 @@
+"""Routing on the in-memory store: the catalogue's choice, answers, objections, transfers,
+the escalation ladder, confidentiality of accusations, recusal and department inboxes."""
+
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import Tracking
+
+from services.routing import wire
+from services.routing.application import RoutingApplication
+from services.routing.domain import RoutingRefused
+from services.routing.organisation import (
+    Department,
+    DispatchRule,
+    InvalidOrganisation,
+    Jurisdiction,
+    Window,
+    working_days_after,
+)
+from shared.domain import Actor, Trace
+from shared.envelope import CloudEvent
+from shared.messages import (
+    CaseAcceptanceDecided,
+    CaseClassified,
+    CaseOverdue,
+    CaseRegistered,
+    CaseRepeated,
+    dump,
+)
+
+T = Trace("corr-r")
+SUPERVISOR = Actor("zhou", "supervisor")
+ADMIN = Actor("root", "admin")
+offsets = count()
+
+
+def handler(department: str, user: str = "li") -> Actor:
+    return Actor(user, "handler", department)
+
+
+def send(app: RoutingApplication, message, service: str = "intake") -> None:
+    event = CloudEvent(
+        id=f"{service}:{uuid4()}",
+        source=f"/onestop/{service}",
+        type=message.TYPE,
+        subject=message.case_id,
+        time=datetime.now(UTC),
+        correlation_id="corr-r",
+        actor=Actor("alice", "clerk"),
+        data=dump(message),
+    )
+    app.handle(CloudEvent.from_json(event.to_json()), Tracking("kafka:t:0", next(offsets)))
+
+
+def register(app, category="labour-wages", place=("ninghe", "lutai", "jinxiu"), **extra):
+    case_id = str(uuid4())
+    district, street, community = place
+    send(
+        app,
+        CaseRegistered(
+            case_id=case_id,
+            channel="visit",
+            subject="s",
+            description="d",
+            category=category,
+            location={"district": district, "street": street, "community": community},
+            registered_at=datetime.now(UTC),
+            first_receiver="alice",
+            **extra,
+        ),
+    )
+    return case_id
+
+
+@pytest.fixture
+def app():
+    return RoutingApplication()
+
+
+def test_small_matters_stay_in_the_small_grid_and_the_choice_says_why(app):
+    street = app.get_assignment(register(app, "urban-management", ("ninghe", "lutai", "yuhe")))
+    town = app.get_assignment(register(app, "urban-management", ("ninghe", "fengtai", "x")))
+    assert (street.rule_id, street.lead["code"]) == ("R-07", "lutai-office")
+    assert (town.rule_id, town.lead["code"]) == ("R-06", "ninghe-urban")
+    assert street.rule_version == "v1" and "R-07 (v1)" in street.reason
+    assert street.status == "awaiting-acceptance"
+    assert street.parties["ninghe-urban"]["role"] == "co-handler"
+
+
+def test_a_case_no_rule_covers_waits_for_manual_dispatch_then_is_dispatched_by_hand(app):
+    case_id = register(app, "fishing-rights")
+    assert app.get_assignment(case_id).status == "awaiting-manual-dispatch"
+    assert [r["case_id"] for r in app.inbox.manual_queue()[0]] == [case_id]
+    a = app.dispatch(
+        case_id, lead="ninghe-eco", co_handlers=[], reason="ponds", actor=SUPERVISOR, trace=T
+    )
+    assert (a.status, a.lead["code"], a.rule_version) == (
+        "awaiting-acceptance",
+        "ninghe-eco",
+        "by hand",
+    )
+    assert app.inbox.manual_queue()[1] == 0
+
+
+def test_a_new_catalogue_version_routes_new_cases_and_keeps_the_old_one_readable(app):
+    first = app.get_assignment(register(app, "labour-wages"))
+    app.publish_catalogue(
+        [DispatchRule("R-40", "labour-wages", ("ninghe", "lutai"), "lutai-office")],
+        "wages in Lutai go to the street office",
+        ADMIN,
+    )
+    second = app.get_assignment(register(app, "labour-wages"))
+    assert (first.rule_id, first.rule_version) == ("R-01", "v1")
+    assert (second.rule_id, second.rule_version) == ("R-40", "v2")
+    assert app.catalogue().release("v1")["rules"][0]["rule_id"] == "R-01"
+    with pytest.raises(InvalidOrganisation) as bad:
+        app.publish_catalogue(
+            [DispatchRule("R-41", "x", ("ninghe",), "no-such-department")], "typo", ADMIN
+        )
+    assert bad.value.field == "rules.0.lead"
+
+
+def test_the_registry_checks_tiers_windows_and_stationing_and_records_who_changed_it(app):
+    with pytest.raises(InvalidOrganisation, match="within a registered street"):
+        app.define_jurisdiction(Jurisdiction("x1", "某社区", "community", "ninghe"), ADMIN)
+    app.define_jurisdiction(Jurisdiction("dongfeng", "东风社区", "community", "fengtai"), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="shared by two"):
+        app.define_window(Window("W09", ("ninghe-hrss", "ninghe-eco", "ninghe-edu")), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="weekdays"):
+        app.define_department(Department("d1", "某局", "ninghe", "rotation"), ADMIN)
+    org = app.define_department(Department("d1", "某局", "ninghe", "rotation", (2,)), ADMIN)
+    tuesday = datetime(2026, 11, 24).date()
+    assert org.departments["d1"].present_on(tuesday)
+    assert not org.departments["d1"].present_on(tuesday + timedelta(days=1))
+    assert org.jurisdictions["dongfeng"].grid == "small"
+
+
+def test_objection_within_five_working_days_then_reroute_by_the_catalogue(app):
+    case_id = register(app, "property-management", ("ninghe", "lutai", "yuhe"))
+    a = app.object(case_id, "the estate is managed by the district", handler("lutai-office"), T)
+    assert a.status == "objected"
+    assert [r["case_id"] for r in app.department_inbox("lutai-office", state="objected")[0]] == [
+        case_id
+    ]
+    a = app.review_objection(
+        case_id,
+        department="lutai-office",
+        outcome="reroute",
+        reason="agreed",
+        lead=None,
+        co_handlers=[],
+        actor=SUPERVISOR,
+        trace=T,
+    )
+    assert (a.lead["code"], a.rule_id, len(a.transfers)) == ("ninghe-housing", "R-04", 1)
+    assert "lutai-office" not in a.parties
+    a = app.accept(case_id, handler("ninghe-housing", "wang"), T)
+    assert (a.status, a.parties["ninghe-housing"]["handler"]) == ("accepted", "wang")
+
+
+def test_a_late_or_second_objection_is_refused(app):
+    late = RoutingApplication(clock=lambda: datetime.now(UTC) + timedelta(days=9))
+    case_id = register(late)
+    with pytest.raises(RoutingRefused, match="5 working days"):
+        late.object(case_id, "not ours at all", handler("ninghe-hrss"), T)
+    case_id = register(app)
+    app.object(case_id, "not ours at all", handler("ninghe-hrss"), T)
+    app.review_objection(
+        case_id,
+        department="ninghe-hrss",
+        outcome="overrule",
+        reason="wages are HRSS's",
+        lead=None,
+        co_handlers=[],
+        actor=SUPERVISOR,
+        trace=T,
+    )
+    with pytest.raises(RoutingRefused, match="binding"):
+        app.object(case_id, "still not ours", handler("ninghe-hrss"), T)
+
+
+def test_five_working_days_skip_the_weekend():
+    friday = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    assert working_days_after(friday, 5).date() == datetime(2026, 11, 27).date()
+
+
+def test_ping_pong_is_escalated_to_a_joint_meeting_never_looped(app):
+    case_id = register(app, "fishing-rights")
+    app.dispatch(case_id, lead="ninghe-eco", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T)
+    for current, nxt in [("ninghe-eco", "ninghe-planning"), ("ninghe-planning", "ninghe-urban")]:
+        app.object(case_id, "outside our remit", handler(current), T)
+        app.review_objection(
+            case_id,
+            department=current,
+            outcome="reroute",
+            reason="try them",
+            lead=nxt,
+            co_handlers=[],
+            actor=SUPERVISOR,
+            trace=T,
+        )
+    app.object(case_id, "outside our remit", handler("ninghe-urban"), T)
+    a = app.review_objection(
+        case_id,
+        department="ninghe-urban",
+        outcome="reroute",
+        reason="back to eco",
+        lead="ninghe-eco",
+        co_handlers=[],
+        actor=SUPERVISOR,
+        trace=T,
+    )
+    assert a.lead["code"] == "ninghe-urban"  # not moved a third time
+    assert (a.level, a.escalations[-1]["trigger"]) == ("joint-meeting", "ping-pong")
+    a = app.hold_joint_meeting(
+        case_id,
+        chair="副区长",
+        departments=["ninghe-eco", "ninghe-urban"],
+        minutes="heard both",
+        decisions=["eco leads"],
+        lead="ninghe-eco",
+        co_handlers=["ninghe-urban"],
+        actor=SUPERVISOR,
+        trace=T,
+    )
+    assert (a.lead["code"], a.parties["ninghe-eco"]["binding"]) == ("ninghe-eco", "joint-meeting")
+    with pytest.raises(RoutingRefused, match="binding"):
+        app.object(case_id, "still not ours", handler("ninghe-eco"), T)
+
+
+def test_the_ladder_window_joint_meeting_leader_and_its_triggers(app):
+    group = app.get_assignment(register(app, group_size=30))
+    assert (group.level, group.escalations[0]["trigger"]) == ("joint-meeting", "group")
+    case_id = register(app)
+    with pytest.raises(RoutingRefused, match="joint meeting first"):
+        app.hold_joint_meeting(
+            case_id,
+            chair="c",
+            departments=["ninghe-hrss", "ninghe-civil"],
+            minutes="m",
+            decisions=["d"],
+            lead=None,
+            co_handlers=[],
+            actor=SUPERVISOR,
+            trace=T,
+        )
+    send(
+        app,
+        CaseRepeated(
+            case_id=case_id,
+            outcome="linked",
+            channel="phone",
+            repeat_count=1,
+            repeated_at=datetime.now(UTC),
+        ),
+    )
+    send(
+        app,
+        CaseOverdue(case_id=case_id, deadline="resolution", due_at=datetime.now(UTC)),
+        "followup",
+    )
+    a = app.get_assignment(case_id)
+    assert [(e["level"], e["trigger"]) for e in a.escalations] == [
+        ("joint-meeting", "repeat"),
+        ("leader", "overdue"),
+    ]
+    a = app.take_personally(case_id, "lin", "I will see the petitioner", Actor("lin", "leader"), T)
+    assert a.leader["user"] == "lin"
+    with pytest.raises(RoutingRefused, match="already"):
+        app.escalate(case_id, "more", SUPERVISOR, T)
+
+
+def test_an_accusation_never_reaches_or_is_shown_to_the_accused_unit(app):
+    case_id = register(app, "labour-wages")
+    assert app.get_assignment(case_id).lead["code"] == "ninghe-hrss"
+    send(
+        app,
+        CaseClassified(
+            case_id=case_id,
+            legal_class="accusation",
+            litigation_related=False,
+            accused="宁河区人力资源和社会保障局 劳动监察大队",
+            classified_at=datetime.now(UTC),
+        ),
+    )
+    a = app.get_assignment(case_id)
+    assert (a.lead["code"], a.rule_id) == ("ninghe-discipline", "R-90")
+    assert a.barred == ["ninghe-hrss"] and not a.visible_to("ninghe-hrss")
+    assert app.department_inbox("ninghe-hrss")[1] == 0
+    with pytest.raises(RoutingRefused, match=r"Art\. 30"):
+        app.dispatch(
+            case_id, lead="ninghe-hrss", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T
+        )
+    with pytest.raises(RoutingRefused, match="no part"):
+        app.accept(case_id, handler("ninghe-hrss"), T)
+
+
+def test_a_handler_with_a_conflict_is_replaced_and_cannot_take_it_back(app):
+    case_id = register(app)
+    app.accept(case_id, handler("ninghe-hrss", "li"), T)
+    a = app.recuse(case_id, "the employer is my cousin", handler("ninghe-hrss", "li"), T)
+    assert a.parties["ninghe-hrss"]["state"] == "awaiting-handler"
+    with pytest.raises(RoutingRefused, match="conflict of interest"):
+        app.take(case_id, handler("ninghe-hrss", "li"), T)
+    a = app.take(case_id, handler("ninghe-hrss", "zhao"), T)
+    assert (a.status, a.parties["ninghe-hrss"]["handler"]) == ("accepted", "zhao")
+
+
+def test_co_handlers_report_their_part_to_the_lead(app):
+    case_id = register(app, "social-security", ("ninghe", "qiaobei", "xinhua"))
+    with pytest.raises(RoutingRefused, match="once it accepted"):
+        app.report_part(case_id, "done", handler("ninghe-civil"), T)
+    app.accept(case_id, handler("ninghe-civil", "sun"), T)
+    a = app.report_part(case_id, "subsidy restored", handler("ninghe-civil", "sun"), T)
+    assert a.parties["ninghe-civil"]["parts"][0]["summary"] == "subsidy restored"
+
+
+def test_a_declined_matter_is_withdrawn_from_the_departments(app):
+    case_id = register(app)
+    send(
+        app,
+        CaseAcceptanceDecided(
+            case_id=case_id,
+            decision="divert",
+            diverted_to="court",
+            notice_required=True,
+            decided_at=datetime.now(UTC),
+        ),
+    )
+    a = app.get_assignment(case_id)
+    assert a.status == "withdrawn" and "diverted to court" in a.reason
+    assert app.department_inbox("ninghe-hrss", state="released")[1] == 1
+    with pytest.raises(RoutingRefused, match="declined or diverted"):
+        app.accept(case_id, handler("ninghe-hrss"), T)
+
+
+def test_inbox_filters_and_pages_newest_first(app):
+    ids = [register(app) for _ in range(5)]
+    app.accept(ids[0], handler("ninghe-hrss"), T)
+    page, total = app.department_inbox("ninghe-hrss", state="awaiting-acceptance", limit=2)
+    assert total == 4 and [r["case_id"] for r in page] == [ids[4], ids[3]]
+    page, _ = app.department_inbox("ninghe-hrss", state="awaiting-acceptance", limit=2, offset=2)
+    assert [r["case_id"] for r in page] == [ids[2], ids[1]]
+    assert app.department_inbox("ninghe-hrss", state="accepted")[0][0]["case_id"] == ids[0]
+
+
+def test_every_hand_off_goes_on_the_wire_in_order(app):
+    case_id = register(app, "property-management", ("ninghe", "lutai", "yuhe"))
+    app.object(case_id, "district estate", handler("lutai-office"), T)
+    app.review_objection(
+        case_id,
+        department="lutai-office",
+        outcome="reroute",
+        reason="ok",
+        lead=None,
+        co_handlers=[],
+        actor=SUPERVISOR,
+        trace=T,
+    )
+    app.escalate(case_id, "petitioner insists", SUPERVISOR, T)
+    notes = app.recorder.select_notifications(start=0, limit=1000)
+    events = [wire.to_cloudevent(app.mapper.to_domain_event(n)) for n in notes]
+    mine = [e for e in events if e is not None and e.subject == case_id]
+    assert [e.type.split(".")[3] for e in mine] == ["assigned", "answered", "assigned", "escalated"]
+    assert mine[1].data["answer"] == "objected" and mine[2].data["trigger"] == "objection"
+    assert mine[2].data["transfers"] == 1
+    assert all(wire.publishes(n.topic) == (":Assignment." in n.topic) for n in notes)
