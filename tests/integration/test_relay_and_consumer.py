@@ -120,7 +120,7 @@ def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings
         time.sleep(0.1)
     stop.set()
     time.sleep(0.5)
-    assert {routing.get_assignment(c).status for c in case_ids} == {"assigned"}
+    assert {routing.get_assignment(c).status for c in case_ids} == {"awaiting-acceptance"}
 
     # Kafka forgets the group's offsets (a new group): the tracking records decide instead
     again = Consumer(
@@ -179,4 +179,4 @@ def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_
     assert len(reasons) == 2
     assert "missing CloudEvents attribute" in reasons[0]
     assert "does not fit its contract" in reasons[1] and "channel" in reasons[1]
-    assert routing.get_assignment(good).status == "assigned"
+    assert routing.get_assignment(good).status == "awaiting-acceptance"
