@@ -246,8 +246,9 @@ class Consumer:
 
     CONFLICT_RETRIES = 10
     STALL_SECONDS = 15.0
-    """kafka-python was seen to stall in a rejoin, assigned nothing and never stable again
-    (cf. dpkp/kafka-python#1237); a consumer stuck like that longer than this starts over."""
+    """kafka-python was seen to stall in a rejoin, never stable again, its revoked partitions
+    still listed as assigned (cf. dpkp/kafka-python#1237); a consumer stuck like that longer
+    than this starts over."""
 
     def __init__(
         self,
@@ -299,12 +300,14 @@ class Consumer:
             unsettled_since = time.monotonic()
             while not stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
-                if consumer.assignment() or self._stable(consumer):
+                # A rejoin that never completes keeps the revoked partitions listed as
+                # assigned, so only the membership state tells a stall from a quiet topic.
+                if self._stable(consumer) or batches:
                     unsettled_since = time.monotonic()
                 elif time.monotonic() - unsettled_since > self.STALL_SECONDS:
                     raise RuntimeError(
-                        f"no partitions and no stable group membership for "
-                        f"{self.STALL_SECONDS:.0f} s; rejoining with a new consumer"
+                        f"no stable group membership for {self.STALL_SECONDS:.0f} s; "
+                        "rejoining with a new consumer"
                     )
                 for records in batches.values():
                     self._process_batch(records, producer)
