@@ -48,7 +48,9 @@ class TrackedApplication(Application[UUID]):
         batch: Batch | None = getattr(self._local, "batch", None)
         if batch is not None:
             batch.aggregates.update((a.id, a) for a in aggregates)
-            batch.events.extend(events)
+            # copied: a later record of the batch may change state an event shares with its
+            # aggregate (a dict it applied), and the event must be stored as it was raised
+            batch.events.extend(deepcopy(events))
             return
         if events:
             self.events.put(events, tracking=tracking)

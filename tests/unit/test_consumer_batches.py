@@ -6,11 +6,13 @@ from typing import Any
 
 from eventsourcing.persistence import Tracking
 
+from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
 from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication
 from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
+from shared.domain import Actor, Trace
 from shared.kafka import Consumer
 from shared.settings import Settings
 from tests.unit.test_flow import published, register
@@ -98,3 +100,28 @@ def test_a_malformed_record_in_a_batch_is_parked_and_the_others_are_applied():
     assert value == values[1] and b"malformed" in headers["onestop-reason"]
     assert len(published(routing, routing_wire)) == 2
     assert routing.recorder.max_tracking_id("kafka:t:0") == 2
+
+
+def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_the_case():
+    intake, routing = IntakeApplication(), RoutingApplication()
+    case = register(intake)
+    clerk = Actor("alice", "clerk")
+    intake.classify(case.id, clerk, Trace("c"), legal_class="claim")
+    intake.decide_acceptance(case.id, clerk, Trace("c"), decision="accept")
+    registered, _, decided = published(intake, intake_wire)
+    routing.handle(registered, Tracking("kafka:intake:0", 0))
+    [assigned] = published(routing, routing_wire)
+    followup = FollowUpApplication()
+    consumer = Consumer(Settings(), "followup", ["t"], followup)
+
+    consumer._process_batch(records("t", [registered, assigned, decided]), Parked())
+
+    assert consumer.status.batches == 1
+    scheduled = published(followup, followup_wire)  # raises if a stored event broke its contract
+    first = scheduled[0].data["deadlines"]
+    assert [d["kind"] for d in first] == ["acceptance-notice"]
+    assert "met_at" not in first[0]  # as scheduled, before the decision met it
+    notice = next(
+        d for d in followup.get_case(case.id).deadlines if d["kind"] == "acceptance-notice"
+    )
+    assert notice.get("met_at") is not None
