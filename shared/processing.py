@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,6 +92,32 @@ class TrackedApplication(Application[UUID]):
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+
+    def _save(self, *aggregates: Any) -> None:
+        """How a command's changes are saved (intake saves through its group committer)."""
+        self.save(*aggregates)
+        self.remember(*aggregates)
+
+    def _change(self, load: Callable[[], A], change: Callable[[A], object]) -> A:
+        """Load an aggregate, change it, save it — again on fresh state if a concurrent save
+        moved it on first."""
+
+        def command() -> A:
+            aggregate = load()
+            change(aggregate)
+            self._save(aggregate)
+            return aggregate
+
+        return self._retrying(command)
+
+    def _retrying(self, command: Callable[[], T], attempts: int = 8) -> T:
+        """Run a load-change-save command again if a concurrent save moved an aggregate on."""
+        for _ in range(attempts - 1):
+            try:
+                return command()
+            except IntegrityError:
+                continue
+        return command()
 
     def remember(self, *aggregates: Any) -> None:
         """Keep just-saved aggregates in the repository's cache, so the next read of each

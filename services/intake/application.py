@@ -152,27 +152,6 @@ class IntakeApplication(TrackedApplication):
         self.remember(*aggregates)
         self.index.wake()
 
-    def _change(self, load: Callable[[], A], change: Callable[[A], object]) -> A:
-        """Load an aggregate, change it, save it — again on fresh state if a concurrent save
-        moved it on first."""
-
-        def command() -> A:
-            aggregate = load()
-            change(aggregate)
-            self._save(aggregate)
-            return aggregate
-
-        return self._retrying(command)
-
-    def _retrying(self, command: Callable[[], T], attempts: int = 8) -> T:
-        """Run a load-change-save command again if a concurrent save moved an aggregate on."""
-        for _ in range(attempts - 1):
-            try:
-                return command()
-            except IntegrityError:
-                continue
-        return command()
-
     # --- registration -------------------------------------------------------------------
 
     def register(self, submission: Submission, actor: Actor, trace: Trace) -> Outcome:

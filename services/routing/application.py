@@ -220,21 +220,6 @@ class RoutingApplication(TrackedApplication):
 
     # --- commands from people -------------------------------------------------------------
 
-    def _change(self, load: Callable[[], A], change: Callable[[A], object]) -> A:
-        """Load, change, save — again on fresh state if a concurrent save moved it on."""
-        for attempt in range(8):
-            aggregate: Any = load()
-            change(aggregate)
-            try:
-                self.save(aggregate)
-            except IntegrityError:
-                if attempt == 7:
-                    raise
-                continue
-            self.remember(aggregate)
-            return aggregate  # type: ignore[no-any-return]
-        raise AssertionError("unreachable")
-
     def _on_case(self, case_id: UUID, change: Callable[[Assignment], object]) -> Assignment:
         return self._change(lambda: self.get_assignment(case_id), change)
 
