@@ -30,7 +30,8 @@ router = APIRouter(prefix="/v1", tags=["routing"])
 SUPERVISING = ("supervisor", "leader", "admin")
 READING = ("clerk", "handler", "supervisor", "leader", "auditor", "admin")
 
-Reason = Annotated[str, Field(min_length=4, max_length=2000)]
+Reason = Annotated[str, Field(min_length=2, max_length=2000)]
+"""Two characters are a reason in Chinese (同意, 越权)."""
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 

@@ -307,7 +307,9 @@ class Assignment(Aggregate):
         for ref, role in [(lead, "lead"), *((c, "co-handler") for c in co_handlers)]:
             old = self.parties.get(ref["code"])
             if old is not None and old["role"] == role and old["state"] != "objected":
-                parties[ref["code"]] = old
+                # a joint meeting's decision binds a department it confirms, too
+                confirmed = binding == "joint-meeting"
+                parties[ref["code"]] = {**old, "binding": "joint-meeting"} if confirmed else old
                 continue
             parties[ref["code"]] = {
                 **ref,
@@ -424,7 +426,7 @@ class Assignment(Aggregate):
                 "the 5 working days to object ended at "
                 f"{party['objection_due'].isoformat(timespec='minutes')} (Art. 23)"
             )
-        if len(reason.strip()) < 4:
+        if len(reason.strip()) < 2:
             raise RoutingRefused("say why the case is outside the department's remit", "reason")
         self.trigger_event(
             self.Objected,
@@ -569,7 +571,7 @@ class Assignment(Aggregate):
         party = self._party(actor.department)
         if party["handler"] != actor.user:
             raise RoutingRefused("only the case's handler in the department can recuse")
-        if len(reason.strip()) < 4:
+        if len(reason.strip()) < 2:
             raise RoutingRefused("say what the conflict of interest is", field="reason")
         self.trigger_event(
             self.HandlerRecused,

@@ -367,3 +367,21 @@ def test_every_hand_off_goes_on_the_wire_in_order(app):
     assert mine[1].data["answer"] == "objected" and mine[2].data["trigger"] == "objection"
     assert mine[2].data["transfers"] == 1
     assert all(wire.publishes(n.topic) == (":Assignment." in n.topic) for n in notes)
+
+
+def test_a_joint_meeting_that_confirms_the_lead_binds_it_too(app):
+    case_id = register(app)
+    app.escalate(case_id, "disputed", SUPERVISOR, T)
+    app.hold_joint_meeting(
+        case_id,
+        chair="副区长",
+        departments=["ninghe-hrss", "ninghe-civil"],
+        minutes="heard both",
+        decisions=["HRSS keeps it"],
+        lead="ninghe-hrss",
+        co_handlers=[],
+        actor=SUPERVISOR,
+        trace=T,
+    )
+    with pytest.raises(RoutingRefused, match="binding"):
+        app.object(case_id, "still not ours", handler("ninghe-hrss"), T)
