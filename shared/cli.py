@@ -208,6 +208,20 @@ def _summary(event: dict[str, Any]) -> str:
         return " · ".join([data["legal_class"], *[e for e in extras if e]])
     if "repeat_count" in data:
         return f"repeat #{data['repeat_count']} by {data['channel']}: {data['outcome']}"
+    if "answer" in data:
+        who = f" by {data['handler']}" if data.get("handler") else ""
+        why = f" — {data['reason']}" if data.get("reason") else ""
+        return f"{data['department']['name']} ({data['role']}) {data['answer']}{who}{why}"
+    if "minutes" in data:
+        met = ", ".join(data["departments"])
+        return (
+            f"joint meeting chaired by {data['chair']} with {met}: {'; '.join(data['decisions'])}"
+        )
+    if "level" in data:
+        taken = f" — taken by {data['leader']}" if data.get("leader") else ""
+        return f"escalated to {data['level']} ({data['trigger']}){taken}: {data['reason']}"
+    if "summary" in data and "department" in data:
+        return f"{data['department']['name']} reports its part: {data['summary']}"
     if "reason" in data:
         return data["reason"]
     return ", ".join(f"{k}={v}" for k, v in data.items() if k != "case_id")

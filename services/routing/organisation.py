@@ -272,7 +272,8 @@ def choose(
 ) -> tuple[DispatchRule | None, list[str]]:
     """The most specific rule covering the case — the lowest tier able to handle it, and a
     rule for the case's legal class before a general one — whose departments include none
-    of `excluded` (an accused unit). Returns the rule and the rules passed over, and why."""
+    of `excluded` (an accused unit, or a department that objected). Returns the rule and
+    the rules passed over, and why."""
     matching = sorted(
         (r for r in rules if r.covers(category, place, legal_class)),
         key=lambda r: (-len(r.scope), r.legal_class is None, r.category == "*", r.rule_id),
@@ -282,7 +283,7 @@ def choose(
         barred = excluded & {rule.lead, *rule.co_handlers}
         if not barred:
             return rule, passed_over
-        passed_over.append(f"{rule.rule_id} (involves the accused {', '.join(sorted(barred))})")
+        passed_over.append(f"{rule.rule_id} (involves {', '.join(sorted(barred))}, excluded)")
     return None, passed_over
 
 
