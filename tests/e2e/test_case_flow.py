@@ -335,3 +335,127 @@ def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
         f"{intake}/v1/petitioners", params={"id_number": "120117199007080025"}, headers=clerk
     ).json()
     assert (person["case_ids"], person["repeat_count"]) == ([case_id], 1)
+
+
+def test_an_objected_case_is_rerouted_then_climbs_to_a_joint_meeting_and_a_leader(stack):
+    """Issue 4's story, across the real processes: every hand-off lands in the history, in
+    the order it happened, each caused by the one before."""
+    settings = stack.settings
+    routing = settings.url_of("routing")
+
+    def as_(role: str, department: str | None = None, user: str = "alice") -> dict[str, str]:
+        token = issue_token(settings, user, role, department)
+        return {"Authorization": f"Bearer {token}"}
+
+    body = {
+        "channel": "visit",
+        "petitioner": {"name": "钱七", "phone": "13800005555"},
+        "subject": "物业公司停水不修",
+        "description": "小区停水三天，物业公司不予维修。",
+        "category": "property-management",
+        "location": {"district": "ninghe", "street": "lutai", "community": "yuhe"},
+    }
+    made = httpx.post(
+        f"{settings.url_of('intake')}/v1/cases", json=body, headers=headers(settings), timeout=10
+    )
+    assert made.status_code == 201, made.text
+    case_id = made.json()["case_id"]
+    assignment = f"{routing}/v1/cases/{case_id}/assignment"
+
+    def act(path: str, who: dict[str, str], payload: dict | None = None) -> dict:
+        answer = httpx.post(f"{assignment}/{path}", json=payload, headers=who, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    first = wait_for(
+        lambda: (
+            (r := httpx.get(assignment, headers=as_("supervisor"), timeout=10)).status_code == 200
+            and r.json()
+        ),
+        "routing assigning the case",
+    )
+    assert (first["lead"]["code"], first["rule_id"]) == ("lutai-office", "R-05")
+
+    street = as_("handler", "lutai-office", "zhou")
+    objected = act("objection", street, {"reason": "停水是供水管网问题，应由区住建委牵头"})
+    assert objected["status"] == "objected"
+    moved = act(
+        "objection-review",
+        as_("supervisor", user="sun"),
+        {"department": "lutai-office", "outcome": "reroute", "reason": "同意"},
+    )
+    assert (moved["lead"]["code"], moved["rule_id"]) == ("ninghe-housing", "R-04")
+    assert [(t["from"]["code"], t["trigger"]) for t in moved["transfers"]] == [
+        ("lutai-office", "objection")
+    ]
+    assert act("escalation", street, {"reason": "住建委与街道对维修责任仍有争议"})["level"] == (
+        "joint-meeting"
+    )
+    met = act(
+        "joint-meetings",
+        as_("supervisor", user="sun"),
+        {
+            "chair": "副区长 张伟",
+            "departments": ["ninghe-housing", "lutai-office"],
+            "minutes": "双方到现场查看了供水管网。",
+            "decisions": ["住建委牵头维修，街道协助通知居民"],
+            "lead": "ninghe-housing",
+            "co_handlers": ["lutai-office"],
+        },
+    )
+    assert met["lead"]["code"] == "ninghe-housing"
+    led = act("leader", as_("leader", user="lin"), {"note": "周一约见信访人"})
+    assert (led["level"], led["leader"]["user"]) == ("leader", "lin")
+
+    housing = as_("handler", "ninghe-housing", "wu")
+    bound = httpx.post(
+        f"{assignment}/objection", json={"reason": "仍不属于本部门"}, headers=housing, timeout=10
+    )
+    assert bound.status_code == 422 and "binding" in bound.text
+    assert act("accept", housing)["status"] == "accepted"
+
+    def routing_story() -> list[dict]:
+        events = history(settings, case_id).get("events", [])
+        ours = [e for e in events if e["service"] == "routing"]
+        return ours if len(ours) >= 8 else []
+
+    story = wait_for(routing_story, "the hand-offs reaching the case history")
+    told = [(e["type"].split(".")[3], e["data"]) for e in story]
+    lead = [(kind, d["lead"]["code"], d["trigger"]) for kind, d in told if kind == "assigned"]
+    assert lead == [
+        ("assigned", "lutai-office", "catalogue"),
+        ("assigned", "ninghe-housing", "objection"),
+        ("assigned", "ninghe-housing", "joint-meeting"),
+    ]
+    steps = [
+        (kind, d.get("answer") or d.get("level") or d.get("chair") or d["lead"]["code"])
+        for kind, d in told
+    ]
+    assert steps == [
+        ("assigned", "lutai-office"),
+        ("answered", "objected"),
+        ("assigned", "ninghe-housing"),
+        ("escalated", "joint-meeting"),
+        ("joint-meeting-held", "副区长 张伟"),
+        ("assigned", "ninghe-housing"),
+        ("escalated", "leader"),
+        ("answered", "accepted"),
+    ]
+    assert "passed over R-05" in told[2][1]["reason"]
+    who = ["zhou", "sun", "zhou", "sun", "sun", "lin", "wu"]
+    assert [e["actor"]["user"] for e in story[1:]] == who
+    found = history(settings, case_id)
+    assert found["integrity"]["verified"] is True
+    times = [e["time"] for e in found["events"]]
+    assert times == sorted(times)
+    printed = stack.cli("history", case_id).stdout
+    assert "hash chain verified" in printed
+    lines = [
+        "芦台街道办事处 (lead) objected",
+        "passed over R-05",
+        "escalated to joint-meeting (request)",
+        "joint meeting chaired by 副区长 张伟",
+        "taken by lin",
+        "accepted by wu",
+    ]
+    assert [printed.index(line) for line in lines] == sorted(printed.index(x) for x in lines)
