@@ -61,6 +61,11 @@ class CaseRegistered(Contract):
     external_system: str | None = Field(
         default=None, description="The government system that pushed the case in, if any."
     )
+    lookup_code_hash: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the case code the petitioner was given to look up "
+        "progress and rate the handling without logging in; the code itself is never stored.",
+    )
     repeat_of: list[str] = Field(
         default=[],
         description="Earlier cases the clerk judged alike but distinct, with a reason kept in "
@@ -244,6 +249,13 @@ class ScheduledDeadline(BaseModel):
     starts_at: datetime
     rule: str
     legal_basis: str
+    id: str | None = Field(
+        default=None, description="The deadline's id within the case, e.g. `resolution#2`."
+    )
+    remind_at: datetime | None = Field(default=None, description="When its reminder goes out.")
+    department: str | None = Field(
+        default=None, description="Who answers for it (code), if a department."
+    )
 
 
 class DeadlinesScheduled(Contract):
@@ -262,6 +274,12 @@ class CaseOverdue(Contract):
     deadline: str = Field(description="Which deadline, e.g. `resolution`.")
     due_at: datetime
     department: str | None = None
+    deadline_id: str | None = Field(default=None, description="e.g. `resolution#2`.")
+    escalate: bool = Field(
+        default=True,
+        description="Whether routing climbs the escalation ladder; missed reports and "
+        "notices get a supervision notice instead.",
+    )
 
 
 class CaseFinal(Contract):
@@ -272,6 +290,171 @@ class CaseFinal(Contract):
     case_id: str
     summary: str
     final_at: datetime
+
+
+class DeadlinesMet(Contract):
+    """Deadlines of the case were met (by a plan, a report, an outcome, a decision…)."""
+
+    TYPE = "onestop.followup.deadlines.met.v1"
+    case_id: str
+    deadlines: list[str] = Field(description="Their ids, e.g. `first-report#1`.")
+    met_at: datetime
+
+
+class DeadlinesSuperseded(Contract):
+    """Deadlines of the case no longer run: the case moved to another lead, was declined,
+    or was closed out."""
+
+    TYPE = "onestop.followup.deadlines.superseded.v1"
+    case_id: str
+    deadlines: list[str]
+    reason: str
+    at: datetime
+
+
+class DeadlineReminder(Contract):
+    """A deadline is near: a reminder (催办) to whoever answers for it."""
+
+    TYPE = "onestop.followup.deadline.reminder.v1"
+    case_id: str
+    deadline: str
+    kind: str
+    due_at: datetime
+    department: str | None = None
+    rule: str
+
+
+class SupervisionNotice(Contract):
+    """A supervision notice (督办): issued by the supervision office, or by follow-up on a
+    breach."""
+
+    TYPE = "onestop.followup.case.supervision-notice.v1"
+    case_id: str
+    number: int
+    department: str | None
+    text: str
+    automatic: bool
+    deadline: str | None = None
+    issued_at: datetime
+
+
+class ClocksPaused(Contract):
+    """The case's running clocks stopped (a hearing, 听证); their time is not counted."""
+
+    TYPE = "onestop.followup.clocks.paused.v1"
+    case_id: str
+    deadlines: list[str]
+    reason: str
+    paused_at: datetime
+
+
+class ClocksResumed(Contract):
+    """The paused clocks run again, their deadlines moved on by the time paused."""
+
+    TYPE = "onestop.followup.clocks.resumed.v1"
+    case_id: str
+    deadlines: list[ScheduledDeadline]
+    paused_seconds: int
+    resumed_at: datetime
+
+
+class DeadlineExtended(Contract):
+    """An approved extension (Art. 34), or a leader-approved long-term plan's date."""
+
+    TYPE = "onestop.followup.deadline.extended.v1"
+    case_id: str
+    deadline: str
+    period: str
+    due_at: datetime
+    reason: str
+    approved_by: str
+
+
+class HandlingReported(Contract):
+    """The lead department reported on its handling: a plan, progress, or a leader-approved
+    long-term plan (13710)."""
+
+    TYPE = "onestop.followup.case.handling-reported.v1"
+    case_id: str
+    kind: Literal["plan", "progress", "long-term-plan"]
+    summary: str
+    major: bool | None = None
+    target: datetime | None = None
+    reported_at: datetime
+
+
+class OutcomeRecorded(Contract):
+    """The handling's outcome: a handling opinion (Art. 32) or a mediation/settlement
+    agreement (Art. 33), with the co-handlers' parts."""
+
+    TYPE = "onestop.followup.case.outcome-recorded.v1"
+    case_id: str
+    round: int = Field(description="1, or more after the case was reopened.")
+    form: Literal["opinion", "agreement"]
+    opinion: Literal["support", "explain", "not-support"] | None = None
+    summary: str
+    parts: dict[str, str] = Field(default={}, description="Co-handler code → its part.")
+    recorded_at: datetime
+
+
+class SatisfactionRecorded(Contract):
+    """The petitioner's satisfaction with an outcome: at a return visit, or rated online."""
+
+    TYPE = "onestop.followup.case.satisfaction-recorded.v1"
+    case_id: str
+    round: int
+    satisfaction: Literal["satisfied", "basically-satisfied", "unsatisfied"]
+    notes: str
+    source: Literal["return-visit", "petitioner"]
+    recorded_at: datetime
+
+
+class CaseReopened(Contract):
+    """Found unsatisfying, the case is handled again."""
+
+    TYPE = "onestop.followup.case.reopened.v1"
+    case_id: str
+    round: int
+    reason: str
+    reopened_at: datetime
+
+
+class CeaseCommitmentRecorded(Contract):
+    """The petitioner signed a cease-petition commitment (息诉罢访承诺书)."""
+
+    TYPE = "onestop.followup.case.cease-commitment-recorded.v1"
+    case_id: str
+    note: str
+    recorded_at: datetime
+
+
+class CaseClosedOut(Contract):
+    """The case was closed out (销号) as its policy allows."""
+
+    TYPE = "onestop.followup.case.closed-out.v1"
+    case_id: str
+    basis: str
+    closed_at: datetime
+
+
+class ReviewRequested(Contract):
+    """The petitioner asked for review (复查, Art. 35) or re-review (复核, Art. 36)."""
+
+    TYPE = "onestop.followup.case.review-requested.v1"
+    case_id: str
+    level: Literal["review", "re-review"]
+    organ: str
+    reason: str
+    requested_at: datetime
+
+
+class ReviewDecided(Contract):
+    TYPE = "onestop.followup.case.review-decided.v1"
+    case_id: str
+    level: Literal["review", "re-review"]
+    decision: Literal["upheld", "revised", "revoked"]
+    summary: str
+    decided_at: datetime
 
 
 CONTRACTS: dict[str, type[Contract]] = {
@@ -292,7 +475,22 @@ CONTRACTS: dict[str, type[Contract]] = {
         CaseRestricted,
         AssignmentWithdrawn,
         DeadlinesScheduled,
+        DeadlinesMet,
+        DeadlinesSuperseded,
+        DeadlineReminder,
         CaseOverdue,
+        SupervisionNotice,
+        ClocksPaused,
+        ClocksResumed,
+        DeadlineExtended,
+        HandlingReported,
+        OutcomeRecorded,
+        SatisfactionRecorded,
+        CaseReopened,
+        CeaseCommitmentRecorded,
+        CaseClosedOut,
+        ReviewRequested,
+        ReviewDecided,
         CaseFinal,
     )
 }

@@ -55,6 +55,17 @@ class Settings(BaseSettings):
 
     timezone: str = Field(default="Asia/Shanghai", description="Local time of the centre.")
     relay_poll_seconds: float = 0.05
+    clock_file: str | None = Field(
+        default=None,
+        description="Drills and tests only: a file holding seconds to add to the real time, "
+        "so months of deadlines pass in seconds. Never set in production.",
+    )
+    followup_policy: str = Field(
+        default="13710", description="The deadline policy follow-up applies (GET /v1/policy)."
+    )
+    scheduler_seconds: float = Field(
+        default=1.0, description="How often follow-up looks for reminders and breaches due."
+    )
     max_body_bytes: int = 64 * 1024
 
     @classmethod

@@ -1,32 +1,47 @@
-"""Follow-up's application service: tracks every case's clock and keeps its audit trail."""
+"""Follow-up's application service: every case's clock, its handling to an outcome, return
+visits, review, statistics, and the audit trail of every hand-off."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
 
 from services.followup.domain import (
+    CALENDAR_ID,
     CaseHistory,
     FollowUpCase,
+    FollowUpRefused,
+    HolidayCalendar,
+    Rules,
     Verification,
     causal_order,
     history_id,
 )
-from shared.domain import Trace, utcnow
+from services.followup.ledger import Definitions, Ledger, statistics
+from services.followup.policy import POLICIES, STANDARD, Policy
+from shared.casecode import code_hash
+from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
 from shared.messages import (
     CaseAcceptanceDecided,
     CaseAssigned,
     CaseAwaitingManualDispatch,
+    CaseEscalated,
     CaseRegistered,
+    CaseRepeated,
+    PartReported,
     parse,
 )
 from shared.processing import TrackedApplication
+
+log = logging.getLogger("onestop.followup")
+FOLLOWUP = Actor.service("followup")
 
 
 def history_entry(event: CloudEvent) -> dict[str, Any]:
@@ -48,6 +63,9 @@ NOTED = (
     CaseAcceptanceDecided.TYPE,
     CaseAssigned.TYPE,
     CaseAwaitingManualDispatch.TYPE,
+    CaseEscalated.TYPE,
+    CaseRepeated.TYPE,
+    PartReported.TYPE,
 )
 """The events that change a case's status or clock; every event goes into the history."""
 
@@ -56,10 +74,42 @@ class FollowUpApplication(TrackedApplication):
     name = "followup"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utcnow
+        self,
+        env: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        policy: Policy = STANDARD,
     ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.policy = policy
+        self.ledger = Ledger(self)
+        self._rules: tuple[int, Rules] | None = None
+
+    # --- the rules of the day ------------------------------------------------------------
+
+    def holiday_calendar(self) -> HolidayCalendar:
+        return self.load(CALENDAR_ID) or HolidayCalendar.start()  # type: ignore[no-any-return]
+
+    def rules(self) -> Rules:
+        """The policy with the work calendar as published (cached until it changes)."""
+        book = self.holiday_calendar()
+        if self._rules is None or self._rules[0] != book.version:
+            self._rules = (book.version, Rules(self.policy, book.calendar()))
+        return self._rules[1]
+
+    def publish_holidays(
+        self,
+        year: int,
+        holidays: list[date],
+        make_up_days: list[date],
+        actor: Actor,
+        trace: Trace,
+    ) -> HolidayCalendar:
+        return self._change(
+            self.holiday_calendar, lambda b: b.publish(year, holidays, make_up_days, actor, trace)
+        )
+
+    # --- consuming every service's events --------------------------------------------------
 
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
         """Consumer entry point for all three services' events, each applied at most once."""
@@ -74,11 +124,14 @@ class FollowUpApplication(TrackedApplication):
             event.type,
             event.data,
             Trace(correlation_id=event.correlation_id, causation_id=event.id),
+            self.rules(),
         )
         self.save_tracked(tracking, history, case)
 
     @staticmethod
-    def _note(case: FollowUpCase, type_: str, data: dict[str, Any], trace: Trace) -> None:
+    def _note(
+        case: FollowUpCase, type_: str, data: dict[str, Any], trace: Trace, rules: Rules
+    ) -> None:
         """What one event from another service means for the case's status and clock."""
         if type_ not in NOTED:
             return
@@ -92,39 +145,238 @@ class FollowUpApplication(TrackedApplication):
                 first_receiver=message.first_receiver,
                 trace=trace,
                 notice_required=message.notice_required,
+                channel=message.channel,
+                group_size=message.group_size,
+                petitioner_ids=tuple(message.petitioner_ids),
+                lookup_code_hash=message.lookup_code_hash,
+                rules=rules,
             )
         elif isinstance(message, CaseAcceptanceDecided):
-            case.note_acceptance(message.decision, message.decided_at)
+            case.note_acceptance(message.decision, message.decided_at, trace, rules)
         elif isinstance(message, CaseAssigned):
             case.note_assignment(
                 lead=message.lead.model_dump(),
                 co_handlers=[d.model_dump() for d in message.co_handlers],
                 assigned_at=message.assigned_at,
                 trace=trace,
+                rules=rules,
             )
         elif isinstance(message, CaseAwaitingManualDispatch):
             case.note_manual_dispatch(message.reason)
+        elif isinstance(message, CaseEscalated):
+            case.note_escalation(message.level, message.escalated_at)
+        elif isinstance(message, CaseRepeated):
+            case.note_repeat(message.repeated_at)
+        elif isinstance(message, PartReported):
+            case.note_part(message.department.code, message.summary, message.reported_at)
+
+    # --- the clock ------------------------------------------------------------------------
+
+    def fire_due(self) -> int:
+        """Send every reminder and report every breach due by now; returns how many fired.
+        Safe to call from several processes: each case's own events say what already fired,
+        and a concurrent firing loses on the version and finds nothing left to do."""
+        now = self.clock()
+        fired = 0
+        for case_id in self.ledger.due(now):
+            try:
+                fired += self._fire(case_id, now)
+            except Exception:
+                log.exception("could not fire the clocks of case %s", case_id)
+        return fired
+
+    def _fire(self, case_id: UUID, now: datetime) -> int:
+        trace = Trace(correlation_id=f"clock:{case_id}:{now.isoformat()}")
+        counted: list[int] = []
+        self._change(lambda: self.get_case(case_id), lambda c: counted.append(c.fire(now, trace)))
+        return counted[-1]
+
+    # --- commands from people ----------------------------------------------------------------
+
+    def _on_case(self, case_id: UUID, change: Callable[[FollowUpCase, datetime], object]) -> Any:
+        return self._change(lambda: self.get_case(case_id), lambda c: change(c, self.clock()))
+
+    def file_plan(
+        self, case_id: UUID, summary: str, major: bool, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id, lambda c, now: c.file_plan(summary, major, actor, trace, now, rules)
+        )
+
+    def approve_long_term_plan(
+        self, case_id: UUID, summary: str, target: datetime, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id,
+            lambda c, now: c.approve_long_term_plan(summary, target, actor, trace, now, rules),
+        )
+
+    def report_progress(
+        self, case_id: UUID, summary: str, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id, lambda c, now: c.report_progress(summary, actor, trace, now, rules)
+        )
+
+    def record_outcome(
+        self,
+        case_id: UUID,
+        *,
+        form: str,
+        opinion: str | None,
+        summary: str,
+        actor: Actor,
+        trace: Trace,
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id,
+            lambda c, now: c.record_outcome(
+                form=form,
+                opinion=opinion,
+                summary=summary,
+                actor=actor,
+                trace=trace,
+                at=now,
+                rules=rules,
+            ),
+        )
+
+    def record_satisfaction(
+        self,
+        case_id: UUID,
+        *,
+        satisfaction: str,
+        notes: str,
+        source: str,
+        actor: Actor,
+        trace: Trace,
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id,
+            lambda c, now: c.record_satisfaction(
+                satisfaction=satisfaction,
+                notes=notes,
+                source=source,
+                actor=actor,
+                trace=trace,
+                at=now,
+                rules=rules,
+            ),
+        )
+
+    def record_cease_commitment(
+        self, case_id: UUID, note: str, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        return self._on_case(
+            case_id, lambda c, now: c.record_cease_commitment(note, actor, trace, now)
+        )
+
+    def close_out(self, case_id: UUID, actor: Actor, trace: Trace) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(case_id, lambda c, now: c.close_out(actor, trace, now, rules))
+
+    def request_review(
+        self, case_id: UUID, level: str, organ: str, reason: str, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id,
+            lambda c, now: c.request_review(level, organ, reason, actor, trace, now, rules),
+        )
+
+    def decide_review(
+        self, case_id: UUID, decision: str, summary: str, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id, lambda c, now: c.decide_review(decision, summary, actor, trace, now, rules)
+        )
+
+    def pause_clocks(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> FollowUpCase:
+        return self._on_case(case_id, lambda c, now: c.pause_clocks(reason, actor, trace, now))
+
+    def resume_clocks(self, case_id: UUID, actor: Actor, trace: Trace) -> FollowUpCase:
+        return self._on_case(case_id, lambda c, now: c.resume_clocks(actor, trace, now))
+
+    def extend(
+        self, case_id: UUID, kind: str, days: int, reason: str, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        rules = self.rules()
+        return self._on_case(
+            case_id, lambda c, now: c.extend(kind, days, reason, actor, trace, now, rules)
+        )
+
+    def issue_supervision_notice(
+        self, case_id: UUID, text: str, department: str | None, actor: Actor, trace: Trace
+    ) -> FollowUpCase:
+        return self._on_case(
+            case_id,
+            lambda c, now: c.issue_supervision_notice(text, department, actor, trace, now),
+        )
+
+    # --- the petitioner, with the case code ----------------------------------------------
+
+    def case_by_code(self, code: str) -> FollowUpCase:
+        case_id = self.ledger.by_code(code_hash(code))
+        if case_id is None:
+            raise NotFound("no case has this code")
+        return self.get_case(case_id)
+
+    def rate_by_code(self, code: str, satisfaction: str, comment: str) -> FollowUpCase:
+        case = self.case_by_code(code)
+        petitioner = Actor(user="petitioner", role="petitioner")
+        trace = Trace(correlation_id=f"petitioner-rating:{case.id}")
+        return self.record_satisfaction(
+            case.id,
+            satisfaction=satisfaction,
+            notes=comment,
+            source="petitioner",
+            actor=petitioner,
+            trace=trace,
+        )
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def statistics(
+        self, start: datetime, end: datetime, by: str, definitions: Definitions
+    ) -> list[dict[str, Any]]:
+        return statistics(
+            self.ledger.all_facts(),
+            start=start,
+            end=end,
+            by=by,
+            now=self.clock(),
+            definitions=definitions,
+        )
 
     def get_case(self, case_id: UUID, as_of: datetime | None = None) -> FollowUpCase:
-        """The case now, or as it stood at `as_of`: replayed from the history entries of
-        events that had happened by then, through the same rules as when they arrived."""
+        """The case now, or as it stood at `as_of`: from its own events up to then; before
+        follow-up had noted anything, from the other services' events in its history."""
+        case = self._get(case_id, FollowUpCase)
         if as_of is None:
-            case = self._get(case_id, FollowUpCase)
             if case is None:
                 raise NotFound(f"case {case_id}")
             return case  # type: ignore[no-any-return]
+        version = 0
+        for event in self.events.get(case_id):
+            if event.timestamp > as_of:  # type: ignore[attr-defined]
+                break
+            version = event.originator_version
+        if version:
+            return self.repository.get(case_id, version=version)  # type: ignore[no-any-return]
         entries, _ = self.history(case_id, as_of)
         if not entries:
             raise NotFound(f"case {case_id} as of {as_of.isoformat()}")
-        case = FollowUpCase.open(case_id)
+        past = FollowUpCase.open(case_id)
         for entry in entries:
-            self._note(
-                case,
-                entry["type"],
-                entry["data"],
-                Trace(entry["correlation_id"], entry["event_id"]),
-            )
-        return case
+            trace = Trace(entry["correlation_id"], entry["event_id"])
+            self._note(past, entry["type"], entry["data"], trace, self.rules())
+        return past
 
     def history(
         self, case_id: UUID, as_of: datetime | None = None
@@ -143,3 +395,12 @@ class FollowUpApplication(TrackedApplication):
         aggregate = self.load(aggregate_id)
         assert aggregate is None or isinstance(aggregate, kind)
         return aggregate
+
+
+def policy_named(name: str) -> Policy:
+    try:
+        return POLICIES[name]
+    except KeyError:
+        raise FollowUpRefused(
+            f"unknown policy {name!r}; one of {', '.join(POLICIES)}", field="followup_policy"
+        ) from None

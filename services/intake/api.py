@@ -146,6 +146,10 @@ class Registered(BaseModel):
     message: str
     repeat_count: int
     progress: dict[str, Any] | None
+    case_code: str = Field(
+        description="Give it to the petitioner: with it they look up progress and rate the "
+        "handling at /v1/public/lookup on follow-up, without an account."
+    )
 
 
 class CaseView(BaseModel):
@@ -252,7 +256,7 @@ MESSAGES = {
 }
 
 
-def answer(outcome: Outcome, response: Response) -> Registered:
+def answer(outcome: Outcome, response: Response, code: str) -> Registered:
     case = outcome.case
     response.status_code = 201 if outcome.outcome == "registered" else 200
     response.headers["Location"] = f"/v1/cases/{case.id}"
@@ -265,6 +269,7 @@ def answer(outcome: Outcome, response: Response) -> Registered:
         message=MESSAGES[outcome.outcome],
         repeat_count=case.repeat_count,
         progress=case.progress,
+        case_code=code,
     )
 
 
@@ -336,11 +341,12 @@ def register_case(
         ),
         fingerprint=fingerprint(body.model_dump(mode="json", exclude={"duplicate_decision"})),
     )
+    app = _app(request)
     try:
-        outcome = _app(request).register(submission, actor, request_trace(request))
+        outcome = app.register(submission, actor, request_trace(request))
     except PossibleDuplicates as error:
         return duplicates_problem(error)
-    return answer(outcome, response)
+    return answer(outcome, response, app.case_code(outcome.case.id))
 
 
 @router.get("/cases", response_model=CasePage, summary="List cases, newest first")

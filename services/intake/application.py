@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError
@@ -37,6 +37,7 @@ from services.intake.queue import (
     day_id,
 )
 from shared.batching import GroupCommitter
+from shared.casecode import case_code, code_hash
 from shared.domain import Actor, DomainError, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
@@ -133,6 +134,9 @@ class IntakeApplication(TrackedApplication):
         super().__init__(env)
         self.committer: GroupCommitter | None = None
         self.blind = BlindIndex(blind_key or os.urandom(32))
+        self._code_key = hmac.new(
+            blind_key or self.blind._key, b"onestop case codes", hashlib.sha256
+        ).digest()
         self.index = CaseIndex(self, index_store or MemoryIndexStore())
         self.clock = clock
 
@@ -213,6 +217,7 @@ class IntakeApplication(TrackedApplication):
         if review.get("refuse_for"):  # a system's repeat of a final matter: refused the same way
             link = {"action": "link", "case_id": review["refuse_for"]}
             return self._link(link, submission, people, actor, trace)
+        case_id = case_id or uuid4()
         case = Case.register(
             channel=channel,
             petitioners=details,
@@ -229,12 +234,17 @@ class IntakeApplication(TrackedApplication):
             actor=actor,
             trace=trace,
             case_id=case_id,
+            lookup_code_hash=code_hash(self.case_code(case_id)),
         )
         petitioners = [p for _, p in people if p is not None]
         for person in petitioners:
             person.add_case(case.id, repeat=False)
         self._save(case, *petitioners)
         return Outcome("registered", case, petitioners)
+
+    def case_code(self, case_id: UUID) -> str:
+        """The code the petitioner looks the case up with (printable again, never stored)."""
+        return case_code(self._code_key, case_id)
 
     def _review_duplicates(
         self,

@@ -183,7 +183,7 @@ class Case(Aggregate):
     its legal class, acceptance decision, repeats and the progress the petitioner is told."""
 
     class Registered(AttributedCreation):
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -199,6 +199,11 @@ class Case(Aggregate):
                 duplicate_review=None,
             )
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Version 3 added the hash of the petitioner's case code."""
+            state["lookup_code_hash"] = None
+
         channel: str
         petitioners: list[dict[str, Any]]
         group: dict[str, Any] | None
@@ -212,6 +217,7 @@ class Case(Aggregate):
         fingerprint: str | None
         duplicate_review: dict[str, Any] | None
         first_receiver: str
+        lookup_code_hash: str | None
 
         def apply(self, case: Case) -> None:
             case.channel = self.channel
@@ -342,6 +348,7 @@ class Case(Aggregate):
         fingerprint: str | None = None,
         duplicate_review: dict[str, Any] | None = None,
         case_id: UUID | None = None,
+        lookup_code_hash: str | None = None,
     ) -> Case:
         """Register a submission from any channel. Whoever registers it is its first receiver.
 
@@ -376,6 +383,7 @@ class Case(Aggregate):
             fingerprint=fingerprint,
             duplicate_review=duplicate_review,
             first_receiver=actor.user,
+            lookup_code_hash=lookup_code_hash,
             **attribution(actor, trace),
         )
 

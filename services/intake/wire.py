@@ -47,6 +47,7 @@ def _message(event: Any) -> Contract | None:
             notice_required=notice_owed(event.petitioners),
             external_system=(event.external or {}).get("system"),
             repeat_of=review.get("candidates", []) if review.get("decision") == "new" else [],
+            lookup_code_hash=event.lookup_code_hash,
         )
     if isinstance(event, Case.Classified):
         return CaseClassified(

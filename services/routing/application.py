@@ -152,7 +152,7 @@ class RoutingApplication(TrackedApplication):
                 f"the petitioner came again ({message.repeat_count}× so far)",
                 trace,
             )
-        elif isinstance(message, CaseOverdue):
+        elif isinstance(message, CaseOverdue) and message.escalate:
             self._escalate_if_possible(
                 assignment,
                 "overdue",

@@ -14,7 +14,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from services.routing.organisation import DispatchRule, Organisation, choose, working_days_after
+from services.routing.organisation import DispatchRule, Organisation, choose
+from shared.calendar import CHINA, Period
 from shared.domain import Actor, Attributed, AttributedCreation, DomainError, Trace, attribution
 
 OBJECTION_WORKING_DAYS = 5
@@ -316,7 +317,7 @@ class Assignment(Aggregate):
                 "role": role,
                 "state": "awaiting-acceptance",
                 "since": at,
-                "objection_due": working_days_after(at, OBJECTION_WORKING_DAYS),
+                "objection_due": CHINA.end(at, Period(OBJECTION_WORKING_DAYS, "working-days")),
                 "objection": None,
                 "binding": binding if binding == "joint-meeting" else None,
                 "handler": None,

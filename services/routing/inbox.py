@@ -7,38 +7,25 @@ brought up to date before each query. A department never sees a case it is barre
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 from uuid import UUID
 
 from services.routing.domain import Assignment
+from shared.projection import LogFollower
 
 STATES = ("awaiting-acceptance", "accepted", "objected", "awaiting-handler", "released")
 ROLES = ("lead", "co-handler")
 
 
 class Inbox:
-    BATCH = 500
-
     def __init__(self, app: Any) -> None:
         self.app = app
-        self._lock = threading.Lock()
-        self._position = 0
         self._rows: dict[UUID, list[dict[str, Any]]] = {}
         self._manual: dict[UUID, dict[str, Any]] = {}
+        self._log = LogFollower(app, ":Assignment.", lambda i: self._project(app.get_assignment(i)))
 
     def catch_up(self) -> None:
-        with self._lock:
-            while True:
-                notifications = self.app.recorder.select_notifications(
-                    start=self._position, limit=self.BATCH, inclusive_of_start=False
-                )
-                if not notifications:
-                    return
-                touched = {n.originator_id for n in notifications if ":Assignment." in n.topic}
-                for case_id in touched:
-                    self._project(self.app.get_assignment(case_id))
-                self._position = notifications[-1].id
+        self._log.catch_up()
 
     def _project(self, a: Assignment) -> None:
         self._rows[a.id] = [

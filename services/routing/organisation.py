@@ -7,7 +7,7 @@ assignment can name the catalogue version that chose it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
@@ -384,17 +384,3 @@ class DispatchCatalogue(Aggregate):
             self.Published, number=number, rules=[r.as_dict() for r in rules], note=note, by=by
         )
         return f"v{number}"
-
-
-def working_days_after(
-    start: datetime, days: int, holidays: frozenset[date] = frozenset()
-) -> datetime:
-    """The end of the `days`-th working day after `start` (weekends and holidays skipped),
-    in `start`'s time zone: the objection window of Art. 23 is 5 working days."""
-    day = start.date()
-    counted = 0
-    while counted < days:
-        day += timedelta(days=1)
-        if day.isoweekday() <= 5 and day not in holidays:
-            counted += 1
-    return datetime.combine(day, datetime.max.time(), tzinfo=start.tzinfo)

@@ -162,6 +162,7 @@ def test_a_registered_case_is_assigned_and_scheduled_and_its_history_tells_the_s
         "acceptance-notice",
         "handling-plan",
         "first-report",
+        "resolution",
     }
     events = found["events"]
     kinds = [(e["service"], e["type"].split(".")[3]) for e in events]

@@ -66,6 +66,7 @@ def test_a_registered_case_is_assigned_scheduled_and_its_history_links_every_han
         "acceptance-notice",
         "handling-plan",
         "first-report",
+        "resolution",
     }
     entries, verification = followup.history(case.id)
     assert verification.verified

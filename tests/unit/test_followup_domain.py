@@ -44,14 +44,14 @@ def test_status_does_not_depend_on_which_topic_arrived_first():
     assert second.status == "assigned"
     registered(second)
     assert first.status == second.status == "assigned"
-    assert len(first.deadlines) == len(second.deadlines) == 3
+    assert len(first.deadlines) == len(second.deadlines) == 4
 
 
 def test_deadlines_turn_overdue_when_their_time_passes():
     case = FollowUpCase.open(uuid4())
     assigned(case)
     states = {d["kind"]: d["state"] for d in case.deadlines_at(T0 + timedelta(days=2))}
-    assert states == {"handling-plan": "overdue", "first-report": "open"}
+    assert states == {"handling-plan": "overdue", "first-report": "open", "resolution": "open"}
 
 
 def entry(event_id, seconds, cause=None):

@@ -1,7 +1,7 @@
 """Routing on the in-memory store: the catalogue's choice, answers, objections, transfers,
 the escalation ladder, confidentiality of accusations, recusal and department inboxes."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import count
 from uuid import uuid4
 
@@ -17,8 +17,8 @@ from services.routing.organisation import (
     InvalidOrganisation,
     Jurisdiction,
     Window,
-    working_days_after,
 )
+from shared.calendar import CHINA, Period
 from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
 from shared.messages import (
@@ -181,9 +181,14 @@ def test_a_late_or_second_objection_is_refused(app):
         app.object(case_id, "still not ours", handler("ninghe-hrss"), T)
 
 
-def test_five_working_days_skip_the_weekend():
-    friday = datetime(2026, 11, 20, 10, tzinfo=UTC)
-    assert working_days_after(friday, 5).date() == datetime(2026, 11, 27).date()
+def test_five_working_days_skip_the_weekend_and_the_national_holidays():
+    friday = datetime(2026, 11, 20, 2, tzinfo=UTC)  # 10:00 in Tianjin
+    due = CHINA.end(friday, Period(5, "working-days")).astimezone(CHINA.zone)
+    assert (due.date(), due.hour, due.minute) == (date(2026, 11, 27), 23, 59)
+    # 2026-09-30 (Wed) + 5 working days: Oct 1–7 are off, Sat Oct 10 is a make-up working day
+    before_national_day = datetime(2026, 9, 30, 1, tzinfo=UTC)
+    due = CHINA.end(before_national_day, Period(5, "working-days")).astimezone(CHINA.zone)
+    assert due.date() == date(2026, 10, 13)  # Oct 8, 9, 10 (Sat), 12, 13
 
 
 def test_ping_pong_is_escalated_to_a_joint_meeting_never_looped(app):

@@ -1,0 +1,237 @@
+"""The work ledger (工作台账): every case's next alarm, its case-code hash, and the facts the
+statistics count — a read model of follow-up's notification log, rebuilt when the process
+starts and brought up to date before each use, so it never decides anything itself: the
+scheduler only learns *which* cases to look at, and each case's own events say what fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from services.followup.domain import FollowUpCase
+from shared.projection import LogFollower
+
+SETTLED = ("satisfied", "basically-satisfied")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the statistics need to know of one case, derived from its events."""
+
+    case_id: UUID
+    registered_at: datetime | None
+    channel: str | None
+    lead: str | None
+    district: str | None
+    street: str | None
+    community: str | None
+    status: str
+    declined: bool
+    notice_due: datetime | None
+    notice_met: datetime | None
+    first_outcome_at: datetime | None
+    outcome_on_time: bool
+    closed_out: bool
+    satisfaction: str | None  # the latest rating's
+    rated: bool
+    ceased: bool
+    repeats: tuple[datetime, ...]
+    repeat_after_outcome: bool
+    first_round_settled_at_window: bool
+    breaches: tuple[tuple[str, datetime], ...]
+
+
+def facts_of(case: FollowUpCase) -> Facts:
+    notice = next((d for d in case.deadlines if d["kind"] == "acceptance-notice"), None)
+    first_outcome = case.outcomes[0]["at"] if case.outcomes else None
+    handling = [d for d in case.deadlines if d["kind"] in ("resolution", "statutory-handling")]
+    on_time = bool(case.outcomes) and not any(d.get("breached_at") for d in handling)
+    first_rating = next((r for r in case.ratings if r["round"] == 1), None)
+    return Facts(
+        case_id=case.id,
+        registered_at=case.registered_at,
+        channel=case.channel,
+        lead=(case.lead or {}).get("code"),
+        district=case.location.get("district"),
+        street=case.location.get("street"),
+        community=case.location.get("community"),
+        status=case.status,
+        declined=case.acceptance in ("decline", "divert"),
+        notice_due=notice["due_at"] if notice else None,
+        notice_met=notice.get("met_at") if notice else None,
+        first_outcome_at=first_outcome,
+        outcome_on_time=on_time,
+        closed_out=case.closed_out is not None,
+        satisfaction=case.ratings[-1]["satisfaction"] if case.ratings else None,
+        rated=bool(case.ratings),
+        ceased=case.cease_commitment is not None,
+        repeats=tuple(case.repeats),
+        repeat_after_outcome=bool(first_outcome) and any(r > first_outcome for r in case.repeats),  # type: ignore[operator]
+        first_round_settled_at_window=case.level == "window"
+        and first_rating is not None
+        and first_rating["satisfaction"] in SETTLED,
+        breaches=tuple(
+            (d["kind"], d["breached_at"]) for d in case.deadlines if d.get("breached_at")
+        ),
+    )
+
+
+class Ledger:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.alarms: dict[UUID, datetime] = {}
+        self.codes: dict[str, UUID] = {}
+        self.facts: dict[UUID, Facts] = {}
+        self.log = LogFollower(app, ":FollowUpCase.", self._project)
+
+    def _project(self, case_id: UUID) -> None:
+        case: FollowUpCase = self.app.get_case(case_id)
+        alarm = case.next_alarm()
+        if alarm is None:
+            self.alarms.pop(case_id, None)
+        else:
+            self.alarms[case_id] = alarm
+        if case.lookup_code_hash:
+            self.codes[case.lookup_code_hash] = case_id
+        self.facts[case_id] = facts_of(case)
+
+    def catch_up(self) -> int:
+        return self.log.catch_up()
+
+    def due(self, now: datetime) -> list[UUID]:
+        """The cases with a reminder or a breach due by `now`, the most overdue first."""
+        self.catch_up()
+        with self.log.lock:
+            due = [(at, case_id) for case_id, at in self.alarms.items() if at <= now]
+        return [case_id for _, case_id in sorted(due)]
+
+    def by_code(self, hashed: str) -> UUID | None:
+        self.catch_up()
+        return self.codes.get(hashed)
+
+    def all_facts(self) -> list[Facts]:
+        self.catch_up()
+        with self.log.lock:
+            return list(self.facts.values())
+
+
+# --- statistics --------------------------------------------------------------------------
+
+Grouping = Literal["all", "department", "district", "street", "community"]
+GROUPINGS: tuple[str, ...] = ("all", "department", "district", "street", "community")
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """The rates whose definition is the locality's choice (化解率 and 息访率 have no national
+    one), and the base of the closure rate."""
+
+    closure_base: Literal["registered", "accepted"] = "accepted"
+    """办结率 = cases with an outcome ÷ cases registered in the period, or only those not
+    declined or diverted (accepted)."""
+    resolution: Literal["settled", "closed-out"] = "settled"
+    """化解率 = cases with an outcome that the petitioner found satisfied or basically
+    satisfied (settled), or that were closed out, ÷ cases with an outcome."""
+    cessation: Literal["commitment", "no-repeat", "either"] = "no-repeat"
+    """息访率 = cases with an outcome whose petitioner signed a cease-petition commitment, or
+    did not come again after the outcome, or either, ÷ cases with an outcome."""
+
+
+def rate(numerator: int, denominator: int) -> dict[str, Any]:
+    return {
+        "numerator": numerator,
+        "denominator": denominator,
+        "rate": round(numerator / denominator, 4) if denominator else None,
+    }
+
+
+def group_of(f: Facts, by: str) -> str:
+    if by == "all":
+        return "all"
+    if by == "department":
+        return f.lead or "(unassigned)"
+    value = {"district": f.district, "street": f.street, "community": f.community}[by]
+    return value or "(none)"
+
+
+def statistics(
+    facts: list[Facts],
+    *,
+    start: datetime,
+    end: datetime,
+    by: str,
+    now: datetime,
+    definitions: Definitions = Definitions(),
+) -> list[dict[str, Any]]:
+    """The indicators per group, for cases registered in [start, end); monthly repeat
+    counts and overdue counts by when the repeat or the breach happened."""
+    groups: dict[str, list[Facts]] = {}
+    for f in facts:
+        groups.setdefault(group_of(f, by), []).append(f)
+    found = []
+    for name, members in sorted(groups.items()):
+        registered = [
+            f for f in members if f.registered_at is not None and start <= f.registered_at < end
+        ]
+        base = (
+            [f for f in registered if not f.declined]
+            if (definitions.closure_base == "accepted")
+            else registered
+        )
+        with_notice = [
+            f for f in registered if f.notice_due and (f.notice_met or f.notice_due <= now)
+        ]
+        timely = [
+            f for f in with_notice if f.notice_met and f.notice_due and f.notice_met <= f.notice_due
+        ]
+        outcome = [f for f in registered if f.first_outcome_at]
+        if definitions.resolution == "settled":
+            resolved = [f for f in outcome if f.satisfaction in SETTLED]
+        else:
+            resolved = [f for f in outcome if f.closed_out]
+        ceased = [
+            f
+            for f in outcome
+            if {
+                "commitment": f.ceased,
+                "no-repeat": not f.repeat_after_outcome,
+                "either": f.ceased or not f.repeat_after_outcome,
+            }[definitions.cessation]
+        ]
+        rated = [f for f in outcome if f.rated]
+        monthly: dict[str, int] = {}
+        overdue: dict[str, int] = {}
+        for f in members:
+            for at in f.repeats:
+                if start <= at < end:
+                    month = at.strftime("%Y-%m")
+                    monthly[month] = monthly.get(month, 0) + 1
+            for kind, at in f.breaches:
+                if start <= at < end:
+                    overdue[kind] = overdue.get(kind, 0) + 1
+        found.append(
+            {
+                "group": name,
+                "cases": len(registered),
+                "timely_acceptance": rate(len(timely), len(with_notice)),
+                "on_time_completion": rate(
+                    sum(1 for f in outcome if f.outcome_on_time), len(outcome)
+                ),
+                "closure": rate(len([f for f in base if f.first_outcome_at]), len(base)),
+                "resolution": rate(len(resolved), len(outcome)),
+                "cessation": rate(len(ceased), len(outcome)),
+                "satisfaction": rate(
+                    sum(1 for f in rated if f.satisfaction in SETTLED), len(rated)
+                ),
+                "participation": rate(len(rated), len(outcome)),
+                "first_visit_resolution": rate(
+                    sum(1 for f in outcome if f.first_round_settled_at_window), len(outcome)
+                ),
+                "repeat_petitions_by_month": dict(sorted(monthly.items())),
+                "overdue": {"total": sum(overdue.values()), **dict(sorted(overdue.items()))},
+            }
+        )
+    return found

@@ -1,0 +1,234 @@
+"""Deadline policies as data: which clocks a case carries, what starts and stops each, who
+answers for it, when to remind, and when a case may be closed out (销号).
+
+A clock starts at a *milestone* of the case (its registration, its assignment, the
+outcome, a review request…) and is met by another. The milestones are the words below; the
+domain raises them, the policy decides what they mean for the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from shared.calendar import Period
+
+Milestone = Literal[
+    "registered",
+    "accepted",
+    "acceptance-decided",
+    "assigned",
+    "plan",
+    "progress",
+    "long-term-plan",
+    "outcome",
+    "rated",
+    "reopened",
+    "review-requested",
+    "review-decided",
+    "re-review-requested",
+    "re-review-decided",
+]
+Responsible = Literal["first-receiver", "lead", "supervision", "reviewing-organ"]
+SATISFACTION = ("satisfied", "basically-satisfied", "unsatisfied")
+
+
+@dataclass(frozen=True)
+class Clock:
+    kind: str
+    period: Period
+    starts_on: tuple[Milestone, ...]
+    stops_on: tuple[Milestone, ...]
+    responsible: Responsible
+    rule: str
+    legal_basis: str
+    remind_before: Period | None = None
+    major: bool | None = None
+    """Only for major matters (True), only for ordinary ones (False), or for any (None)."""
+    extension: Period | None = None
+    """The longest single extension a leader may approve (Art. 34: ≤ 30 days, once)."""
+    recurring: bool = False
+    """Met by its stop milestone and started again at once (monthly progress reports)."""
+    escalates: bool = True
+    """A breach is reported to routing, which climbs the escalation ladder."""
+
+    def applies_to(self, major: bool) -> bool:
+        return self.major is None or self.major == major
+
+    def as_dict(self) -> dict[str, Any]:
+        found = asdict(self)
+        for key in ("period", "remind_before", "extension"):
+            found[key] = str(getattr(self, key)) if getattr(self, key) else None
+        return found
+
+
+@dataclass(frozen=True)
+class CloseOut:
+    """When a resolved case may be closed out (销号)."""
+
+    satisfied: tuple[str, ...] = ("satisfied", "basically-satisfied")
+    """Return-visit answers that allow it."""
+    cease_commitment_suffices: bool = True
+    """A signed cease-petition commitment (息诉罢访) allows it even without such an answer."""
+
+    def refusal(self, satisfaction: str | None, ceased: bool) -> str | None:
+        if satisfaction in self.satisfied:
+            return None
+        if ceased and self.cease_commitment_suffices:
+            return None
+        needs = " or ".join(self.satisfied)
+        if self.cease_commitment_suffices:
+            needs += ", or a signed cease-petition commitment"
+        got = satisfaction or "no return visit yet"
+        return f"closing out needs a return visit answered {needs} (have: {got})"
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    description: str
+    clocks: tuple[Clock, ...]
+    close_out: CloseOut = field(default_factory=CloseOut)
+    review_window: Period = field(default_factory=lambda: Period(30, "days"))
+    """How long after a reply the petitioner may ask for review, or re-review (Arts. 35–36)."""
+
+    def starting(self, milestone: str, major: bool) -> list[Clock]:
+        return [c for c in self.clocks if milestone in c.starts_on and c.applies_to(major)]
+
+    def clock(self, kind: str) -> Clock | None:
+        return next((c for c in self.clocks if c.kind == kind), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "clocks": [c.as_dict() for c in self.clocks],
+            "close_out": asdict(self.close_out),
+            "review_window": str(self.review_window),
+        }
+
+
+REGULATION = "《信访工作条例》"
+M13710 = "13710 工作法"
+
+STANDARD = Policy(
+    name="13710",
+    description="The 13710 method with the statutory clocks of the 2022 regulation",
+    clocks=(
+        Clock(
+            "acceptance-notice",
+            Period(15, "days"),
+            starts_on=("registered",),
+            stops_on=("acceptance-decided",),
+            responsible="first-receiver",
+            rule="tell the petitioner in writing within 15 days whether the matter is accepted",
+            legal_basis=f"{REGULATION}第二十三条",
+            remind_before=Period(3, "days"),
+            escalates=False,
+        ),
+        Clock(
+            "handling-plan",
+            Period(1, "days"),
+            starts_on=("assigned",),
+            stops_on=("plan",),
+            responsible="lead",
+            rule="13710: the lead department draws up a handling plan within 1 day",
+            legal_basis=M13710,
+            remind_before=Period(4, "hours"),
+            escalates=False,
+        ),
+        Clock(
+            "first-report",
+            Period(3, "days"),
+            starts_on=("assigned",),
+            stops_on=("progress",),
+            responsible="lead",
+            rule="13710: report first progress to the supervision office within 3 days",
+            legal_basis=M13710,
+            remind_before=Period(1, "days"),
+            escalates=False,
+        ),
+        Clock(
+            "resolution",
+            Period(7, "days"),
+            starts_on=("assigned", "reopened"),
+            stops_on=("outcome",),
+            responsible="lead",
+            rule="13710: resolve an ordinary matter within 7 days",
+            legal_basis=M13710,
+            remind_before=Period(2, "days"),
+            major=False,
+        ),
+        Clock(
+            "resolution",
+            Period(1, "months"),
+            starts_on=("assigned", "reopened"),
+            stops_on=("outcome",),
+            responsible="lead",
+            rule="13710: resolve a major or complex matter within 1 month, or have a leader "
+            "approve a plan with dates and monthly progress reports",
+            legal_basis=M13710,
+            remind_before=Period(5, "days"),
+            major=True,
+        ),
+        Clock(
+            "monthly-report",
+            Period(1, "months"),
+            starts_on=("long-term-plan",),
+            stops_on=("progress",),
+            responsible="lead",
+            rule="13710: under a leader-approved plan, report progress every month",
+            legal_basis=M13710,
+            remind_before=Period(3, "days"),
+            recurring=True,
+            escalates=False,
+        ),
+        Clock(
+            "statutory-handling",
+            Period(60, "days"),
+            starts_on=("accepted",),
+            stops_on=("outcome",),
+            responsible="lead",
+            rule="handle an accepted matter within 60 days; one approved extension of at "
+            "most 30 days, its reason told to the petitioner",
+            legal_basis=f"{REGULATION}第三十四条",
+            remind_before=Period(10, "days"),
+            extension=Period(30, "days"),
+        ),
+        Clock(
+            "return-visit",
+            Period(5, "working-days"),
+            starts_on=("outcome",),
+            stops_on=("rated",),
+            responsible="supervision",
+            rule="visit or call the petitioner back after the outcome and record satisfaction",
+            legal_basis="国信发〔2022〕11号",
+            remind_before=Period(1, "days"),
+            escalates=False,
+        ),
+        Clock(
+            "review-decision",
+            Period(30, "days"),
+            starts_on=("review-requested",),
+            stops_on=("review-decided",),
+            responsible="reviewing-organ",
+            rule="decide a review (复查) within 30 days of the request",
+            legal_basis=f"{REGULATION}第三十五条",
+            remind_before=Period(5, "days"),
+            escalates=False,
+        ),
+        Clock(
+            "re-review-decision",
+            Period(30, "days"),
+            starts_on=("re-review-requested",),
+            stops_on=("re-review-decided",),
+            responsible="reviewing-organ",
+            rule="decide a re-review (复核) within 30 days; hearing time is not counted",
+            legal_basis=f"{REGULATION}第三十六条",
+            remind_before=Period(5, "days"),
+            escalates=False,
+        ),
+    ),
+)
+
+POLICIES = {STANDARD.name: STANDARD}
