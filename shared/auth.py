@@ -91,8 +91,8 @@ def current_actor(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("send 'Authorization: Bearer <token>' (see `onestop token`)")
     actor = verify_token(request.app.state.settings, credentials.credentials)
-    if actor.role == "system":
-        raise Unauthenticated("service identities cannot call the API")
+    if actor.role in ("system", "petitioner"):
+        raise Unauthenticated(f"a {actor.role} identity cannot call the API with a token")
     return actor
 
 
@@ -104,4 +104,4 @@ def require_role(actor: Actor, *roles: str) -> None:
         raise Forbidden(f"role {actor.role!r} may not do this; allowed: {', '.join(roles)}")
 
 
-CALLER_ROLES = tuple(r for r in ROLES if r != "system")
+CALLER_ROLES = tuple(r for r in ROLES if r not in ("system", "petitioner"))

@@ -9,9 +9,20 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
-ROLES = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "integration", "system")
+ROLES = (
+    "clerk",
+    "handler",
+    "supervisor",
+    "leader",
+    "auditor",
+    "admin",
+    "integration",
+    "system",
+    "petitioner",
+)
 """Who may act. `integration` is another government system calling our API (12345 hotline,
-a portal); `system` is one of our own services acting on an event, never a caller."""
+a portal); `system` is one of our own services acting on an event, never a caller;
+`petitioner` is the citizen rating the handling with their case code, never with a token."""
 
 
 class DomainError(Exception):

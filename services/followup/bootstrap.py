@@ -1,25 +1,51 @@
-"""Wires follow-up from settings: its application, relay, consumer of all three topics and API."""
+"""Wires follow-up from settings: its application, relay, consumer of all three topics, the
+clock that fires reminders and breaches, and the API."""
 
 from __future__ import annotations
+
+import logging
+import threading
 
 from fastapi import FastAPI
 
 from services.followup import api, wire
-from services.followup.application import FollowUpApplication
+from services.followup.application import FollowUpApplication, policy_named
+from shared.clock import clock_from
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.service import Runtime, create_api
 from shared.settings import SERVICES, Settings
 from shared.store import ensure_schema, eventsourcing_env
+
+log = logging.getLogger("onestop.followup")
 
 
 def build_runtime(settings: Settings) -> Runtime:
     ensure_schema(settings, "followup")
     followed = [settings.topic(s) for s in SERVICES]
     ensure_topics(settings, [*followed, settings.dead_letter_topic("followup")])
-    app = FollowUpApplication(eventsourcing_env(settings, "followup"))
+    app = FollowUpApplication(
+        eventsourcing_env(settings, "followup"),
+        clock=clock_from(settings.clock_file),
+        policy=policy_named(settings.followup_policy),
+    )
     relay = Relay(app, settings, "followup", wire.to_cloudevent)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
-    return Runtime("followup", settings, app, relay=relay, consumer=consumer)
+
+    def clock(stop: threading.Event) -> None:
+        """Fires what fell due, at once after a start (what came due while the service was
+        down fires late rather than never) and then every `scheduler_seconds`."""
+        while True:
+            try:
+                if app.fire_due():
+                    relay.wake()
+            except Exception:
+                log.exception("the follow-up clock failed; trying again")
+            if stop.wait(settings.scheduler_seconds):
+                return
+
+    return Runtime(
+        "followup", settings, app, relay=relay, consumer=consumer, loops={"clock": clock}
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lambda: build_runtime(settings),
         settings,
         title="OneStop follow-up",
-        description="Puts every case on the clock and keeps its full, verifiable history.",
-        routers=[api.router],
+        description="Puts every case on the clock, follows its handling to an outcome, the "
+        "return visit, review and close-out, and keeps its full, verifiable history.",
+        routers=[api.router, api.public],
     )

@@ -2,11 +2,9 @@
 the escalation ladder, confidentiality of accusations, recusal and department inboxes."""
 
 from datetime import UTC, date, datetime, timedelta
-from itertools import count
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import Tracking
 
 from services.routing import wire
 from services.routing.application import RoutingApplication
@@ -20,38 +18,22 @@ from services.routing.organisation import (
 )
 from shared.calendar import CHINA, Period
 from shared.domain import Actor, Trace
-from shared.envelope import CloudEvent
 from shared.messages import (
     CaseAcceptanceDecided,
     CaseClassified,
     CaseOverdue,
     CaseRegistered,
     CaseRepeated,
-    dump,
 )
+from tests.unit.messaging import send
 
 T = Trace("corr-r")
 SUPERVISOR = Actor("zhou", "supervisor")
 ADMIN = Actor("root", "admin")
-offsets = count()
 
 
 def handler(department: str, user: str = "li") -> Actor:
     return Actor(user, "handler", department)
-
-
-def send(app: RoutingApplication, message, service: str = "intake") -> None:
-    event = CloudEvent(
-        id=f"{service}:{uuid4()}",
-        source=f"/onestop/{service}",
-        type=message.TYPE,
-        subject=message.case_id,
-        time=datetime.now(UTC),
-        correlation_id="corr-r",
-        actor=Actor("alice", "clerk"),
-        data=dump(message),
-    )
-    app.handle(CloudEvent.from_json(event.to_json()), Tracking("kafka:t:0", next(offsets)))
 
 
 def register(app, category="labour-wages", place=("ninghe", "lutai", "jinxiu"), **extra):
