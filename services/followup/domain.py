@@ -958,7 +958,7 @@ class FollowUpCase(Aggregate):
             if d["due_at"] <= now and not d.get("breached_at"):
                 self.trigger_event(
                     self.DeadlineBreached,
-                    deadline_id=d["id"],
+                    deadline=dict(d),
                     at=now,
                     **attribution(actor, trace),
                 )

@@ -1,0 +1,551 @@
+"""Follow-up on in-memory stores, with a clock the tests move: months of deadlines in seconds."""
+
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from services.followup import wire
+from services.followup.application import FollowUpApplication
+from services.followup.domain import FollowUpRefused
+from services.followup.ledger import Definitions, Facts, statistics
+from services.routing.application import RoutingApplication
+from shared.calendar import CHINA, Period
+from shared.casecode import case_code, code_hash
+from shared.clock import OffsetClock, set_offset
+from shared.domain import Actor, Trace
+from shared.http import NotFound
+from shared.messages import (
+    CaseAcceptanceDecided,
+    CaseAssigned,
+    CaseFinal,
+    CaseOverdue,
+    CaseRegistered,
+    CaseRepeated,
+    Department,
+    PartReported,
+    parse,
+)
+from tests.unit.messaging import send
+
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Tianjin
+HRSS = {"code": "ninghe-hrss", "name": "宁河区人力资源和社会保障局"}
+STREET = {"code": "lutai-office", "name": "芦台街道办事处"}
+LEAD = Actor("li", "handler", "ninghe-hrss")
+SUPERVISOR = Actor("zhou", "supervisor")
+LEADER = Actor("lin", "leader")
+CLERK = Actor("alice", "clerk")
+T = Trace("corr-f")
+KEY = b"k" * 32
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock():
+    return Clock(T0)
+
+
+@pytest.fixture
+def app(clock):
+    return FollowUpApplication(clock=clock)
+
+
+def registration(case_id: str, at: datetime, **extra) -> CaseRegistered:
+    return CaseRegistered(
+        case_id=case_id,
+        channel="visit",
+        subject="装修公司拖欠工资",
+        description="四个月工资未发",
+        category="labour-wages",
+        location={"district": "ninghe", "street": "lutai", "community": "yuhe"},
+        registered_at=at,
+        first_receiver="alice",
+        lookup_code_hash=code_hash(case_code(KEY, UUID(case_id))),
+        **extra,
+    )
+
+
+def registered(app, clock, **extra) -> str:
+    case_id = str(uuid4())
+    send(app, registration(case_id, clock.now, **extra), at=clock.now)
+    return case_id
+
+
+def assign(app, clock, case_id, lead=HRSS, co=()) -> None:
+    send(
+        app,
+        CaseAssigned(
+            case_id=case_id,
+            lead=Department(**lead),
+            co_handlers=[Department(**c) for c in co],
+            rule_id="R-01",
+            rule_version="v1",
+            reason="rule R-01",
+            assigned_at=clock.now,
+        ),
+        "routing",
+        at=clock.now,
+    )
+
+
+def accept(app, clock, case_id) -> None:
+    send(
+        app,
+        CaseAcceptanceDecided(
+            case_id=case_id, decision="accept", notice_required=True, decided_at=clock.now
+        ),
+        at=clock.now,
+    )
+
+
+def wired(app, since: int = 0) -> list:
+    """Follow-up's published messages since a notification id, parsed as consumers would."""
+    found = []
+    for n in app.recorder.select_notifications(start=since, limit=1000, inclusive_of_start=False):
+        event = wire.to_cloudevent(app.mapper.to_domain_event(n))
+        if event:
+            found.append(parse(event.type, event.data))
+    return found
+
+
+def position(app) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+def due(app, case_id, kind) -> dict:
+    [d] = [d for d in app.get_case(case_id).running((kind,))]
+    return d
+
+
+# --- the deadline engine ------------------------------------------------------------------
+
+
+def test_assignment_puts_the_13710_clocks_and_acceptance_the_60_day_clock_on_the_case(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    accept(app, clock, case_id)
+    dues = {d["kind"]: d["due_at"] for d in app.get_case(case_id).running()}
+    assert dues == {
+        "handling-plan": T0 + timedelta(days=1),
+        "first-report": T0 + timedelta(days=3),
+        "resolution": T0 + timedelta(days=7),
+        "statutory-handling": T0 + timedelta(days=60),
+    }
+    assert due(app, case_id, "resolution")["department"] == "ninghe-hrss"
+    policy = {c["kind"] for c in app.policy.as_dict()["clocks"]}
+    assert {"review-decision", "re-review-decision", "monthly-report", "return-visit"} <= policy
+
+
+def test_working_days_skip_weekends_and_holidays_and_an_admin_publishes_a_new_year(app):
+    after_national_day = CHINA.end(datetime(2026, 9, 30, 1, tzinfo=UTC), Period(5, "working-days"))
+    assert after_national_day.astimezone(CHINA.zone).date() == date(2026, 10, 13)
+    month_end = CHINA.end(datetime(2026, 1, 31, 2, tzinfo=UTC), Period(1, "months"))
+    assert month_end.astimezone(CHINA.zone).date() == date(2026, 2, 28)
+
+    new_year = datetime(2026, 12, 31, 1, tzinfo=UTC)
+    before = app.rules().calendar.end(new_year, Period(1, "working-days"))
+    assert before.astimezone(CHINA.zone).date() == date(2027, 1, 1)  # unpublished: a Friday
+    admin = Actor("root", "admin")
+    app.publish_holidays(2027, [date(2027, 1, 1)], [], admin, T)
+    after = app.rules().calendar.end(new_year, Period(1, "working-days"))
+    assert after.astimezone(CHINA.zone).date() == date(2027, 1, 4)
+    with pytest.raises(FollowUpRefused) as refused:
+        app.publish_holidays(2027, [date(2028, 1, 1)], [], admin, T)
+    assert refused.value.field == "holidays.0"
+
+
+def test_a_reminder_goes_before_the_deadline_and_each_alarm_fires_once(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    app.file_plan(case_id, "约谈用人单位", False, LEAD, T)
+    app.report_progress(case_id, "已约谈", LEAD, T)
+    start = position(app)
+    clock.advance(days=5, hours=1)  # the 7-day resolution is 2 days off: its reminder
+    assert app.fire_due() == 1
+    assert app.fire_due() == 0  # never twice
+    [reminder] = wired(app, start)
+    assert (reminder.kind, reminder.department) == ("resolution", "ninghe-hrss")
+    assert reminder.due_at == T0 + timedelta(days=7)
+
+
+def test_a_paused_clock_does_not_count_the_hearing(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    clock.advance(days=2)
+    app.pause_clocks(case_id, "听证会", SUPERVISOR, T)
+    clock.advance(days=10)
+    assert app.fire_due() == 0  # paused clocks do not fire
+    app.resume_clocks(case_id, SUPERVISOR, T)
+    assert due(app, case_id, "resolution")["due_at"] == T0 + timedelta(days=17)
+    with pytest.raises(FollowUpRefused, match="not paused"):
+        app.resume_clocks(case_id, SUPERVISOR, T)
+
+
+def test_one_extension_of_at_most_30_days_approved_by_a_leader(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    accept(app, clock, case_id)
+    with pytest.raises(FollowUpRefused) as refused:
+        app.extend(case_id, "statutory-handling", 31, "仲裁未结", LEADER, T)
+    assert refused.value.field == "days"
+    with pytest.raises(FollowUpRefused, match="cannot be extended"):
+        app.extend(case_id, "resolution", 5, "x", LEADER, T)
+    app.extend(case_id, "statutory-handling", 30, "等待劳动仲裁结果", LEADER, T)
+    assert due(app, case_id, "statutory-handling")["due_at"] == T0 + timedelta(days=90)
+    with pytest.raises(FollowUpRefused, match="already extended once"):
+        app.extend(case_id, "statutory-handling", 1, "再延", LEADER, T)
+
+
+def test_a_missed_report_gets_a_supervision_notice_and_a_missed_resolution_escalates(app, clock):
+    routing = RoutingApplication(clock=clock)
+    case_id = registered(app, clock)
+    send(routing, registration(case_id, clock.now))
+    assign(app, clock, case_id)
+    start = position(app)
+    clock.advance(days=1, minutes=1)
+    app.fire_due()
+    messages = wired(app, start)
+    overdue = [m for m in messages if isinstance(m, CaseOverdue)]
+    assert [(m.deadline, m.escalate) for m in overdue] == [("handling-plan", False)]
+    notices = app.get_case(case_id).notices
+    assert [(n["department"], n["automatic"]) for n in notices] == [("ninghe-hrss", True)]
+
+    app.issue_supervision_notice(case_id, "请于周五前报送方案", None, SUPERVISOR, T)
+    assert [n["number"] for n in app.get_case(case_id).notices] == [1, 2]
+
+    clock.advance(days=7)
+    start = position(app)
+    app.fire_due()
+    overdue = [m for m in wired(app, start) if isinstance(m, CaseOverdue)]
+    assert [(m.deadline, m.escalate) for m in overdue] == [
+        ("first-report", False),
+        ("resolution", True),
+    ]
+    for message in overdue:
+        send(routing, message, "followup")
+    assert routing.get_assignment(case_id).level == "joint-meeting"  # climbed once
+
+
+# --- handling to an outcome, return visits, close-out -----------------------------------------
+
+
+def test_the_outcome_waits_for_the_co_handlers_parts(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id, co=(STREET,))
+    with pytest.raises(FollowUpRefused) as refused:
+        app.record_outcome(
+            case_id, form="opinion", opinion="support", summary="已支付", actor=LEAD, trace=T
+        )
+    assert refused.value.field == "parts" and "lutai-office" in str(refused.value)
+    send(
+        app,
+        PartReported(
+            case_id=case_id,
+            department=Department(**STREET),
+            summary="已现场核实",
+            reported_at=clock.now,
+        ),
+        "routing",
+    )
+    with pytest.raises(FollowUpRefused) as refused:
+        app.record_outcome(case_id, form="opinion", summary="x", opinion=None, actor=LEAD, trace=T)
+    assert refused.value.field == "opinion"
+    other = Actor("wu", "handler", "lutai-office")
+    with pytest.raises(FollowUpRefused, match="only the lead"):
+        app.record_outcome(
+            case_id, form="agreement", opinion=None, summary="x", actor=other, trace=T
+        )
+    case = app.record_outcome(
+        case_id, form="agreement", opinion=None, summary="双方达成调解协议", actor=LEAD, trace=T
+    )
+    assert case.status == "resolved"
+    assert case.outcomes[0]["parts"] == {"lutai-office": "已现场核实"}
+
+
+def test_missed_deadline_escalated_resolved_unsatisfied_reopened_resolved_again_closed_out(
+    app, clock
+):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    app.file_plan(case_id, "约谈用人单位", False, LEAD, T)
+    app.report_progress(case_id, "已约谈", LEAD, T)
+    clock.advance(days=8)
+    app.fire_due()
+    resolution = app.get_case(case_id).deadlines_at(clock.now)
+    assert [d["state"] for d in resolution if d["kind"] == "resolution"] == ["overdue"]
+
+    app.record_outcome(
+        case_id, form="opinion", opinion="support", summary="已支付一半", actor=LEAD, trace=T
+    )
+    with pytest.raises(FollowUpRefused, match="return visit"):
+        app.close_out(case_id, SUPERVISOR, T)
+    case = app.record_satisfaction(
+        case_id,
+        satisfaction="unsatisfied",
+        notes="只付了一半",
+        source="return-visit",
+        actor=CLERK,
+        trace=T,
+    )
+    assert (case.status, case.round) == ("reopened", 2)
+    again = [d for d in case.running(("resolution",))]
+    assert [d["due_at"] for d in again] == [clock.now + timedelta(days=7)]
+
+    clock.advance(days=3)
+    app.report_progress(case_id, "督促支付余款", LEAD, T)
+    app.record_outcome(
+        case_id, form="opinion", opinion="support", summary="余款已付清", actor=LEAD, trace=T
+    )
+    app.record_satisfaction(
+        case_id, satisfaction="satisfied", notes="", source="return-visit", actor=CLERK, trace=T
+    )
+    app.record_cease_commitment(case_id, "回访时签署", CLERK, T)
+    case = app.close_out(case_id, SUPERVISOR, T)
+    assert case.status == "closed-out"
+    assert case.closed_out["basis"] == "return visit: satisfied"
+    assert not case.running()  # nothing left to chase
+    assert [type(m).__name__ for m in wired(app)][-1] == "DeadlinesSuperseded"
+
+
+def test_a_cease_commitment_lets_a_basically_unsatisfied_case_close_but_not_an_unrated_one(
+    app, clock
+):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    app.record_outcome(
+        case_id, form="opinion", opinion="explain", summary="政策解释", actor=LEAD, trace=T
+    )
+    with pytest.raises(FollowUpRefused, match="no return visit yet"):
+        app.close_out(case_id, SUPERVISOR, T)
+    app.record_cease_commitment(case_id, "签署息诉罢访承诺书", CLERK, T)
+    assert app.close_out(case_id, SUPERVISOR, T).closed_out["basis"].startswith("cease")
+
+
+# --- the petitioner with the case code -----------------------------------------------------
+
+
+def test_the_petitioner_looks_up_and_rates_with_the_case_code_and_sees_no_one_elses(app, clock):
+    mine, theirs = str(uuid4()), str(uuid4())
+    for case_id in (mine, theirs):
+        send(app, registration(case_id, clock.now))
+        assign(app, clock, case_id)
+    code = case_code(KEY, UUID(mine))
+    assert len(code) == 14 and code.count("-") == 2
+    assert app.case_by_code(code.lower().replace("-", " ")).id == app.get_case(mine).id
+    app.record_outcome(
+        mine, form="opinion", opinion="support", summary="已解决", actor=LEAD, trace=T
+    )
+    case = app.rate_by_code(code, "basically-satisfied", "")
+    assert case.ratings[0]["source"] == "petitioner"
+    with pytest.raises(FollowUpRefused, match="already rated"):
+        app.rate_by_code(code, "satisfied", "")
+    with pytest.raises(NotFound):
+        app.case_by_code("AAAA-BBBB-CCCC")
+
+
+# --- review and re-review -------------------------------------------------------------------
+
+
+def test_review_then_re_review_each_within_30_days_then_final(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    with pytest.raises(FollowUpRefused, match="none yet"):
+        app.request_review(case_id, "review", "宁河区人民政府", "不服", CLERK, T)
+    app.record_outcome(
+        case_id, form="opinion", opinion="not-support", summary="不予支持", actor=LEAD, trace=T
+    )
+    clock.advance(days=20)
+    case = app.request_review(case_id, "review", "宁河区人民政府", "加班费未计", CLERK, T)
+    assert case.status == "under-review"
+    assert due(app, case_id, "review-decision")["due_at"] == clock.now + timedelta(days=30)
+    with pytest.raises(FollowUpRefused, match="follows a decided review"):
+        app.request_review(case_id, "re-review", "天津市人民政府", "x", CLERK, T)
+    clock.advance(days=25)
+    app.decide_review(case_id, "upheld", "维持原处理意见", SUPERVISOR, T)
+    clock.advance(days=31)  # the re-review window has closed
+    with pytest.raises(FollowUpRefused, match="within 30 days"):
+        app.request_review(case_id, "re-review", "天津市人民政府", "仍不服", CLERK, T)
+
+
+def test_a_re_review_decision_is_final_and_later_attempts_are_refused(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    app.record_outcome(
+        case_id, form="opinion", opinion="not-support", summary="不予支持", actor=LEAD, trace=T
+    )
+    app.request_review(case_id, "review", "宁河区人民政府", "不服", CLERK, T)
+    app.decide_review(case_id, "upheld", "维持", SUPERVISOR, T)
+    app.request_review(case_id, "re-review", "天津市人民政府", "仍不服", CLERK, T)
+    app.pause_clocks(case_id, "复核听证", SUPERVISOR, T)
+    clock.advance(days=5)
+    app.resume_clocks(case_id, SUPERVISOR, T)
+    assert due(app, case_id, "re-review-decision")["due_at"] == T0 + timedelta(days=35)
+    start = position(app)
+    case = app.decide_review(case_id, "upheld", "复核维持，终结", LEADER, T)
+    assert case.status == "final"
+    final = [m for m in wired(app, start) if isinstance(m, CaseFinal)]
+    assert [m.summary for m in final] == ["复核维持，终结"]
+    with pytest.raises(FollowUpRefused, match="第三十六条"):
+        app.request_review(case_id, "review", "宁河区人民政府", "again", CLERK, T)
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def fact(n: int, lead: str, street: str, **over) -> Facts:
+    base = {
+        "case_id": uuid4(),
+        "registered_at": T0 + timedelta(days=n),
+        "channel": "visit",
+        "lead": lead,
+        "district": "ninghe",
+        "street": street,
+        "community": None,
+        "status": "assigned",
+        "declined": False,
+        "notice_due": T0 + timedelta(days=n + 15),
+        "notice_met": T0 + timedelta(days=n + 1),
+        "first_outcome_at": None,
+        "outcome_on_time": False,
+        "closed_out": False,
+        "satisfaction": None,
+        "rated": False,
+        "ceased": False,
+        "repeats": (),
+        "repeat_after_outcome": False,
+        "first_round_settled_at_window": False,
+        "breaches": (),
+    }
+    return Facts(**{**base, **over})
+
+
+def test_statistics_match_a_hand_count(clock):
+    done = {"first_outcome_at": T0 + timedelta(days=20)}
+    facts = [
+        # hrss: 4 cases. 3 with an outcome (2 on time); ratings: satisfied, unsatisfied;
+        # one ceased by commitment; one came again after its outcome; one notice late.
+        fact(
+            1,
+            "hrss",
+            "lutai",
+            **done,
+            outcome_on_time=True,
+            satisfaction="satisfied",
+            rated=True,
+            closed_out=True,
+            first_round_settled_at_window=True,
+        ),
+        fact(
+            2,
+            "hrss",
+            "lutai",
+            **done,
+            outcome_on_time=True,
+            satisfaction="unsatisfied",
+            rated=True,
+            repeats=(T0 + timedelta(days=25),),
+            repeat_after_outcome=True,
+        ),
+        fact(
+            3,
+            "hrss",
+            "qiaobei",
+            **done,
+            ceased=True,
+            breaches=(("resolution", T0 + timedelta(days=10)),),
+        ),
+        fact(4, "hrss", "qiaobei", notice_met=T0 + timedelta(days=30)),
+        # housing: 2 cases, one declined, none answered
+        fact(5, "housing", "lutai", declined=True),
+        fact(6, "housing", "lutai"),
+        # outside the period
+        fact(40, "hrss", "lutai", **done),
+    ]
+    clock.now = T0 + timedelta(days=60)
+    found = statistics(facts, start=T0, end=T0 + timedelta(days=30), by="department", now=clock.now)
+    hrss = next(g for g in found if g["group"] == "hrss")
+    rates = {
+        k: (v["numerator"], v["denominator"])
+        for k, v in hrss.items()
+        if isinstance(v, dict) and "rate" in v
+    }
+    assert hrss["cases"] == 4
+    assert rates == {
+        "timely_acceptance": (3, 4),
+        "on_time_completion": (2, 3),
+        "closure": (3, 4),
+        "resolution": (1, 3),  # settled: satisfied or basically satisfied
+        "cessation": (2, 3),  # no repeat after the outcome
+        "satisfaction": (1, 2),
+        "participation": (2, 3),
+        "first_visit_resolution": (1, 3),
+    }
+    assert hrss["repeat_petitions_by_month"] == {"2026-11": 1}
+    assert hrss["overdue"] == {"total": 1, "resolution": 1}
+    housing = next(g for g in found if g["group"] == "housing")
+    assert (housing["closure"]["numerator"], housing["closure"]["denominator"]) == (0, 1)
+
+    other = Definitions(closure_base="registered", resolution="closed-out", cessation="commitment")
+    [everyone] = statistics(
+        facts, start=T0, end=T0 + timedelta(days=30), by="all", now=clock.now, definitions=other
+    )
+    assert everyone["cases"] == 6
+    assert (everyone["closure"]["numerator"], everyone["closure"]["denominator"]) == (3, 6)
+    assert everyone["resolution"]["numerator"] == 1  # closed out
+    assert everyone["cessation"]["numerator"] == 1  # signed a commitment
+    streets = statistics(facts, start=T0, end=T0 + timedelta(days=30), by="street", now=clock.now)
+    assert [(g["group"], g["cases"]) for g in streets] == [("lutai", 4), ("qiaobei", 2)]
+
+
+def test_statistics_come_from_the_events(app, clock):
+    """The ledger is built from follow-up's own log: a fresh reading gives the same figures."""
+    first = registered(app, clock)
+    assign(app, clock, first)
+    accept(app, clock, first)
+    app.record_outcome(first, form="opinion", opinion="support", summary="s", actor=LEAD, trace=T)
+    app.record_satisfaction(
+        first, satisfaction="satisfied", notes="", source="return-visit", actor=CLERK, trace=T
+    )
+    second = registered(app, clock)
+    assign(app, clock, second)
+    send(
+        app,
+        CaseRepeated(
+            case_id=second,
+            outcome="linked",
+            channel="phone",
+            repeat_count=1,
+            repeated_at=clock.now + timedelta(days=1),
+        ),
+    )
+    clock.advance(days=16)  # the second case's 15-day notice was never given
+    app.fire_due()
+    stats = app.statistics(T0, T0 + timedelta(days=30), "department", Definitions())
+    [hrss] = stats
+    assert hrss["cases"] == 2
+    assert hrss["closure"]["numerator"] == 1
+    assert hrss["satisfaction"]["rate"] == 1.0
+    assert hrss["timely_acceptance"] == {"numerator": 1, "denominator": 2, "rate": 0.5}
+    assert hrss["repeat_petitions_by_month"] == {"2026-11": 1}
+    assert hrss["overdue"]["resolution"] == 1
+    app.ledger.facts.clear()
+    app.ledger.log.position = 0  # thrown away and rebuilt from the log
+    assert app.statistics(T0, T0 + timedelta(days=30), "department", Definitions()) == stats
+
+
+def test_an_offset_clock_moves_with_its_file(tmp_path):
+    path = tmp_path / "clock"
+    clock = OffsetClock(path)
+    assert abs((clock() - datetime.now(UTC)).total_seconds()) < 5
+    set_offset(path, timedelta(days=8))
+    assert abs((clock() - datetime.now(UTC) - timedelta(days=8)).total_seconds()) < 5
