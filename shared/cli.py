@@ -169,7 +169,7 @@ def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
         because = f"#{numbers[cause]}" if cause in numbers else (cause or "a request")
         lines.append(f"#{i:<3} {when}  {event['service']:<9} {_short_type(event['type'])}")
         lines.append(f"      by {who}; caused by {because}")
-        lines.append(f"      {_summary(event)}")
+        lines.append(f"      {_summary(event, zone)}")
     return "\n".join(lines)
 
 
@@ -178,8 +178,78 @@ def _short_type(type_: str) -> str:
     return ".".join(parts[2:]) if len(parts) > 3 else type_
 
 
-def _summary(event: dict[str, Any]) -> str:
+def _local(text: str, zone: ZoneInfo) -> str:
+    return datetime.fromisoformat(text).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def _followup_sentence(name: str, d: dict[str, Any], zone: ZoneInfo) -> str | None:
+    """Follow-up's events as sentences (times in the centre's local time)."""
+    at = lambda key: _local(d[key], zone)  # noqa: E731
+    unit = d.get("department") or "?"
+    if name == "deadlines.scheduled":
+        return "; ".join(
+            f"{x['kind']} due {_local(x['due_at'], zone)}"
+            + (f" ({x['department']})" if x.get("department") else "")
+            for x in d["deadlines"]
+        )
+    sentences: dict[str, Any] = {
+        "deadlines.met": lambda: f"met: {', '.join(d['deadlines'])}",
+        "deadlines.superseded": lambda: (
+            f"no longer running: {', '.join(d['deadlines'])} — {d['reason']}"
+        ),
+        "deadline.reminder": lambda: f"reminder to {unit}: {d['kind']} due {at('due_at')}",
+        "case.overdue": lambda: (
+            f"OVERDUE: {d['deadline']} was due {at('due_at')} ({unit})"
+            + (" — escalate" if d.get("escalate", True) else "")
+        ),
+        "case.supervision-notice": lambda: (
+            f"supervision notice no. {d['number']} to {unit}"
+            + (" (automatic)" if d["automatic"] else "")
+            + f": {d['text']}"
+        ),
+        "clocks.paused": lambda: f"clocks paused ({d['reason']}): {', '.join(d['deadlines'])}",
+        "clocks.resumed": lambda: (
+            f"clocks resumed after {d['paused_seconds'] / 3600:.1f} h; "
+            + "; ".join(f"{x['kind']} now due {_local(x['due_at'], zone)}" for x in d["deadlines"])
+        ),
+        "deadline.extended": lambda: (
+            f"{d['deadline']} extended ({d['period']}) to {at('due_at')}, approved by "
+            f"{d['approved_by']}: {d['reason']}"
+        ),
+        "case.handling-reported": lambda: (
+            f"{d['kind']}{' (major matter)' if d.get('major') else ''}: {d['summary']}"
+            + (f" — by {at('target')}" if d.get("target") else "")
+        ),
+        "case.outcome-recorded": lambda: (
+            f"outcome, round {d['round']}: "
+            + (d["opinion"] if d["form"] == "opinion" else "mediation/settlement agreement")
+            + f" — {d['summary']}"
+        ),
+        "case.satisfaction-recorded": lambda: (
+            f"{d['source']}: {d['satisfaction']} (round {d['round']})"
+            + (f" — {d['notes']}" if d["notes"] else "")
+        ),
+        "case.reopened": lambda: f"reopened for round {d['round']}: {d['reason']}",
+        "case.cease-commitment-recorded": lambda: f"cease-petition commitment: {d['note']}",
+        "case.closed-out": lambda: f"closed out — {d['basis']}",
+        "case.review-requested": lambda: f"{d['level']} requested of {d['organ']}: {d['reason']}",
+        "case.review-decided": lambda: f"{d['level']} decided: {d['decision']} — {d['summary']}",
+        "case.final": lambda: f"final: {d['summary']}",
+    }
+    describe = sentences.get(name)
+    return describe() if describe else None
+
+
+LOCAL = ZoneInfo("Asia/Shanghai")
+
+
+def _summary(event: dict[str, Any], zone: ZoneInfo = LOCAL) -> str:
     data = event["data"]
+    if event.get("type", "").startswith("onestop.followup."):
+        name = ".".join(event["type"].split(".")[2:-1])
+        sentence = _followup_sentence(name, data, zone)
+        if sentence:
+            return sentence
     if "subject" in data and "channel" in data:
         loc = data["location"]
         place = "/".join(
