@@ -8,18 +8,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
-from kafka import KafkaProducer
 
 from shared.auth import issue_token
-from shared.domain import Actor
-from shared.envelope import CloudEvent
-from shared.messages import CaseFinal, dump
+from shared.clock import set_offset
 from shared.settings import SERVICES, Settings
 from shared.store import connect
 from tests.conftest import fresh
@@ -41,7 +37,10 @@ class Stack:
             "ONESTOP_TOPIC_PREFIX": settings.topic_prefix,
             "ONESTOP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
             **{f"ONESTOP_{s.upper()}_PORT": str(settings.port_of(s)) for s in SERVICES},
+            "ONESTOP_CLOCK_FILE": str(logs / "clock"),  # follow-up's drill clock
+            "ONESTOP_SCHEDULER_SECONDS": "0.2",
         }
+        self.clock_file = logs / "clock"
 
     def start(self, service: str) -> None:
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 — closed with the process
@@ -303,20 +302,40 @@ def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
     again = httpx.post(f"{intake}/open311/v2/requests.json", data=form, timeout=10)
     assert again.status_code == 403
 
-    # the matter becomes final after re-review; the same petitioner's repeat is refused
-    final = CloudEvent(
-        id=str(uuid4()),
-        source="/onestop/followup",
-        type=CaseFinal.TYPE,
-        subject=case_id,
-        time=datetime.now(UTC),
-        data=dump(CaseFinal(case_id=case_id, summary="复核终结", final_at=datetime.now(UTC))),
-        actor=Actor.service("followup"),
-        correlation_id="e2e-final",
+    # answered, reviewed and re-reviewed through follow-up: final; the repeat is refused
+    case_url = f"{settings.url_of('followup')}/v1/cases/{case_id}"
+    lead = httpx.get(case_url, headers=clerk, timeout=10).json()["lead"]["code"]
+    steps = [
+        (
+            "outcome",
+            ("handler", lead),
+            {"form": "opinion", "opinion": "not-support", "summary": "经核实，用工关系不成立"},
+        ),
+        (
+            "reviews",
+            ("clerk", None),
+            {"level": "review", "organ": "宁河区人民政府", "reason": "有微信聊天记录为证"},
+        ),
+        ("reviews/decision", ("supervisor", None), {"decision": "upheld", "summary": "维持"}),
+        (
+            "reviews",
+            ("clerk", None),
+            {"level": "re-review", "organ": "天津市人民政府", "reason": "仍不服"},
+        ),
+        ("reviews/decision", ("leader", None), {"decision": "upheld", "summary": "复核终结"}),
+    ]
+    for path, (role, department), payload in steps:
+        who = {"Authorization": f"Bearer {issue_token(settings, 'bo', role, department)}"}
+        done = httpx.post(f"{case_url}/{path}", json=payload, headers=who, timeout=10)
+        assert done.status_code == 200, done.text
+    assert done.json()["status"] == "final"
+    again = httpx.post(
+        f"{case_url}/reviews",
+        json={"level": "review", "organ": "宁河区人民政府", "reason": "同样的事实"},
+        headers=clerk,
+        timeout=10,
     )
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
-    producer.send(settings.topic("followup"), key=case_id.encode(), value=final.to_json())
-    producer.flush()
+    assert again.status_code == 422 and "第三十六条" in again.text
     wait_for(
         lambda: (
             httpx.get(f"{intake}/v1/cases/{case_id}", headers=clerk, timeout=10).json()["status"]
@@ -460,3 +479,125 @@ def test_an_objected_case_is_rerouted_then_climbs_to_a_joint_meeting_and_a_leade
         "accepted by wu",
     ]
     assert [printed.index(line) for line in lines] == sorted(printed.index(x) for x in lines)
+
+
+def as_user(settings: Settings, role: str, department: str | None = None, user: str = "alice"):
+    return {"Authorization": f"Bearer {issue_token(settings, user, role, department)}"}
+
+
+def test_a_missed_7_day_deadline_escalates_then_unsatisfied_reopens_then_closes_out(stack):
+    """Issue 5's story across the real processes, with follow-up's clock moved on: the 7-day
+    resolution is missed and escalated, the outcome is found unsatisfying at the return visit,
+    reopened, resolved again, rated by the petitioner with the case code, and closed out."""
+    settings = stack.settings
+    followup = settings.url_of("followup")
+    body = {
+        "channel": "visit",
+        "petitioner": {"name": "周八", "phone": "13700007777"},
+        "subject": "建筑工地拖欠工资",
+        "description": "工地停工，三个月工资未结。",
+        "category": "labour-wages",
+        "location": {"district": "ninghe", "street": "qiaobei"},
+    }
+    made = httpx.post(
+        f"{settings.url_of('intake')}/v1/cases", json=body, headers=headers(settings), timeout=10
+    )
+    assert made.status_code == 201, made.text
+    case_id, code = made.json()["case_id"], made.json()["case_code"]
+    case_url = f"{followup}/v1/cases/{case_id}"
+    auditor = as_user(settings, "auditor")
+    lead = as_user(settings, "handler", "ninghe-hrss", "li")
+
+    def case() -> dict:
+        return httpx.get(case_url, headers=auditor, timeout=10).json()
+
+    def act(path: str, who: dict[str, str], payload: dict | None = None) -> dict:
+        answer = httpx.post(f"{case_url}/{path}", json=payload, headers=who, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    wait_for(lambda: case().get("lead"), "follow-up hearing of the assignment")
+    act("plan", lead, {"summary": "约谈施工单位，核对工资表"})
+    act("progress", lead, {"summary": "已约谈，单位承诺本周内支付"})
+
+    set_offset(stack.clock_file, timedelta(days=8))  # a week and a day later
+    routing_view = f"{settings.url_of('routing')}/v1/cases/{case_id}/assignment"
+    wait_for(
+        lambda: (
+            httpx.get(routing_view, headers=auditor, timeout=10).json()["level"] == "joint-meeting"
+        ),
+        "routing escalating the overdue case",
+    )
+    [resolution] = [d for d in case()["deadlines"] if d["kind"] == "resolution"]
+    assert resolution["state"] == "overdue"
+    assert any(n["automatic"] for n in case()["supervision_notices"])
+
+    act("outcome", lead, {"form": "opinion", "opinion": "support", "summary": "已支付一半工资"})
+    looked = httpx.post(f"{followup}/v1/public/lookup", json={"code": code}, timeout=10)
+    assert looked.status_code == 200, looked.text
+    seen = looked.json()
+    assert (seen["status"], seen["can_rate"], seen["department"]) == (
+        "resolved",
+        True,
+        "宁河区人力资源和社会保障局",
+    )
+    assert "li" not in {str(v) for step in seen["steps"] for v in step.values()}
+    wrong = httpx.post(f"{followup}/v1/public/lookup", json={"code": "AAAA-BBBB-CCCC"})
+    assert wrong.status_code == 404
+
+    visit = act(
+        "return-visit",
+        as_user(settings, "clerk"),
+        {"satisfaction": "unsatisfied", "notes": "只付了一半"},
+    )
+    assert (visit["status"], visit["round"]) == ("reopened", 2)
+    act("progress", lead, {"summary": "督促支付余款"})
+    act("outcome", lead, {"form": "opinion", "opinion": "support", "summary": "余款已付清"})
+    rated = httpx.post(
+        f"{followup}/v1/public/rating",
+        json={"code": code, "satisfaction": "satisfied", "comment": "谢谢"},
+        timeout=10,
+    )
+    assert rated.status_code == 200, rated.text
+    closed = act("close-out", as_user(settings, "supervisor", user="zhou"))
+    assert closed["status"] == "closed-out"
+
+    def told() -> list[dict]:
+        events = history(settings, case_id).get("events", [])
+        done = any(e["type"].endswith("case.closed-out.v1") for e in events)
+        return events if done else []
+
+    events = wait_for(told, "the whole story reaching the history")
+
+    def step(e: dict) -> str | None:
+        kind, data = e["type"].split(".")[3], e["data"]
+        if kind == "overdue":
+            return f"overdue:{data['deadline']}" if data["escalate"] else None
+        if kind == "escalated":
+            return f"escalated:{data['trigger']}"
+        if kind == "satisfaction-recorded":
+            return f"rated:{data['satisfaction']}:{data['source']}"
+        if kind in ("outcome-recorded", "reopened", "closed-out"):
+            return f"{kind}:{data.get('round', '')}"
+        return None
+
+    assert [s for s in map(step, events) if s] == [
+        "overdue:resolution",
+        "escalated:overdue",
+        "outcome-recorded:1",
+        "rated:unsatisfied:return-visit",
+        "reopened:2",
+        "outcome-recorded:2",
+        "rated:satisfied:petitioner",
+        "closed-out:",
+    ]
+    printed = stack.cli("history", case_id).stdout
+    for sentence in (
+        "OVERDUE: resolution",
+        "escalated to joint-meeting (overdue)",
+        "return-visit: unsatisfied (round 1) — 只付了一半",
+        "reopened for round 2",
+        "petitioner: satisfied (round 2)",
+        "closed out — return visit: satisfied",
+    ):
+        assert sentence in printed, sentence
