@@ -19,6 +19,7 @@ from services.followup.application import FollowUpApplication
 from services.followup.domain import FollowUpCase
 from services.followup.ledger import GROUPINGS, Definitions
 from shared.auth import CurrentActor, require_role
+from shared.domain import Actor
 from shared.http import NotFound, TooManyRequests, example, request_trace
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
@@ -106,15 +107,26 @@ def _status(case: FollowUpCase, now: datetime) -> CaseStatus:
 
 @router.get(
     "/cases/{case_id}",
-    response_model=CaseStatus,
+    response_model=CaseStatus | dict[str, Any],
     summary="A case's status, clocks, handling and reviews, now or as of a past moment",
 )
 def get_case(
     case_id: UUID, request: Request, actor: CurrentActor, as_of: AsOf = None
-) -> CaseStatus:
+) -> CaseStatus | dict[str, Any]:
     require_role(actor, *READING)
     app = _app(request)
-    return _status(app.get_case(case_id, as_of), as_of or app.clock())
+    case = app.get_case(case_id, as_of)
+    if not _readable(case, actor):
+        return RESTRICTED | {"case_id": str(case_id)}
+    return _status(case, as_of or app.clock())
+
+
+RESTRICTED = {"status": "restricted", "restricted": True}
+
+
+def _readable(case: FollowUpCase, actor: Actor) -> bool:
+    """An accused unit sees only that the case is restricted (Art. 30)."""
+    return case.visible_to(actor.department if actor.role in ("handler", "clerk") else None)
 
 
 @router.get(
@@ -126,6 +138,8 @@ def get_history(
 ) -> dict[str, Any]:
     require_role(actor, *READING)
     app = _app(request)
+    if not _readable(app.get_case(case_id), actor):
+        return RESTRICTED | {"case_id": str(case_id)}
     entries, verification = app.history(case_id, as_of)
     case = None
     if entries:

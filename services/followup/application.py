@@ -35,6 +35,7 @@ from shared.messages import (
     CaseEscalated,
     CaseRegistered,
     CaseRepeated,
+    CaseRestricted,
     PartReported,
     parse,
 )
@@ -66,6 +67,7 @@ NOTED = (
     CaseEscalated.TYPE,
     CaseRepeated.TYPE,
     PartReported.TYPE,
+    CaseRestricted.TYPE,
 )
 """The events that change a case's status or clock; every event goes into the history."""
 
@@ -167,6 +169,8 @@ class FollowUpApplication(TrackedApplication):
             case.note_escalation(message.level, message.escalated_at)
         elif isinstance(message, CaseRepeated):
             case.note_repeat(message.repeated_at)
+        elif isinstance(message, CaseRestricted):
+            case.note_restriction(message.barred_departments)
         elif isinstance(message, PartReported):
             case.note_part(message.department.code, message.summary, message.reported_at)
 

@@ -113,6 +113,14 @@ class FollowUpCase(Aggregate):
         def apply(self, case: FollowUpCase) -> None:
             case.repeats.append(self.at)
 
+    class RestrictionNoted(Aggregate.Event):
+        """An accusation: these units never read the case (Art. 30)."""
+
+        barred: list[str]
+
+        def apply(self, case: FollowUpCase) -> None:
+            case.barred = sorted(set(case.barred) | set(self.barred))
+
     class PartNoted(Aggregate.Event):
         department: str
         summary: str
@@ -374,6 +382,7 @@ class FollowUpCase(Aggregate):
         self.level = "window"
         self.repeats: list[datetime] = []
         self.parts: dict[str, dict[str, Any]] = {}
+        self.barred: list[str] = []
         self.deadlines: list[dict[str, Any]] = []
         self.notices: list[dict[str, Any]] = []
         self.pause: dict[str, Any] | None = None
@@ -555,6 +564,12 @@ class FollowUpCase(Aggregate):
 
     def note_repeat(self, at: datetime) -> None:
         self.trigger_event(self.RepeatNoted, at=at)
+
+    def note_restriction(self, barred: list[str]) -> None:
+        self.trigger_event(self.RestrictionNoted, barred=barred)
+
+    def visible_to(self, department: str | None) -> bool:
+        return department is None or department not in self.barred
 
     def note_part(self, department: str, summary: str, at: datetime) -> None:
         self.trigger_event(self.PartNoted, department=department, summary=summary, at=at)

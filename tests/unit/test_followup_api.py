@@ -1,0 +1,134 @@
+"""Follow-up's HTTP API on an in-memory store: what callers see, and what they may not."""
+
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.followup import api
+from services.followup.application import FollowUpApplication
+from shared.auth import issue_token
+from shared.casecode import case_code, code_hash
+from shared.messages import CaseAssigned, CaseRegistered, CaseRestricted, Department
+from shared.service import Runtime, create_api
+from shared.settings import Settings
+from tests.unit.messaging import send
+
+SETTINGS = Settings(jwt_secret="s" * 40)
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def service():
+    application = FollowUpApplication()
+    app = create_api(
+        lambda: Runtime("followup", SETTINGS, application),
+        SETTINGS,
+        title="t",
+        description="d",
+        routers=[api.router, api.public],
+    )
+    api.ATTEMPTS._failures.clear()
+    with TestClient(app) as client:
+        yield client, application
+
+
+def auth(role: str, department: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SETTINGS, 'u', role, department)}"}
+
+
+def a_case(application, lead="ninghe-discipline") -> str:
+    case_id = str(uuid4())
+    now = datetime.now(UTC)
+    send(
+        application,
+        CaseRegistered(
+            case_id=case_id,
+            channel="letter",
+            subject="举报某局负责人",
+            description="d",
+            category="labour-wages",
+            location={"district": "ninghe", "street": "lutai"},
+            registered_at=now,
+            first_receiver="alice",
+            legal_class="accusation",
+            lookup_code_hash=code_hash(case_code(KEY, UUID(case_id))),
+        ),
+    )
+    send(
+        application,
+        CaseAssigned(
+            case_id=case_id,
+            lead=Department(code=lead, name="纪委监委"),
+            rule_id="R-90",
+            rule_version="v1",
+            reason="r",
+            assigned_at=now,
+        ),
+        "routing",
+    )
+    return case_id
+
+
+def test_the_accused_unit_sees_only_that_the_case_is_restricted(service):
+    client, application = service
+    case_id = a_case(application)
+    send(
+        application,
+        CaseRestricted(
+            case_id=case_id, barred_departments=["ninghe-hrss"], restricted_at=datetime.now(UTC)
+        ),
+        "routing",
+    )
+    accused = auth("handler", "ninghe-hrss")
+    for path in (f"/v1/cases/{case_id}", f"/v1/cases/{case_id}/history"):
+        seen = client.get(path, headers=accused).json()
+        assert seen == {"status": "restricted", "restricted": True, "case_id": case_id}
+    assert client.get(f"/v1/cases/{case_id}", headers=auth("auditor")).json()["subject"]
+
+
+def test_validation_names_the_field_and_rules_name_theirs(service):
+    client, application = service
+    case_id = a_case(application)
+    lead = auth("handler", "ninghe-discipline")
+    bad = client.post(f"/v1/cases/{case_id}/outcome", json={"form": "verdict"}, headers=lead)
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"form", "summary"}
+    no_opinion = client.post(
+        f"/v1/cases/{case_id}/outcome", json={"form": "opinion", "summary": "已答复"}, headers=lead
+    )
+    assert no_opinion.status_code == 422
+    assert no_opinion.json()["errors"][0]["field"] == "opinion"
+    assert client.post(f"/v1/cases/{case_id}/close-out", headers=lead).status_code == 403
+
+
+def test_the_public_lookup_needs_no_token_and_slows_down_guessing(service):
+    client, application = service
+    case_id = a_case(application)
+    code = case_code(KEY, UUID(case_id))
+    found = client.post("/v1/public/lookup", json={"code": code})
+    assert found.status_code == 200
+    assert found.json()["status"] == "assigned" and found.json()["can_rate"] is False
+    assert "first_receiver" not in found.text and "alice" not in found.text
+    for _ in range(10):
+        assert client.post("/v1/public/lookup", json={"code": "AAAA-BBBB-CCCC"}).status_code == 404
+    blocked = client.post("/v1/public/lookup", json={"code": code})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+
+
+def test_statistics_and_policy_are_readable_by_supervision_not_by_clerks(service):
+    client, application = service
+    a_case(application)
+    params = {"from": "2026-01-01", "to": "2027-01-01", "by": "street"}
+    stats = client.get("/v1/statistics", params=params, headers=auth("supervisor"))
+    assert stats.status_code == 200, stats.text
+    [lutai] = stats.json()["groups"]
+    assert (lutai["group"], lutai["cases"]) == ("lutai", 1)
+    assert client.get("/v1/statistics", params=params, headers=auth("clerk")).status_code == 403
+    wrong = client.get("/v1/statistics", params={**params, "by": "planet"}, headers=auth("leader"))
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "by"
+    policy = client.get("/v1/policy", headers=auth("clerk")).json()
+    assert policy["name"] == "13710"
+    year = client.get("/v1/calendar/2026", headers=auth("clerk")).json()
+    assert "2026-10-01" in year["holidays"] and "2026-10-10" in year["make_up_days"]
