@@ -197,7 +197,9 @@ def _followup_sentence(name: str, d: dict[str, Any], zone: ZoneInfo) -> str | No
         "deadlines.superseded": lambda: (
             f"no longer running: {', '.join(d['deadlines'])} — {d['reason']}"
         ),
-        "deadline.reminder": lambda: f"reminder to {unit}: {d['kind']} due {at('due_at')}",
+        "deadline.reminder": lambda: (
+            f"reminder to {d.get('responsible') or unit}: {d['kind']} due {at('due_at')}"
+        ),
         "case.overdue": lambda: (
             f"OVERDUE: {d['deadline']} was due {at('due_at')} ({unit})"
             + (" — escalate" if d.get("escalate", True) else "")

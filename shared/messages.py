@@ -321,6 +321,10 @@ class DeadlineReminder(Contract):
     kind: str
     due_at: datetime
     department: str | None = None
+    responsible: str | None = Field(
+        default=None,
+        description="Who answers for it: the department, the first receiver, the reviewing organ.",
+    )
     rule: str
 
 

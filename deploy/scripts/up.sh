@@ -11,7 +11,7 @@ cat <<EOM
 OneStop is up.
   intake     http://127.0.0.1:${ONESTOP_INTAKE_PORT:-8001}/docs   register cases
   routing    http://127.0.0.1:${ONESTOP_ROUTING_PORT:-8002}/docs   assignments, departments, dispatch rules
-  follow-up  http://127.0.0.1:${ONESTOP_FOLLOWUP_PORT:-8003}/docs   status, deadlines, history
+  follow-up  http://127.0.0.1:${ONESTOP_FOLLOWUP_PORT:-8003}/docs   deadlines, outcome, return visit, review, statistics, history
 
   a token:   .venv/bin/onestop token --user alice --role clerk
   a history: .venv/bin/onestop history <case_id>

@@ -4,6 +4,7 @@ visits, review, statistics, and the audit trail of every hand-off."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -86,6 +87,7 @@ class FollowUpApplication(TrackedApplication):
         self.policy = policy
         self.ledger = Ledger(self)
         self._rules: tuple[int, Rules] | None = None
+        self._failing: dict[UUID, float] = {}  # case → when to try firing its clocks again
 
     # --- the rules of the day ------------------------------------------------------------
 
@@ -183,10 +185,13 @@ class FollowUpApplication(TrackedApplication):
         now = self.clock()
         fired = 0
         for case_id in self.ledger.due(now):
+            if self._failing.get(case_id, 0.0) > time.monotonic():
+                continue
             try:
                 fired += self._fire(case_id, now)
             except Exception:
-                log.exception("could not fire the clocks of case %s", case_id)
+                log.exception("could not fire the clocks of case %s; next try in 5 min", case_id)
+                self._failing[case_id] = time.monotonic() + 300
         return fired
 
     def _fire(self, case_id: UUID, now: datetime) -> int:

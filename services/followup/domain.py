@@ -136,7 +136,12 @@ class FollowUpCase(Aggregate):
         causation_id: str | None
 
         def apply(self, case: FollowUpCase) -> None:
-            case.deadlines.extend(self.deadlines)
+            for scheduled in self.deadlines:
+                deadline = dict(scheduled)  # the case's own copy: the event stays as raised
+                if "id" not in deadline:  # scheduled before deadlines had ids (≤ 2026-11-21)
+                    same = sum(1 for d in case.deadlines if d["kind"] == deadline["kind"])
+                    deadline["id"] = f"{deadline['kind']}#{same + 1}"
+                case.deadlines.append(deadline)
 
     class DeadlinesMet(Attributed):
         ids: list[str]
@@ -1073,10 +1078,14 @@ class FollowUpCase(Aggregate):
             due = rules.calendar.end(start, clock.period)
             department = {
                 "lead": (self.lead or {}).get("code"),
-                "first-receiver": self.first_receiver,
+                "first-receiver": None,
                 "supervision": SUPERVISION_OFFICE,
-                "reviewing-organ": responsible,
+                "reviewing-organ": None,
             }[clock.responsible]
+            who = {
+                "first-receiver": f"first receiver {self.first_receiver}",
+                "reviewing-organ": responsible,
+            }.get(clock.responsible, department)
             number = sum(1 for d in self.deadlines if d["kind"] == clock.kind) + 1
             deadlines.append(
                 {
@@ -1090,6 +1099,7 @@ class FollowUpCase(Aggregate):
                     "rule": clock.rule,
                     "legal_basis": clock.legal_basis,
                     "responsible_role": clock.responsible,
+                    "responsible": who,
                     "department": department,
                     "escalates": clock.escalates,
                 }

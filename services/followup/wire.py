@@ -59,6 +59,7 @@ def to_cloudevent(event: Any) -> CloudEvent | None:
             kind=d["kind"],
             due_at=d["due_at"],
             department=d.get("department"),
+            responsible=d.get("responsible") or d.get("department"),
             rule=d["rule"],
         )
     elif isinstance(event, C.DeadlineBreached):

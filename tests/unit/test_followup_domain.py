@@ -91,3 +91,28 @@ def test_nothing_comes_before_its_cause_even_with_a_skewed_clock():
         [entry("effect", 0, cause="cause"), entry("cause", 5), entry("later", 9)]
     )
     assert [e["event_id"] for e in ordered] == ["cause", "effect", "later"]
+
+
+def test_deadlines_stored_before_they_had_ids_still_fire():
+    """Data of the walking skeleton: deadlines without id, reminder or department."""
+    case = FollowUpCase.open(uuid4())
+    case.trigger_event(
+        FollowUpCase.DeadlinesScheduled,
+        deadlines=[
+            {
+                "kind": "handling-plan",
+                "starts_at": T0,
+                "due_at": T0 + timedelta(days=1),
+                "rule": "13710",
+                "legal_basis": "13710 工作法",
+            }
+        ],
+        actor={"user": "service:followup", "role": "system", "department": None},
+        correlation_id="c",
+        causation_id=None,
+    )
+    assert case.next_alarm() == T0 + timedelta(days=1)
+    assert case.fire(T0 + timedelta(days=2), Trace("c")) == 1
+    assert case.fire(T0 + timedelta(days=3), Trace("c")) == 0
+    [deadline] = case.deadlines_at(T0 + timedelta(days=3))
+    assert (deadline["id"], deadline["state"]) == ("handling-plan#1", "overdue")
