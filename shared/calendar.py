@@ -18,6 +18,11 @@ UNITS: tuple[Unit, ...] = ("hours", "days", "working-days", "months")
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
+def local_minute(moment: datetime) -> str:
+    """A moment as people at the centre read it: `2026-11-28 22:49` (local time)."""
+    return moment.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+
+
 @dataclass(frozen=True)
 class Period:
     """An amount of time as a rule states it: 15 days, 5 working days, 1 month."""

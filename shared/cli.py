@@ -166,7 +166,12 @@ def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
             + (f", {actor['department']})" if actor.get("department") else ")")
         )
         cause = event.get("causation_id")
-        because = f"#{numbers[cause]}" if cause in numbers else (cause or "a request")
+        by_clock = str(event.get("correlation_id", "")).startswith("clock:")
+        because = (
+            f"#{numbers[cause]}"
+            if cause in numbers
+            else (cause or ("the clock" if by_clock else "a request"))
+        )
         lines.append(f"#{i:<3} {when}  {event['service']:<9} {_short_type(event['type'])}")
         lines.append(f"      by {who}; caused by {because}")
         lines.append(f"      {_summary(event, zone)}")

@@ -333,7 +333,7 @@ class FollowUpApplication(TrackedApplication):
     def case_by_code(self, code: str) -> FollowUpCase:
         case_id = self.ledger.by_code(code_hash(code))
         if case_id is None:
-            raise NotFound("no case has this code")
+            raise NotFound("a case with this code")
         return self.get_case(case_id)
 
     def rate_by_code(self, code: str, satisfaction: str, comment: str) -> FollowUpCase:

@@ -12,7 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from services.followup.policy import SATISFACTION, STANDARD, Policy
-from shared.calendar import CHINA, Period, WorkCalendar
+from shared.calendar import CHINA, Period, WorkCalendar, local_minute
 from shared.domain import Actor, Attributed, DomainError, Trace, attribution
 
 
@@ -985,7 +985,7 @@ class FollowUpCase(Aggregate):
                 fired += 1
                 if d.get("responsible_role") == "lead":
                     self.issue_supervision_notice(
-                        f"{d['kind']} was due {d['due_at'].isoformat()} and is not met: "
+                        f"{d['kind']} was due {local_minute(d['due_at'])} and is not met: "
                         f"{d['rule']}",
                         d.get("department"),
                         actor,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.followup.domain import FollowUpCase as C
+from services.followup.policy import STANDARD
 from shared.envelope import CloudEvent, from_domain_event
 from shared.messages import (
     CaseClosedOut,
@@ -36,6 +37,15 @@ WIRE_FIELDS = set(ScheduledDeadline.model_fields)
 
 def deadline(d: dict[str, Any]) -> ScheduledDeadline:
     return ScheduledDeadline(**{k: v for k, v in d.items() if k in WIRE_FIELDS})
+
+
+def escalates(d: dict[str, Any]) -> bool:
+    """Whether a breach climbs the ladder; deadlines stored before it was recorded follow
+    the standard policy's clock of their kind."""
+    if "escalates" in d:
+        return bool(d["escalates"])
+    clock = STANDARD.clock(d["kind"])
+    return clock.escalates if clock else True
 
 
 def to_cloudevent(event: Any) -> CloudEvent | None:
@@ -69,7 +79,7 @@ def to_cloudevent(event: Any) -> CloudEvent | None:
             deadline=d["kind"],
             due_at=d["due_at"],
             department=d.get("department"),
-            escalate=d.get("escalates", True),
+            escalate=escalates(d),
             deadline_id=d["id"],
         )
     elif isinstance(event, C.SupervisionNoticeIssued):

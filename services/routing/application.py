@@ -34,6 +34,7 @@ from services.routing.organisation import (
     Organisation,
     Window,
 )
+from shared.calendar import local_minute
 from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
@@ -156,7 +157,7 @@ class RoutingApplication(TrackedApplication):
             self._escalate_if_possible(
                 assignment,
                 "overdue",
-                f"the {message.deadline} deadline passed at {message.due_at.isoformat()}",
+                f"the {message.deadline} deadline passed at {local_minute(message.due_at)}",
                 trace,
             )
         self.save_tracked(tracking, assignment)
