@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from services.followup.application import FollowUpApplication
 from services.followup.domain import FollowUpCase
 from services.followup.ledger import GROUPINGS, Definitions
-from shared.auth import CurrentActor, require_role
+from shared.auth import CurrentActor, Forbidden, require_role
 from shared.domain import Actor
 from shared.http import NotFound, TooManyRequests, example, request_trace
 
@@ -418,6 +418,39 @@ def supervise(case_id: UUID, body: NoticeIn, request: Request, actor: CurrentAct
         case_id, body.text, body.department, actor, request_trace(request)
     )
     return _view(request, case)
+
+
+@router.get(
+    "/deadlines",
+    summary="The ledger of deadlines still to be met (督办台账): overdue, due soon, or all",
+)
+def deadlines(
+    request: Request,
+    actor: CurrentActor,
+    department: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[str, Query(pattern="^(running|overdue|due-soon)$")] = "overdue",
+    within_hours: Annotated[int, Query(ge=1, le=24 * 90)] = 48,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    require_role(actor, "handler", *SUPERVISING, "auditor")
+    if actor.role == "handler":
+        if department not in (None, actor.department):
+            raise Forbidden("a handler reads their own department's deadlines")
+        department = actor.department
+    app = _app(request)
+    now = app.clock()
+    rows, total = app.ledger.board(
+        now=now,
+        department=department,
+        state=state,
+        within=within_hours * 3600,
+        limit=limit,
+        offset=offset,
+    )
+    for row in rows:
+        row["seconds_left"] = int((row["due_at"] - now).total_seconds())
+    return {"as_of": now, "total": total, "items": rows}
 
 
 # --- policy, calendar, statistics ------------------------------------------------------------

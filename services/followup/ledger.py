@@ -85,6 +85,7 @@ class Ledger:
         self.alarms: dict[UUID, datetime] = {}
         self.codes: dict[str, UUID] = {}
         self.facts: dict[UUID, Facts] = {}
+        self.running: dict[UUID, list[dict[str, Any]]] = {}
         self.log = LogFollower(app, ":FollowUpCase.", self._project)
 
     def _project(self, case_id: UUID) -> None:
@@ -97,6 +98,21 @@ class Ledger:
         if case.lookup_code_hash:
             self.codes[case.lookup_code_hash] = case_id
         self.facts[case_id] = facts_of(case)
+        self.running[case_id] = [
+            {
+                "case_id": str(case_id),
+                "subject": case.subject,
+                "deadline": d["id"],
+                "kind": d["kind"],
+                "due_at": d["due_at"],
+                "department": d.get("department"),
+                "responsible": d.get("responsible") or d.get("department"),
+                "paused": bool(d.get("paused_at")),
+                "breached_at": d.get("breached_at"),
+                "rule": d["rule"],
+            }
+            for d in case.running()
+        ]
 
     def catch_up(self) -> int:
         return self.log.catch_up()
@@ -111,6 +127,34 @@ class Ledger:
     def by_code(self, hashed: str) -> UUID | None:
         self.catch_up()
         return self.codes.get(hashed)
+
+    def board(
+        self,
+        *,
+        now: datetime,
+        department: str | None = None,
+        state: str = "running",
+        within: float = 48 * 3600,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The supervision office's ledger of deadlines still to be met, soonest (or most
+        overdue) first: all of them, the overdue ones, or those due within `within` s."""
+        self.catch_up()
+        with self.log.lock:
+            rows = [r for rows in self.running.values() for r in rows]
+        if department:
+            rows = [r for r in rows if r["department"] == department]
+        if state == "overdue":
+            rows = [r for r in rows if r["due_at"] <= now and not r["paused"]]
+        elif state == "due-soon":
+            rows = [
+                r
+                for r in rows
+                if now < r["due_at"] and (r["due_at"] - now).total_seconds() <= within
+            ]
+        rows.sort(key=lambda r: r["due_at"])
+        return rows[offset : offset + limit], len(rows)
 
     def all_facts(self) -> list[Facts]:
         self.catch_up()

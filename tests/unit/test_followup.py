@@ -549,3 +549,29 @@ def test_an_offset_clock_moves_with_its_file(tmp_path):
     assert abs((clock() - datetime.now(UTC)).total_seconds()) < 5
     set_offset(path, timedelta(days=8))
     assert abs((clock() - datetime.now(UTC) - timedelta(days=8)).total_seconds()) < 5
+
+
+def test_a_major_matter_gets_a_month_then_a_leader_plan_with_monthly_reports(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    clock.advance(hours=3)
+    case = app.file_plan(case_id, "涉及三十户，需联合住建、人社", True, LEAD, T)
+    assert case.major
+    [resolution] = case.running(("resolution",))
+    assert resolution["due_at"] == T0 + timedelta(days=30)  # a month from the assignment
+    with pytest.raises(FollowUpRefused, match="past"):
+        app.approve_long_term_plan(case_id, "x", clock.now - timedelta(days=1), LEADER, T)
+    clock.advance(days=25)
+    target = T0 + timedelta(days=120)
+    case = app.approve_long_term_plan(case_id, "分三期解决，次年二月底前完成", target, LEADER, T)
+    assert due(app, case_id, "resolution")["due_at"] == target
+    monthly = due(app, case_id, "monthly-report")
+    assert monthly["due_at"] == clock.now + timedelta(days=30)  # Nov 27 → Dec 27 local
+    clock.advance(days=20)
+    app.report_progress(case_id, "第一期已完成", LEAD, T)
+    [again] = app.get_case(case_id).running(("monthly-report",))
+    assert again["id"] == "monthly-report#2" and again["starts_at"] == clock.now
+    ordinary = registered(app, clock)
+    assign(app, clock, ordinary)
+    with pytest.raises(FollowUpRefused, match="major"):
+        app.approve_long_term_plan(ordinary, "x", target, LEADER, T)

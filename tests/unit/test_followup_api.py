@@ -1,6 +1,6 @@
 """Follow-up's HTTP API on an in-memory store: what callers see, and what they may not."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -132,3 +132,26 @@ def test_statistics_and_policy_are_readable_by_supervision_not_by_clerks(service
     assert policy["name"] == "13710"
     year = client.get("/v1/calendar/2026", headers=auth("clerk")).json()
     assert "2026-10-01" in year["holidays"] and "2026-10-10" in year["make_up_days"]
+
+
+def test_the_deadline_ledger_lists_what_is_overdue_and_a_handler_sees_only_theirs(service):
+    client, application = service
+    now = datetime.now(UTC)
+    ours, theirs = a_case(application), a_case(application, lead="ninghe-hrss")
+    application.clock = lambda: now + timedelta(days=2)  # plans (1 day) are overdue
+    supervisor = auth("supervisor")
+    board = client.get("/v1/deadlines", headers=supervisor).json()
+    assert {(i["case_id"], i["kind"]) for i in board["items"]} == {
+        (ours, "handling-plan"),
+        (theirs, "handling-plan"),
+    }
+    assert all(i["seconds_left"] < 0 for i in board["items"])
+    soon = client.get(
+        "/v1/deadlines", params={"state": "due-soon", "within_hours": 25}, headers=supervisor
+    ).json()
+    assert {i["kind"] for i in soon["items"]} == {"first-report"}
+    handler = auth("handler", "ninghe-hrss")
+    mine = client.get("/v1/deadlines", headers=handler).json()
+    assert {i["case_id"] for i in mine["items"]} == {theirs}
+    other = client.get("/v1/deadlines", params={"department": "x"}, headers=handler)
+    assert other.status_code == 403
