@@ -61,7 +61,18 @@ class Settings(BaseSettings):
         "so months of deadlines pass in seconds. Never set in production.",
     )
     followup_policy: str = Field(
-        default="13710", description="The deadline policy follow-up applies (GET /v1/policy)."
+        default="13710",
+        description="The deadline policy follow-up applies: a built-in name, or a JSON file "
+        "in the shape of GET /v1/policy.",
+    )
+    stats_closure_base: Literal["accepted", "registered"] = Field(
+        default="accepted", description="办结率's base: accepted|registered"
+    )
+    stats_resolution: Literal["settled", "closed-out"] = Field(
+        default="settled", description="化解率: settled|closed-out"
+    )
+    stats_cessation: Literal["no-repeat", "commitment", "either"] = Field(
+        default="no-repeat", description="息访率: no-repeat|commitment|either"
     )
     scheduler_seconds: float = Field(
         default=1.0, description="How often follow-up looks for reminders and breaches due."

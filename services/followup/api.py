@@ -501,16 +501,21 @@ def get_statistics(
     start: Annotated[date, Query(alias="from", description="First day (local)")],
     end: Annotated[date, Query(alias="to", description="Day after the last (local)")],
     by: Annotated[str, Query(pattern=f"^({'|'.join(GROUPINGS)})$")] = "department",
-    closure_base: Literal["registered", "accepted"] = "accepted",
-    resolution: Literal["settled", "closed-out"] = "settled",
-    cessation: Literal["commitment", "no-repeat", "either"] = "no-repeat",
+    closure_base: Literal["registered", "accepted"] | None = None,
+    resolution: Literal["settled", "closed-out"] | None = None,
+    cessation: Literal["commitment", "no-repeat", "either"] | None = None,
 ) -> dict[str, Any]:
+    """Omitted definitions are the locality's (ONESTOP_STATS_* settings)."""
     require_role(actor, "supervisor", "leader", "auditor", "admin")
     app = _app(request)
+    settings = request.app.state.settings
+    closure_base = closure_base or settings.stats_closure_base
+    resolution = resolution or settings.stats_resolution
+    cessation = cessation or settings.stats_cessation
     zone = app.rules().calendar.zone
     begin = datetime.combine(start, day_time.min, tzinfo=zone)
     until = datetime.combine(end, day_time.min, tzinfo=zone)
-    definitions = Definitions(closure_base, resolution, cessation)
+    definitions = Definitions(closure_base, resolution, cessation)  # type: ignore[arg-type]
     return {
         "from": begin.isoformat(),
         "to": until.isoformat(),

@@ -16,7 +16,6 @@ from services.followup.domain import (
     CALENDAR_ID,
     CaseHistory,
     FollowUpCase,
-    FollowUpRefused,
     HolidayCalendar,
     Rules,
     Verification,
@@ -24,7 +23,7 @@ from services.followup.domain import (
     history_id,
 )
 from services.followup.ledger import Definitions, Ledger, statistics
-from services.followup.policy import POLICIES, STANDARD, Policy
+from services.followup.policy import STANDARD, Policy
 from shared.casecode import code_hash
 from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
@@ -404,12 +403,3 @@ class FollowUpApplication(TrackedApplication):
         aggregate = self.load(aggregate_id)
         assert aggregate is None or isinstance(aggregate, kind)
         return aggregate
-
-
-def policy_named(name: str) -> Policy:
-    try:
-        return POLICIES[name]
-    except KeyError:
-        raise FollowUpRefused(
-            f"unknown policy {name!r}; one of {', '.join(POLICIES)}", field="followup_policy"
-        ) from None

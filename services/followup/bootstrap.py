@@ -9,7 +9,8 @@ import threading
 from fastapi import FastAPI
 
 from services.followup import api, wire
-from services.followup.application import FollowUpApplication, policy_named
+from services.followup.application import FollowUpApplication
+from services.followup.policy import load_policy
 from shared.clock import clock_from
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.service import Runtime, create_api
@@ -26,7 +27,7 @@ def build_runtime(settings: Settings) -> Runtime:
     app = FollowUpApplication(
         eventsourcing_env(settings, "followup"),
         clock=clock_from(settings.clock_file),
-        policy=policy_named(settings.followup_policy),
+        policy=load_policy(settings.followup_policy),
     )
     relay = Relay(app, settings, "followup", wire.to_cloudevent)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)

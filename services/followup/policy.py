@@ -8,7 +8,9 @@ domain raises them, the policy decides what they mean for the clock.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from shared.calendar import Period
@@ -30,6 +32,21 @@ Milestone = Literal[
     "re-review-decided",
 ]
 Responsible = Literal["first-receiver", "lead", "supervision", "reviewing-organ"]
+MILESTONES: tuple[str, ...] = Milestone.__args__  # type: ignore[attr-defined]
+RESPONSIBLE: tuple[str, ...] = Responsible.__args__  # type: ignore[attr-defined]
+
+
+def period(text: str | None, field: str) -> Period | None:
+    """`"7 days"`, `"5 working-days"`, `"1 months"`, `"4 hours"` → a Period."""
+    if text is None:
+        return None
+    try:
+        amount, unit = str(text).split()
+        return Period(int(amount), unit)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise ValueError(f"{field}: {text!r} is not '<n> <unit>' ({error})") from None
+
+
 SATISFACTION = ("satisfied", "basically-satisfied", "unsatisfied")
 
 
@@ -97,6 +114,53 @@ class Policy:
 
     def clock(self, kind: str) -> Clock | None:
         return next((c for c in self.clocks if c.kind == kind), None)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """A policy as a locality writes it (the shape `as_dict` gives, e.g. from
+        `GET /v1/policy`); a mistake raises ValueError naming the field."""
+        clocks = []
+        for i, raw in enumerate(data.get("clocks") or []):
+            at = f"clocks.{i}"
+            try:
+                clocks.append(
+                    Clock(
+                        kind=raw["kind"],
+                        period=period(raw["period"], f"{at}.period") or Period(0),
+                        starts_on=tuple(raw["starts_on"]),
+                        stops_on=tuple(raw["stops_on"]),
+                        responsible=raw["responsible"],
+                        rule=raw["rule"],
+                        legal_basis=raw["legal_basis"],
+                        remind_before=period(raw.get("remind_before"), f"{at}.remind_before"),
+                        major=raw.get("major"),
+                        extension=period(raw.get("extension"), f"{at}.extension"),
+                        recurring=bool(raw.get("recurring", False)),
+                        escalates=bool(raw.get("escalates", True)),
+                    )
+                )
+            except KeyError as missing:
+                raise ValueError(f"{at}.{missing.args[0]}: missing") from None
+            for key in ("starts_on", "stops_on"):
+                unknown = set(raw[key]) - set(MILESTONES)
+                if unknown:
+                    raise ValueError(f"{at}.{key}: unknown milestone {sorted(unknown)[0]!r}")
+            if raw["responsible"] not in RESPONSIBLE:
+                raise ValueError(f"{at}.responsible: one of {', '.join(RESPONSIBLE)}")
+        if not clocks:
+            raise ValueError("clocks: a policy has at least one clock")
+        close = data.get("close_out") or {}
+        return cls(
+            name=str(data.get("name") or "custom"),
+            description=str(data.get("description") or ""),
+            clocks=tuple(clocks),
+            close_out=CloseOut(
+                satisfied=tuple(close.get("satisfied", CloseOut().satisfied)),
+                cease_commitment_suffices=bool(close.get("cease_commitment_suffices", True)),
+            ),
+            review_window=period(data.get("review_window", "30 days"), "review_window")
+            or Period(30),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -232,3 +296,19 @@ STANDARD = Policy(
 )
 
 POLICIES = {STANDARD.name: STANDARD}
+
+
+def load_policy(name_or_path: str) -> Policy:
+    """The policy named (built in), or the one in a JSON file a locality wrote."""
+    if name_or_path in POLICIES:
+        return POLICIES[name_or_path]
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ValueError(
+            f"ONESTOP_FOLLOWUP_POLICY: {name_or_path!r} is neither a built-in policy "
+            f"({', '.join(POLICIES)}) nor a JSON file"
+        )
+    try:
+        return Policy.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None

@@ -1,5 +1,6 @@
 """Follow-up on in-memory stores, with a clock the tests move: months of deadlines in seconds."""
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -9,6 +10,7 @@ from services.followup import wire
 from services.followup.application import FollowUpApplication
 from services.followup.domain import FollowUpRefused
 from services.followup.ledger import Definitions, Facts, statistics
+from services.followup.policy import STANDARD, load_policy
 from services.routing.application import RoutingApplication
 from shared.calendar import CHINA, Period
 from shared.casecode import case_code, code_hash
@@ -575,3 +577,25 @@ def test_a_major_matter_gets_a_month_then_a_leader_plan_with_monthly_reports(app
     assign(app, clock, ordinary)
     with pytest.raises(FollowUpRefused, match="major"):
         app.approve_long_term_plan(ordinary, "x", target, LEADER, T)
+
+
+def test_a_locality_writes_its_own_policy_as_json_and_mistakes_name_the_field(tmp_path, clock):
+    data = STANDARD.as_dict()
+    [ordinary] = [c for c in data["clocks"] if c["kind"] == "resolution" and c["major"] is False]
+    ordinary["period"] = "5 working-days"  # this locality resolves in 5 working days
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps({**data, "name": "lutai-5wd"}), encoding="utf-8")
+    policy = load_policy(str(path))
+    assert policy.name == "lutai-5wd" and policy.as_dict()["clocks"] == data["clocks"]
+    app = FollowUpApplication(clock=clock, policy=policy)
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)  # Monday 09:00 → the end of Monday next week
+    assert due(app, case_id, "resolution")["due_at"].astimezone(CHINA.zone).date() == date(
+        2026, 11, 9
+    )
+    ordinary["starts_on"] = ["assigned", "lunch"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"clocks\.3\.starts_on: unknown milestone 'lunch'"):
+        load_policy(str(path))
+    with pytest.raises(ValueError, match="neither a built-in policy"):
+        load_policy("no-such-policy")
