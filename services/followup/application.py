@@ -85,7 +85,7 @@ class FollowUpApplication(TrackedApplication):
         self.clock = clock
         self.policy = policy
         self.ledger = Ledger(self)
-        self._rules: tuple[int, Rules] | None = None
+        self._rules: tuple[float, Rules] | None = None
         self._failing: dict[UUID, float] = {}  # case → when to try firing its clocks again
 
     # --- the rules of the day ------------------------------------------------------------
@@ -93,11 +93,14 @@ class FollowUpApplication(TrackedApplication):
     def holiday_calendar(self) -> HolidayCalendar:
         return self.load(CALENDAR_ID) or HolidayCalendar.start()  # type: ignore[no-any-return]
 
+    RULES_TTL = 30.0  # seconds a published holiday year may take to reach another process
+
     def rules(self) -> Rules:
-        """The policy with the work calendar as published (cached until it changes)."""
-        book = self.holiday_calendar()
-        if self._rules is None or self._rules[0] != book.version:
-            self._rules = (book.version, Rules(self.policy, book.calendar()))
+        """The policy with the work calendar as published; read again at most every
+        RULES_TTL seconds (at once after this process publishes)."""
+        if self._rules is None or self._rules[0] < time.monotonic():
+            calendar = self.holiday_calendar().calendar()
+            self._rules = (time.monotonic() + self.RULES_TTL, Rules(self.policy, calendar))
         return self._rules[1]
 
     def publish_holidays(
@@ -108,9 +111,11 @@ class FollowUpApplication(TrackedApplication):
         actor: Actor,
         trace: Trace,
     ) -> HolidayCalendar:
-        return self._change(
+        book = self._change(
             self.holiday_calendar, lambda b: b.publish(year, holidays, make_up_days, actor, trace)
         )
+        self._rules = None
+        return book
 
     # --- consuming every service's events --------------------------------------------------
 

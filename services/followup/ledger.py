@@ -17,7 +17,7 @@ from shared.projection import LogFollower
 SETTLED = ("satisfied", "basically-satisfied")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Facts:
     """What the statistics need to know of one case, derived from its events."""
 
@@ -79,13 +79,38 @@ def facts_of(case: FollowUpCase) -> Facts:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A deadline still to be met, as the supervision office's ledger lists it."""
+
+    case_id: UUID
+    deadline: str
+    kind: str
+    due_at: datetime
+    department: str | None
+    responsible: str | None
+    paused: bool
+    breached_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deadline": self.deadline,
+            "kind": self.kind,
+            "due_at": self.due_at,
+            "department": self.department,
+            "responsible": self.responsible,
+            "paused": self.paused,
+            "breached_at": self.breached_at,
+        }
+
+
 class Ledger:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.alarms: dict[UUID, datetime] = {}
         self.codes: dict[str, UUID] = {}
         self.facts: dict[UUID, Facts] = {}
-        self.running: dict[UUID, list[dict[str, Any]]] = {}
+        self.running: dict[UUID, list[Due]] = {}
         self.log = LogFollower(app, ":FollowUpCase.", self._project)
 
     def _project(self, case_id: UUID) -> None:
@@ -99,18 +124,16 @@ class Ledger:
             self.codes[case.lookup_code_hash] = case_id
         self.facts[case_id] = facts_of(case)
         self.running[case_id] = [
-            {
-                "case_id": str(case_id),
-                "subject": case.subject,
-                "deadline": d["id"],
-                "kind": d["kind"],
-                "due_at": d["due_at"],
-                "department": d.get("department"),
-                "responsible": d.get("responsible") or d.get("department"),
-                "paused": bool(d.get("paused_at")),
-                "breached_at": d.get("breached_at"),
-                "rule": d["rule"],
-            }
+            Due(
+                case_id,
+                d["id"],
+                d["kind"],
+                d["due_at"],
+                d.get("department"),
+                d.get("responsible") or d.get("department"),
+                bool(d.get("paused_at")),
+                d.get("breached_at"),
+            )
             for d in case.running()
         ]
 
@@ -144,17 +167,19 @@ class Ledger:
         with self.log.lock:
             rows = [r for rows in self.running.values() for r in rows]
         if department:
-            rows = [r for r in rows if r["department"] == department]
+            rows = [r for r in rows if r.department == department]
         if state == "overdue":
-            rows = [r for r in rows if r["due_at"] <= now and not r["paused"]]
+            rows = [r for r in rows if r.due_at <= now and not r.paused]
         elif state == "due-soon":
             rows = [
-                r
-                for r in rows
-                if now < r["due_at"] and (r["due_at"] - now).total_seconds() <= within
+                r for r in rows if now < r.due_at and (r.due_at - now).total_seconds() <= within
             ]
-        rows.sort(key=lambda r: r["due_at"])
-        return rows[offset : offset + limit], len(rows)
+        rows.sort(key=lambda r: r.due_at)
+        page = []
+        for row in rows[offset : offset + limit]:
+            case = self.app.get_case(row.case_id)
+            page.append({"case_id": str(row.case_id), "subject": case.subject, **row.as_dict()})
+        return page, len(rows)
 
     def all_facts(self) -> list[Facts]:
         self.catch_up()
