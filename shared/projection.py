@@ -12,13 +12,28 @@ from typing import Any
 from uuid import UUID
 
 
+def current(app: Any, aggregate_id: UUID, version: int) -> Any:
+    """The aggregate at `version` or later, for reading only: the repository's cached copy
+    when it is that far on (the command or consumer that saved it put it there), else from
+    the event store."""
+    cache = app.repository.cache
+    try:
+        cached = cache.get(aggregate_id) if cache is not None else None
+    except KeyError:
+        cached = None
+    if cached is not None and cached.version >= version:
+        return cached
+    return app.repository.get(aggregate_id)
+
+
 class LogFollower:
-    """Calls `project(aggregate_id)` for every aggregate whose topic contains `marker` and
-    that changed since the last catch-up, in the order of their latest change."""
+    """Calls `project(aggregate_id, version)` for every aggregate whose topic contains
+    `marker` and that changed since the last catch-up, with the version it reached, in the
+    order of their latest change."""
 
     BATCH = 500
 
-    def __init__(self, app: Any, marker: str, project: Callable[[UUID], None]) -> None:
+    def __init__(self, app: Any, marker: str, project: Callable[[UUID, int], None]) -> None:
         self.app = app
         self.marker = marker
         self.project = project
@@ -33,9 +48,11 @@ class LogFollower:
                 )
                 if not notifications:
                     return self.position
-                touched = dict.fromkeys(
-                    n.originator_id for n in notifications if self.marker in n.topic
-                )
-                for aggregate_id in touched:
-                    self.project(aggregate_id)
+                touched: dict[UUID, int] = {}
+                for n in notifications:
+                    if self.marker in n.topic:
+                        touched.pop(n.originator_id, None)  # keep the order of latest change
+                        touched[n.originator_id] = n.originator_version
+                for aggregate_id, version in touched.items():
+                    self.project(aggregate_id, version)
                 self.position = notifications[-1].id

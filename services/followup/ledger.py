@@ -12,7 +12,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from services.followup.domain import FollowUpCase
-from shared.projection import LogFollower
+from shared.projection import LogFollower, current
 
 SETTLED = ("satisfied", "basically-satisfied")
 
@@ -113,8 +113,14 @@ class Ledger:
         self.running: dict[UUID, list[Due]] = {}
         self.log = LogFollower(app, ":FollowUpCase.", self._project)
 
-    def _project(self, case_id: UUID) -> None:
-        case: FollowUpCase = self.app.get_case(case_id)
+    def _project(self, case_id: UUID, version: int) -> None:
+        try:
+            self._note(current(self.app, case_id, version))
+        except RuntimeError:  # the shared copy moved on while being read: read a private one
+            self._note(self.app.get_case(case_id))
+
+    def _note(self, case: FollowUpCase) -> None:
+        case_id = case.id
         alarm = case.next_alarm()
         if alarm is None:
             self.alarms.pop(case_id, None)

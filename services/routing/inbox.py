@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from services.routing.domain import Assignment
-from shared.projection import LogFollower
+from shared.projection import LogFollower, current
 
 STATES = ("awaiting-acceptance", "accepted", "objected", "awaiting-handler", "released")
 ROLES = ("lead", "co-handler")
@@ -22,7 +22,7 @@ class Inbox:
         self.app = app
         self._rows: dict[UUID, list[dict[str, Any]]] = {}
         self._manual: dict[UUID, dict[str, Any]] = {}
-        self._log = LogFollower(app, ":Assignment.", lambda i: self._project(app.get_assignment(i)))
+        self._log = LogFollower(app, ":Assignment.", lambda i, v: self._project(current(app, i, v)))
 
     def catch_up(self) -> None:
         self._log.catch_up()
