@@ -41,7 +41,15 @@ from shared.casecode import case_code, code_hash
 from shared.domain import Actor, DomainError, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
-from shared.messages import CaseAssigned, CaseAwaitingManualDispatch, CaseFinal, parse
+from shared.messages import (
+    CaseAssigned,
+    CaseAwaitingManualDispatch,
+    CaseClosedOut,
+    CaseFinal,
+    CaseReopened,
+    OutcomeRecorded,
+    parse,
+)
 from shared.processing import TrackedApplication
 
 T = TypeVar("T")
@@ -118,6 +126,36 @@ def fingerprint(content: object) -> str:
 
 def api_key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+OPINIONS = {"support": "支持", "explain": "解释说明", "not-support": "不予支持"}
+HEARD = (
+    CaseAssigned.TYPE,
+    CaseAwaitingManualDispatch.TYPE,
+    OutcomeRecorded.TYPE,
+    CaseReopened.TYPE,
+    CaseClosedOut.TYPE,
+    CaseFinal.TYPE,
+)
+"""What routing and follow-up did that the petitioner is told at the window."""
+
+
+def progress_of(message: Any) -> tuple[str, str]:
+    """A stage and a sentence for the clerk and the petitioner (and Open311's status)."""
+    if isinstance(message, CaseAssigned):
+        co = ", ".join(d.name for d in message.co_handlers)
+        return "assigned", message.lead.name + (f" (with {co})" if co else "")
+    if isinstance(message, CaseAwaitingManualDispatch):
+        return "awaiting-dispatch", "being matched to a department by hand"
+    if isinstance(message, OutcomeRecorded):
+        how = OPINIONS.get(message.opinion or "", "调解/和解协议")
+        return "answered", f"{how}: {message.summary}"
+    if isinstance(message, CaseReopened):
+        return "reopened", f"handled again: {message.reason}"
+    if isinstance(message, CaseClosedOut):
+        return "closed", f"closed out ({message.basis})"
+    assert isinstance(message, CaseFinal)
+    return "final", message.summary
 
 
 class IntakeApplication(TrackedApplication):
@@ -373,21 +411,14 @@ class IntakeApplication(TrackedApplication):
 
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
         """Consumer entry point: what routing and follow-up did, as the petitioner is told it."""
-        if event.type not in (CaseAssigned.TYPE, CaseAwaitingManualDispatch.TYPE, CaseFinal.TYPE):
+        if event.type not in HEARD:
             return  # no effect, so nothing to remember: a replay after a restart ignores it again
         message = parse(event.type, event.data)
         case = self._find(UUID(event.subject), Case)
         if case is None:  # a case some other door registered: nothing to tell here
             self.save_tracked(tracking)
             return
-        if isinstance(message, CaseAssigned):
-            co = ", ".join(d.name for d in message.co_handlers)
-            stage, summary = "assigned", message.lead.name + (f" (with {co})" if co else "")
-        elif isinstance(message, CaseAwaitingManualDispatch):
-            stage, summary = "awaiting-dispatch", "being matched to a department by hand"
-        else:
-            assert isinstance(message, CaseFinal)
-            stage, summary = "final", message.summary
+        stage, summary = progress_of(message)
         trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
         case.note_progress(stage, summary, source_event=event.id, trace=trace)
         self.save_tracked(tracking, case)

@@ -561,6 +561,16 @@ def test_a_missed_7_day_deadline_escalates_then_unsatisfied_reopens_then_closes_
     assert rated.status_code == 200, rated.text
     closed = act("close-out", as_user(settings, "supervisor", user="zhou"))
     assert closed["status"] == "closed-out"
+    at_the_window = f"{settings.url_of('intake')}/v1/cases/{case_id}"
+    told = wait_for(
+        lambda: (
+            (c := httpx.get(at_the_window, headers=headers(settings), timeout=10).json())["status"]
+            == "closed"
+            and c
+        ),
+        "intake hearing the case was closed out",
+    )
+    assert told["progress"]["summary"] == "closed out (return visit: satisfied)"
 
     def told() -> list[dict]:
         events = history(settings, case_id).get("events", [])

@@ -1,5 +1,6 @@
 """The whole choreography on in-memory stores: what each service does with the others' events."""
 
+from datetime import UTC, datetime
 from itertools import count
 
 import pytest
@@ -13,6 +14,8 @@ from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
+from shared.messages import CaseClosedOut, OutcomeRecorded
+from tests.unit.messaging import send
 
 
 def published(app, wire):
@@ -123,3 +126,31 @@ def test_the_relay_skips_only_intake_events_that_never_go_on_the_wire():
         wired = intake_wire.to_cloudevent(intake.mapper.to_domain_event(notification))
         assert intake_wire.publishes(notification.topic) == (wired is not None), notification.topic
     assert case.id
+
+
+def test_intake_tells_the_window_what_follow_up_answered_and_when_it_was_closed(system):
+    intake, _, _ = system
+    case = register(intake)
+    now = datetime.now(UTC)
+    send(
+        intake,
+        OutcomeRecorded(
+            case_id=str(case.id),
+            round=1,
+            form="agreement",
+            summary="双方签订调解协议",
+            recorded_at=now,
+        ),
+        "followup",
+    )
+    answered = intake.get_case(case.id)
+    assert (answered.status, answered.progress["summary"]) == (
+        "answered",
+        "调解/和解协议: 双方签订调解协议",
+    )
+    send(
+        intake,
+        CaseClosedOut(case_id=str(case.id), basis="return visit: satisfied", closed_at=now),
+        "followup",
+    )
+    assert intake.get_case(case.id).status == "closed"
