@@ -24,6 +24,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, PersistenceError, Tracking, TrackingRecorder
@@ -88,6 +89,8 @@ class RelayStatus:
     leader: bool = False
     position: int | None = None
     published: int = 0
+    parked: int = 0
+    """Stored events the wire mapping failed on, put on the dead-letter topic."""
     last_error: str | None = None
     last_published_at: float | None = None
 
@@ -115,6 +118,38 @@ class Relay:
         self.to_cloudevent = to_cloudevent
         self.status = RelayStatus()
         self._wake = threading.Event()
+        self._parked_now = 0
+
+    def _park(self, producer: KafkaProducer, notification: Any, error: Exception) -> Any:
+        reason = f"{self.service} could not put its stored event on the wire: {error!r}"
+        log.error(
+            "relay %s parks notification %s (%s v%s): %s",
+            self.service,
+            notification.id,
+            notification.topic,
+            notification.originator_version,
+            reason,
+        )
+        self.status.parked += 1
+        self.status.last_error = reason
+        self._parked_now += 1
+        body = {
+            "notification_id": notification.id,
+            "topic": notification.topic,
+            "originator_id": str(notification.originator_id),
+            "originator_version": notification.originator_version,
+        }
+        headers = [
+            ("onestop-reason", reason.encode()),
+            ("onestop-relay", self.service.encode()),
+            ("onestop-source", f"{self.service}:notification:{notification.id}".encode()),
+        ]
+        return producer.send(
+            self.settings.dead_letter_topic(self.service),
+            key=str(notification.originator_id).encode(),
+            value=orjson.dumps(body),
+            headers=headers,
+        )
 
     def wake(self) -> None:
         """Called after a save in this process, so new events go out without waiting a poll."""
@@ -171,7 +206,15 @@ class Relay:
             for notification in notifications:
                 if not self.publishes(notification.topic):
                     continue
-                event = self.to_cloudevent(self.app.mapper.to_domain_event(notification))
+                # a stored event that cannot be read is a configuration fault (the key):
+                # that raises and is retried; one our own mapping cannot put into its
+                # contract is a bug: it is parked on the dead-letter topic, the rest go on
+                domain_event = self.app.mapper.to_domain_event(notification)
+                try:
+                    event = self.to_cloudevent(domain_event)
+                except Exception as error:
+                    futures.append(self._park(producer, notification, error))
+                    continue
                 if event is not None:
                     futures.append(
                         producer.send(self.topic, key=event.subject.encode(), value=event.to_json())
@@ -188,9 +231,11 @@ class Relay:
                 (self.topic, position),
             )
             self.status.position = position
-            self.status.published += len(futures)
+            parked, self._parked_now = self._parked_now, 0
+            self.status.published += len(futures) - parked
             self.status.last_published_at = time.time()
-            self.status.last_error = None
+            if not parked:
+                self.status.last_error = None
 
 
 Handler = Callable[[CloudEvent, Tracking], None]

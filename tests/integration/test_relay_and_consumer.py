@@ -182,3 +182,29 @@ def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_
     assert "missing CloudEvents attribute" in reasons[0]
     assert "does not fit its contract" in reasons[1] and "channel" in reasons[1]
     assert routing.get_assignment(good).status == "awaiting-acceptance"
+
+
+def test_an_event_the_wire_mapping_fails_on_is_parked_and_the_relay_goes_on(settings: Settings):
+    ensure_topics(settings, [settings.dead_letter_topic("intake")])
+    intake = intake_app(settings)
+    case_ids = register(intake, 5)
+    broken = case_ids[2]
+
+    def mapping(event):
+        if event.originator_id == broken:
+            raise KeyError("a field this release forgot")
+        return intake_wire.to_cloudevent(event)
+
+    relay = Relay(intake, settings, "intake", mapping)
+    stop = run(relay.run, None)
+    records = read_topic(settings, settings.topic("intake"), 4)
+    parked = read_topic(settings, settings.dead_letter_topic("intake"), 1)
+    stop.set()
+    assert sorted(r.key.decode() for r in records) == sorted(
+        str(c) for c in case_ids if c != broken
+    )
+    [record] = parked
+    headers = dict(record.headers)
+    assert b"a field this release forgot" in headers["onestop-reason"]
+    assert orjson.loads(record.value)["originator_id"] == str(broken)
+    assert (relay.status.published, relay.status.parked) == (4, 1)
