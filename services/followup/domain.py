@@ -844,6 +844,7 @@ class FollowUpCase(Aggregate):
             self.trigger_event(
                 self.BecameFinal, summary=summary, at=at, **attribution(actor, trace)
             )
+            self._supersede(self.running(), at, "the matter is final", trace, actor)
 
     # --- the clock --------------------------------------------------------------------------
 

@@ -395,6 +395,7 @@ def test_a_re_review_decision_is_final_and_later_attempts_are_refused(app, clock
     start = position(app)
     case = app.decide_review(case_id, "upheld", "复核维持，终结", LEADER, T)
     assert case.status == "final"
+    assert not case.running()  # the unanswered return visit is not chased after the end
     final = [m for m in wired(app, start) if isinstance(m, CaseFinal)]
     assert [m.summary for m in final] == ["复核维持，终结"]
     with pytest.raises(FollowUpRefused, match="第三十六条"):
