@@ -547,7 +547,12 @@ class Attempts:
 
     def failed(self, client: str) -> None:
         with self._lock:
-            self._failures.setdefault(client, []).append(time.monotonic())
+            now = time.monotonic()
+            self._failures.setdefault(client, []).append(now)
+            if len(self._failures) > 10_000:  # many addresses: forget the quiet ones
+                self._failures = {
+                    c: times for c, times in self._failures.items() if now - times[-1] < self.window
+                }
 
 
 ATTEMPTS = Attempts()
