@@ -57,7 +57,7 @@ class TrackedApplication(Application[UUID]):
             return
         if events:
             self.events.put(events, tracking=tracking)
-            self.remember(*aggregates)
+            self.remember(*aggregates, copy=False)  # the consumer lets go of them now
         else:
             self.recorder.insert_tracking(tracking)
 
@@ -79,7 +79,7 @@ class TrackedApplication(Application[UUID]):
         """
         if batch.events:
             self.events.put(batch.events, tracking=tracking)
-            self.remember(*batch.aggregates.values())
+            self.remember(*batch.aggregates.values(), copy=False)
         else:
             self.recorder.insert_tracking(tracking)
 
@@ -119,12 +119,17 @@ class TrackedApplication(Application[UUID]):
                 continue
         return command()
 
-    def remember(self, *aggregates: Any) -> None:
+    def remember(self, *aggregates: Any, copy: bool = True) -> None:
         """Keep just-saved aggregates in the repository's cache, so the next read of each
         (the projector's, the next command's) needs no decryption and no replay: the
-        cache's fast-forward still reads whatever another process saved since. A copy is
-        kept: a fast-forward must never change an object its caller is still reading."""
+        cache's fast-forward still reads whatever another process saved since.
+
+        A command's aggregates are copied: its caller still reads them (to answer the
+        request) and a fast-forward changes the cached object in place. A consumer lets go
+        of its aggregates once saved, so they are kept as they are (`copy=False`): reads
+        from the repository get their own copy anyway.
+        """
         cache = self.repository.cache
         if cache is not None:
             for aggregate in aggregates:
-                cache.put(aggregate.id, deepcopy(aggregate))
+                cache.put(aggregate.id, deepcopy(aggregate) if copy else aggregate)
