@@ -206,32 +206,37 @@ class FollowUpApplication(TrackedApplication):
 
     # --- commands from people ----------------------------------------------------------------
 
-    def _on_case(self, case_id: UUID, change: Callable[[FollowUpCase, datetime], object]) -> Any:
-        return self._change(lambda: self.get_case(case_id), lambda c: change(c, self.clock()))
+    def _on_case(
+        self, case_id: UUID, change: Callable[[FollowUpCase, datetime, Rules], object]
+    ) -> Any:
+        """Run a command on the case's fresh state, at the clock's time, under today's rules."""
+        rules = self.rules()
+        return self._change(
+            lambda: self.get_case(case_id), lambda c: change(c, self.clock(), rules)
+        )
 
     def file_plan(
         self, case_id: UUID, summary: str, major: bool, actor: Actor, trace: Trace
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
-            case_id, lambda c, now: c.file_plan(summary, major, actor, trace, now, rules)
+            case_id, lambda c, now, rules: c.file_plan(summary, major, actor, trace, now, rules)
         )
 
     def approve_long_term_plan(
         self, case_id: UUID, summary: str, target: datetime, actor: Actor, trace: Trace
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
             case_id,
-            lambda c, now: c.approve_long_term_plan(summary, target, actor, trace, now, rules),
+            lambda c, now, rules: c.approve_long_term_plan(
+                summary, target, actor, trace, now, rules
+            ),
         )
 
     def report_progress(
         self, case_id: UUID, summary: str, actor: Actor, trace: Trace
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
-            case_id, lambda c, now: c.report_progress(summary, actor, trace, now, rules)
+            case_id, lambda c, now, rules: c.report_progress(summary, actor, trace, now, rules)
         )
 
     def record_outcome(
@@ -244,10 +249,9 @@ class FollowUpApplication(TrackedApplication):
         actor: Actor,
         trace: Trace,
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
             case_id,
-            lambda c, now: c.record_outcome(
+            lambda c, now, rules: c.record_outcome(
                 form=form,
                 opinion=opinion,
                 summary=summary,
@@ -268,10 +272,9 @@ class FollowUpApplication(TrackedApplication):
         actor: Actor,
         trace: Trace,
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
             case_id,
-            lambda c, now: c.record_satisfaction(
+            lambda c, now, rules: c.record_satisfaction(
                 satisfaction=satisfaction,
                 notes=notes,
                 source=source,
@@ -286,42 +289,41 @@ class FollowUpApplication(TrackedApplication):
         self, case_id: UUID, note: str, actor: Actor, trace: Trace
     ) -> FollowUpCase:
         return self._on_case(
-            case_id, lambda c, now: c.record_cease_commitment(note, actor, trace, now)
+            case_id, lambda c, now, rules: c.record_cease_commitment(note, actor, trace, now)
         )
 
     def close_out(self, case_id: UUID, actor: Actor, trace: Trace) -> FollowUpCase:
-        rules = self.rules()
-        return self._on_case(case_id, lambda c, now: c.close_out(actor, trace, now, rules))
+        return self._on_case(case_id, lambda c, now, rules: c.close_out(actor, trace, now, rules))
 
     def request_review(
         self, case_id: UUID, level: str, organ: str, reason: str, actor: Actor, trace: Trace
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
             case_id,
-            lambda c, now: c.request_review(level, organ, reason, actor, trace, now, rules),
+            lambda c, now, rules: c.request_review(level, organ, reason, actor, trace, now, rules),
         )
 
     def decide_review(
         self, case_id: UUID, decision: str, summary: str, actor: Actor, trace: Trace
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
-            case_id, lambda c, now: c.decide_review(decision, summary, actor, trace, now, rules)
+            case_id,
+            lambda c, now, rules: c.decide_review(decision, summary, actor, trace, now, rules),
         )
 
     def pause_clocks(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> FollowUpCase:
-        return self._on_case(case_id, lambda c, now: c.pause_clocks(reason, actor, trace, now))
+        return self._on_case(
+            case_id, lambda c, now, rules: c.pause_clocks(reason, actor, trace, now)
+        )
 
     def resume_clocks(self, case_id: UUID, actor: Actor, trace: Trace) -> FollowUpCase:
-        return self._on_case(case_id, lambda c, now: c.resume_clocks(actor, trace, now))
+        return self._on_case(case_id, lambda c, now, rules: c.resume_clocks(actor, trace, now))
 
     def extend(
         self, case_id: UUID, kind: str, days: int, reason: str, actor: Actor, trace: Trace
     ) -> FollowUpCase:
-        rules = self.rules()
         return self._on_case(
-            case_id, lambda c, now: c.extend(kind, days, reason, actor, trace, now, rules)
+            case_id, lambda c, now, rules: c.extend(kind, days, reason, actor, trace, now, rules)
         )
 
     def issue_supervision_notice(
@@ -329,7 +331,7 @@ class FollowUpApplication(TrackedApplication):
     ) -> FollowUpCase:
         return self._on_case(
             case_id,
-            lambda c, now: c.issue_supervision_notice(text, department, actor, trace, now),
+            lambda c, now, rules: c.issue_supervision_notice(text, department, actor, trace, now),
         )
 
     # --- the petitioner, with the case code ----------------------------------------------
