@@ -18,9 +18,11 @@ UNITS: tuple[Unit, ...] = ("hours", "days", "working-days", "months")
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
-def local_minute(moment: datetime) -> str:
-    """A moment as people at the centre read it: `2026-11-28 22:49` (local time)."""
-    return moment.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+def local_minute(moment: datetime | str, zone: ZoneInfo = LOCAL) -> str:
+    """A moment (or its ISO text) as people at the centre read it: `2026-11-28 22:49`."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 @dataclass(frozen=True)

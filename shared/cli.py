@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from shared.auth import CALLER_ROLES, issue_token
+from shared.calendar import local_minute
 from shared.settings import SERVICES, ServiceName, Settings
 
 
@@ -183,17 +184,13 @@ def _short_type(type_: str) -> str:
     return ".".join(parts[2:]) if len(parts) > 3 else type_
 
 
-def _local(text: str, zone: ZoneInfo) -> str:
-    return datetime.fromisoformat(text).astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
 def _followup_sentence(name: str, d: dict[str, Any], zone: ZoneInfo) -> str | None:
     """Follow-up's events as sentences (times in the centre's local time)."""
-    at = lambda key: _local(d[key], zone)  # noqa: E731
+    at = lambda key: local_minute(d[key], zone)  # noqa: E731
     unit = d.get("department") or "?"
     if name == "deadlines.scheduled":
         return "; ".join(
-            f"{x['kind']} due {_local(x['due_at'], zone)}"
+            f"{x['kind']} due {local_minute(x['due_at'], zone)}"
             + (f" ({x['department']})" if x.get("department") else "")
             for x in d["deadlines"]
         )
@@ -217,7 +214,9 @@ def _followup_sentence(name: str, d: dict[str, Any], zone: ZoneInfo) -> str | No
         "clocks.paused": lambda: f"clocks paused ({d['reason']}): {', '.join(d['deadlines'])}",
         "clocks.resumed": lambda: (
             f"clocks resumed after {d['paused_seconds'] / 3600:.1f} h; "
-            + "; ".join(f"{x['kind']} now due {_local(x['due_at'], zone)}" for x in d["deadlines"])
+            + "; ".join(
+                f"{x['kind']} now due {local_minute(x['due_at'], zone)}" for x in d["deadlines"]
+            )
         ),
         "deadline.extended": lambda: (
             f"{d['deadline']} extended ({d['period']}) to {at('due_at')}, approved by "

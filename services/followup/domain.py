@@ -925,7 +925,7 @@ class FollowUpCase(Aggregate):
     ) -> None:
         clock = rules.policy.clock(deadline["kind"])
         before = clock.remind_before if clock else None
-        remind = self._remind_at(due, before, rules)
+        remind = self._remind_at(due, before)
         self.trigger_event(
             self.ExtensionGranted,
             deadline_id=deadline["id"],
@@ -1053,7 +1053,7 @@ class FollowUpCase(Aggregate):
             )
 
     @staticmethod
-    def _remind_at(due: datetime, before: Period | None, rules: Rules) -> datetime | None:
+    def _remind_at(due: datetime, before: Period | None) -> datetime | None:
         if before is None:
             return None
         if before.unit == "hours":
@@ -1095,7 +1095,7 @@ class FollowUpCase(Aggregate):
                     "starts_on": milestone,
                     "starts_at": start,
                     "due_at": due,
-                    "remind_at": self._remind_at(due, clock.remind_before, rules),
+                    "remind_at": self._remind_at(due, clock.remind_before),
                     "period": str(clock.period),
                     "rule": clock.rule,
                     "legal_basis": clock.legal_basis,

@@ -16,18 +16,10 @@ from shared.messages import CaseAssigned, CaseRegistered, Department
 from shared.settings import Settings
 from shared.store import ensure_schema, eventsourcing_env
 from tests.conftest import fresh
-from tests.unit.messaging import send
+from tests.unit.messaging import Clock, send
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def app_on(settings: Settings, clock: Clock) -> FollowUpApplication:

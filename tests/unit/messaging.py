@@ -1,6 +1,6 @@
 """Deliver a contract to an application as its consumer would: a CloudEvent on the wire."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from uuid import uuid4
 
@@ -26,3 +26,16 @@ def send(app, message: Contract, service: str = "intake", at: datetime | None = 
     )
     app.handle(CloudEvent.from_json(event.to_json()), Tracking("kafka:t:0", next(offsets)))
     return event.id
+
+
+class Clock:
+    """A clock the test moves: months of deadlines in seconds."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)

@@ -28,7 +28,7 @@ from shared.messages import (
     PartReported,
     parse,
 )
-from tests.unit.messaging import send
+from tests.unit.messaging import Clock, send
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Tianjin
 HRSS = {"code": "ninghe-hrss", "name": "宁河区人力资源和社会保障局"}
@@ -39,17 +39,6 @@ LEADER = Actor("lin", "leader")
 CLERK = Actor("alice", "clerk")
 T = Trace("corr-f")
 KEY = b"k" * 32
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture
