@@ -186,12 +186,12 @@ class IntakeApplication(TrackedApplication):
         """Save concurrent registrations together (see `shared.batching`)."""
         self.committer = committer
 
-    def _save(self, *aggregates: Any) -> None:
+    def _save(self, *aggregates: Any, copy: bool = True) -> None:
         if self.committer:
             self.committer.save(*aggregates)
         else:
             self.save(*aggregates)
-        self.remember(*aggregates)
+        self.remember(*aggregates, copy=copy)
         self.index.wake()
 
     # --- registration -------------------------------------------------------------------
@@ -277,7 +277,10 @@ class IntakeApplication(TrackedApplication):
         petitioners = [p for _, p in people if p is not None]
         for person in petitioners:
             person.add_case(case.id, repeat=False)
-        self._save(case, *petitioners)
+        # Kept in the cache as they are, not copied (copying a new case costs as much as the
+        # rest of its registration): the answer reads only the case's id, status, counts and
+        # progress, which a fast-forward of the cached case could only move on.
+        self._save(case, *petitioners, copy=False)
         return Outcome("registered", case, petitioners)
 
     def case_code(self, case_id: UUID) -> str:
