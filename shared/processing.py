@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, Tracking
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -21,18 +21,24 @@ T = TypeVar("T")
 class Batch:
     """Several consumed records' effects, saved in one transaction with the last position.
 
-    Aggregates changed by an earlier record of the batch are handed to later records as they
-    are in memory; events are kept in the order the records produced them.
+    The aggregates the batch loads are its own until it ends (see `TrackedApplication.load`);
+    an aggregate changed by an earlier record is handed to later records as it is in memory.
+    Events are stored as they were raised, in the order the records raised them.
     """
 
     aggregates: dict[UUID, Any] = field(default_factory=dict)
-    events: list[Any] = field(default_factory=list)
+    events: list[StoredEvent] = field(default_factory=list)
+    references: dict[UUID, Any] = field(default_factory=dict)
+    """Reference data the batch only reads (see `TrackedApplication.reference`)."""
 
 
 class TrackedApplication(Application[UUID]):
     """Stores the effects of a consumed record together with its tracking record."""
 
     recorder: ProcessRecorder
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
+    """Every service keeps recently used aggregates (see `remember`), in tests too, so that
+    tests run the same paths as the services."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
@@ -51,9 +57,9 @@ class TrackedApplication(Application[UUID]):
         batch: Batch | None = getattr(self._local, "batch", None)
         if batch is not None:
             batch.aggregates.update((a.id, a) for a in aggregates)
-            # copied: a later record of the batch may change state an event shares with its
-            # aggregate (a dict it applied), and the event must be stored as it was raised
-            batch.events.extend(deepcopy(events))
+            # encoded now: a later record of the batch may change state an event shares with
+            # its aggregate (a dict it applied), and the event is stored as it was raised
+            batch.events.extend(map(self.mapper.to_stored_event, events))
             return
         if events:
             self.events.put(events, tracking=tracking)
@@ -78,20 +84,57 @@ class TrackedApplication(Application[UUID]):
         then nothing was saved and the records can be applied again one by one.
         """
         if batch.events:
-            self.events.put(batch.events, tracking=tracking)
-            self.remember(*batch.aggregates.values(), copy=False)
+            self.recorder.insert_events(batch.events, tracking=tracking)
         else:
             self.recorder.insert_tracking(tracking)
+        # Back into the cache: what the batch loaded, saved now. One still holding events it
+        # did not save (a handler changed it and then did not save it) stays out.
+        self.remember(*(a for a in batch.aggregates.values() if not a.pending_events), copy=False)
 
     def load(self, aggregate_id: UUID) -> Any | None:
-        """The aggregate, or None if there is none; within a batch, as the batch left it."""
+        """The aggregate, or None if there is none, for a command or record to change.
+
+        A command gets a copy. A batch of records takes the aggregate out of the cache
+        instead: copying is most of a consumer's work, and out of the cache no other thread
+        reads or fast-forwards the object while the batch changes it. `save_batch` puts it
+        back; a batch that fails leaves it out, so nothing it half-did is ever read.
+        """
         batch: Batch | None = getattr(self._local, "batch", None)
-        if batch is not None and aggregate_id in batch.aggregates:
-            return batch.aggregates[aggregate_id]
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        if batch is None:
+            try:
+                return self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+        if aggregate_id not in batch.aggregates:
+            aggregate = self._take(aggregate_id)
+            if aggregate is None:
+                return None
+            batch.aggregates[aggregate_id] = aggregate
+        return batch.aggregates[aggregate_id]
+
+    def reference(self, aggregate_id: UUID) -> Any:
+        """Reference data that every record reads and none changes (a registry, a
+        catalogue): the cached object itself, brought up to date once per batch.
+
+        Never change what this returns: a command changes a copy (`load`) and the cache then
+        holds the copy it saved. Raises AggregateNotFoundError if there is none.
+        """
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is not None and aggregate_id in batch.references:
+            return batch.references[aggregate_id]
+        aggregate: Any = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+        if batch is not None:
+            batch.references[aggregate_id] = aggregate
+        return aggregate
+
+    def _take(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate, out of the cache and brought up to date with the event store."""
+        cached = None
+        if self.repository.cache is not None:
+            with suppress(KeyError):
+                cached = self.repository.cache.get(aggregate_id, evict=True)
+        since = cached.version if cached is not None else None
+        return project_aggregate(cached, self.events.get(aggregate_id, gt=since))
 
     def _save(self, *aggregates: Any) -> None:
         """How a command's changes are saved (intake saves through its group committer)."""

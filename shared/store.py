@@ -54,7 +54,6 @@ def eventsourcing_env(
         "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size),
         "POSTGRES_LOCK_TIMEOUT": "5",
-        "AGGREGATE_CACHE_MAXSIZE": "5000",
     }
     if encrypt:
         key = settings.pii_key.get_secret_value()

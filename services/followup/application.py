@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
 from services.followup.domain import (
@@ -99,7 +100,10 @@ class FollowUpApplication(TrackedApplication):
         """The policy with the work calendar as published; read again at most every
         RULES_TTL seconds (at once after this process publishes)."""
         if self._rules is None or self._rules[0] < time.monotonic():
-            calendar = self.holiday_calendar().calendar()
+            try:
+                calendar = self.reference(CALENDAR_ID).calendar()
+            except AggregateNotFoundError:  # none published yet: the built-in years
+                calendar = HolidayCalendar.start().calendar()
             self._rules = (time.monotonic() + self.RULES_TTL, Rules(self.policy, calendar))
         return self._rules[1]
 

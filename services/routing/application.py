@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.routing import catalogue as seed
@@ -92,35 +93,52 @@ class RoutingApplication(TrackedApplication):
                 self.save(catalogue)
 
     def organisation(self) -> Organisation:
-        org = self.load(ORGANISATION_ID)
-        if org is None:
-            raise NotFound("the organisation registry (start routing once to seed it)")
-        return org  # type: ignore[no-any-return]
+        """The registry, to read: the cached object itself, shared and never changed in place
+        (commands change a copy, see `_reference`)."""
+        return self._reference(ORGANISATION_ID)  # type: ignore[no-any-return]
 
     def catalogue(self) -> DispatchCatalogue:
-        catalogue = self.load(CATALOGUE_ID)
-        if catalogue is None:
-            raise NotFound("the dispatch catalogue (start routing once to seed it)")
-        return catalogue  # type: ignore[no-any-return]
+        """The dispatch catalogue, to read (shared like `organisation`)."""
+        return self._reference(CATALOGUE_ID)  # type: ignore[no-any-return]
+
+    def _reference(self, aggregate_id: UUID, *, to_change: bool = False) -> Any:
+        """Reference data every case reads: copied only for a command that changes it, since
+        copying the registry for each routed case cost more than routing it."""
+        try:
+            if to_change:
+                return self.repository.get(aggregate_id)
+            return self.reference(aggregate_id)
+        except AggregateNotFoundError:
+            what = "organisation registry" if aggregate_id == ORGANISATION_ID else "catalogue"
+            raise NotFound(f"the {what} (start routing once to seed it)") from None
 
     def define_jurisdiction(self, jurisdiction: Jurisdiction, actor: Actor) -> Organisation:
         return self._change(
-            self.organisation, lambda o: o.define_jurisdiction(jurisdiction, by=actor.user)
+            self._organisation_to_change,
+            lambda o: o.define_jurisdiction(jurisdiction, by=actor.user),
         )
 
     def define_department(self, department: Department, actor: Actor) -> Organisation:
         return self._change(
-            self.organisation, lambda o: o.define_department(department, by=actor.user)
+            self._organisation_to_change, lambda o: o.define_department(department, by=actor.user)
         )
 
     def define_window(self, window: Window, actor: Actor) -> Organisation:
-        return self._change(self.organisation, lambda o: o.define_window(window, by=actor.user))
+        return self._change(
+            self._organisation_to_change, lambda o: o.define_window(window, by=actor.user)
+        )
 
     def publish_catalogue(
         self, rules: list[DispatchRule], note: str, actor: Actor
     ) -> DispatchCatalogue:
         org = self.organisation()
-        return self._change(self.catalogue, lambda c: c.publish(rules, org, note, by=actor.user))
+        return self._change(
+            lambda: self._reference(CATALOGUE_ID, to_change=True),
+            lambda c: c.publish(rules, org, note, by=actor.user),
+        )
+
+    def _organisation_to_change(self) -> Organisation:
+        return self._reference(ORGANISATION_ID, to_change=True)  # type: ignore[no-any-return]
 
     # --- consuming other services' events ---------------------------------------------------
 

@@ -4,10 +4,12 @@ effects as applying them one at a time, and nothing lost when one of them is ref
 from types import SimpleNamespace
 from typing import Any
 
+from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import Tracking
 
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
+from services.followup.domain import history_id
 from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication
 from services.routing import wire as routing_wire
@@ -125,3 +127,48 @@ def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_th
         d for d in followup.get_case(case.id).deadlines if d["kind"] == "acceptance-notice"
     )
     assert notice.get("met_at") is not None
+
+
+def stored(app: Any, aggregate_id: Any) -> Any:
+    """The aggregate as its stored events make it, whatever any cache holds."""
+    return project_aggregate(None, app.events.get(aggregate_id))
+
+
+def test_a_batch_that_fails_leaves_nothing_it_did_where_the_next_record_reads_it():
+    """A batch changes the aggregates it loaded in place, out of the cache; when one of its
+    records is refused the others are applied again one at a time, on the stored state."""
+    cases, registered, assigned = two_cases_assigned()
+    followup = FollowUpApplication()
+    assert followup.repository.cache is not None  # as in the services
+    followup.handle(registered[0], Tracking("kafka:t:0", 0))
+    consumer = Consumer(Settings(), "followup", ["t"], followup)
+    values = [assigned[0].to_json(), b"not json"]
+
+    consumer._process_batch(
+        [
+            SimpleNamespace(topic="t", partition=0, offset=i + 1, key=b"k", value=v)
+            for i, v in enumerate(values)
+        ],
+        Parked(),
+    )
+
+    assert consumer.status.batches_replayed == 1 and consumer.status.dead_lettered == 1
+    case_id = cases[0].id
+    history = stored(followup, history_id(case_id))
+    assert [e["type"] for e in history.entries] == [registered[0].type, assigned[0].type]
+    assert stored(followup, case_id).status == followup.get_case(case_id).status == "assigned"
+    assert len(followup.get_case(case_id).deadlines) == len(stored(followup, case_id).deadlines)
+
+
+def test_an_aggregate_a_batch_changed_but_did_not_save_is_read_again_from_the_store():
+    cases, registered, _ = two_cases_assigned()
+    followup = FollowUpApplication()
+    followup.handle(registered[0], Tracking("kafka:t:0", 0))
+    case_id = cases[0].id
+
+    with followup.batched() as batch:
+        followup.load(case_id).note_manual_dispatch("changed, never saved")
+        followup.save_batch(batch, Tracking("kafka:t:0", 1))
+
+    case = followup.get_case(case_id)
+    assert case.manual_dispatch_reason is None and case.version == stored(followup, case_id).version
