@@ -99,6 +99,10 @@ class Relay:
     """Publishes one application's notification log to its topic (the transactional outbox)."""
 
     BATCH = 500
+    LINGER_SECONDS = 0.02
+    """After a round that published less than a full batch, the relay waits this long before
+    the next: under load a round then carries several saves' events in one flush and one
+    position update. A save after a quiet spell still goes out at once."""
 
     def __init__(
         self,
@@ -231,6 +235,8 @@ class Relay:
                 (self.topic, position),
             )
             self.status.position = position
+            if len(notifications) < self.BATCH:
+                stop.wait(self.LINGER_SECONDS)
             parked, self._parked_now = self._parked_now, 0
             self.status.published += len(futures) - parked
             self.status.last_published_at = time.time()
@@ -266,20 +272,35 @@ class ConsumerStatus:
 
 
 class _SeekToTracked(ConsumerRebalanceListener):
-    def __init__(self, consumer: KafkaConsumer, recorder: TrackingRecorder, status: ConsumerStatus):
+    """Starts each assigned partition after the last record the database says was applied,
+    and keeps that position in `applied` for as long as the partition stays assigned."""
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        recorder: TrackingRecorder,
+        status: ConsumerStatus,
+        applied: dict[str, int],
+    ):
         self.consumer = consumer
         self.recorder = recorder
         self.status = status
+        self.applied = applied
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        pass
+        for tp in revoked:
+            self.applied.pop(tracking_name(tp.topic, tp.partition), None)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.status.assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
         for tp in assigned:
-            position = self.recorder.max_tracking_id(tracking_name(tp.topic, tp.partition))
+            name = tracking_name(tp.topic, tp.partition)
+            position = self.recorder.max_tracking_id(name)
             if position is not None:
                 self.consumer.seek(tp, position + 1)
+                self.applied[name] = position
+            else:
+                self.applied.pop(name, None)
 
 
 def tracking_name(topic: str, partition: int) -> str:
@@ -312,6 +333,9 @@ class Consumer:
         self.after_batch = after_batch
         self.status = ConsumerStatus()
         self.dead_letter_topic = settings.dead_letter_topic(service)
+        self._applied: dict[str, int] = {}
+        """Per partition, the last record handled since it was assigned to this consumer: a
+        record at or before it is a redelivery. Unknown partitions ask the database."""
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -323,6 +347,7 @@ class Consumer:
                 stop.wait(1.0)
 
     def _consume(self, stop: threading.Event) -> None:
+        self._applied.clear()  # a new consumer: its partitions' positions come with them
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap_servers(self.settings),
             group_id=f"{self.settings.topic_prefix}.{self.service}",
@@ -340,7 +365,8 @@ class Consumer:
         try:
             self._await_metadata(consumer, stop)
             consumer.subscribe(
-                self.topics, listener=_SeekToTracked(consumer, self.recorder, self.status)
+                self.topics,
+                listener=_SeekToTracked(consumer, self.recorder, self.status, self._applied),
             )
             unsettled_since = time.monotonic()
             while not stop.is_set():
@@ -386,11 +412,17 @@ class Consumer:
                 stop.wait(0.2)
 
     def _process_batch(self, records: list[Any], producer: KafkaProducer) -> None:
-        """One partition's records from one poll, in one transaction if they all apply."""
+        """One partition's records from one poll, but those handled before (a redelivery)."""
         name = tracking_name(records[0].topic, records[0].partition)
-        done = self.recorder.max_tracking_id(name)
+        done = self._applied[name] if name in self._applied else self.recorder.max_tracking_id(name)
         fresh = [r for r in records if done is None or r.offset > done]
         self.status.duplicates += len(records) - len(fresh)
+        self._apply(fresh, name, producer)
+        if fresh:  # applied, found applied before, or dead-lettered: each one handled
+            self._applied[name] = fresh[-1].offset
+
+    def _apply(self, fresh: list[Any], name: str, producer: KafkaProducer) -> None:
+        """In one transaction if they all apply; otherwise one at a time."""
         if len(fresh) < 2:
             for record in fresh:
                 self._process(record, producer)
