@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -75,6 +75,10 @@ NOTED = (
 
 class FollowUpApplication(TrackedApplication):
     name = "followup"
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "2000"}
+    """Fewer than the other services: a case here is two aggregates, one of them the whole
+    audit trail, and a case's events arrive within seconds of each other; the ledger keeps
+    what the clock needs of every case."""
 
     def __init__(
         self,
