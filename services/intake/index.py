@@ -127,39 +127,50 @@ class CaseIndex:
             )
             if not notifications:
                 return position
-            rows = [row_of(case) for case in self._cases(notifications)]
+            try:
+                rows = [row_of(case) for case in self._cases(notifications)]
+            except RuntimeError:  # a shared case moved on while being read: private copies
+                rows = [row_of(case) for case in self._cases(notifications, shared=False)]
             position = notifications[-1].id
             self.store.upsert(rows, position)
             self._position = position
 
-    def _cases(self, notifications: list[Any]) -> list[Case]:
-        """The cases these notifications touched, as they stand now. A case registered within
-        the batch is built from its events alone, saving a read of the event store."""
-        events: dict[UUID, list[Any]] = {}
+    def _cases(self, notifications: list[Any], shared: bool = True) -> list[Case]:
+        """The cases these notifications touched, as they stand now: with `shared`, the
+        cached case itself when it is as far on (the command or consumer that saved it put it
+        there), read and not copied; otherwise built from these events, or advanced to them."""
+        touched: dict[UUID, list[Any]] = {}
         for notification in notifications:
             if ":Case." in notification.topic:
-                event = self.app.mapper.to_domain_event(notification)
-                events.setdefault(event.originator_id, []).append(event)
+                touched.setdefault(notification.originator_id, []).append(notification)
         cases: list[Case] = []
-        for case_id, mine in events.items():
-            if mine[0].originator_version == 1:
+        for case_id, mine in touched.items():
+            cached = self._cached(case_id) if shared else None
+            if cached is not None and cached.version >= mine[-1].originator_version:
+                cases.append(cached)
+                continue
+            events = [self.app.mapper.to_domain_event(n) for n in mine]
+            if events[0].originator_version == 1:
                 case: Any = None
-                for event in mine:
+                for event in events:
                     case = event.mutate(case)
                 cases.append(case)
             else:
-                cases.append(self._advanced(case_id, mine))
+                cases.append(self._advanced(case_id, events))
         return cases
+
+    def _cached(self, case_id: UUID) -> Any:
+        cache = self.app.repository.cache
+        try:
+            return cache.get(case_id) if cache is not None else None
+        except KeyError:
+            return None
 
     def _advanced(self, case_id: UUID, events: list[Any]) -> Case:
         """The case after these events: from the cache when it holds them already (the
         command that saved them put it there) or holds the version just before them;
         otherwise read from the event store."""
-        cache = self.app.repository.cache
-        try:
-            cached = cache.get(case_id) if cache is not None else None
-        except KeyError:
-            cached = None
+        cached = self._cached(case_id)
         if cached is not None and cached.version >= events[0].originator_version - 1:
             case: Any = deepcopy(cached)
             for event in events:
