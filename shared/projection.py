@@ -12,17 +12,22 @@ from typing import Any
 from uuid import UUID
 
 
+def cached(app: Any, aggregate_id: UUID) -> Any | None:
+    """The repository's cached aggregate itself (shared: read it, never change it), if any."""
+    cache = app.repository.cache
+    try:
+        return cache.get(aggregate_id) if cache is not None else None
+    except KeyError:
+        return None
+
+
 def current(app: Any, aggregate_id: UUID, version: int) -> Any:
     """The aggregate at `version` or later, for reading only: the repository's cached copy
     when it is that far on (the command or consumer that saved it put it there), else from
     the event store."""
-    cache = app.repository.cache
-    try:
-        cached = cache.get(aggregate_id) if cache is not None else None
-    except KeyError:
-        cached = None
-    if cached is not None and cached.version >= version:
-        return cached
+    found = cached(app, aggregate_id)
+    if found is not None and found.version >= version:
+        return found
     return app.repository.get(aggregate_id)
 
 

@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from services.intake.domain import Case
+from shared.projection import cached as shared_cached
 from shared.settings import Settings
 from shared.store import conninfo
 
@@ -145,7 +146,7 @@ class CaseIndex:
                 touched.setdefault(notification.originator_id, []).append(notification)
         cases: list[Case] = []
         for case_id, mine in touched.items():
-            cached = self._cached(case_id) if shared else None
+            cached = shared_cached(self.app, case_id) if shared else None
             if cached is not None and cached.version >= mine[-1].originator_version:
                 cases.append(cached)
                 continue
@@ -159,18 +160,11 @@ class CaseIndex:
                 cases.append(self._advanced(case_id, events))
         return cases
 
-    def _cached(self, case_id: UUID) -> Any:
-        cache = self.app.repository.cache
-        try:
-            return cache.get(case_id) if cache is not None else None
-        except KeyError:
-            return None
-
     def _advanced(self, case_id: UUID, events: list[Any]) -> Case:
         """The case after these events: from the cache when it holds them already (the
         command that saved them put it there) or holds the version just before them;
         otherwise read from the event store."""
-        cached = self._cached(case_id)
+        cached = shared_cached(self.app, case_id)
         if cached is not None and cached.version >= events[0].originator_version - 1:
             case: Any = deepcopy(cached)
             for event in events:
