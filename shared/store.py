@@ -6,6 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresFactory,
+    PostgresProcessRecorder,
+)
 from psycopg import sql
 
 from shared.settings import ServiceName, Settings
@@ -44,7 +49,7 @@ def eventsourcing_env(
     audited and relayed.
     """
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "shared.store:Factory",
         "POSTGRES_DBNAME": settings.pg_dbname,
         "POSTGRES_HOST": settings.pg_host,
         "POSTGRES_PORT": str(settings.pg_port),
@@ -63,3 +68,39 @@ def eventsourcing_env(
             )
         env.update({"CIPHER_TOPIC": "shared.cipher:FastAESCipher", "CIPHER_KEY": key})
     return env
+
+
+class _BinaryInsert:
+    """Sends the stored events of an insert in PostgreSQL's binary format.
+
+    eventsourcing passes them as one array of its `stored_event` composite type with a `%s`
+    placeholder, which psycopg dumps as text: every event's state is hex-escaped and quoted
+    in Python, about half of a save's CPU in our services. With `%b` psycopg dumps the same
+    array with the binary dumper that eventsourcing's `register_composite` also registers.
+    """
+
+    insert_events_statement: sql.Composed
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.insert_events_statement = sql.Composed(
+            [
+                sql.SQL(part.as_string().replace("%s", "%b")) if isinstance(part, sql.SQL) else part
+                for part in self.insert_events_statement
+            ]
+        )
+
+
+class ApplicationRecorder(_BinaryInsert, PostgresApplicationRecorder):
+    pass
+
+
+class ProcessRecorder(_BinaryInsert, PostgresProcessRecorder):
+    pass
+
+
+class Factory(PostgresFactory):
+    """eventsourcing's PostgreSQL persistence with the binary insert above."""
+
+    application_recorder_class = ApplicationRecorder
+    process_recorder_class = ProcessRecorder

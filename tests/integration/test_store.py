@@ -1,0 +1,40 @@
+"""The event store on the real PostgreSQL: what is saved is read back byte for byte."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Tracking
+from eventsourcing.utils import Environment
+
+from shared.store import ensure_schema, eventsourcing_env
+from tests.conftest import fresh
+
+pytestmark = pytest.mark.integration
+
+# every byte value, and the characters a text-format composite would have to quote or escape
+AWKWARD = bytes(range(256)) + b'",\\() \t\n{}'
+
+
+def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) -> None:
+    settings = fresh(infra)
+    ensure_schema(settings, "intake")
+    env = Environment("bytes", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
+    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    assert "%b" in recorder.insert_events_statement.as_string()  # the binary path under test
+
+    a, b = uuid4(), uuid4()
+    events = [
+        StoredEvent(a, 1, "t.Created", AWKWARD),
+        StoredEvent(a, 2, "t.Changed", b""),
+        StoredEvent(b, 1, "t.Créé 标题", AWKWARD[::-1]),
+    ]
+    ids = recorder.insert_events(events, tracking=Tracking("upstream", 7))
+
+    assert ids is not None and len(ids) == 3
+    assert [e.state for e in recorder.select_events(a)] == [AWKWARD, b""]
+    [read] = recorder.select_events(b)
+    assert (read.topic, read.state) == ("t.Créé 标题", AWKWARD[::-1])
+    assert recorder.max_tracking_id("upstream") == 7
+    assert [n.id for n in recorder.select_notifications(start=None, limit=10)] == ids
