@@ -41,7 +41,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -51,6 +50,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPart
 from shared.auth import issue_token
 from shared.settings import SERVICES, Settings, run_dir
 from shared.store import conninfo
+from tests.bench.wire import HTTPFailure, KeepAlive
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -323,7 +323,7 @@ def machine_facts(settings: Settings) -> dict[str, str]:
     facts["Kafka"] = (
         f"{version} (single-node KRaft broker); client kafka-python {kafka_python.__version__}"
     )
-    facts["HTTP client"] = f"httpx {httpx.__version__}"
+    facts["HTTP client"] = "tests/bench/wire.py (asyncio streams, HTTP/1.1 keep-alive)"
     return facts
 
 
@@ -798,24 +798,16 @@ class Outcome:
 class Registrar:
     """`clients` keep-alive connections to intake, driven from one asyncio event loop.
 
-    One httpx.AsyncClient per connection: a single AsyncClient sharing a 32-connection pool
-    spent ~5 ms of CPU per request on this machine (its pool bookkeeping), against ~1.5 ms
-    for one client per connection and ~1.2–2.2 ms for 32 threads with httpx.Client.
+    Each is a `tests.bench.wire.KeepAlive`: the generator shares the services' 2 cores, and
+    httpx cost ~2 ms of CPU per request here (one `AsyncClient` per connection; ~5 ms with
+    one client sharing a pool), where this one costs ~0.2 ms.
     """
 
     def __init__(self, settings: Settings, token: str, clients: int) -> None:
         self.clients = clients
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.pool = [
-            httpx.AsyncClient(
-                base_url=base_url(settings, "intake"),
-                headers=headers,
-                timeout=httpx.Timeout(30.0),
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            )
-            for _ in range(clients)
-        ]
-        self.idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+        self.pool = [KeepAlive(base_url(settings, "intake"), headers) for _ in range(clients)]
+        self.idle: asyncio.Queue[KeepAlive] = asyncio.Queue()
         for client in self.pool:
             self.idle.put_nowait(client)
 
@@ -824,23 +816,21 @@ class Registrar:
         await asyncio.gather(*(c.get("/health/live") for c in self.pool), return_exceptions=True)
 
     @staticmethod
-    async def register_on(
-        client: httpx.AsyncClient, body: bytes, due: float | None = None
-    ) -> Outcome:
+    async def register_on(client: KeepAlive, body: bytes, due: float | None = None) -> Outcome:
         started = time.monotonic()
         sent = due if due is not None else started
         try:
-            response = await client.post("/v1/cases", content=body)
-        except httpx.HTTPError as error:
-            return Outcome(type(error).__name__, None, sent, time.monotonic(), started)
+            status, answer = await client.post("/v1/cases", body)
+        except HTTPFailure as error:
+            return Outcome(str(error), None, sent, time.monotonic(), started)
         answered = time.monotonic()
         case_id = None
-        if response.status_code == 201:
+        if status == 201:
             try:
-                case_id = str(response.json()["case_id"])
-            except (ValueError, KeyError):
+                case_id = str(orjson.loads(answer)["case_id"])
+            except (ValueError, KeyError, TypeError):
                 return Outcome("201-without-case_id", None, sent, answered, started)
-        return Outcome(response.status_code, case_id, sent, answered, started)
+        return Outcome(status, case_id, sent, answered, started)
 
     async def closed_loop(self, bodies: list[bytes], seconds: float | None) -> list[Outcome]:
         """Each client sends, waits for the answer, sends again: until the bodies run out or
@@ -849,7 +839,7 @@ class Registrar:
         it = iter(bodies)
         end = time.monotonic() + seconds if seconds else float("inf")
 
-        async def run(client: httpx.AsyncClient) -> None:
+        async def run(client: KeepAlive) -> None:
             while time.monotonic() < end:
                 body = next(it, None)
                 if body is None:
@@ -882,7 +872,7 @@ class Registrar:
         return list(await asyncio.gather(*tasks))
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.aclose() for c in self.pool), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in self.pool), return_exceptions=True)
 
 
 def tally(outcomes: list[Outcome]) -> tuple[int, Counter[str]]:
@@ -1502,11 +1492,12 @@ is under Details. All traffic is to 127.0.0.1.
 Kafka and the three services, and compete with them for CPU**: every figure is for the whole
 stack on one small box, load generator included. The "cores used" lines below say where the
 CPU went during each step. The HTTP load comes from one asyncio event loop (one thread)
-driving {o.clients} `httpx.AsyncClient`s of one keep-alive connection each. On this 2-core
-machine that cost about as little client CPU per request as {o.clients} threads with
-`httpx.Client` (≈1.5–2 ms either way when tried side by side) without {o.clients} threads
-contending for the GIL, and it keeps the open-loop schedule of step 2 exact; a single
-`AsyncClient` sharing one {o.clients}-connection pool cost ≈5 ms per request and was not used.
+driving {o.clients} keep-alive connections of the bench's own lean HTTP/1.1 client
+(`tests/bench/wire.py`): it writes a prepared request and reads one answer, about 0.2 ms of
+CPU per request here against ≈2 ms for `httpx.AsyncClient`, which the runs before
+2026-11-21 used (`python -m tests.bench.wire` measures both side by side). What the client
+does not spend is left to the stack, so figures from before and after that change are not
+comparable one to one. The open-loop schedule of step 2 stays exact.
 The client's measured CPU per request is given under 1.
 
 ## Machine
