@@ -102,7 +102,14 @@ def create_api(
                 hook()
             runtime.application.close()
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        # no OpenTelemetry here: without this FastAPI asks the global providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.settings = settings
     install_problem_handlers(app)
     app.add_middleware(Correlation)

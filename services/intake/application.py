@@ -251,7 +251,10 @@ class IntakeApplication(TrackedApplication):
         decision = submission.duplicate_decision
         if decision and decision.get("action") == "link":
             return self._link(decision, submission, people, actor, trace)
-        review = self._review_duplicates(submission, details, decision)
+        # only people the registry knew before can have earlier cases (a case is saved
+        # together with its petitioners' entries)
+        known = [d["petitioner_id"] for d, p in people if p is not None and not p.is_new]
+        review = self._review_duplicates(submission, known, decision)
         if review.get("refuse_for"):  # a system's repeat of a final matter: refused the same way
             link = {"action": "link", "case_id": review["refuse_for"]}
             return self._link(link, submission, people, actor, trace)
@@ -290,7 +293,7 @@ class IntakeApplication(TrackedApplication):
     def _review_duplicates(
         self,
         submission: Submission,
-        details: list[dict[str, Any]],
+        known: list[str],
         decision: dict[str, Any] | None,
     ) -> dict[str, Any]:
         """Compare with earlier cases of the same petitioner, or the same place and category.
@@ -301,7 +304,7 @@ class IntakeApplication(TrackedApplication):
         """
         candidates = self.index.alike(
             Likeness(
-                petitioner_ids=[d["petitioner_id"] for d in details if d.get("petitioner_id")],
+                petitioner_ids=known,
                 category=submission.category,
                 street=submission.location["street"],
                 community=submission.location.get("community"),

@@ -676,6 +676,11 @@ class Petitioner(Aggregate):
             address=details.get("address"),
         )
 
+    @property
+    def is_new(self) -> bool:
+        """Enrolled just now and not saved yet."""
+        return self.version == len(self.pending_events)
+
     def update(self, details: dict[str, Any]) -> None:
         """Newer contact details replace older ones; blanks never erase what is known."""
         changes = {

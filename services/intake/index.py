@@ -288,6 +288,11 @@ _COLUMNS = [
     *("community", "lat", "long", "petitioner_ids", "legal_class", "status", "lead"),
     *("repeat_count", "external_system"),
 ]
+_CANDIDATE_COLUMNS = [
+    *("case_id", "registered_at", "category", "status", "district", "street", "community"),
+    "petitioner_ids",
+]
+"""What a duplicate candidate shows the clerk, and what its reasons are worked out from."""
 
 
 @dataclass
@@ -439,24 +444,28 @@ class PostgresIndexStore:
         # ~20 ms a registration. The petitioner's own cases are found through their index
         # first (MATERIALIZED), whatever plan the statement gets; UNION ALL and not UNION,
         # which made planning cost more than running it (a case in both comes once below).
+        # Only the columns a candidate shows are read; with no known petitioner, only the
+        # place is searched.
         self.ensure()
+        place = """
+            (SELECT {columns} FROM {cases} WHERE category = %(category)s AND street = %(street)s
+              AND registered_at >= %(since)s
+              AND (%(community)s::text IS NULL OR community IS NULL OR community = %(community)s)
+              AND NOT (status = ANY(%(closed)s))
+             ORDER BY registered_at DESC LIMIT %(limit)s)"""
+        mine = """
+            WITH mine AS MATERIALIZED (
+              SELECT {columns} FROM {cases} WHERE petitioner_ids && %(ids)s)
+            (SELECT * FROM mine WHERE registered_at >= %(since)s OR category = %(category)s
+             ORDER BY registered_at DESC LIMIT %(limit)s)
+            UNION ALL"""
+        statement = sql.SQL(mine + place if likeness.petitioner_ids else place).format(
+            cases=self._table("case_index"),
+            columns=sql.SQL(", ").join(map(sql.Identifier, _CANDIDATE_COLUMNS)),
+        )
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(
-                sql.SQL(
-                    """
-                    WITH mine AS MATERIALIZED (
-                      SELECT * FROM {cases} WHERE petitioner_ids && %(ids)s)
-                    (SELECT * FROM mine WHERE registered_at >= %(since)s OR category = %(category)s
-                     ORDER BY registered_at DESC LIMIT %(limit)s)
-                    UNION ALL
-                    (SELECT * FROM {cases} WHERE category = %(category)s AND street = %(street)s
-                      AND registered_at >= %(since)s
-                      AND (%(community)s::text IS NULL OR community IS NULL
-                           OR community = %(community)s)
-                      AND NOT (status = ANY(%(closed)s))
-                     ORDER BY registered_at DESC LIMIT %(limit)s)
-                    """
-                ).format(cases=self._table("case_index")),
+                statement,
                 {
                     "ids": likeness.petitioner_ids,
                     "since": likeness.since,
