@@ -116,16 +116,33 @@ class TrackedApplication(Application[UUID]):
         """Reference data that every record reads and none changes (a registry, a
         catalogue): the cached object itself, brought up to date once per batch.
 
-        Never change what this returns: a command changes a copy (`load`) and the cache then
-        holds the copy it saved. Raises AggregateNotFoundError if there is none.
+        Never change what this returns; a command changes a copy. Nothing changes it in
+        place either: when another process saved newer events, they are applied to a copy
+        that then replaces it in the cache, so a reader still holding the old object reads
+        a consistent, if older, state. Raises AggregateNotFoundError if there is none.
         """
         batch: Batch | None = getattr(self._local, "batch", None)
         if batch is not None and aggregate_id in batch.references:
             return batch.references[aggregate_id]
-        aggregate: Any = self.repository.get(aggregate_id, deepcopy_from_cache=False)
+        aggregate = self._current(aggregate_id)
         if batch is not None:
             batch.references[aggregate_id] = aggregate
         return aggregate
+
+    def _current(self, aggregate_id: UUID) -> Any:
+        cache = self.repository.cache
+        if cache is None:
+            return self.repository.get(aggregate_id)
+        try:
+            cached = cache.get(aggregate_id)
+        except KeyError:
+            return self.repository.get(aggregate_id, deepcopy_from_cache=False)
+        newer = list(self.events.get(aggregate_id, gt=cached.version))
+        if not newer:
+            return cached
+        current = project_aggregate(deepcopy(cached), newer)
+        cache.put(aggregate_id, current)
+        return current
 
     def _take(self, aggregate_id: UUID) -> Any | None:
         """The aggregate, out of the cache and brought up to date with the event store."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from copy import deepcopy
 from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -96,8 +97,12 @@ class FollowUpApplication(TrackedApplication):
 
     # --- the rules of the day ------------------------------------------------------------
 
-    def holiday_calendar(self) -> HolidayCalendar:
-        return self.load(CALENDAR_ID) or HolidayCalendar.start()  # type: ignore[no-any-return]
+    def _calendar_to_change(self) -> HolidayCalendar:
+        """A copy: the cached calendar is shared by every reader (see `reference`)."""
+        try:
+            return deepcopy(self.reference(CALENDAR_ID))  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return HolidayCalendar.start()
 
     RULES_TTL = 30.0  # seconds a published holiday year may take to reach another process
 
@@ -121,7 +126,8 @@ class FollowUpApplication(TrackedApplication):
         trace: Trace,
     ) -> HolidayCalendar:
         book = self._change(
-            self.holiday_calendar, lambda b: b.publish(year, holidays, make_up_days, actor, trace)
+            self._calendar_to_change,
+            lambda b: b.publish(year, holidays, make_up_days, actor, trace),
         )
         self._rules = None
         return book

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from copy import deepcopy
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -94,7 +95,8 @@ class RoutingApplication(TrackedApplication):
 
     def organisation(self) -> Organisation:
         """The registry, to read: the cached object itself, shared and never changed in place
-        (commands change a copy, see `_reference`)."""
+        (commands change a copy, see `_reference`; newer events make a new object, see
+        `TrackedApplication.reference`)."""
         return self._reference(ORGANISATION_ID)  # type: ignore[no-any-return]
 
     def catalogue(self) -> DispatchCatalogue:
@@ -105,9 +107,8 @@ class RoutingApplication(TrackedApplication):
         """Reference data every case reads: copied only for a command that changes it, since
         copying the registry for each routed case cost more than routing it."""
         try:
-            if to_change:
-                return self.repository.get(aggregate_id)
-            return self.reference(aggregate_id)
+            current = self.reference(aggregate_id)
+            return deepcopy(current) if to_change else current
         except AggregateNotFoundError:
             what = "organisation registry" if aggregate_id == ORGANISATION_ID else "catalogue"
             raise NotFound(f"the {what} (start routing once to seed it)") from None

@@ -10,6 +10,7 @@ from services.routing import wire
 from services.routing.application import RoutingApplication
 from services.routing.domain import RoutingRefused
 from services.routing.organisation import (
+    ORGANISATION_ID,
     Department,
     DispatchRule,
     InvalidOrganisation,
@@ -372,3 +373,19 @@ def test_a_joint_meeting_that_confirms_the_lead_binds_it_too(app):
     )
     with pytest.raises(RoutingRefused, match="binding"):
         app.object(case_id, "still not ours", handler("ninghe-hrss"), T)
+
+
+def test_a_registry_another_process_changed_is_read_anew_and_never_changed_under_a_reader(app):
+    held = app.organisation()  # e.g. a listing half-way through its departments
+    before = dict(held.departments)
+    # another process (a second replica, an operator's script) saves a change: this
+    # process's cache did not see it happen
+    elsewhere = app._reference(ORGANISATION_ID, to_change=True)
+    assert elsewhere is not held
+    elsewhere.define_department(Department("d1", "某局", "ninghe", "rotation", (2,)), by="root")
+    app.events.put(elsewhere.collect_events())
+
+    now = app.organisation()
+    assert "d1" in now.departments and now.version == held.version + 1
+    assert held.departments == before and "d1" not in held.departments
+    assert app.organisation() is now  # the new state is what the cache holds from now on
