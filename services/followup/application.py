@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from copy import deepcopy
 from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -98,9 +97,9 @@ class FollowUpApplication(TrackedApplication):
     # --- the rules of the day ------------------------------------------------------------
 
     def _calendar_to_change(self) -> HolidayCalendar:
-        """A copy: the cached calendar is shared by every reader (see `reference`)."""
+        """A copy: the cached calendar is shared by every reader."""
         try:
-            return deepcopy(self.reference(CALENDAR_ID))  # type: ignore[no-any-return]
+            return self.reference(CALENDAR_ID, to_change=True)  # type: ignore[no-any-return]
         except AggregateNotFoundError:
             return HolidayCalendar.start()
 

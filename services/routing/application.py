@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from copy import deepcopy
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -107,8 +106,7 @@ class RoutingApplication(TrackedApplication):
         """Reference data every case reads: copied only for a command that changes it, since
         copying the registry for each routed case cost more than routing it."""
         try:
-            current = self.reference(aggregate_id)
-            return deepcopy(current) if to_change else current
+            return self.reference(aggregate_id, to_change=to_change)
         except AggregateNotFoundError:
             what = "organisation registry" if aggregate_id == ORGANISATION_ID else "catalogue"
             raise NotFound(f"the {what} (start routing once to seed it)") from None
