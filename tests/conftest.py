@@ -7,6 +7,7 @@ tests fail and say so: they are never silently skipped.
 
 from __future__ import annotations
 
+import os
 from uuid import uuid4
 
 import psycopg
@@ -30,12 +31,15 @@ def fresh(settings: Settings) -> Settings:
 @pytest.fixture(scope="session")
 def infra() -> Settings:
     base = Settings.load()
+    # Several checkouts may test against one PostgreSQL and Kafka at once: each picks its
+    # own database (ONESTOP_PG_DBNAME) and, here, its own block of HTTP ports.
+    ports = int(os.environ.get("ONESTOP_TEST_PORT_BASE", "18000"))
     settings = base.model_copy(
         update={
             "pg_dbname": f"{base.pg_dbname}_test",
-            "intake_port": 18001,
-            "routing_port": 18002,
-            "followup_port": 18003,
+            "intake_port": ports + 1,
+            "routing_port": ports + 2,
+            "followup_port": ports + 3,
         }
     )
     try:
