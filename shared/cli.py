@@ -43,10 +43,31 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("name")
     key_commands.add_parser("list", help="list keys and whether they are live")
 
+    territory = commands.add_parser(
+        "territory",
+        help="import or export the centre's territory: places, tiers, departments, queue lines "
+        "and windows, categories, statistics definitions and dispatch rules",
+    )
+    territory_commands = territory.add_subparsers(dest="territory_command", required=True)
+    load = territory_commands.add_parser(
+        "import", help="check a territory file (YAML or JSON) in full, then apply it at once"
+    )
+    load.add_argument("file")
+    load.add_argument("--dry-run", action="store_true", help="check only; change nothing")
+    load.add_argument(
+        "--if-empty", action="store_true", help="only if no place is registered yet (first start)"
+    )
+    load.add_argument("--token", help="bearer token (default: a fresh admin token)")
+    dump = territory_commands.add_parser("export", help="print the territory as a file")
+    dump.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    dump.add_argument("--token", help="bearer token (default: a fresh auditor token)")
+
     args = parser.parse_args(argv)
     settings = Settings.load()
     if args.command == "api-key":
         return _api_key(settings, args)
+    if args.command == "territory":
+        return _territory(settings, args)
     if args.command == "serve":
         return _serve(settings, args.service)
     if args.command == "token":
@@ -112,6 +133,81 @@ def _api_key(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         app.close()
     return 0
+
+
+def _territory(settings: Settings, args: argparse.Namespace) -> int:
+    """Through routing's API, which owns the registry; intake and follow-up hear the changes
+    from routing's events, so an import waits until intake knows the places it registered."""
+    import json
+    import time
+
+    import yaml
+
+    role = "admin" if args.territory_command == "import" else "auditor"
+    headers = {"Authorization": f"Bearer {args.token or issue_token(settings, 'cli', role)}"}
+    url = f"{settings.url_of('routing')}/v1/territory"
+    try:
+        if args.territory_command == "export":
+            response = httpx.get(url, headers=headers, timeout=30)
+            if response.status_code != 200:
+                return _failed(response)
+            data = response.json()
+            if args.format == "json":
+                print(json.dumps(data, ensure_ascii=False, indent=2))
+            else:
+                print(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), end="")
+            return 0
+        try:
+            with open(args.file, encoding="utf-8") as file:
+                document = yaml.safe_load(file)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            print(f"onestop: cannot read {args.file}: {error}", file=sys.stderr)
+            return 1
+        if args.if_empty:
+            current = httpx.get(url, headers=headers, timeout=30)
+            if current.status_code == 200 and current.json()["places"]:
+                print("a territory is registered already; not importing", file=sys.stderr)
+                return 0
+        response = httpx.put(
+            url,
+            json=document,
+            params={"dry_run": str(args.dry_run).lower()},
+            headers=headers,
+            timeout=120,
+        )
+        if response.status_code != 200:
+            return _failed(response)
+        result = response.json()
+        verb = "would change" if args.dry_run else "changed"
+        catalogue = result["catalogue_version"]
+        if result["catalogue_changed"]:
+            catalogue += " (published now)" if not args.dry_run else " (would be published)"
+        print(f"{args.file}: {verb} {result['changed']} entries; dispatch catalogue {catalogue}")
+        if args.dry_run:
+            return 0
+        places = {p["code"] for p in httpx.get(url, headers=headers, timeout=30).json()["places"]}
+        intake = f"{settings.url_of('intake')}/v1/places"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            heard = httpx.get(intake, headers=headers, timeout=10)
+            if heard.status_code == 200 and places <= {p["code"] for p in heard.json()}:
+                print("intake knows the territory now", file=sys.stderr)
+                return 0
+            time.sleep(0.2)
+        print("onestop: intake has not heard the territory yet (is it running?)", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as error:
+        print(f"onestop: cannot reach {error.request.url}: {error}", file=sys.stderr)
+        return 2
+
+
+def _failed(response: httpx.Response) -> int:
+    """Print a refusal the way a person reads it: every problem with its field."""
+    body = response.json() if "json" in response.headers.get("content-type", "") else {}
+    print(f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr)
+    for problem in body.get("errors", []):
+        print(f"  {problem.get('field')}: {problem.get('message')}", file=sys.stderr)
+    return 1
 
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.domain import Aggregate
 
@@ -25,12 +26,35 @@ a portal); `system` is one of our own services acting on an event, never a calle
 `petitioner` is the citizen rating the handling with their case code, never with a token."""
 
 
-class DomainError(Exception):
-    """A rule of the domain was broken; the message says which, for a clerk to act on."""
+class Problem(NamedTuple):
+    """One thing wrong with a request: the field it is in, and what to do about it."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """A rule of the domain was broken; the message says which, for a clerk to act on.
+
+    `problems` lists every broken rule when several were checked at once (a submission, a
+    territory file), so that one answer names every field to correct."""
+
+    def __init__(
+        self, message: str, field: str | None = None, problems: Iterable[Problem] = ()
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.problems = list(problems) or ([Problem(field, message)] if field else [])
+
+    @classmethod
+    def listing(cls, problems: Iterable[Problem]) -> DomainError:
+        """One error naming every problem found (at least one)."""
+        found = list(problems)
+        first = found[0]
+        if len(found) == 1:
+            return cls(first.message, field=first.field, problems=found)
+        listed = "; ".join(f"{p.field}: {p.message}" for p in found)
+        return cls(f"{len(found)} problems — {listed}", field=first.field, problems=found)
 
 
 @dataclass(frozen=True)

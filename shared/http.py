@@ -63,7 +63,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def rule_broken(_: Request, exc: DomainError) -> JSONResponse:
-        extra = {"errors": [{"field": exc.field, "message": str(exc)}]} if exc.field else {}
+        errors = [{"field": p.field, "message": p.message} for p in exc.problems]
+        extra = {"errors": errors} if errors else {}
         return problem(422, "rule", "The request breaks a rule", str(exc), **extra)
 
     @app.exception_handler(Unauthenticated)

@@ -10,7 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from shared.territory import (
+    Category,
+    HandlingPlace,
+    Layout,
+    Line,
+    Place,
+    Statistics,
+    Window,
+)
+from shared.territory import (
+    Department as RegisteredDepartment,
+)
+from shared.vocabulary import Channel, LegalClass
 
 
 class Contract(BaseModel):
@@ -18,8 +32,8 @@ class Contract(BaseModel):
     TYPE: ClassVar[str] = ""  # set on each subclass; the CloudEvent `type`
 
 
-class Location(BaseModel):
-    """A place in the three-tier jurisdiction: district → street/town → community/village."""
+class LegacyLocation(BaseModel):
+    """A place in the three fixed tiers of version 1: district → street/town → community."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     district: str
@@ -27,15 +41,48 @@ class Location(BaseModel):
     community: str | None = None
 
 
-Channel = Literal["visit", "letter", "phone", "online", "leader-mailbox", "system"]
-LegalClass = Literal["suggestion", "accusation", "claim"]
+class Location(BaseModel):
+    """A place of the centre's territory (routing's registry) and its path of place codes
+    from the top tier, as registered."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    place: str
+    path: list[str] = Field(min_length=1, description="Place codes, top tier first.")
+
+
+class CaseRegisteredV1(Contract):
+    """Version 1 of `CaseRegistered`, when a location had three fixed tiers; read as the
+    current version (see `upgrade`)."""
+
+    TYPE = "onestop.intake.case.registered.v1"
+    case_id: str
+    channel: Channel
+    subject: str
+    description: str
+    category: str
+    location: LegacyLocation
+    registered_at: datetime
+    first_receiver: str
+    legal_class: LegalClass | None = None
+    petitioner_ids: list[str] = []
+    group_size: int | None = None
+    notice_required: bool = True
+    external_system: str | None = None
+    lookup_code_hash: str | None = None
+    repeat_of: list[str] = []
+
+    def upgrade(self) -> CaseRegistered:
+        old = self.location
+        path = [p for p in (old.district, old.street, old.community) if p]
+        data = self.model_dump(exclude={"location"})
+        return CaseRegistered(**data, location=Location(place=path[-1], path=path))
 
 
 class CaseRegistered(Contract):
     """Intake registered a case. Carries no personal data: petitioners stay in intake and
     appear only as opaque registry ids."""
 
-    TYPE = "onestop.intake.case.registered.v1"
+    TYPE = "onestop.intake.case.registered.v2"
     case_id: str
     channel: Channel
     subject: str
@@ -141,6 +188,11 @@ class CaseAssigned(Contract):
         "reclassified",
     ] = "catalogue"
     transfers: int = Field(default=0, description="How often the lead has changed so far.")
+    handled_at: HandlingPlace | None = Field(
+        default=None,
+        description="Where the matter is handled: the place (and grid level) of the rule that "
+        "chose the departments, or of the lead chosen by hand.",
+    )
 
 
 class CaseAnswered(Contract):
@@ -461,10 +513,51 @@ class ReviewDecided(Contract):
     decided_at: datetime
 
 
+class RegistryChanged(Contract):
+    """An admin changed the centre's territory in routing's registry: exactly one of the
+    fields below is set, holding the entry as it now stands (a retired one has
+    `active: false`). Intake and follow-up keep a replica of the registry from these."""
+
+    TYPE = "onestop.routing.registry.changed.v1"
+    changed_at: datetime
+    by: str
+    centre: str | None = None
+    layout: Layout | None = None
+    place: Place | None = None
+    department: RegisteredDepartment | None = None
+    line: Line | None = None
+    window: Window | None = None
+    category: Category | None = None
+    statistics: Statistics | None = None
+
+    @model_validator(mode="after")
+    def one_change(self) -> RegistryChanged:
+        kinds = ("centre", "layout", "place", "department", "line", "window", "category")
+        given = [k for k in (*kinds, "statistics") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"exactly one of {', '.join((*kinds, 'statistics'))} is set")
+        return self
+
+    @property
+    def change(
+        self,
+    ) -> str | Layout | Place | RegisteredDepartment | Line | Window | Category | Statistics:
+        return next(
+            v
+            for v in (
+                self.layout, self.place, self.department, self.line, self.window,
+                self.category, self.statistics, self.centre,
+            )
+            if v is not None
+        )  # fmt: skip
+
+
 CONTRACTS: dict[str, type[Contract]] = {
     c.TYPE: c
     for c in (
+        CaseRegisteredV1,
         CaseRegistered,
+        RegistryChanged,
         CaseClassified,
         CaseAcceptanceDecided,
         CaseRepeated,
@@ -510,12 +603,14 @@ def parse(type_: str, data: dict[str, Any]) -> Contract:
     if contract is None:
         raise UnknownMessage(f"unknown event type {type_!r}")
     try:
-        return contract.model_validate(data)
+        message = contract.model_validate(data)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
         raise ValueError(f"{type_} does not fit its contract: {problems}") from None
+    upgrade = getattr(message, "upgrade", None)
+    return upgrade() if upgrade is not None else message
 
 
 def dump(message: Contract) -> dict[str, Any]:

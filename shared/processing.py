@@ -11,7 +11,16 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
-from eventsourcing.persistence import IntegrityError, ProcessRecorder, StoredEvent, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    ProcessRecorder,
+    StoredEvent,
+    Tracking,
+)
+
+from shared.territory import VALUE_OBJECTS
+from shared.values import register_values
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -43,6 +52,11 @@ class TrackedApplication(Application[UUID]):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._local = threading.local()
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        """Stored events carry the domain's value objects (places, departments…) as such."""
+        super().register_transcodings(transcoder)
+        register_values(transcoder, *VALUE_OBJECTS)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()

@@ -17,10 +17,12 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from services.followup.application import FollowUpApplication
 from services.followup.domain import FollowUpCase
-from services.followup.ledger import GROUPINGS, Definitions
+from services.followup.ledger import FIXED_GROUPINGS
 from shared.auth import CurrentActor, Forbidden, require_role
-from shared.domain import Actor
+from shared.domain import Actor, DomainError
 from shared.http import NotFound, TooManyRequests, example, request_trace
+from shared.territory import Statistics
+from shared.vocabulary import Cessation, ClosureBase, Resolution
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
 public = APIRouter(prefix="/v1/public", tags=["petitioner (no account)"])
@@ -500,22 +502,39 @@ def get_statistics(
     actor: CurrentActor,
     start: Annotated[date, Query(alias="from", description="First day (local)")],
     end: Annotated[date, Query(alias="to", description="Day after the last (local)")],
-    by: Annotated[str, Query(pattern=f"^({'|'.join(GROUPINGS)})$")] = "department",
-    closure_base: Literal["registered", "accepted"] | None = None,
-    resolution: Literal["settled", "closed-out"] | None = None,
-    cessation: Literal["commitment", "no-repeat", "either"] | None = None,
+    by: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="all, department, or a tier of the territory (GET /v1/tiers on routing)",
+        ),
+    ] = "department",
+    closure_base: ClosureBase | None = None,
+    resolution: Resolution | None = None,
+    cessation: Cessation | None = None,
 ) -> dict[str, Any]:
-    """Omitted definitions are the locality's (ONESTOP_STATS_* settings)."""
+    """Omitted definitions are the locality's: its territory's, or else the ONESTOP_STATS_*
+    settings."""
     require_role(actor, "supervisor", "leader", "auditor", "admin")
     app = _app(request)
+    territory = app.territory()
+    groupings = (*FIXED_GROUPINGS, *(t.code for t in territory.tiers))
+    if by not in groupings:
+        raise DomainError(f"by is one of {', '.join(groupings)}", field="by")
     settings = request.app.state.settings
-    closure_base = closure_base or settings.stats_closure_base
-    resolution = resolution or settings.stats_resolution
-    cessation = cessation or settings.stats_cessation
+    locality = territory.statistics or Statistics(
+        ClosureBase(settings.stats_closure_base),
+        Resolution(settings.stats_resolution),
+        Cessation(settings.stats_cessation),
+    )
+    definitions = Statistics(
+        closure_base or locality.closure_base,
+        resolution or locality.resolution,
+        cessation or locality.cessation,
+    )
     zone = app.rules().calendar.zone
     begin = datetime.combine(start, day_time.min, tzinfo=zone)
     until = datetime.combine(end, day_time.min, tzinfo=zone)
-    definitions = Definitions(closure_base, resolution, cessation)  # type: ignore[arg-type]
     return {
         "from": begin.isoformat(),
         "to": until.isoformat(),

@@ -23,7 +23,7 @@ from services.followup.domain import (
     causal_order,
     history_id,
 )
-from services.followup.ledger import Definitions, Ledger, statistics
+from services.followup.ledger import Ledger, statistics
 from services.followup.policy import STANDARD, Policy
 from shared.casecode import code_hash
 from shared.domain import Actor, Trace, utcnow
@@ -41,6 +41,8 @@ from shared.messages import (
     parse,
 )
 from shared.processing import TrackedApplication
+from shared.registry import hear_registry, hears_registry, replicated_territory
+from shared.territory import Statistics, Territory
 
 log = logging.getLogger("onestop.followup")
 FOLLOWUP = Actor.service("followup")
@@ -134,7 +136,11 @@ class FollowUpApplication(TrackedApplication):
     # --- consuming every service's events --------------------------------------------------
 
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
-        """Consumer entry point for all three services' events, each applied at most once."""
+        """Consumer entry point for all three services' events, each applied at most once;
+        changes to the registry of the territory are kept, not recorded in a case's history."""
+        if hears_registry(event):
+            hear_registry(self, event, tracking)
+            return
         case_id = UUID(event.subject)
         history = self._get(history_id(case_id), CaseHistory) or CaseHistory.start(case_id)
         if not history.record(history_entry(event)):  # already recorded, with its effects
@@ -372,7 +378,7 @@ class FollowUpApplication(TrackedApplication):
     # --- reading ----------------------------------------------------------------------------
 
     def statistics(
-        self, start: datetime, end: datetime, by: str, definitions: Definitions
+        self, start: datetime, end: datetime, by: str, definitions: Statistics
     ) -> list[dict[str, Any]]:
         return statistics(
             self.ledger.all_facts(),
@@ -380,8 +386,13 @@ class FollowUpApplication(TrackedApplication):
             end=end,
             by=by,
             now=self.clock(),
+            territory=self.territory(),
             definitions=definitions,
         )
+
+    def territory(self) -> Territory:
+        """The centre's territory, as routing's registry last told it."""
+        return replicated_territory(self)
 
     def get_case(self, case_id: UUID, as_of: datetime | None = None) -> FollowUpCase:
         """The case now, or as it stood at `as_of`: from its own events up to then; before

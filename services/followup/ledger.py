@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from services.followup.domain import FollowUpCase
 from shared.projection import LogFollower, current
+from shared.territory import Location, Statistics, Territory
 
 SETTLED = ("satisfied", "basically-satisfied")
 
@@ -25,9 +26,8 @@ class Facts:
     registered_at: datetime | None
     channel: str | None
     lead: str | None
-    district: str | None
-    street: str | None
-    community: str | None
+    path: tuple[str, ...]
+    """The case's place and those it lies within, top tier first."""
     status: str
     declined: bool
     notice_due: datetime | None
@@ -55,9 +55,7 @@ def facts_of(case: FollowUpCase) -> Facts:
         registered_at=case.registered_at,
         channel=case.channel,
         lead=(case.lead or {}).get("code"),
-        district=case.location.get("district"),
-        street=case.location.get("street"),
-        community=case.location.get("community"),
+        path=Location.of(case.location).path if case.location else (),
         status=case.status,
         declined=case.acceptance in ("decline", "divert"),
         notice_due=notice["due_at"] if notice else None,
@@ -195,24 +193,8 @@ class Ledger:
 
 # --- statistics --------------------------------------------------------------------------
 
-Grouping = Literal["all", "department", "district", "street", "community"]
-GROUPINGS: tuple[str, ...] = ("all", "department", "district", "street", "community")
-
-
-@dataclass(frozen=True)
-class Definitions:
-    """The rates whose definition is the locality's choice (化解率 and 息访率 have no national
-    one), and the base of the closure rate."""
-
-    closure_base: Literal["registered", "accepted"] = "accepted"
-    """办结率 = cases with an outcome ÷ cases registered in the period, or only those not
-    declined or diverted (accepted)."""
-    resolution: Literal["settled", "closed-out"] = "settled"
-    """化解率 = cases with an outcome that the petitioner found satisfied or basically
-    satisfied (settled), or that were closed out, ÷ cases with an outcome."""
-    cessation: Literal["commitment", "no-repeat", "either"] = "no-repeat"
-    """息访率 = cases with an outcome whose petitioner signed a cease-petition commitment, or
-    did not come again after the outcome, or either, ÷ cases with an outcome."""
+FIXED_GROUPINGS = ("all", "department")
+"""Besides these, statistics group by any tier of the centre's territory."""
 
 
 def rate(numerator: int, denominator: int) -> dict[str, Any]:
@@ -223,13 +205,18 @@ def rate(numerator: int, denominator: int) -> dict[str, Any]:
     }
 
 
-def group_of(f: Facts, by: str) -> str:
+def group_of(f: Facts, by: str, territory: Territory) -> str:
+    """The group a case counts in: everything, its lead department, or the place of tier
+    `by` that it lies in (by name, with its code)."""
     if by == "all":
         return "all"
     if by == "department":
         return f.lead or "(unassigned)"
-    value = {"district": f.district, "street": f.street, "community": f.community}[by]
-    return value or "(none)"
+    for code in f.path:
+        place = territory.places.get(code)
+        if place is not None and place.tier == by:
+            return f"{place.name} ({code})"
+    return "(none)"
 
 
 def statistics(
@@ -239,13 +226,14 @@ def statistics(
     end: datetime,
     by: str,
     now: datetime,
-    definitions: Definitions = Definitions(),
+    territory: Territory,
+    definitions: Statistics,
 ) -> list[dict[str, Any]]:
     """The indicators per group, for cases registered in [start, end); monthly repeat
     counts and overdue counts by when the repeat or the breach happened."""
     groups: dict[str, list[Facts]] = {}
     for f in facts:
-        groups.setdefault(group_of(f, by), []).append(f)
+        groups.setdefault(group_of(f, by, territory), []).append(f)
     found = []
     for name, members in sorted(groups.items()):
         registered = [

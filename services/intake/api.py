@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -23,7 +24,7 @@ from services.intake.index import Query as CaseQuery
 from shared.auth import CurrentActor, Forbidden, require_role
 from shared.domain import Actor, DomainError
 from shared.http import example, problem, request_trace
-from shared.reference import CATEGORIES
+from shared.territory import Location, Territory
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -61,12 +62,14 @@ class GroupIn(Strict):
 
 
 class LocationIn(Strict):
-    district: Annotated[str, Field(min_length=1, max_length=50)]
-    street: Annotated[
-        str, Field(min_length=1, max_length=50, description="Street (街道) or town (镇)")
-    ]
-    community: Annotated[
-        str | None, Field(default=None, max_length=50, description="Community or village")
+    place: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="A place of the centre's territory (GET /v1/places): the community, "
+            "village, grid… where the matter is",
+        ),
     ]
     lat: Annotated[float | None, Field(default=None, ge=-90, le=90)]
     long: Annotated[float | None, Field(default=None, ge=-180, le=180)]
@@ -114,7 +117,7 @@ class RegisterCase(Strict):
             "description": "在芦台街道某装修公司务工，8至10月工资共1.8万元未发放。",
             "category": "labour-wages",
             "legal_class": "claim",
-            "location": {"district": "ninghe", "street": "lutai", "community": "jinxiu"},
+            "location": {"place": "jinxiu"},
         }
     )
     channel: Channel
@@ -162,7 +165,9 @@ class CaseView(BaseModel):
     subject: str
     description: str
     category: str
-    location: dict[str, Any]
+    location: dict[str, Any] = Field(
+        description="The place, its path of places from the top tier, and their names"
+    )
     legal_class: str | None
     litigation_related: bool
     accused: str | None
@@ -218,7 +223,11 @@ def _app(request: Request) -> IntakeApplication:
     return request.app.state.runtime.application  # type: ignore[no-any-return]
 
 
-def view(case: Case, actor: Actor) -> CaseView:
+def location_view(location: Location, territory: Territory) -> dict[str, Any]:
+    return {**location.as_dict(), "label": territory.place_label(location)}
+
+
+def view(case: Case, actor: Actor, territory: Territory) -> CaseView:
     return CaseView(
         case_id=case.id,
         status=case.status,
@@ -228,7 +237,7 @@ def view(case: Case, actor: Actor) -> CaseView:
         subject=case.subject,
         description=case.description,
         category=case.category,
-        location=case.location,
+        location=location_view(case.location, territory),
         legal_class=case.legal_class,
         litigation_related=case.litigation_related,
         accused=case.accused,
@@ -281,7 +290,8 @@ def duplicates_problem(error: PossibleDuplicates) -> JSONResponse:
             "registered_at": c["registered_at"].isoformat(),
             "category": c["category"],
             "status": c["status"],
-            "place": "/".join(p for p in (c["district"], c["street"], c["community"]) if p),
+            "place": c["place"],
+            "path": c["path"],
             "reasons": c["reasons"],
         }
         for c in error.candidates
@@ -358,7 +368,9 @@ def list_cases(
     actor: CurrentActor,
     category: Annotated[list[str] | None, Query()] = None,
     status: Annotated[Literal["open", "closed"] | None, Query()] = None,
-    district: Annotated[str | None, Query(max_length=50)] = None,
+    place: Annotated[
+        str | None, Query(max_length=64, description="Cases at this place or within it")
+    ] = None,
     registered_from: Annotated[datetime | None, Query(alias="from")] = None,
     registered_to: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -368,24 +380,29 @@ def list_cases(
     query = CaseQuery(
         categories=category,
         open=None if status is None else status == "open",
-        district=district,
+        within=place,
         registered_from=registered_from,
         registered_to=registered_to,
         external_system=actor.user if actor.role == "integration" else None,
         limit=limit,
         offset=offset,
     )
-    cases, total = _app(request).cases(query)
-    return CasePage(total=total, limit=limit, offset=offset, cases=[view(c, actor) for c in cases])
+    app = _app(request)
+    cases, total = app.cases(query)
+    territory = app.territory()
+    return CasePage(
+        total=total, limit=limit, offset=offset, cases=[view(c, actor, territory) for c in cases]
+    )
 
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case as intake knows it")
 def get_case(case_id: UUID, request: Request, actor: CurrentActor) -> CaseView:
     require_role(actor, *READING_ROLES)
-    case = _app(request).get_case(case_id)
+    app = _app(request)
+    case = app.get_case(case_id)
     if actor.role == "integration" and (case.external or {}).get("system") != actor.user:
         raise Forbidden("another system reads only the cases it filed")
-    return view(case, actor)
+    return view(case, actor, app.territory())
 
 
 @router.post(
@@ -395,8 +412,9 @@ def classify_case(
     case_id: UUID, body: ClassifyCase, request: Request, actor: CurrentActor
 ) -> CaseView:
     require_role(actor, *DECIDING_ROLES)
-    case = _app(request).classify(case_id, actor, request_trace(request), **body.model_dump())
-    return view(case, actor)
+    app = _app(request)
+    case = app.classify(case_id, actor, request_trace(request), **body.model_dump())
+    return view(case, actor, app.territory())
 
 
 @router.post(
@@ -408,10 +426,9 @@ def decide_acceptance(
     case_id: UUID, body: DecideAcceptance, request: Request, actor: CurrentActor
 ) -> CaseView:
     require_role(actor, *DECIDING_ROLES)
-    case = _app(request).decide_acceptance(
-        case_id, actor, request_trace(request), **body.model_dump()
-    )
-    return view(case, actor)
+    app = _app(request)
+    case = app.decide_acceptance(case_id, actor, request_trace(request), **body.model_dump())
+    return view(case, actor, app.territory())
 
 
 @router.get("/petitioners", summary="Find a petitioner by ID-card number or phone")
@@ -442,8 +459,25 @@ def petitioner_view(person: Any, actor: Actor) -> dict[str, Any]:
 
 
 @router.get("/categories", summary="Case categories a registration may use")
-def categories(_: CurrentActor) -> dict[str, str]:
-    return CATEGORIES
+def categories(request: Request, _: CurrentActor) -> list[dict[str, Any]]:
+    return [asdict(c) for c in _app(request).territory().categories.values() if c.active]
+
+
+@router.get("/places", summary="The places a case may be filed at (the territory's registry)")
+def places(request: Request, _: CurrentActor) -> list[dict[str, Any]]:
+    territory = _app(request).territory()
+    return [
+        {
+            "code": p.code,
+            "name": p.name,
+            "tier": p.tier,
+            "grid": territory.grid(p),
+            "path": [x.code for x in territory.path(p.code)],
+            "label": " ".join(x.name for x in territory.path(p.code)),
+        }
+        for p in territory.places.values()
+        if p.active
+    ]
 
 
 @router.get("/legal-channels", summary="Where a diverted matter may be sent (诉访分离)")

@@ -38,7 +38,7 @@ from services.intake.queue import (
 )
 from shared.batching import GroupCommitter
 from shared.casecode import case_code, code_hash
-from shared.domain import Actor, DomainError, Trace, utcnow
+from shared.domain import Actor, DomainError, Problem, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
 from shared.messages import (
@@ -51,6 +51,8 @@ from shared.messages import (
     parse,
 )
 from shared.processing import TrackedApplication
+from shared.registry import hear_registry, hears_registry, replicated_territory
+from shared.territory import Location, Territory
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -234,12 +236,14 @@ class IntakeApplication(TrackedApplication):
     def _register(
         self, submission: Submission, actor: Actor, trace: Trace, case_id: UUID | None
     ) -> Outcome:
-        people = self._people(submission)
+        territory = self.territory()
+        people, problems = self._people(submission)
         details = [d for d, _ in people]
         channel = Channel(submission.channel)
-        Case.check_submission(  # every field is checked before anything is looked up or saved
+        problems += Case.check_submission(  # every field, before anything is saved
+            territory,
             channel=channel,
-            petitioners=details,
+            petitioners=submission.petitioners,  # as given: a bad one is named above
             group=submission.group,
             subject=submission.subject,
             description=submission.description,
@@ -248,13 +252,17 @@ class IntakeApplication(TrackedApplication):
             addressed_to=submission.addressed_to,
             external=submission.external,
         )
+        if problems:
+            raise InvalidCase.listing(problems)
+        place = submission.location
+        location = territory.locate(place["place"], place.get("lat"), place.get("long"))
         decision = submission.duplicate_decision
         if decision and decision.get("action") == "link":
             return self._link(decision, submission, people, actor, trace)
         # only people the registry knew before can have earlier cases (a case is saved
         # together with its petitioners' entries)
         known = [d["petitioner_id"] for d, p in people if p is not None and not p.is_new]
-        review = self._review_duplicates(submission, known, decision)
+        review = self._review_duplicates(submission, location, known, decision)
         if review.get("refuse_for"):  # a system's repeat of a final matter: refused the same way
             link = {"action": "link", "case_id": review["refuse_for"]}
             return self._link(link, submission, people, actor, trace)
@@ -266,7 +274,7 @@ class IntakeApplication(TrackedApplication):
             subject=submission.subject,
             description=submission.description,
             category=submission.category,
-            location=submission.location,
+            location=location,
             legal_class=submission.legal_class,
             addressed_to=submission.addressed_to,
             external=submission.external,
@@ -293,6 +301,7 @@ class IntakeApplication(TrackedApplication):
     def _review_duplicates(
         self,
         submission: Submission,
+        location: Location,
         known: list[str],
         decision: dict[str, Any] | None,
     ) -> dict[str, Any]:
@@ -306,8 +315,7 @@ class IntakeApplication(TrackedApplication):
             Likeness(
                 petitioner_ids=known,
                 category=submission.category,
-                street=submission.location["street"],
-                community=submission.location.get("community"),
+                location=location,
                 since=self.clock() - DUPLICATE_WINDOW,
             )
         )
@@ -367,23 +375,30 @@ class IntakeApplication(TrackedApplication):
         self._save(case, *petitioners)
         return Outcome("refused" if case.final else "linked", case, petitioners)
 
-    def _people(self, submission: Submission) -> list[tuple[dict[str, Any], Petitioner | None]]:
+    def _people(
+        self, submission: Submission
+    ) -> tuple[list[tuple[dict[str, Any], Petitioner | None]], list[Problem]]:
         """Each petitioner checked, found in or added to the registry, with their details as
-        this case records them."""
+        this case records them; and every problem with any of them."""
         if submission.group is not None:
-            Case.check_group(submission.group, submission.petitioners)
             prefix = "group.representatives"
             fields = [f"{prefix}.{i}" for i in range(len(submission.petitioners))]
         else:
             fields = ["petitioner"] * len(submission.petitioners)
-        people = []
+        people, problems = [], []
         for raw, at in zip(submission.petitioners, fields, strict=True):
-            details = check_person(raw, at, contact_required=submission.channel == Channel.VISIT)
+            try:
+                details = check_person(
+                    raw, at, contact_required=submission.channel == Channel.VISIT
+                )
+            except InvalidCase as error:
+                problems += error.problems
+                continue
             person = self._registry_entry(details)
             if person is not None:
                 details = {**person.as_dict(), "petitioner_id": str(person.id)}
             people.append((details, person))
-        return people
+        return people, problems
 
     def _registry_entry(self, details: dict[str, Any]) -> Petitioner | None:
         """Find the person by ID number (or phone, when no ID number is known); enrol them if
@@ -415,8 +430,16 @@ class IntakeApplication(TrackedApplication):
             lambda case: case.decide_acceptance(actor=actor, trace=trace, **decision),
         )
 
+    def territory(self) -> Territory:
+        """The centre's territory, as routing's registry last told it."""
+        return replicated_territory(self)
+
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
-        """Consumer entry point: what routing and follow-up did, as the petitioner is told it."""
+        """Consumer entry point: what routing and follow-up did, as the petitioner is told
+        it; and changes to the registry of the territory."""
+        if hears_registry(event):
+            hear_registry(self, event, tracking)
+            return
         if event.type not in HEARD:
             return  # no effect, so nothing to remember: a replay after a restart ignores it again
         message = parse(event.type, event.data)

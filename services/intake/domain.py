@@ -4,59 +4,28 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from shared.domain import Actor, Attributed, AttributedCreation, DomainError, Trace, attribution
-from shared.reference import CATEGORIES, check_location
+from shared.domain import (
+    Actor,
+    Attributed,
+    AttributedCreation,
+    DomainError,
+    Problem,
+    Trace,
+    attribution,
+)
+from shared.territory import Location, Territory
+from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 
 PII_ROLES = frozenset({"clerk", "handler", "supervisor", "leader", "admin"})
 """Roles entitled to see a petitioner's personal data; everyone else sees it masked."""
 
 MAX_REPRESENTATIVES = 5
 """A group elects at most five representatives (《信访工作条例》第二十条)."""
-
-
-class Channel(StrEnum):
-    """来访/来信/电话/网上/领导信箱 — how the matter reached the centre; `system` when another
-    government system (12345 hotline, an online portal) pushed it in."""
-
-    VISIT = "visit"
-    LETTER = "letter"
-    PHONE = "phone"
-    ONLINE = "online"
-    LEADER_MAILBOX = "leader-mailbox"
-    SYSTEM = "system"
-
-
-class LegalClass(StrEnum):
-    """The three legal classes of Arts. 29–31: 建议意见类, 检举控告类, 申诉求决类."""
-
-    SUGGESTION = "suggestion"
-    ACCUSATION = "accusation"
-    CLAIM = "claim"
-
-
-class LegalChannel(StrEnum):
-    """Where a matter that is not for the petition system goes instead (诉访分离, Art. 31)."""
-
-    COURT = "court"
-    PROCURATORATE = "procuratorate"
-    ARBITRATION = "arbitration"
-    LABOUR_ARBITRATION = "labour-arbitration"
-    ADMINISTRATIVE_RECONSIDERATION = "administrative-reconsideration"
-    DISCIPLINE_INSPECTION = "discipline-inspection"
-
-
-class Decision(StrEnum):
-    """受理 / 不予受理 / 导入法定途径."""
-
-    ACCEPT = "accept"
-    DECLINE = "decline"
-    DIVERT = "divert"
 
 
 class InvalidCase(DomainError):
@@ -151,23 +120,35 @@ def masked(person: dict[str, Any], actor: Actor) -> dict[str, Any]:
 def check_person(
     person: dict[str, Any], field: str, *, contact_required: bool = True
 ) -> dict[str, Any]:
-    """A petitioner's details in normal form; raises naming the bad field."""
+    """A petitioner's details in normal form; raises naming every bad field."""
+    problems: list[Problem] = []
+
+    def checked(check: Any, raw: str | None, at: str) -> str | None:
+        if not raw:
+            return None
+        try:
+            return str(check(raw, at))
+        except InvalidCase as error:
+            problems.extend(error.problems)
+            return None
+
     name = (person.get("name") or "").strip()
     if not name:
-        raise InvalidCase("the petitioner's name is required", field=f"{field}.name")
-    phone = person.get("phone")
-    id_number = person.get("id_number")
-    address = (person.get("address") or "").strip() or None
+        problems.append(Problem(f"{field}.name", "the petitioner's name is required"))
+    phone, address = person.get("phone"), (person.get("address") or "").strip() or None
     if contact_required and not (phone or address):
-        raise InvalidCase(
-            "a phone number or an address is needed to reach the petitioner", field=f"{field}.phone"
+        problems.append(
+            Problem(f"{field}.phone", "a phone number or an address is needed to reach them")
         )
-    return {
+    details = {
         "name": name,
-        "id_number": check_id_number(id_number, f"{field}.id_number") if id_number else None,
-        "phone": normalise_phone(phone, f"{field}.phone") if phone else None,
+        "id_number": checked(check_id_number, person.get("id_number"), f"{field}.id_number"),
+        "phone": checked(normalise_phone, phone, f"{field}.phone"),
         "address": address,
     }
+    if problems:
+        raise InvalidCase.listing(problems)
+    return details
 
 
 def notice_owed(petitioners: list[dict[str, Any]]) -> bool:
@@ -183,7 +164,7 @@ class Case(Aggregate):
     its legal class, acceptance decision, repeats and the progress the petitioner is told."""
 
     class Registered(AttributedCreation):
-        class_version = 3
+        class_version = 4
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -204,13 +185,19 @@ class Case(Aggregate):
             """Version 3 added the hash of the petitioner's case code."""
             state["lookup_code_hash"] = None
 
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """Version 4 locates the case at a place of the territory (any number of tiers),
+            not in three fixed tiers."""
+            state["location"] = Location.of(state["location"])
+
         channel: str
         petitioners: list[dict[str, Any]]
         group: dict[str, Any] | None
         subject: str
         description: str
         category: str
-        location: dict[str, Any]
+        location: Location
         legal_class: str | None
         addressed_to: str | None
         external: dict[str, Any] | None
@@ -311,7 +298,7 @@ class Case(Aggregate):
         self.subject = ""
         self.description = ""
         self.category = ""
-        self.location: dict[str, Any] = {}
+        self.location = Location("", ())
         self.legal_class: str | None = None
         self.litigation_related = False
         self.accused: str | None = None
@@ -338,7 +325,7 @@ class Case(Aggregate):
         subject: str,
         description: str,
         category: str,
-        location: dict[str, Any],
+        location: Location,
         actor: Actor,
         trace: Trace,
         group: dict[str, Any] | None = None,
@@ -353,20 +340,10 @@ class Case(Aggregate):
         """Register a submission from any channel. Whoever registers it is its first receiver.
 
         `petitioners` are already checked (`check_person`) and carry their registry ids; a
-        group's entries are its elected representatives.
+        group's entries are its elected representatives; the submission was checked against
+        the territory (`check_submission`) and `location` found in it.
         """
         channel = Channel(channel)
-        cls.check_submission(
-            channel=channel,
-            petitioners=petitioners,
-            group=group,
-            subject=subject,
-            description=description,
-            category=category,
-            location=location,
-            addressed_to=addressed_to,
-            external=external,
-        )
         return cls._create(
             cls.Registered,
             id=case_id or uuid4(),
@@ -376,7 +353,7 @@ class Case(Aggregate):
             subject=subject.strip(),
             description=description.strip(),
             category=category,
-            location=cls.place(location),
+            location=location,
             legal_class=LegalClass(legal_class).value if legal_class else None,
             addressed_to=(addressed_to or "").strip() or None,
             external=external,
@@ -390,6 +367,7 @@ class Case(Aggregate):
     @classmethod
     def check_submission(
         cls,
+        territory: Territory,
         *,
         channel: Channel,
         petitioners: list[dict[str, Any]],
@@ -400,22 +378,30 @@ class Case(Aggregate):
         location: dict[str, Any],
         addressed_to: str | None,
         external: dict[str, Any] | None,
-    ) -> None:
-        """Every rule a submission must meet to become a case; raises naming the field."""
-        cls.check_category(category)
-        cls.check_location(location)
+    ) -> list[Problem]:
+        """Every rule a submission must meet to become a case, each problem naming its field:
+        the category and place must be the territory's, and active."""
+        problems = territory.category_problems(category)
+        problems += territory.location_problems(location.get("place", ""))
+        lat, long = location.get("lat"), location.get("long")
+        if (lat is None) != (long is None):
+            problems.append(Problem("location.lat", "give both lat and long, or neither"))
         if not subject.strip():
-            raise InvalidCase("the subject is required", field="subject")
+            problems.append(Problem("subject", "the subject is required"))
         if not description.strip():
-            raise InvalidCase("the description is required", field="description")
+            problems.append(Problem("description", "the description is required"))
         if channel is Channel.VISIT and not petitioners:
-            raise InvalidCase("a visitor is registered with their name", field="petitioner")
+            problems.append(Problem("petitioner", "a visitor is registered with their name"))
         if channel is Channel.LEADER_MAILBOX and not (addressed_to or "").strip():
-            raise InvalidCase("say whose mailbox the message was left in", field="addressed_to")
+            problems.append(Problem("addressed_to", "say whose mailbox the message was left in"))
         if channel is Channel.SYSTEM and not (external and external.get("system")):
-            raise InvalidCase("a case from another system names that system", field="external")
+            problems.append(Problem("external", "a case from another system names that system"))
         if group is not None:
-            cls.check_group(group, petitioners)
+            try:
+                cls.check_group(group, petitioners)
+            except InvalidCase as error:
+                problems += error.problems
+        return problems
 
     @staticmethod
     def check_group(group: dict[str, Any], representatives: list[dict[str, Any]]) -> None:
@@ -438,34 +424,6 @@ class Case(Aggregate):
                 "a group petition has at least two participants, representatives included",
                 field="group.participant_count",
             )
-
-    @staticmethod
-    def check_category(category: str) -> None:
-        if category not in CATEGORIES:
-            raise InvalidCase(
-                f"unknown category {category!r}; known: {', '.join(CATEGORIES)}", field="category"
-            )
-
-    @staticmethod
-    def check_location(location: dict[str, Any]) -> None:
-        problems = check_location(
-            location.get("district", ""), location.get("street", ""), location.get("community")
-        )
-        lat, long = location.get("lat"), location.get("long")
-        if (lat is None) != (long is None):
-            problems.append(("location.lat", "give both lat and long, or neither"))
-        elif (
-            lat is not None and long is not None and not (-90 <= lat <= 90 and -180 <= long <= 180)
-        ):
-            problems.append(("location.lat", "lat must be within ±90 and long within ±180"))
-        if problems:
-            field, message = problems[0]
-            raise InvalidCase(message, field=field)
-
-    @staticmethod
-    def place(location: dict[str, Any]) -> dict[str, Any]:
-        keys = ("district", "street", "community", "lat", "long")
-        return {k: location.get(k) for k in keys if location.get(k) is not None or k == "community"}
 
     # --- decisions after registration ---------------------------------------------------
 

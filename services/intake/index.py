@@ -24,6 +24,7 @@ from services.intake.domain import Case
 from shared.projection import cached as shared_cached
 from shared.settings import Settings
 from shared.store import conninfo
+from shared.territory import Location
 
 CLOSED_STATES = ("declined", "diverted", "closed", "final")
 
@@ -36,11 +37,10 @@ def row_of(case: Case) -> dict[str, Any]:
         "updated_at": case.updated_at or case.created_on,
         "channel": case.channel,
         "category": case.category,
-        "district": loc.get("district"),
-        "street": loc.get("street"),
-        "community": loc.get("community"),
-        "lat": loc.get("lat"),
-        "long": loc.get("long"),
+        "place": loc.place,
+        "path": list(loc.path),
+        "lat": loc.lat,
+        "long": loc.long,
         "petitioner_ids": case.petitioner_ids,
         "legal_class": case.legal_class,
         "status": case.status,
@@ -60,7 +60,8 @@ class Query:
     registered_from: datetime | None = None
     registered_to: datetime | None = None
     external_system: str | None = None
-    district: str | None = None
+    within: str | None = None
+    """Cases at this place or anywhere within it."""
     open311_public: bool = False
     """Only what may be shown to anyone: filed through Open311 and not an accusation."""
     limit: int = 50
@@ -73,9 +74,18 @@ class Likeness:
 
     petitioner_ids: list[str]
     category: str
-    street: str
-    community: str | None
+    location: Location
     since: datetime
+
+    @property
+    def around(self) -> list[str]:
+        """The places whose cases count as at the same place: the case's own and those it
+        lies within, below the top tier (a whole district is not one place)."""
+        return list(self.location.path[1:] or self.location.path)
+
+    def same_place(self, place: str, path: list[str]) -> bool:
+        """One case's place lies within the other's (see `around`)."""
+        return place in self.around or (len(self.location.path) > 1 and self.location.place in path)
 
 
 class IndexStore(Protocol):
@@ -207,9 +217,8 @@ def _reasons(row: dict[str, Any], likeness: Likeness) -> list[str]:
     reasons = []
     if set(row["petitioner_ids"]) & set(likeness.petitioner_ids):
         reasons.append("same petitioner")
-    if row["category"] == likeness.category and row["street"] == likeness.street:
-        same_place = likeness.community is None or row["community"] in (likeness.community, None)
-        if same_place:
+    if row["category"] == likeness.category:
+        if likeness.same_place(row["place"], row["path"]):
             reasons.append("same place and category")
         elif reasons:
             reasons.append("same category")
@@ -263,7 +272,7 @@ class MemoryIndexStore:
                 and (query.registered_from is None or r["registered_at"] >= query.registered_from)
                 and (query.registered_to is None or r["registered_at"] <= query.registered_to)
                 and (query.external_system in (None, r["external_system"]))
-                and (query.district in (None, r["district"]))
+                and (query.within is None or query.within in r["path"])
                 and (not query.open311_public or open311_public(r))
             )
 
@@ -284,12 +293,12 @@ class MemoryIndexStore:
 
 
 _COLUMNS = [
-    *("case_id", "registered_at", "updated_at", "channel", "category", "district", "street"),
-    *("community", "lat", "long", "petitioner_ids", "legal_class", "status", "lead"),
+    *("case_id", "registered_at", "updated_at", "channel", "category", "place", "path"),
+    *("lat", "long", "petitioner_ids", "legal_class", "status", "lead"),
     *("repeat_count", "external_system"),
 ]
 _CANDIDATE_COLUMNS = [
-    *("case_id", "registered_at", "category", "status", "district", "street", "community"),
+    *("case_id", "registered_at", "category", "status", "place", "path"),
     "petitioner_ids",
 ]
 """What a duplicate candidate shows the clerk, and what its reasons are worked out from."""
@@ -327,6 +336,18 @@ class PostgresIndexStore:
         if self._ready:
             return
         with self._connection() as conn:
+            # Before places were the territory's, the index had three fixed tiers: it is a
+            # projection of the log, so it is dropped and projected again from the start.
+            fixed_tiers = conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = 'case_index' AND column_name = 'district'",
+                (self.schema,),
+            ).fetchone()
+            if fixed_tiers:
+                conn.execute(sql.SQL("DROP TABLE {}").format(self._table("case_index")))
+                conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}").format(self._table("index_position"))
+                )
             conn.execute(
                 sql.SQL(
                     """
@@ -336,9 +357,8 @@ class PostgresIndexStore:
                         updated_at timestamptz NOT NULL,
                         channel text NOT NULL,
                         category text NOT NULL,
-                        district text NOT NULL,
-                        street text NOT NULL,
-                        community text,
+                        place text NOT NULL,
+                        path text[] NOT NULL,
                         lat double precision,
                         long double precision,
                         petitioner_ids text[] NOT NULL,
@@ -350,7 +370,8 @@ class PostgresIndexStore:
                     );
                     CREATE INDEX IF NOT EXISTS case_index_registered ON {cases} (registered_at);
                     CREATE INDEX IF NOT EXISTS case_index_place
-                        ON {cases} (category, street, registered_at);
+                        ON {cases} (category, place, registered_at);
+                    CREATE INDEX IF NOT EXISTS case_index_path ON {cases} USING gin (path);
                     CREATE INDEX IF NOT EXISTS case_index_petitioners
                         ON {cases} USING gin (petitioner_ids);
                     CREATE TABLE IF NOT EXISTS {position} (
@@ -419,10 +440,12 @@ class PostgresIndexStore:
                 "external_system LIKE %(open311)s AND legal_class IS DISTINCT FROM 'accusation'"
             )
             params["open311"] = OPEN311_SYSTEMS + "%"
-        for column in ("external_system", "district"):
-            if getattr(query, column) is not None:
-                where.append(f"{column} = %({column})s")
-                params[column] = getattr(query, column)
+        if query.external_system is not None:
+            where.append("external_system = %(external_system)s")
+            params["external_system"] = query.external_system
+        if query.within is not None:
+            where.append("path @> ARRAY[%(within)s]::text[]")
+            params["within"] = query.within
         condition = sql.SQL(" AND ".join(where))
         table = self._table("case_index")
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
@@ -448,9 +471,9 @@ class PostgresIndexStore:
         # place is searched.
         self.ensure()
         place = """
-            (SELECT {columns} FROM {cases} WHERE category = %(category)s AND street = %(street)s
+            (SELECT {columns} FROM {cases} WHERE category = %(category)s
+              AND (place = ANY(%(around)s) OR (%(deep)s AND path @> ARRAY[%(place)s]::text[]))
               AND registered_at >= %(since)s
-              AND (%(community)s::text IS NULL OR community IS NULL OR community = %(community)s)
               AND NOT (status = ANY(%(closed)s))
              ORDER BY registered_at DESC LIMIT %(limit)s)"""
         mine = """
@@ -470,8 +493,9 @@ class PostgresIndexStore:
                     "ids": likeness.petitioner_ids,
                     "since": likeness.since,
                     "category": likeness.category,
-                    "street": likeness.street,
-                    "community": likeness.community,
+                    "around": likeness.around,
+                    "deep": len(likeness.location.path) > 1,
+                    "place": likeness.location.place,
                     "closed": list(CLOSED_STATES),
                     "limit": limit,
                 },

@@ -28,7 +28,7 @@ from services.intake.domain import Case, Channel
 from services.intake.index import CLOSED_STATES, OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
 from shared.http import NotFound
-from shared.reference import CATEGORIES, DISTRICTS
+from shared.territory import Category, Territory
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -45,28 +45,22 @@ class Open311Error(Exception):
         self.description = description
 
 
-def _jurisdictions() -> list[tuple[str, str]]:
-    """Every street/town and community as (key, name): the `jurisdiction` attribute's values."""
+def _jurisdictions(territory: Territory) -> list[tuple[str, str]]:
+    """Every active place as (its path of codes, its path of names): the `jurisdiction`
+    attribute's values, from the centre's registry."""
     values = []
-    for district in DISTRICTS.values():
-        for street in district.children:
-            values.append((f"{district.code}/{street.code}", district.name + street.name))
-            for community in street.children:
-                values.append(
-                    (
-                        f"{district.code}/{street.code}/{community.code}",
-                        district.name + street.name + community.name,
-                    )
-                )
+    for place in territory.places.values():
+        if place.active:
+            path = territory.path(place.code)
+            values.append(("/".join(p.code for p in path), "".join(p.name for p in path)))
     return values
 
 
-def _service(code: str) -> dict[str, Any]:
-    name, _, description = CATEGORIES[code].partition(" · ")
+def _service(category: Category | None, code: str) -> dict[str, Any]:
     return {
         "service_code": code,
-        "service_name": name,
-        "description": description,
+        "service_name": category.name if category else code,
+        "description": category.description if category else "",
         "metadata": True,
         "type": "batch",
         "keywords": code.replace("-", ", "),
@@ -74,7 +68,7 @@ def _service(code: str) -> dict[str, Any]:
     }
 
 
-def _definition(code: str) -> dict[str, Any]:
+def _definition(code: str, territory: Territory) -> dict[str, Any]:
     return {
         "service_code": code,
         "attributes": [
@@ -83,10 +77,10 @@ def _definition(code: str) -> dict[str, Any]:
                 "code": "jurisdiction",
                 "datatype": "singlevaluelist",
                 "required": True,
-                "datatype_description": "district/street or district/street/community",
+                "datatype_description": "a place's path of codes, top tier first",
                 "order": 1,
-                "description": "Where the matter is (区/街道/社区)",
-                "values": [{"key": k, "name": n} for k, n in _jurisdictions()],
+                "description": "Where the matter is (区/街道/社区…)",
+                "values": [{"key": k, "name": n} for k, n in _jurisdictions(territory)],
             },
             {
                 "variable": True,
@@ -151,17 +145,7 @@ def _redact(text: str) -> str:
     return _DIGITS.sub(lambda m: m.group()[:3] + "****", text)
 
 
-def _place_name(location: dict[str, Any]) -> str:
-    district = DISTRICTS[location["district"]]
-    street = district.child(location["street"])
-    parts = [district.name, street.name if street else ""]
-    community = (
-        street.child(location["community"]) if street and location.get("community") else None
-    )
-    return "".join(parts) + (community.name if community else "")
-
-
-def request_view(case: Case, zone: ZoneInfo) -> dict[str, Any]:
+def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, Any]:
     progress = case.progress or {}
     acceptance = case.acceptance or {}
     notes = acceptance.get("reason") if case.status in ("declined", "diverted") else None
@@ -169,7 +153,9 @@ def request_view(case: Case, zone: ZoneInfo) -> dict[str, Any]:
         "service_request_id": str(case.id),
         "status": "closed" if case.status in CLOSED_STATES else "open",
         "status_notes": notes or progress.get("summary") or case.status,
-        "service_name": _service(case.category)["service_name"],
+        "service_name": _service(territory.categories.get(case.category), case.category)[
+            "service_name"
+        ],
         "service_code": case.category,
         "description": _redact(case.description),
         "agency_responsible": progress.get("summary")
@@ -179,11 +165,11 @@ def request_view(case: Case, zone: ZoneInfo) -> dict[str, Any]:
         "requested_datetime": _local(case.created_on, zone),
         "updated_datetime": _local(case.updated_at or case.created_on, zone),
         "expected_datetime": _local(case.created_on + timedelta(days=15), zone),
-        "address": _place_name(case.location),
+        "address": "".join(territory.place_label(case.location).split()),
         "address_id": None,
         "zipcode": None,
-        "lat": case.location.get("lat"),
-        "long": case.location.get("long"),
+        "lat": case.location.lat,
+        "long": case.location.long,
         "media_url": None,
     }
 
@@ -212,19 +198,22 @@ def _parse_time(name: str, raw: str | None) -> datetime | None:
 
 
 @router.get("/services.{fmt}", summary="The services (case categories) requests may use")
-def services(fmt: str) -> Response:
+def services(fmt: str, request: Request) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    return _render(fmt, "services", [_service(code) for code in CATEGORIES], "service")
+    offered = _app(request).territory().categories.values()
+    listed = [_service(c, c.code) for c in offered if c.active]
+    return _render(fmt, "services", listed, "service")
 
 
 @router.get("/services/{service_code}.{fmt}", summary="A service's definition (attributes)")
-def service_definition(service_code: str, fmt: str) -> Response:
+def service_definition(service_code: str, fmt: str, request: Request) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    if service_code not in CATEGORIES:
+    territory = _app(request).territory()
+    if territory.category_problems(service_code):
         return _error(fmt, 404, f"no service {service_code!r}; see services.{fmt}")
-    return _render(fmt, "service_definition", _definition(service_code))
+    return _render(fmt, "service_definition", _definition(service_code, territory))
 
 
 @router.post("/requests.{fmt}", summary="File a service request (form-encoded, with api_key)")
@@ -254,12 +243,12 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
     client = app.api_client(form.get("api_key", ""))
     if client is None:
         raise Open311Error(403, "api_key is missing, unknown or revoked")
+    territory = app.territory()
     code = form.get("service_code", "")
-    if code not in CATEGORIES:
+    if territory.category_problems(code):
         raise Open311Error(400, f"service_code {code!r} is not a service; see services.json")
     place = form.get("attribute[jurisdiction]", "")
-    parts = place.split("/")
-    if place not in dict(_jurisdictions()):
+    if place not in dict(_jurisdictions(territory)):
         raise Open311Error(
             400, "attribute[jurisdiction] must be one of the service definition's values"
         )
@@ -268,11 +257,7 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         raise Open311Error(400, "description is required")
     if len(description) > 5000:
         raise Open311Error(400, "description is longer than 5000 characters")
-    location: dict[str, Any] = {
-        "district": parts[0],
-        "street": parts[1],
-        "community": parts[2] if len(parts) > 2 else None,
-    }
+    location: dict[str, Any] = {"place": place.rsplit("/", 1)[-1]}
     for name in ("lat", "long"):
         if form.get(name):
             try:
@@ -350,18 +335,21 @@ def get_requests(fmt: str, request: Request) -> Response:
             limit=MAX_REQUESTS,
         )
     )
-    zone = _zone(request)
-    return _render(fmt, "service_requests", [request_view(c, zone) for c in cases], "request")
+    zone, territory = _zone(request), _app(request).territory()
+    shown = [request_view(c, zone, territory) for c in cases]
+    return _render(fmt, "service_requests", shown, "request")
 
 
 @router.get("/requests/{request_id}.{fmt}", summary="One request")
 def get_request(request_id: str, fmt: str, request: Request) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
+    app = _app(request)
     try:
-        case = _app(request).get_case(UUID(request_id))
+        case = app.get_case(UUID(request_id))
     except (ValueError, NotFound):
         return _error(fmt, 404, f"no request {request_id}")
     if not open311_public(row_of(case)):  # a matter filed at the door, or an accusation
         return _error(fmt, 404, f"no request {request_id}")
-    return _render(fmt, "service_requests", [request_view(case, _zone(request))], "request")
+    shown = [request_view(case, _zone(request), app.territory())]
+    return _render(fmt, "service_requests", shown, "request")

@@ -33,9 +33,8 @@ def _message(event: Any) -> Contract | None:
             description=event.description,
             category=event.category,
             location=Location(
-                district=event.location["district"],
-                street=event.location["street"],
-                community=event.location.get("community"),
+                place=event.location.place,
+                path=list(event.location.path),
             ),
             registered_at=event.timestamp,
             first_receiver=event.first_receiver,

@@ -1,5 +1,5 @@
-"""Routing's HTTP API: assignments and their hand-offs, department inboxes, the organisation
-registry and the versioned dispatch catalogue."""
+"""Routing's HTTP API: assignments and their hand-offs, and department inboxes (the registry
+and the catalogue: `registry_api`)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,6 @@ from services.routing.application import RoutingApplication
 from services.routing.domain import Assignment
 from services.routing.inbox import ROLES as INBOX_ROLES
 from services.routing.inbox import STATES
-from services.routing.organisation import (
-    STATIONING,
-    TIERS,
-    Department,
-    DispatchRule,
-    Jurisdiction,
-    Window,
-)
 from shared.auth import CurrentActor, Forbidden, require_role
 from shared.domain import Actor
 from shared.http import example, request_trace
@@ -315,146 +307,3 @@ def dispatch_queue(
     require_role(actor, *SUPERVISING, "auditor")
     rows, total = _app(request).inbox.manual_queue(limit, offset)
     return {"total": total, "limit": limit, "offset": offset, "cases": rows}
-
-
-# --- organisation registry ------------------------------------------------------------------
-
-
-@router.get("/jurisdictions", summary="District → town/street → village/community, with grids")
-def jurisdictions(request: Request, actor: CurrentActor) -> list[dict[str, Any]]:
-    require_role(actor, *READING)
-    return [j.as_dict() for j in _app(request).organisation().jurisdictions.values()]
-
-
-class JurisdictionIn(BaseModel):
-    model_config = example({"name": "裕河社区", "tier": "community", "parent": "lutai"})
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    tier: Annotated[str, Field(pattern=f"^({'|'.join(TIERS)})$")]
-    parent: Code | None = None
-
-
-@router.put("/jurisdictions/{code}", summary="Define or rename a jurisdiction (admin)")
-def put_jurisdiction(
-    code: str, body: JurisdictionIn, request: Request, actor: CurrentActor
-) -> list[dict[str, Any]]:
-    require_role(actor, "admin")
-    j = Jurisdiction(code, body.name, body.tier, body.parent)
-    org = _app(request).define_jurisdiction(j, actor)
-    return [x.as_dict() for x in org.jurisdictions.values()]
-
-
-@router.get("/departments", summary="The departments cases can be assigned to")
-def departments(request: Request, actor: CurrentActor) -> list[dict[str, Any]]:
-    require_role(actor, *READING)
-    return [d.as_dict() for d in _app(request).organisation().departments.values()]
-
-
-class DepartmentIn(BaseModel):
-    model_config = example(
-        {
-            "name": "宁河区生态环境局",
-            "jurisdiction": "ninghe",
-            "stationing": "rotation",
-            "rotation_days": [1, 3, 5],
-        }
-    )
-    name: Annotated[str, Field(min_length=1, max_length=100)]
-    jurisdiction: Code
-    stationing: Annotated[str, Field(pattern=f"^({'|'.join(STATIONING)})$")] = "permanent"
-    rotation_days: list[int] = Field(default=[], max_length=7)
-    active: bool = True
-
-
-@router.put("/departments/{code}", summary="Define, change or retire a department (admin)")
-def put_department(
-    code: str, body: DepartmentIn, request: Request, actor: CurrentActor
-) -> dict[str, Any]:
-    require_role(actor, "admin")
-    d = Department(
-        code,
-        body.name,
-        body.jurisdiction,
-        body.stationing,
-        tuple(body.rotation_days),
-        body.active,
-    )
-    org = _app(request).define_department(d, actor)
-    return org.departments[code].as_dict()
-
-
-@router.get("/windows", summary="Reception windows and the departments sharing each")
-def windows(request: Request, actor: CurrentActor) -> list[dict[str, Any]]:
-    require_role(actor, *READING)
-    return [w.as_dict() for w in _app(request).organisation().windows.values()]
-
-
-class WindowIn(BaseModel):
-    model_config = example({"departments": ["ninghe-hrss", "qiaocheng-hrss"]})
-    departments: list[Code] = Field(min_length=1, max_length=2)
-
-
-@router.put("/windows/{code}", summary="Define a window, shared by at most two departments")
-def put_window(code: str, body: WindowIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, "admin")
-    org = _app(request).define_window(Window(code, tuple(body.departments)), actor)
-    return org.windows[code].as_dict()
-
-
-# --- dispatch catalogue ---------------------------------------------------------------------
-
-
-@router.get("/dispatch-rules", summary="The dispatch catalogue (派单目录) in force, or a past one")
-def dispatch_rules(
-    request: Request,
-    actor: CurrentActor,
-    version: Annotated[str | None, Query(pattern=r"^v\d+$")] = None,
-) -> dict[str, Any]:
-    require_role(actor, *READING)
-    catalogue = _app(request).catalogue()
-    chosen = catalogue.release(version) if version else catalogue.current
-    return {**(chosen or {"version": "none", "rules": []}), "versions": len(catalogue.versions)}
-
-
-class RuleIn(BaseModel):
-    model_config = {"extra": "forbid"}
-    rule_id: Code
-    category: Annotated[str, Field(min_length=1, max_length=64)]
-    scope: list[Code] = Field(min_length=1, max_length=3)
-    legal_class: Annotated[str | None, Field(pattern="^(suggestion|accusation|claim)$")] = None
-    lead: Code
-    co_handlers: list[Code] = Field(default=[], max_length=10)
-
-
-class CatalogueIn(BaseModel):
-    model_config = example(
-        {
-            "note": "neighbour disputes in Jinxiu go to the residents' committee",
-            "rules": [
-                {
-                    "rule_id": "R-15",
-                    "category": "neighbour-dispute",
-                    "scope": ["ninghe", "lutai", "jinxiu"],
-                    "lead": "jinxiu-committee",
-                }
-            ],
-        }
-    )
-    note: Annotated[str, Field(min_length=1, max_length=2000)]
-    rules: list[RuleIn] = Field(min_length=1, max_length=5000)
-
-
-@router.post(
-    "/dispatch-rules",
-    status_code=201,
-    summary="Publish a new version of the whole catalogue (admin); old versions stay readable",
-)
-def publish_rules(body: CatalogueIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, "admin")
-    rules = [
-        DispatchRule(
-            r.rule_id, r.category, tuple(r.scope), r.lead, tuple(r.co_handlers), r.legal_class
-        )
-        for r in body.rules
-    ]
-    catalogue = _app(request).publish_catalogue(rules, body.note, actor)
-    return {**(catalogue.current or {}), "versions": len(catalogue.versions)}

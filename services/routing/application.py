@@ -7,33 +7,28 @@ supervision office and leaders act on them through the API.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Tracking
 
-from services.routing import catalogue as seed
 from services.routing.domain import (
     LEVELS,
     Assignment,
     RoutingRefused,
     accused_departments,
+    department_ref,
     reroute_by_catalogue,
 )
 from services.routing.inbox import Inbox
 from services.routing.organisation import (
     CATALOGUE_ID,
     ORGANISATION_ID,
-    Department,
     DispatchCatalogue,
-    DispatchRule,
-    Jurisdiction,
     Organisation,
-    Window,
 )
 from shared.calendar import local_minute
 from shared.domain import Actor, Trace, utcnow
@@ -48,9 +43,19 @@ from shared.messages import (
     parse,
 )
 from shared.processing import TrackedApplication
+from shared.territory import (
+    DispatchRule,
+    Entity,
+    Layout,
+    Location,
+    Statistics,
+    Territory,
+    TerritoryDocument,
+)
 
 ROUTING = Actor.service("routing")
 A = TypeVar("A")
+T = TypeVar("T")
 
 FOLLOWED = (
     CaseRegistered.TYPE,
@@ -70,74 +75,114 @@ class RoutingApplication(TrackedApplication):
         super().__init__(env)
         self.clock = clock
         self.inbox = Inbox(self)
-        self.seed()
 
-    # --- registry and catalogue -----------------------------------------------------------
-
-    def seed(self) -> None:
-        """A new centre's registry and first catalogue (idempotent; safe in several processes)."""
-        if self.load(ORGANISATION_ID) is None:
-            org = Organisation.start()
-            for j in seed.JURISDICTIONS:
-                org.define_jurisdiction(j, by="seed")
-            for d in seed.DEPARTMENTS:
-                org.define_department(d, by="seed")
-            for w in seed.WINDOWS:
-                org.define_window(w, by="seed")
-            with contextlib.suppress(IntegrityError):  # another process seeded it first
-                self.save(org)
-        if self.load(CATALOGUE_ID) is None:
-            catalogue = DispatchCatalogue.start()
-            catalogue.publish(list(seed.RULES), self.organisation(), seed.SEED_NOTE, by="seed")
-            with contextlib.suppress(IntegrityError):
-                self.save(catalogue)
+    # --- the registry and the catalogue -----------------------------------------------------
 
     def organisation(self) -> Organisation:
         """The registry, to read: the cached object itself, shared and never changed in place
-        (commands change a copy, see `_reference`; newer events make a new object, see
-        `TrackedApplication.reference`)."""
-        return self._reference(ORGANISATION_ID)  # type: ignore[no-any-return]
+        (commands change a copy; newer events make a new object, see
+        `TrackedApplication.reference`). Empty until an admin defines the territory."""
+        found = self._reference(ORGANISATION_ID)
+        return found if isinstance(found, Organisation) else Organisation()
+
+    def territory(self) -> Territory:
+        return self.organisation().territory
 
     def catalogue(self) -> DispatchCatalogue:
         """The dispatch catalogue, to read (shared like `organisation`)."""
-        return self._reference(CATALOGUE_ID)  # type: ignore[no-any-return]
+        found = self._reference(CATALOGUE_ID)
+        return found if isinstance(found, DispatchCatalogue) else DispatchCatalogue()
 
-    def _reference(self, aggregate_id: UUID, *, to_change: bool = False) -> Any:
+    def _reference(self, aggregate_id: UUID, *, to_change: bool = False) -> object | None:
         """Reference data every case reads: copied only for a command that changes it, since
         copying the registry for each routed case cost more than routing it."""
         try:
-            return self.reference(aggregate_id, to_change=to_change)
+            found: object = self.reference(aggregate_id, to_change=to_change)
         except AggregateNotFoundError:
-            what = "organisation registry" if aggregate_id == ORGANISATION_ID else "catalogue"
-            raise NotFound(f"the {what} (start routing once to seed it)") from None
+            return None
+        return found
 
-    def define_jurisdiction(self, jurisdiction: Jurisdiction, actor: Actor) -> Organisation:
-        return self._change(
-            self._organisation_to_change,
-            lambda o: o.define_jurisdiction(jurisdiction, by=actor.user),
+    def _registry_to_change(self) -> tuple[Organisation, DispatchCatalogue]:
+        org = self._reference(ORGANISATION_ID, to_change=True)
+        catalogue = self._reference(CATALOGUE_ID, to_change=True)
+        return (
+            org if isinstance(org, Organisation) else Organisation.start(),
+            catalogue if isinstance(catalogue, DispatchCatalogue) else DispatchCatalogue.start(),
         )
 
-    def define_department(self, department: Department, actor: Actor) -> Organisation:
-        return self._change(
-            self._organisation_to_change, lambda o: o.define_department(department, by=actor.user)
-        )
+    def _registry_command(
+        self, change: Callable[[Organisation, DispatchCatalogue], T], *, save: bool = True
+    ) -> T:
+        """Change the registry and the catalogue together, saved in one transaction."""
 
-    def define_window(self, window: Window, actor: Actor) -> Organisation:
-        return self._change(
-            self._organisation_to_change, lambda o: o.define_window(window, by=actor.user)
-        )
+        def command() -> T:
+            org, catalogue = self._registry_to_change()
+            result = change(org, catalogue)
+            if save:
+                self.save(org, catalogue)
+            return result
+
+        return self._retrying(command)
+
+    def define(self, item: Entity, actor: Actor) -> Territory:
+        """Define, change or retire one place, department, line, window or category."""
+
+        def define(org: Organisation, catalogue: DispatchCatalogue) -> Territory:
+            org.define(item, actor.user, catalogue.rules()[1])
+            return org.territory
+
+        return self._registry_command(define)
+
+    def define_layout(self, layout: Layout, actor: Actor) -> Territory:
+        def define(org: Organisation, _: DispatchCatalogue) -> Territory:
+            org.define_layout(layout, actor.user)
+            return org.territory
+
+        return self._registry_command(define)
+
+    def define_statistics(self, statistics: Statistics, actor: Actor) -> Territory:
+        def define(org: Organisation, _: DispatchCatalogue) -> Territory:
+            org.define_statistics(statistics, actor.user)
+            return org.territory
+
+        return self._registry_command(define)
+
+    def import_territory(
+        self, document: TerritoryDocument, actor: Actor, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """A whole territory file, checked in full before anything is recorded, applied as
+        one transaction; the same file again changes nothing (see `Organisation.apply_document`).
+        Catalogue rules are added to those in force, or replace the rule of the same id."""
+
+        def apply(org: Organisation, catalogue: DispatchCatalogue) -> dict[str, Any]:
+            in_force = catalogue.rules()[1]
+            rules = (
+                in_force
+                if document.rules is None
+                else catalogue.merged(r for _, r in document.rules)
+            )
+            changed = org.apply_document(document, actor.user, rules)
+            version = None
+            if rules != in_force:
+                note = document.note.strip() or "imported from a territory file"
+                version = catalogue.publish(rules, org.territory, note, actor.user)
+            return {
+                "changed": changed,
+                "catalogue_version": version or catalogue.rules()[0],
+                "catalogue_changed": version is not None,
+                "dry_run": dry_run,
+            }
+
+        return self._registry_command(apply, save=not dry_run)
 
     def publish_catalogue(
         self, rules: list[DispatchRule], note: str, actor: Actor
     ) -> DispatchCatalogue:
-        org = self.organisation()
-        return self._change(
-            lambda: self._reference(CATALOGUE_ID, to_change=True),
-            lambda c: c.publish(rules, org, note, by=actor.user),
-        )
+        def publish(org: Organisation, catalogue: DispatchCatalogue) -> DispatchCatalogue:
+            catalogue.publish(rules, org.territory, note, by=actor.user)
+            return catalogue
 
-    def _organisation_to_change(self) -> Organisation:
-        return self._reference(ORGANISATION_ID, to_change=True)  # type: ignore[no-any-return]
+        return self._registry_command(publish)
 
     # --- consuming other services' events ---------------------------------------------------
 
@@ -184,9 +229,9 @@ class RoutingApplication(TrackedApplication):
         assignment = Assignment.route(
             case_id=case_id,
             category=message.category,
-            location=message.location.model_dump(),
+            location=Location(message.location.place, tuple(message.location.path)),
             legal_class=message.legal_class,
-            organisation=self.organisation(),
+            territory=self.territory(),
             rules=rules,
             rule_version=version,
             actor=ROUTING,
@@ -204,15 +249,17 @@ class RoutingApplication(TrackedApplication):
     def _classified(self, assignment: Assignment, message: CaseClassified, trace: Trace) -> None:
         """An accusation never reaches the accused (Art. 30); a case whose legal class calls
         for another department (an accusation: discipline inspection) goes there."""
-        org = self.organisation()
+        territory = self.territory()
         changed = assignment.note_legal_class(message.legal_class, ROUTING, trace)
         if message.legal_class == "accusation":
-            barred = accused_departments(message.accused, org)
+            barred = accused_departments(message.accused, territory)
             assignment.restrict(message.accused or "(not named)", barred, ROUTING, trace)
         if assignment.lead is not None and not changed:
             return
         version, rules = self.catalogue().rules()
-        choice = reroute_by_catalogue(assignment, org, rules, version, frozenset(assignment.barred))
+        choice = reroute_by_catalogue(
+            assignment, territory, rules, version, frozenset(assignment.barred)
+        )
         if choice is None:
             return  # the supervision office dispatches it by hand
         rule, lead, co, why = choice
@@ -225,6 +272,7 @@ class RoutingApplication(TrackedApplication):
             trigger="confidentiality" if assignment.lead is None else "reclassified",
             rule=rule,
             rule_version=version,
+            handled_at=territory.handling_place(rule.scope),
             actor=ROUTING,
             trace=trace,
         )
@@ -307,18 +355,20 @@ class RoutingApplication(TrackedApplication):
     ) -> None:
         org = self.organisation()
         if lead is not None:
+            chosen = org.department(lead)
             a.dispatch(
-                lead=org.department(lead).as_ref(),
-                co_handlers=[org.department(c).as_ref() for c in co_handlers],
+                lead=department_ref(chosen),
+                co_handlers=[department_ref(org.department(c)) for c in co_handlers],
                 reason=reason,
                 trigger=trigger,
                 actor=actor,
                 trace=trace,
+                handled_at=org.territory.handling_place(chosen.place),
             )
             return
         version, rules = self.catalogue().rules()
         excluded = frozenset(a.objectors) | frozenset(a.barred)
-        choice = reroute_by_catalogue(a, org, rules, version, excluded)
+        choice = reroute_by_catalogue(a, org.territory, rules, version, excluded)
         if choice is None:
             raise RoutingRefused(
                 "the catalogue has no other department for this case: name the lead", "lead"
@@ -331,6 +381,7 @@ class RoutingApplication(TrackedApplication):
             trigger=trigger,
             rule=rule,
             rule_version=version,
+            handled_at=org.territory.handling_place(rule.scope),
             actor=actor,
             trace=trace,
         )
@@ -366,13 +417,15 @@ class RoutingApplication(TrackedApplication):
                 trace=trace,
             )
             if lead is not None:
+                chosen = org.department(lead)
                 a.dispatch(
-                    lead=org.department(lead).as_ref(),
-                    co_handlers=[org.department(c).as_ref() for c in co_handlers],
+                    lead=department_ref(chosen),
+                    co_handlers=[department_ref(org.department(c)) for c in co_handlers],
                     reason=f"decided by the joint meeting chaired by {chair}",
                     trigger="joint-meeting",
                     actor=actor,
                     trace=trace,
+                    handled_at=org.territory.handling_place(chosen.place),
                 )
 
         return self._on_case(case_id, meet)

@@ -14,9 +14,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from services.routing.organisation import DispatchRule, Organisation, choose
+from services.routing.organisation import choose
 from shared.calendar import CHINA, Period
 from shared.domain import Actor, Attributed, AttributedCreation, DomainError, Trace, attribution
+from shared.territory import Department, DispatchRule, HandlingPlace, Location, Territory
 
 OBJECTION_WORKING_DAYS = 5
 """A department objects to a routing within 5 working days, with reasons (Art. 23 ¶3)."""
@@ -41,20 +42,16 @@ class RoutingRefused(DomainError):
 
 
 def _place(location: dict[str, Any]) -> str:
-    return "/".join(
-        p
-        for p in (location.get("district"), location.get("street"), location.get("community"))
-        if p
-    )
+    return "/".join(Location.of(location).path) if location else "(unknown place)"
 
 
-def accused_departments(accused: str | None, organisation: Organisation) -> frozenset[str]:
+def accused_departments(accused: str | None, territory: Territory) -> frozenset[str]:
     """The registered departments an accusation names (by code or by name)."""
     if not accused:
         return frozenset()
     text = accused.strip()
     return frozenset(
-        d.code for d in organisation.departments.values() if d.code == text or d.name in text
+        d.code for d in territory.departments.values() if d.code == text or d.name in text
     )
 
 
@@ -64,11 +61,16 @@ class Assignment(Aggregate):
     class Assigned(AttributedCreation):
         """The catalogue chose the departments when the case arrived."""
 
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.update(category=None, location={}, legal_class=None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Version 3 names the place (and grid) of the rule that chose the departments."""
+            state["handled_at"] = None
 
         lead: dict[str, str]
         co_handlers: list[dict[str, str]]
@@ -78,11 +80,13 @@ class Assignment(Aggregate):
         category: str | None
         location: dict[str, Any]
         legal_class: str | None
+        handled_at: HandlingPlace | None
 
         def apply(self, a: Assignment) -> None:
             a.context(self.category, self.location, self.legal_class)
             a.parties_from(self.lead, self.co_handlers, self.timestamp)
             a.rule_id, a.rule_version, a.reason = self.rule_id, self.rule_version, self.reason
+            a.handled_at = self.handled_at
 
     class QueuedForManualDispatch(AttributedCreation):
         """No rule covers the case: it waits for a person to dispatch it, not a guess."""
@@ -108,6 +112,13 @@ class Assignment(Aggregate):
         """Departments chosen again: by hand, after an objection, by a joint meeting, or
         away from an accused unit. A change of lead counts as a transfer."""
 
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 2 names the place (and grid) of the rule that chose the departments."""
+            state["handled_at"] = None
+
         lead: dict[str, str]
         co_handlers: list[dict[str, str]]
         rule_id: str | None
@@ -115,6 +126,7 @@ class Assignment(Aggregate):
         reason: str
         trigger: str
         transfers: int
+        handled_at: HandlingPlace | None
 
         def apply(self, a: Assignment) -> None:
             if a.lead is not None and a.lead["code"] != self.lead["code"]:
@@ -123,6 +135,7 @@ class Assignment(Aggregate):
                 )
             a.parties_from(self.lead, self.co_handlers, self.timestamp, binding=self.trigger)
             a.rule_id, a.rule_version, a.reason = self.rule_id, self.rule_version, self.reason
+            a.handled_at = self.handled_at
 
     class Accepted(Attributed):
         department: dict[str, str]
@@ -281,6 +294,7 @@ class Assignment(Aggregate):
         self.category: str | None = None
         self.location: dict[str, Any] = {}
         self.legal_class: str | None = None
+        self.handled_at: HandlingPlace | None = None
         self.transfers: list[dict[str, Any]] = []
         self.objectors: list[str] = []
         self.level = "window"
@@ -349,24 +363,25 @@ class Assignment(Aggregate):
         *,
         case_id: UUID,
         category: str,
-        location: dict[str, Any],
+        location: Location,
         legal_class: str | None,
-        organisation: Organisation,
+        territory: Territory,
         rules: tuple[DispatchRule, ...],
         rule_version: str,
         actor: Actor,
         trace: Trace,
     ) -> Assignment:
         """Assign by the catalogue, or queue for manual dispatch if no rule covers the case."""
-        context = {"category": category, "location": location, "legal_class": legal_class}
-        rule, _ = choose(rules, category, organisation.path(location), legal_class)
-        departments = _departments(rule, organisation) if rule else None
+        place = location.as_dict()
+        context = {"category": category, "location": place, "legal_class": legal_class}
+        rule, _ = choose(rules, category, location, legal_class)
+        departments = _departments(rule, territory) if rule else None
         if rule is None or departments is None:
             why = "no dispatch rule covers" if rule is None else "an inactive department is in"
             return cls._create(
                 cls.QueuedForManualDispatch,
                 id=case_id,
-                reason=f"{why} category {category!r} at {_place(location)} ({rule_version})",
+                reason=f"{why} category {category!r} at {_place(place)} ({rule_version})",
                 rule_version=rule_version,
                 **context,
                 **attribution(actor, trace),
@@ -379,7 +394,8 @@ class Assignment(Aggregate):
             co_handlers=co,
             rule_id=rule.rule_id,
             rule_version=rule_version,
-            reason=_because(rule, rule_version, category, location, lead),
+            reason=_because(rule, rule_version, category, place, lead),
+            handled_at=territory.handling_place(rule.scope),
             **context,
             **attribution(actor, trace),
         )
@@ -461,6 +477,7 @@ class Assignment(Aggregate):
         trace: Trace,
         rule: DispatchRule | None = None,
         rule_version: str = "by hand",
+        handled_at: HandlingPlace | None = None,
     ) -> None:
         """Choose the departments again. A further transfer of a case that has already
         changed hands `TRANSFER_LIMIT` times, or back to a department that objected to it,
@@ -494,6 +511,7 @@ class Assignment(Aggregate):
             reason=reason,
             trigger=trigger,
             transfers=len(self.transfers) + int(transfer),
+            handled_at=handled_at,
             **attribution(actor, trace),
         )
 
@@ -627,13 +645,17 @@ def _ref(party: dict[str, Any]) -> dict[str, str]:
     return {"code": party["code"], "name": party["name"]}
 
 
+def department_ref(department: Department) -> dict[str, str]:
+    return {"code": department.code, "name": department.name}
+
+
 def _departments(
-    rule: DispatchRule, organisation: Organisation
+    rule: DispatchRule, territory: Territory
 ) -> tuple[dict[str, str], list[dict[str, str]]] | None:
-    found = [organisation.departments.get(c) for c in (rule.lead, *rule.co_handlers)]
-    if any(d is None or not d.active for d in found):
+    found = [territory.department(c) for c in (rule.lead, *rule.co_handlers)]
+    refs = [department_ref(d) for d in found if d is not None]
+    if len(refs) != len(found):
         return None
-    refs = [d.as_ref() for d in found if d is not None]
     return refs[0], refs[1:]
 
 
@@ -648,29 +670,29 @@ def _because(
     legal = f" ({rule.legal_class})" if rule.legal_class else ""
     skipped = f"; passed over {', '.join(passed_over)}" if passed_over else ""
     return (
-        f"rule {rule.rule_id} ({version}): {category}{legal} in {'/'.join(rule.scope)} → "
+        f"rule {rule.rule_id} ({version}): {category}{legal} in {rule.scope} → "
         f"{lead['name']}; case located at {_place(location)}{skipped}"
     )
 
 
 def reroute_by_catalogue(
     assignment: Assignment,
-    organisation: Organisation,
+    territory: Territory,
     rules: tuple[DispatchRule, ...],
     version: str,
     excluded: frozenset[str],
 ) -> tuple[DispatchRule, dict[str, str], list[dict[str, str]], str] | None:
     """The catalogue's choice for the case with some departments excluded, or None."""
-    if assignment.category is None:
+    if assignment.category is None or not assignment.location:
         return None
     rule, passed = choose(
         rules,
         assignment.category,
-        organisation.path(assignment.location),
+        Location.of(assignment.location),
         assignment.legal_class,
         excluded,
     )
-    departments = _departments(rule, organisation) if rule else None
+    departments = _departments(rule, territory) if rule else None
     if rule is None or departments is None:
         return None
     lead, co = departments

@@ -1,30 +1,39 @@
-"""Who can handle what, where: the organisation registry and the dispatch catalogue.
+"""The one registry of the centre's territory, and the dispatch catalogue.
 
-Both are aggregates, so every change to them is an event an auditor can read back, and an
-assignment can name the catalogue version that chose it.
+Both are aggregates, so every change to them is an event an auditor can read back (and that
+intake and follow-up replicate), and an assignment can name the catalogue version that
+chose it. Nothing is edited in place: a place, department, line, window or category that
+is no longer used is retired, and what refers to it keeps reading it.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from datetime import date
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from shared.domain import DomainError
-
-TIERS = ("district", "street", "community")
-"""The three tiers of jurisdiction: district → town/street → village/community."""
-
-GRIDS = {"district": "large", "street": "medium", "community": "small"}
-"""Grid level of each tier: small matters stay in the small grid (网格)."""
-
-STATIONING = ("permanent", "rotation", "on-call")
-"""常驻 stationed at the centre every day, 轮驻 on a rotation timetable, or 随驻 on call."""
-
-LEGAL_CLASSES = ("suggestion", "accusation", "claim")
+from shared.domain import DomainError, Problem
+from shared.territory import (
+    ANY_CATEGORY,
+    LEGACY_LAYOUT,
+    Category,
+    Department,
+    DispatchRule,
+    Entity,
+    Layout,
+    Line,
+    Location,
+    Place,
+    Statistics,
+    Territory,
+    TerritoryDocument,
+    Window,
+)
+from shared.vocabulary import LegalClass, Stationing
 
 ORGANISATION_ID = uuid5(NAMESPACE_URL, "onestop:routing:organisation")
 CATALOGUE_ID = uuid5(NAMESPACE_URL, "onestop:routing:dispatch-catalogue")
@@ -34,239 +43,223 @@ class InvalidOrganisation(DomainError):
     """A registry or catalogue change that would leave it inconsistent."""
 
 
-@dataclass(frozen=True)
-class Jurisdiction:
-    """辖区 — a district, a town/street within it, or a village/community within that."""
-
-    code: str
-    name: str
-    tier: str
-    parent: str | None = None
-
-    @property
-    def grid(self) -> str:
-        return GRIDS[self.tier]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "grid": self.grid}
-
-
-@dataclass(frozen=True)
-class Department:
-    """A unit that handles cases, within a jurisdiction; stationed at the centre permanently,
-    on a rotation timetable (the weekdays it attends, 1 = Monday), or on call."""
-
-    code: str
-    name: str
-    jurisdiction: str
-    stationing: str = "permanent"
-    rotation_days: tuple[int, ...] = ()
-    active: bool = True
-
-    def as_ref(self) -> dict[str, str]:
-        return {"code": self.code, "name": self.name}
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "rotation_days": list(self.rotation_days)}
-
-    def present_on(self, day: date) -> bool:
-        """Whether the department has staff at the centre that day."""
-        if self.stationing == "permanent":
-            return True
-        if self.stationing == "rotation":
-            return day.isoweekday() in self.rotation_days
-        return False  # on call: comes when sent for
-
-
-@dataclass(frozen=True)
-class Window:
-    """A reception window at the centre; two departments may share one."""
-
-    code: str
-    departments: tuple[str, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "departments": list(self.departments)}
-
-
-def _check_code(code: str, at: str) -> None:
-    if not code or len(code) > 64 or not all(c.isalnum() or c in "-_." for c in code):
-        raise InvalidOrganisation(
-            "a code is 1–64 letters, digits, '-', '_' or '.', e.g. 'ninghe-hrss'", field=at
-        )
-
-
 class Organisation(Aggregate):
-    """The registry of jurisdictions, departments and shared windows (one per centre)."""
+    """The registry of the centre's territory (one per centre): tiers and grid levels,
+    places, departments, queue lines, windows, categories and statistics definitions."""
 
     class Started(Aggregate.Created):
         pass
 
     class JurisdictionDefined(Aggregate.Event):
+        """A place of the three fixed tiers of earlier releases (read, never written now)."""
+
         jurisdiction: dict[str, Any]
         by: str
 
         def apply(self, org: Organisation) -> None:
             j = self.jurisdiction
-            org.jurisdictions[j["code"]] = Jurisdiction(
-                j["code"], j["name"], j["tier"], j.get("parent")
-            )
+            if not org.territory.tiers:
+                org.territory.put(LEGACY_LAYOUT)
+            org.territory.put(Place(j["code"], j["name"], j["tier"], j.get("parent")))
 
     class DepartmentDefined(Aggregate.Event):
-        department: dict[str, Any]
-        by: str
+        class_version = 2
 
-        def apply(self, org: Organisation) -> None:
-            d = self.department
-            org.departments[d["code"]] = Department(
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 stored a dict, and called the place its `jurisdiction`."""
+            d = state["department"]
+            state["department"] = Department(
                 d["code"],
                 d["name"],
                 d["jurisdiction"],
-                d["stationing"],
+                Stationing(d["stationing"]),
                 tuple(d.get("rotation_days", ())),
                 d.get("active", True),
             )
 
-    class WindowDefined(Aggregate.Event):
-        window: dict[str, Any]
+        department: Department
         by: str
 
         def apply(self, org: Organisation) -> None:
-            w = self.window
-            org.windows[w["code"]] = Window(w["code"], tuple(w["departments"]))
+            org.territory.put(self.department)
+
+    class WindowDefined(Aggregate.Event):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 stored a dict, without the lines the window calls."""
+            w = state["window"]
+            state["window"] = Window(w["code"], tuple(w["departments"]), ())
+
+        window: Window
+        by: str
+
+        def apply(self, org: Organisation) -> None:
+            org.territory.put(self.window)
+
+    class LayoutDefined(Aggregate.Event):
+        layout: Layout
+        by: str
+
+        def apply(self, org: Organisation) -> None:
+            org.territory.put(self.layout)
+
+    class PlaceDefined(Aggregate.Event):
+        place: Place
+        by: str
+
+        def apply(self, org: Organisation) -> None:
+            org.territory.put(self.place)
+
+    class LineDefined(Aggregate.Event):
+        line: Line
+        by: str
+
+        def apply(self, org: Organisation) -> None:
+            org.territory.put(self.line)
+
+    class CategoryDefined(Aggregate.Event):
+        category: Category
+        by: str
+
+        def apply(self, org: Organisation) -> None:
+            org.territory.put(self.category)
+
+    class StatisticsDefined(Aggregate.Event):
+        statistics: Statistics
+        by: str
+
+        def apply(self, org: Organisation) -> None:
+            org.territory.put(self.statistics)
+
+    class CentreNamed(Aggregate.Event):
+        name: str
+        by: str
+
+        def apply(self, org: Organisation) -> None:
+            org.territory.centre = self.name
 
     def __init__(self) -> None:
-        self.jurisdictions: dict[str, Jurisdiction] = {}
-        self.departments: dict[str, Department] = {}
-        self.windows: dict[str, Window] = {}
+        self.territory = Territory()
 
     @classmethod
     def start(cls) -> Organisation:
         return cls._create(cls.Started, id=ORGANISATION_ID)
 
-    def define_jurisdiction(self, jurisdiction: Jurisdiction, by: str) -> None:
-        _check_code(jurisdiction.code, "code")
-        if jurisdiction.tier not in TIERS:
-            raise InvalidOrganisation(f"tier must be one of {', '.join(TIERS)}", field="tier")
-        if not jurisdiction.name.strip():
-            raise InvalidOrganisation("a jurisdiction needs a name", field="name")
-        expected = TIERS.index(jurisdiction.tier) - 1
-        if expected < 0:
-            if jurisdiction.parent is not None:
-                raise InvalidOrganisation("a district has no parent", field="parent")
+    # --- commands ----------------------------------------------------------------------------
+
+    def define(self, item: Entity, by: str, rules: Iterable[DispatchRule] = ()) -> bool:
+        """Define, change or retire one entity; True if that changed anything. `rules` are
+        the catalogue's rules in force: what they name is not retired under them."""
+        problems = self.territory.immutability_problems(item)
+        problems += self.territory.with_(item).problems(item)
+        problems += _still_named(item, rules)
+        if problems:
+            raise InvalidOrganisation.listing(problems)
+        if self.territory.known(item) == item:
+            return False
+        self._record(item, by)
+        return True
+
+    def define_layout(self, layout: Layout, by: str) -> bool:
+        probe = Territory(layout=layout, places=self.territory.places)
+        problems = probe.problems(layout)
+        if problems:
+            raise InvalidOrganisation.listing(problems)
+        if layout == self.territory.layout:
+            return False
+        self.trigger_event(self.LayoutDefined, layout=layout, by=by)
+        return True
+
+    def define_statistics(self, statistics: Statistics, by: str) -> bool:
+        if statistics == self.territory.statistics:
+            return False
+        self.trigger_event(self.StatisticsDefined, statistics=statistics, by=by)
+        return True
+
+    def name_centre(self, name: str, by: str) -> bool:
+        if not name.strip():
+            raise InvalidOrganisation("the centre needs a name", field="centre")
+        if name.strip() == self.territory.centre:
+            return False
+        self.trigger_event(self.CentreNamed, name=name.strip(), by=by)
+        return True
+
+    def apply_document(
+        self, document: TerritoryDocument, by: str, rules: Iterable[DispatchRule] = ()
+    ) -> int:
+        """Apply a whole territory file after checking all of it: every problem is listed
+        and nothing is recorded unless there are none. Returns how many entries changed;
+        applying the same file again changes nothing."""
+        _, problems = document.merged_into(self.territory)
+        for at, item in document.entries:
+            problems += _still_named(item, rules, at)
+        if problems:
+            raise InvalidOrganisation.listing(problems)
+        changed = 0
+        if document.centre is not None:
+            changed += self.name_centre(document.centre, by)
+        if document.layout is not None:
+            changed += self.define_layout(document.layout, by)
+        for _, item in document.entries:
+            if self.territory.known(item) != item:
+                self._record(item, by)
+                changed += 1
+        if document.statistics is not None:
+            changed += self.define_statistics(document.statistics, by)
+        return changed
+
+    def _record(self, item: Entity, by: str) -> None:
+        if isinstance(item, Place):
+            self.trigger_event(self.PlaceDefined, place=item, by=by)
+        elif isinstance(item, Department):
+            self.trigger_event(self.DepartmentDefined, department=item, by=by)
+        elif isinstance(item, Line):
+            self.trigger_event(self.LineDefined, line=item, by=by)
+        elif isinstance(item, Window):
+            self.trigger_event(self.WindowDefined, window=item, by=by)
         else:
-            parent = self.jurisdictions.get(jurisdiction.parent or "")
-            if parent is None or parent.tier != TIERS[expected]:
-                raise InvalidOrganisation(
-                    f"a {jurisdiction.tier} lies within a registered {TIERS[expected]}",
-                    field="parent",
-                )
-        old = self.jurisdictions.get(jurisdiction.code)
-        if old is not None and (old.tier, old.parent) != (jurisdiction.tier, jurisdiction.parent):
-            raise InvalidOrganisation(
-                "a jurisdiction keeps its tier and parent; define a new one instead", field="code"
-            )
-        if old != jurisdiction:
-            self.trigger_event(self.JurisdictionDefined, jurisdiction=asdict(jurisdiction), by=by)
+            self.trigger_event(self.CategoryDefined, category=item, by=by)
 
-    def define_department(self, department: Department, by: str) -> None:
-        _check_code(department.code, "code")
-        if not department.name.strip():
-            raise InvalidOrganisation("a department needs a name", field="name")
-        if department.jurisdiction not in self.jurisdictions:
-            raise InvalidOrganisation(
-                f"unknown jurisdiction {department.jurisdiction!r}", field="jurisdiction"
-            )
-        if department.stationing not in STATIONING:
-            raise InvalidOrganisation(
-                f"stationing must be one of {', '.join(STATIONING)}", field="stationing"
-            )
-        days = department.rotation_days
-        if department.stationing == "rotation" and not days:
-            raise InvalidOrganisation(
-                "a rotating department names the weekdays it attends (1 = Monday)",
-                field="rotation_days",
-            )
-        if any(d not in range(1, 8) for d in days) or len(set(days)) != len(days):
-            raise InvalidOrganisation("weekdays are distinct, 1 to 7", field="rotation_days")
-        if self.departments.get(department.code) != department:
-            self.trigger_event(self.DepartmentDefined, department=department.as_dict(), by=by)
-
-    def define_window(self, window: Window, by: str) -> None:
-        _check_code(window.code, "code")
-        if not 1 <= len(window.departments) <= 2 or len(set(window.departments)) != len(
-            window.departments
-        ):
-            raise InvalidOrganisation(
-                "a window serves one department or is shared by two", field="departments"
-            )
-        for code in window.departments:
-            if code not in self.departments:
-                raise InvalidOrganisation(f"unknown department {code!r}", field="departments")
-        if self.windows.get(window.code) != window:
-            self.trigger_event(self.WindowDefined, window=window.as_dict(), by=by)
+    # --- reading -----------------------------------------------------------------------------
 
     def department(self, code: str) -> Department:
-        found = self.departments.get(code)
-        if found is None or not found.active:
+        found = self.territory.department(code)
+        if found is None:
             raise InvalidOrganisation(f"no active department {code!r}", field="department")
         return found
 
-    def path(self, location: dict[str, Any]) -> tuple[str, ...]:
-        """A case's place as jurisdiction codes, district first."""
-        return tuple(
-            p
-            for p in (location.get("district"), location.get("street"), location.get("community"))
-            if p
+
+def _still_named(item: Entity, rules: Iterable[DispatchRule], at: str = "") -> list[Problem]:
+    """Retiring what the catalogue in force still names would leave rules that can never be
+    followed: publish a catalogue without them first."""
+    if item.active:
+        return []
+    naming = sorted(
+        r.rule_id
+        for r in rules
+        if (isinstance(item, Place) and r.scope == item.code)
+        or (isinstance(item, Category) and r.category == item.code)
+        or (isinstance(item, Department) and item.code in (r.lead, *r.co_handlers))
+    )
+    if not naming:
+        return []
+    field = f"{at}.active" if at else "active"
+    return [
+        Problem(
+            field,
+            f"the dispatch catalogue in force names {item.code} in rules {', '.join(naming)}: "
+            "publish a catalogue without them first",
         )
-
-
-@dataclass(frozen=True)
-class DispatchRule:
-    """One line of the dispatch catalogue (派单目录): category × jurisdiction (× legal
-    class) → the lead department and the co-handling departments. Category `*` covers
-    every category (e.g. all accusations go to discipline inspection)."""
-
-    rule_id: str
-    category: str
-    scope: tuple[str, ...]
-    lead: str
-    co_handlers: tuple[str, ...] = ()
-    legal_class: str | None = None
-
-    def covers(self, category: str, place: tuple[str, ...], legal_class: str | None) -> bool:
-        return (
-            self.category in (category, "*")
-            and place[: len(self.scope)] == self.scope
-            and (self.legal_class is None or self.legal_class == legal_class)
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rule_id": self.rule_id,
-            "category": self.category,
-            "scope": list(self.scope),
-            "legal_class": self.legal_class,
-            "lead": self.lead,
-            "co_handlers": list(self.co_handlers),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DispatchRule:
-        return cls(
-            d["rule_id"],
-            d["category"],
-            tuple(d["scope"]),
-            d["lead"],
-            tuple(d.get("co_handlers", ())),
-            d.get("legal_class"),
-        )
+    ]
 
 
 def choose(
-    rules: tuple[DispatchRule, ...],
+    rules: Iterable[DispatchRule],
     category: str,
-    place: tuple[str, ...],
+    location: Location,
     legal_class: str | None,
     excluded: frozenset[str] = frozenset(),
 ) -> tuple[DispatchRule | None, list[str]]:
@@ -275,8 +268,13 @@ def choose(
     of `excluded` (an accused unit, or a department that objected). Returns the rule and
     the rules passed over, and why."""
     matching = sorted(
-        (r for r in rules if r.covers(category, place, legal_class)),
-        key=lambda r: (-len(r.scope), r.legal_class is None, r.category == "*", r.rule_id),
+        (r for r in rules if r.covers(category, location, legal_class)),
+        key=lambda r: (
+            -location.path.index(r.scope),
+            r.legal_class is None,
+            r.category == ANY_CATEGORY,
+            r.rule_id,
+        ),
     )
     passed_over: list[str] = []
     for rule in matching:
@@ -287,6 +285,30 @@ def choose(
     return None, passed_over
 
 
+@dataclass(frozen=True)
+class CatalogueVersion:
+    """One publication of the catalogue: its rules, why it was published, by whom, when."""
+
+    version: str
+    rules: tuple[DispatchRule, ...]
+    note: str
+    by: str
+    published_at: datetime
+
+
+def _legacy_rule(d: dict[str, Any]) -> DispatchRule:
+    """A rule as version 1 stored it: a dict whose scope was a path of up to three places."""
+    legal = d.get("legal_class")
+    return DispatchRule(
+        d["rule_id"],
+        d["category"],
+        d["scope"][-1],
+        d["lead"],
+        tuple(d.get("co_handlers", ())),
+        LegalClass(legal) if legal else None,
+    )
+
+
 class DispatchCatalogue(Aggregate):
     """The dispatch catalogue, versioned: each publication is a whole new version, and the
     old ones stay readable so every past assignment can be checked against its own."""
@@ -295,36 +317,38 @@ class DispatchCatalogue(Aggregate):
         pass
 
     class Published(Aggregate.Event):
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["rules"] = tuple(_legacy_rule(r) for r in state["rules"])
+
         number: int
-        rules: list[dict[str, Any]]
+        rules: tuple[DispatchRule, ...]
         note: str
         by: str
 
         def apply(self, catalogue: DispatchCatalogue) -> None:
             catalogue.versions.append(
-                {
-                    "version": f"v{self.number}",
-                    "rules": self.rules,
-                    "note": self.note,
-                    "by": self.by,
-                    "published_at": self.timestamp,
-                }
+                CatalogueVersion(
+                    f"v{self.number}", tuple(self.rules), self.note, self.by, self.timestamp
+                )
             )
 
     def __init__(self) -> None:
-        self.versions: list[dict[str, Any]] = []
+        self.versions: list[CatalogueVersion] = []
 
     @classmethod
     def start(cls) -> DispatchCatalogue:
         return cls._create(cls.Started, id=CATALOGUE_ID)
 
     @property
-    def current(self) -> dict[str, Any] | None:
+    def current(self) -> CatalogueVersion | None:
         return self.versions[-1] if self.versions else None
 
-    def release(self, name: str) -> dict[str, Any]:
+    def release(self, name: str) -> CatalogueVersion:
         for v in self.versions:
-            if v["version"] == name:
+            if v.version == name:
                 return v
         raise InvalidOrganisation(f"no catalogue version {name!r}", field="version")
 
@@ -332,55 +356,36 @@ class DispatchCatalogue(Aggregate):
         current = self.current
         if current is None:
             return "none", ()
-        return current["version"], tuple(DispatchRule.from_dict(r) for r in current["rules"])
+        return current.version, current.rules
+
+    @staticmethod
+    def problems(rules: Iterable[tuple[str, DispatchRule]], territory: Territory) -> list[Problem]:
+        """Every rule checked against the registry; rule ids distinct."""
+        found: list[Problem] = []
+        seen: set[str] = set()
+        for at, rule in rules:
+            if rule.rule_id in seen:
+                found.append(Problem(f"{at}.rule_id", f"{rule.rule_id!r} is defined twice"))
+            seen.add(rule.rule_id)
+            found += territory.rule_problems(rule, at)
+        return found
 
     def publish(
-        self, rules: list[DispatchRule], organisation: Organisation, note: str, by: str
+        self, rules: Iterable[DispatchRule], territory: Territory, note: str, by: str
     ) -> str:
         """Check every rule against the registry, then publish them as the next version."""
-        seen: set[str] = set()
-        for i, rule in enumerate(rules):
-            at = f"rules.{i}"
-            if not rule.rule_id or rule.rule_id in seen:
-                raise InvalidOrganisation("each rule has its own rule_id", field=f"{at}.rule_id")
-            seen.add(rule.rule_id)
-            if not rule.category:
-                raise InvalidOrganisation("a rule names a category", field=f"{at}.category")
-            if rule.legal_class is not None and rule.legal_class not in LEGAL_CLASSES:
-                raise InvalidOrganisation(
-                    f"legal_class is one of {', '.join(LEGAL_CLASSES)}", field=f"{at}.legal_class"
-                )
-            if not 1 <= len(rule.scope) <= 3:
-                raise InvalidOrganisation(
-                    "a scope is a district, optionally a street, optionally a community",
-                    field=f"{at}.scope",
-                )
-            for depth, code in enumerate(rule.scope):
-                j = organisation.jurisdictions.get(code)
-                if (
-                    j is None
-                    or j.tier != TIERS[depth]
-                    or (depth and j.parent != rule.scope[depth - 1])
-                ):
-                    raise InvalidOrganisation(
-                        f"{'/'.join(rule.scope)} is not a registered jurisdiction path",
-                        field=f"{at}.scope",
-                    )
-            if rule.lead in rule.co_handlers or len(set(rule.co_handlers)) != len(rule.co_handlers):
-                raise InvalidOrganisation(
-                    "co-handlers are distinct and exclude the lead", field=f"{at}.co_handlers"
-                )
-            for code in (rule.lead, *rule.co_handlers):
-                try:
-                    organisation.department(code)
-                except InvalidOrganisation:
-                    raise InvalidOrganisation(
-                        f"no active department {code!r}", field=f"{at}.lead"
-                    ) from None
+        rules = tuple(rules)
+        problems = self.problems(((f"rules[{i}]", r) for i, r in enumerate(rules)), territory)
         if not note.strip():
-            raise InvalidOrganisation("say what changed in this version", field="note")
+            problems.append(Problem("note", "say what changed in this version"))
+        if problems:
+            raise InvalidOrganisation.listing(problems)
         number = len(self.versions) + 1
-        self.trigger_event(
-            self.Published, number=number, rules=[r.as_dict() for r in rules], note=note, by=by
-        )
+        self.trigger_event(self.Published, number=number, rules=rules, note=note, by=by)
         return f"v{number}"
+
+    def merged(self, rules: Iterable[DispatchRule]) -> tuple[DispatchRule, ...]:
+        """The rules in force with these added or replacing those of the same id."""
+        merged = {r.rule_id: r for r in self.rules()[1]}
+        merged.update((r.rule_id, r) for r in rules)
+        return tuple(merged.values())

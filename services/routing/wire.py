@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from services.routing.domain import Assignment
+from services.routing.organisation import Organisation
+from shared.domain import Actor
 from shared.envelope import CloudEvent, from_domain_event
 from shared.messages import (
     AssignmentWithdrawn,
@@ -19,18 +21,62 @@ from shared.messages import (
     JointMeetingHeld,
     ObjectionOverruled,
     PartReported,
+    RegistryChanged,
     dump,
 )
 
-PUBLISHED = ":Assignment."
-"""Only assignments' events go on the wire; the registry and catalogue stay inside."""
+PUBLISHED = (":Assignment.", ":Organisation.")
+"""Assignments' events, and the registry's (which intake and follow-up replicate); the
+catalogue stays inside."""
 
 
 def publishes(topic: str) -> bool:
-    return PUBLISHED in topic
+    return any(p in topic for p in PUBLISHED)
+
+
+REGISTRY_FIELDS = {
+    Organisation.CentreNamed: ("centre", "name"),
+    Organisation.LayoutDefined: ("layout", "layout"),
+    Organisation.PlaceDefined: ("place", "place"),
+    Organisation.DepartmentDefined: ("department", "department"),
+    Organisation.LineDefined: ("line", "line"),
+    Organisation.WindowDefined: ("window", "window"),
+    Organisation.CategoryDefined: ("category", "category"),
+    Organisation.StatisticsDefined: ("statistics", "statistics"),
+}
+"""Each registry event, and the field of `RegistryChanged` that carries what it defined."""
+
+
+def registry_change(event: Any) -> CloudEvent | None:
+    """A change to the registry, for the replicas; keyed by the registry's id, so that all
+    of them arrive in order. Events of the three fixed tiers of earlier releases (never
+    written now) are not republished."""
+    fields = REGISTRY_FIELDS.get(type(event))
+    if fields is None:
+        return None
+    contract_field, event_field = fields
+    message = RegistryChanged(
+        changed_at=event.timestamp,
+        by=event.by,
+        **{contract_field: getattr(event, event_field)},
+    )
+    event_id = f"routing:{event.originator_id}:{event.originator_version}"
+    return CloudEvent(
+        id=event_id,
+        source="/onestop/routing",
+        type=message.TYPE,
+        subject=str(event.originator_id),
+        time=event.timestamp,
+        data=dump(message),
+        actor=Actor(user=event.by, role="admin"),
+        correlation_id=event_id,
+        dataschema=f"https://onestop.example/schemas/{message.TYPE}.json",
+    )
 
 
 def to_cloudevent(event: Any) -> CloudEvent | None:
+    if isinstance(event, Organisation.Event):
+        return registry_change(event)
     message: Contract
     case_id = str(event.originator_id)
     at = event.timestamp
@@ -46,6 +92,7 @@ def to_cloudevent(event: Any) -> CloudEvent | None:
             assigned_at=at,
             trigger=getattr(event, "trigger", "catalogue"),
             transfers=getattr(event, "transfers", 0),
+            handled_at=event.handled_at,
         )
     elif isinstance(event, Assignment.QueuedForManualDispatch):
         message = CaseAwaitingManualDispatch(

@@ -118,7 +118,7 @@ def register(settings: Settings, i: int, category: str = "labour-wages") -> str:
         "subject": f"工资拖欠 #{i}",
         "description": "工地停工后工资未结清",
         "category": category,
-        "location": {"district": "ninghe", "street": "qiaobei"},
+        "location": {"place": "qiaobei"},
     }
     answer = httpx.post(
         f"{settings.url_of('intake')}/v1/cases", json=body, headers=headers(settings), timeout=10
@@ -247,7 +247,7 @@ def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
         "subject": "装修公司拖欠工资",
         "description": "在装修公司务工四个月，工资1.2万元未发。",
         "category": "labour-wages",
-        "location": {"district": "ninghe", "street": "lutai", "community": "yuhe"},
+        "location": {"place": "yuhe"},
     }
     first = httpx.post(f"{intake}/v1/cases", json=body, headers=clerk, timeout=10)
     assert first.status_code == 201, first.text
@@ -373,7 +373,7 @@ def test_an_objected_case_is_rerouted_then_climbs_to_a_joint_meeting_and_a_leade
         "subject": "物业公司停水不修",
         "description": "小区停水三天，物业公司不予维修。",
         "category": "property-management",
-        "location": {"district": "ninghe", "street": "lutai", "community": "yuhe"},
+        "location": {"place": "yuhe"},
     }
     made = httpx.post(
         f"{settings.url_of('intake')}/v1/cases", json=body, headers=headers(settings), timeout=10
@@ -497,7 +497,7 @@ def test_a_missed_7_day_deadline_escalates_then_unsatisfied_reopens_then_closes_
         "subject": "建筑工地拖欠工资",
         "description": "工地停工，三个月工资未结。",
         "category": "labour-wages",
-        "location": {"district": "ninghe", "street": "qiaobei"},
+        "location": {"place": "qiaobei"},
     }
     made = httpx.post(
         f"{settings.url_of('intake')}/v1/cases", json=body, headers=headers(settings), timeout=10

@@ -41,7 +41,7 @@ def test_alarms_due_while_down_fire_after_a_restart_once_even_from_two_processes
                 subject="s",
                 description="d",
                 category="labour-wages",
-                location={"district": "ninghe", "street": "lutai"},
+                location={"place": "lutai", "path": ["ninghe", "lutai"]},
                 registered_at=T0,
                 first_receiver="alice",
             ),

@@ -43,7 +43,7 @@ def register(intake: IntakeApplication, n: int) -> list[UUID]:
         subject="噪音扰民",
         description="夜间施工",
         category="urban-management",
-        location={"district": "ninghe", "street": "lutai"},
+        location={"place": "lutai"},
         duplicate_decision={"action": "new", "reason": "each night is a separate matter"},
     )
     return [

@@ -17,6 +17,7 @@ from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
 from shared.kafka import Consumer
 from shared.settings import Settings
+from tests.territory import seeded
 from tests.unit.test_flow import published, register
 
 
@@ -42,7 +43,7 @@ def records(topic: str, events: list[Any], values: list[bytes] | None = None) ->
 
 
 def two_cases_assigned() -> tuple[list[Any], list[Any], list[Any]]:
-    intake, routing = IntakeApplication(), RoutingApplication()
+    intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
     cases = [register(intake), register(intake, street="qiaobei")]
     registered = published(intake, intake_wire)
     for offset, event in enumerate(registered):
@@ -53,9 +54,10 @@ def two_cases_assigned() -> tuple[list[Any], list[Any], list[Any]]:
 def test_a_batch_touching_one_case_twice_ends_as_one_at_a_time_does_in_one_transaction():
     cases, registered, assigned = two_cases_assigned()
     stream = [registered[0], assigned[0], registered[1], assigned[1]]
-    batched, single = FollowUpApplication(), FollowUpApplication()
+    batched, single = seeded(FollowUpApplication()), seeded(FollowUpApplication())
     consumer = Consumer(Settings(), "followup", ["t"], batched)
     before = batched.recorder.max_notification_id() or 0
+    seeded_single = single.recorder.max_notification_id() or 0
 
     consumer._process_batch(records("t", stream), Parked())
 
@@ -72,13 +74,14 @@ def test_a_batch_touching_one_case_twice_ends_as_one_at_a_time_does_in_one_trans
     assert batched.recorder.max_tracking_id("kafka:t:0") == 3
     notes = batched.recorder.select_notifications(start=before, limit=100)
     assert [n.originator_id for n in notes] == [
-        n.originator_id for n in single.recorder.select_notifications(start=0, limit=100)
+        n.originator_id
+        for n in single.recorder.select_notifications(start=seeded_single, limit=100)
     ]
 
 
 def test_a_redelivered_batch_has_no_second_effect():
     _, registered, _ = two_cases_assigned()
-    routing = RoutingApplication()
+    routing = seeded(RoutingApplication())
     consumer = Consumer(Settings(), "routing", ["t"], routing)
     consumer._process_batch(records("t", registered), Parked())
     consumer._process_batch(records("t", registered), Parked())
@@ -88,7 +91,7 @@ def test_a_redelivered_batch_has_no_second_effect():
 
 def test_a_malformed_record_in_a_batch_is_parked_and_the_others_are_applied():
     _, registered, _ = two_cases_assigned()
-    routing = RoutingApplication()
+    routing = seeded(RoutingApplication())
     consumer = Consumer(Settings(), "routing", ["t"], routing)
     parked = Parked()
     values = [registered[0].to_json(), b'{"specversion": "1.0"}', registered[1].to_json()]
@@ -105,7 +108,7 @@ def test_a_malformed_record_in_a_batch_is_parked_and_the_others_are_applied():
 
 
 def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_the_case():
-    intake, routing = IntakeApplication(), RoutingApplication()
+    intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
     case = register(intake)
     clerk = Actor("alice", "clerk")
     intake.classify(case.id, clerk, Trace("c"), legal_class="claim")
@@ -113,7 +116,7 @@ def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_th
     registered, _, decided = published(intake, intake_wire)
     routing.handle(registered, Tracking("kafka:intake:0", 0))
     [assigned] = published(routing, routing_wire)
-    followup = FollowUpApplication()
+    followup = seeded(FollowUpApplication())
     consumer = Consumer(Settings(), "followup", ["t"], followup)
 
     consumer._process_batch(records("t", [registered, assigned, decided]), Parked())
@@ -138,7 +141,7 @@ def test_a_batch_that_fails_leaves_nothing_it_did_where_the_next_record_reads_it
     """A batch changes the aggregates it loaded in place, out of the cache; when one of its
     records is refused the others are applied again one at a time, on the stored state."""
     cases, registered, assigned = two_cases_assigned()
-    followup = FollowUpApplication()
+    followup = seeded(FollowUpApplication())
     assert followup.repository.cache is not None  # as in the services
     followup.handle(registered[0], Tracking("kafka:t:0", 0))
     consumer = Consumer(Settings(), "followup", ["t"], followup)
@@ -162,7 +165,7 @@ def test_a_batch_that_fails_leaves_nothing_it_did_where_the_next_record_reads_it
 
 def test_an_aggregate_a_batch_changed_but_did_not_save_is_read_again_from_the_store():
     cases, registered, _ = two_cases_assigned()
-    followup = FollowUpApplication()
+    followup = seeded(FollowUpApplication())
     followup.handle(registered[0], Tracking("kafka:t:0", 0))
     case_id = cases[0].id
 

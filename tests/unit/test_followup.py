@@ -9,7 +9,7 @@ import pytest
 from services.followup import wire
 from services.followup.application import FollowUpApplication
 from services.followup.domain import FollowUpRefused
-from services.followup.ledger import Definitions, Facts, statistics
+from services.followup.ledger import Facts, statistics
 from services.followup.policy import STANDARD, load_policy
 from services.routing.application import RoutingApplication
 from shared.calendar import CHINA, Period
@@ -28,6 +28,9 @@ from shared.messages import (
     PartReported,
     parse,
 )
+from shared.territory import Statistics
+from shared.vocabulary import Cessation, ClosureBase, Resolution
+from tests.territory import seeded, territory
 from tests.unit.messaging import Clock, send
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # Monday 09:00 in Tianjin
@@ -48,7 +51,7 @@ def clock():
 
 @pytest.fixture
 def app(clock):
-    return FollowUpApplication(clock=clock)
+    return seeded(FollowUpApplication(clock=clock))
 
 
 def registration(case_id: str, at: datetime, **extra) -> CaseRegistered:
@@ -58,7 +61,7 @@ def registration(case_id: str, at: datetime, **extra) -> CaseRegistered:
         subject="装修公司拖欠工资",
         description="四个月工资未发",
         category="labour-wages",
-        location={"district": "ninghe", "street": "lutai", "community": "yuhe"},
+        location={"place": "yuhe", "path": ["ninghe", "lutai", "yuhe"]},
         registered_at=at,
         first_receiver="alice",
         lookup_code_hash=code_hash(case_code(KEY, UUID(case_id))),
@@ -198,7 +201,7 @@ def test_one_extension_of_at_most_30_days_approved_by_a_leader(app, clock):
 
 
 def test_a_missed_report_gets_a_supervision_notice_and_a_missed_resolution_escalates(app, clock):
-    routing = RoutingApplication(clock=clock)
+    routing = seeded(RoutingApplication(clock=clock))
     case_id = registered(app, clock)
     send(routing, registration(case_id, clock.now))
     assign(app, clock, case_id)
@@ -400,9 +403,7 @@ def fact(n: int, lead: str, street: str, **over) -> Facts:
         "registered_at": T0 + timedelta(days=n),
         "channel": "visit",
         "lead": lead,
-        "district": "ninghe",
-        "street": street,
-        "community": None,
+        "path": ("ninghe", street),
         "status": "assigned",
         "declined": False,
         "notice_due": T0 + timedelta(days=n + 15),
@@ -464,7 +465,15 @@ def test_statistics_match_a_hand_count(clock):
         fact(40, "hrss", "lutai", **done),
     ]
     clock.now = T0 + timedelta(days=60)
-    found = statistics(facts, start=T0, end=T0 + timedelta(days=30), by="department", now=clock.now)
+    found = statistics(
+        facts,
+        start=T0,
+        end=T0 + timedelta(days=30),
+        by="department",
+        now=clock.now,
+        territory=territory(),
+        definitions=Statistics(),
+    )
     hrss = next(g for g in found if g["group"] == "hrss")
     rates = {
         k: (v["numerator"], v["denominator"])
@@ -487,16 +496,33 @@ def test_statistics_match_a_hand_count(clock):
     housing = next(g for g in found if g["group"] == "housing")
     assert (housing["closure"]["numerator"], housing["closure"]["denominator"]) == (0, 1)
 
-    other = Definitions(closure_base="registered", resolution="closed-out", cessation="commitment")
+    other = Statistics(ClosureBase.REGISTERED, Resolution.CLOSED_OUT, Cessation.COMMITMENT)
     [everyone] = statistics(
-        facts, start=T0, end=T0 + timedelta(days=30), by="all", now=clock.now, definitions=other
+        facts,
+        start=T0,
+        end=T0 + timedelta(days=30),
+        by="all",
+        now=clock.now,
+        territory=territory(),
+        definitions=other,
     )
     assert everyone["cases"] == 6
     assert (everyone["closure"]["numerator"], everyone["closure"]["denominator"]) == (3, 6)
     assert everyone["resolution"]["numerator"] == 1  # closed out
     assert everyone["cessation"]["numerator"] == 1  # signed a commitment
-    streets = statistics(facts, start=T0, end=T0 + timedelta(days=30), by="street", now=clock.now)
-    assert [(g["group"], g["cases"]) for g in streets] == [("lutai", 4), ("qiaobei", 2)]
+    streets = statistics(
+        facts,
+        start=T0,
+        end=T0 + timedelta(days=30),
+        by="street",
+        now=clock.now,
+        territory=territory(),
+        definitions=Statistics(),
+    )
+    assert [(g["group"], g["cases"]) for g in streets] == [
+        ("桥北街道 (qiaobei)", 2),
+        ("芦台街道 (lutai)", 4),
+    ]
 
 
 def test_statistics_come_from_the_events(app, clock):
@@ -522,7 +548,7 @@ def test_statistics_come_from_the_events(app, clock):
     )
     clock.advance(days=16)  # the second case's 15-day notice was never given
     app.fire_due()
-    stats = app.statistics(T0, T0 + timedelta(days=30), "department", Definitions())
+    stats = app.statistics(T0, T0 + timedelta(days=30), "department", Statistics())
     [hrss] = stats
     assert hrss["cases"] == 2
     assert hrss["closure"]["numerator"] == 1
@@ -532,7 +558,7 @@ def test_statistics_come_from_the_events(app, clock):
     assert hrss["overdue"]["resolution"] == 1
     app.ledger.facts.clear()
     app.ledger.log.position = 0  # thrown away and rebuilt from the log
-    assert app.statistics(T0, T0 + timedelta(days=30), "department", Definitions()) == stats
+    assert app.statistics(T0, T0 + timedelta(days=30), "department", Statistics()) == stats
 
 
 def test_an_offset_clock_moves_with_its_file(tmp_path):
@@ -577,7 +603,7 @@ def test_a_locality_writes_its_own_policy_as_json_and_mistakes_name_the_field(tm
     path.write_text(json.dumps({**data, "name": "lutai-5wd"}), encoding="utf-8")
     policy = load_policy(str(path))
     assert policy.name == "lutai-5wd" and policy.as_dict()["clocks"] == data["clocks"]
-    app = FollowUpApplication(clock=clock, policy=policy)
+    app = seeded(FollowUpApplication(clock=clock, policy=policy))
     case_id = registered(app, clock)
     assign(app, clock, case_id)  # Monday 09:00 → the end of Monday next week
     assert due(app, case_id, "resolution")["due_at"].astimezone(CHINA.zone).date() == date(

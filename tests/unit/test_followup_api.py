@@ -13,6 +13,7 @@ from shared.casecode import case_code, code_hash
 from shared.messages import CaseAssigned, CaseRegistered, CaseRestricted, Department
 from shared.service import Runtime, create_api
 from shared.settings import Settings
+from tests.territory import seeded
 from tests.unit.messaging import send
 
 SETTINGS = Settings(jwt_secret="s" * 40)
@@ -21,7 +22,7 @@ KEY = b"k" * 32
 
 @pytest.fixture
 def service():
-    application = FollowUpApplication()
+    application = seeded(FollowUpApplication())
     app = create_api(
         lambda: Runtime("followup", SETTINGS, application),
         SETTINGS,
@@ -49,7 +50,7 @@ def a_case(application, lead="ninghe-discipline") -> str:
             subject="举报某局负责人",
             description="d",
             category="labour-wages",
-            location={"district": "ninghe", "street": "lutai"},
+            location={"place": "lutai", "path": ["ninghe", "lutai"]},
             registered_at=now,
             first_receiver="alice",
             legal_class="accusation",
@@ -124,7 +125,7 @@ def test_statistics_and_policy_are_readable_by_supervision_not_by_clerks(service
     stats = client.get("/v1/statistics", params=params, headers=auth("supervisor"))
     assert stats.status_code == 200, stats.text
     [lutai] = stats.json()["groups"]
-    assert (lutai["group"], lutai["cases"]) == ("lutai", 1)
+    assert (lutai["group"], lutai["cases"]) == ("芦台街道 (lutai)", 1)
     assert client.get("/v1/statistics", params=params, headers=auth("clerk")).status_code == 403
     wrong = client.get("/v1/statistics", params={**params, "by": "planet"}, headers=auth("leader"))
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "by"

@@ -12,7 +12,7 @@ def registered(case):
     case.note_registration(
         subject="欠薪",
         category="labour-wages",
-        location={"district": "ninghe", "street": "lutai"},
+        location={"place": "lutai", "path": ["ninghe", "lutai"]},
         registered_at=T0,
         first_receiver="alice",
         trace=Trace("c", "i:1"),

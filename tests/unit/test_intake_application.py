@@ -17,6 +17,7 @@ from services.intake.index import Query
 from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
 from shared.messages import CaseAssigned, CaseFinal, Department, dump
+from tests.territory import seeded
 
 CLERK = Actor("alice", "clerk")
 HOTLINE = Actor("12345-hotline", "integration")
@@ -30,7 +31,7 @@ def submission(**overrides):
         subject="拖欠工资",
         description="三个月未发",
         category="labour-wages",
-        location={"district": "ninghe", "street": "lutai", "community": "jinxiu"},
+        location={"place": "jinxiu"},
         fingerprint="f-1",
     )
     fields.update(overrides)
@@ -39,7 +40,7 @@ def submission(**overrides):
 
 @pytest.fixture
 def app():
-    return IntakeApplication()
+    return seeded(IntakeApplication())
 
 
 def register(app, actor=CLERK, **overrides):

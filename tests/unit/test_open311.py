@@ -12,6 +12,7 @@ from services.intake.application import IntakeApplication, Submission
 from shared.domain import Actor, Trace
 from shared.service import Runtime, create_api
 from shared.settings import Settings
+from tests.territory import seeded
 
 SETTINGS = Settings(jwt_secret="s" * 40)
 FORM = {
@@ -30,7 +31,7 @@ FORM = {
 @pytest.fixture
 def client():
     app = create_api(
-        lambda: Runtime("intake", SETTINGS, IntakeApplication()),
+        lambda: Runtime("intake", SETTINGS, seeded(IntakeApplication())),
         SETTINGS,
         title="t",
         description="d",
@@ -178,7 +179,7 @@ def test_matters_from_the_door_and_accusations_are_never_shown(client, key):
             subject="举报",
             description="举报某执法人员",
             category="public-security",
-            location={"district": "ninghe", "street": "lutai"},
+            location={"place": "lutai"},
         ),
         Actor("alice", "clerk"),
         Trace("c"),

@@ -8,6 +8,7 @@ from eventsourcing.persistence import IntegrityError
 from services.intake.application import IntakeApplication
 from services.intake.queue import QueueDay, QueueError, QueueLayout
 from shared.domain import Actor
+from tests.territory import seeded
 
 GUIDE = Actor("guide", "clerk")
 ADMIN = Actor("root", "admin")
@@ -68,7 +69,7 @@ def test_a_transferred_visitor_is_called_first_at_the_new_window(layout):
 
 
 def test_waiting_figures_per_line(layout):
-    app = IntakeApplication()
+    app = seeded(IntakeApplication())
     for code, name in layout.lines.items():
         app.define_line(code, name, ADMIN)
     app.define_window("W01", ["guide-desk"], ["A"], ADMIN)
@@ -85,7 +86,7 @@ def test_waiting_figures_per_line(layout):
 
 
 def test_two_windows_calling_at_once_never_get_the_same_ticket(layout):
-    app = IntakeApplication()
+    app = seeded(IntakeApplication())
     for code, name in layout.lines.items():
         app.define_line(code, name, ADMIN)
     app.define_window("W01", ["guide-desk"], ["A"], ADMIN)

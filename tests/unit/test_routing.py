@@ -9,14 +9,7 @@ import pytest
 from services.routing import wire
 from services.routing.application import RoutingApplication
 from services.routing.domain import RoutingRefused
-from services.routing.organisation import (
-    ORGANISATION_ID,
-    Department,
-    DispatchRule,
-    InvalidOrganisation,
-    Jurisdiction,
-    Window,
-)
+from services.routing.organisation import ORGANISATION_ID, InvalidOrganisation
 from shared.calendar import CHINA, Period
 from shared.domain import Actor, Trace
 from shared.messages import (
@@ -26,6 +19,9 @@ from shared.messages import (
     CaseRegistered,
     CaseRepeated,
 )
+from shared.territory import Category, Department, DispatchRule, Place, Window, retired
+from shared.vocabulary import Stationing
+from tests.territory import seeded
 from tests.unit.messaging import send
 
 T = Trace("corr-r")
@@ -39,7 +35,6 @@ def handler(department: str, user: str = "li") -> Actor:
 
 def register(app, category="labour-wages", place=("ninghe", "lutai", "jinxiu"), **extra):
     case_id = str(uuid4())
-    district, street, community = place
     send(
         app,
         CaseRegistered(
@@ -48,7 +43,7 @@ def register(app, category="labour-wages", place=("ninghe", "lutai", "jinxiu"), 
             subject="s",
             description="d",
             category=category,
-            location={"district": district, "street": street, "community": community},
+            location={"place": place[-1], "path": list(place)},
             registered_at=datetime.now(UTC),
             first_receiver="alice",
             **extra,
@@ -59,7 +54,7 @@ def register(app, category="labour-wages", place=("ninghe", "lutai", "jinxiu"), 
 
 @pytest.fixture
 def app():
-    return RoutingApplication()
+    return seeded(RoutingApplication())
 
 
 def test_small_matters_stay_in_the_small_grid_and_the_choice_says_why(app):
@@ -90,34 +85,64 @@ def test_a_case_no_rule_covers_waits_for_manual_dispatch_then_is_dispatched_by_h
 def test_a_new_catalogue_version_routes_new_cases_and_keeps_the_old_one_readable(app):
     first = app.get_assignment(register(app, "labour-wages"))
     app.publish_catalogue(
-        [DispatchRule("R-40", "labour-wages", ("ninghe", "lutai"), "lutai-office")],
+        [DispatchRule("R-40", "labour-wages", "lutai", "lutai-office")],
         "wages in Lutai go to the street office",
         ADMIN,
     )
     second = app.get_assignment(register(app, "labour-wages"))
     assert (first.rule_id, first.rule_version) == ("R-01", "v1")
     assert (second.rule_id, second.rule_version) == ("R-40", "v2")
-    assert app.catalogue().release("v1")["rules"][0]["rule_id"] == "R-01"
+    assert app.catalogue().release("v1").rules[0].rule_id == "R-01"
     with pytest.raises(InvalidOrganisation) as bad:
         app.publish_catalogue(
-            [DispatchRule("R-41", "x", ("ninghe",), "no-such-department")], "typo", ADMIN
+            [DispatchRule("R-41", "fishing", "atlantis", "no-such-department")], "typo", ADMIN
         )
-    assert bad.value.field == "rules.0.lead"
+    assert [p.field for p in bad.value.problems] == [
+        "rules[0].category",
+        "rules[0].scope",
+        "rules[0].lead",
+    ]
 
 
 def test_the_registry_checks_tiers_windows_and_stationing_and_records_who_changed_it(app):
-    with pytest.raises(InvalidOrganisation, match="within a registered street"):
-        app.define_jurisdiction(Jurisdiction("x1", "某社区", "community", "ninghe"), ADMIN)
-    app.define_jurisdiction(Jurisdiction("dongfeng", "东风社区", "community", "fengtai"), ADMIN)
-    with pytest.raises(InvalidOrganisation, match="shared by two"):
-        app.define_window(Window("W09", ("ninghe-hrss", "ninghe-eco", "ninghe-edu")), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="higher tier"):
+        app.define(Place("x1", "某社区", "community", "jinxiu"), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="unknown parent"):
+        app.define(Place("x2", "某社区", "community", "atlantis"), ADMIN)
+    territory = app.define(Place("dongfeng", "东风社区", "community", "fengtai"), ADMIN)
+    assert territory.grid(territory.places["dongfeng"]) == "small"
+    with pytest.raises(InvalidOrganisation, match="keeps its tier"):
+        app.define(Place("dongfeng", "东风社区", "community", "lutai"), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="shared by at most 2"):
+        app.define(Window("W09", ("ninghe-hrss", "ninghe-eco", "ninghe-edu"), ("A",)), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="unknown or retired department 'ghost'"):
+        app.define(Window("W09", ("ghost",), ("A",)), ADMIN)
     with pytest.raises(InvalidOrganisation, match="weekdays"):
-        app.define_department(Department("d1", "某局", "ninghe", "rotation"), ADMIN)
-    org = app.define_department(Department("d1", "某局", "ninghe", "rotation", (2,)), ADMIN)
+        app.define(Department("d1", "某局", "ninghe", Stationing.ROTATION), ADMIN)
+    territory = app.define(Department("d1", "某局", "ninghe", Stationing.ROTATION, (2,)), ADMIN)
     tuesday = datetime(2026, 11, 24).date()
-    assert org.departments["d1"].present_on(tuesday)
-    assert not org.departments["d1"].present_on(tuesday + timedelta(days=1))
-    assert org.jurisdictions["dongfeng"].grid == "small"
+    assert territory.departments["d1"].present_on(tuesday)
+    assert not territory.departments["d1"].present_on(tuesday + timedelta(days=1))
+    assert app.events.get(ORGANISATION_ID, desc=True, limit=1).__next__().by == "root"
+
+
+def test_what_the_catalogue_names_is_not_retired_under_it_and_retired_places_stay_readable(app):
+    with pytest.raises(InvalidOrganisation, match="rules R-01, R-02"):
+        app.define(retired(app.territory().departments["ninghe-hrss"]), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="R-15"):
+        app.define(retired(app.territory().categories["neighbour-dispute"]), ADMIN)
+    with pytest.raises(InvalidOrganisation, match="retire the places within it first"):
+        app.define(retired(app.territory().places["fengtai"]), ADMIN)
+    app.define(retired(app.territory().places["dongxin"]), ADMIN)
+    assert not app.territory().places["dongxin"].active
+    assert app.territory().path("dongxin")[-1].name == "东新村"  # old cases still read it
+    app.define(Category("fishing", "渔业", "ponds and fishing rights"), ADMIN)
+    app.publish_catalogue(
+        [*app.catalogue().rules()[1], DispatchRule("R-50", "fishing", "fengtai", "ninghe-eco")],
+        "fishing rights in Fengtai",
+        ADMIN,
+    )
+    assert app.get_assignment(register(app, "fishing", ("ninghe", "fengtai"))).rule_id == "R-50"
 
 
 def test_objection_within_five_working_days_then_reroute_by_the_catalogue(app):
@@ -144,7 +169,7 @@ def test_objection_within_five_working_days_then_reroute_by_the_catalogue(app):
 
 
 def test_a_late_or_second_objection_is_refused(app):
-    late = RoutingApplication(clock=lambda: datetime.now(UTC) + timedelta(days=9))
+    late = seeded(RoutingApplication(clock=lambda: datetime.now(UTC) + timedelta(days=9)))
     case_id = register(late)
     with pytest.raises(RoutingRefused, match="5 working days"):
         late.object(case_id, "not ours at all", handler("ninghe-hrss"), T)
@@ -354,7 +379,8 @@ def test_every_hand_off_goes_on_the_wire_in_order(app):
     assert [e.type.split(".")[3] for e in mine] == ["assigned", "answered", "assigned", "escalated"]
     assert mine[1].data["answer"] == "objected" and mine[2].data["trigger"] == "objection"
     assert mine[2].data["transfers"] == 1
-    assert all(wire.publishes(n.topic) == (":Assignment." in n.topic) for n in notes)
+    published = (":Assignment.", ":Organisation.")
+    assert all(wire.publishes(n.topic) == any(p in n.topic for p in published) for n in notes)
 
 
 def test_a_joint_meeting_that_confirms_the_lead_binds_it_too(app):
@@ -377,15 +403,15 @@ def test_a_joint_meeting_that_confirms_the_lead_binds_it_too(app):
 
 def test_a_registry_another_process_changed_is_read_anew_and_never_changed_under_a_reader(app):
     held = app.organisation()  # e.g. a listing half-way through its departments
-    before = dict(held.departments)
+    before = dict(held.territory.departments)
     # another process (a second replica, an operator's script) saves a change: this
     # process's cache did not see it happen
     elsewhere = app._reference(ORGANISATION_ID, to_change=True)
     assert elsewhere is not held
-    elsewhere.define_department(Department("d1", "某局", "ninghe", "rotation", (2,)), by="root")
+    elsewhere.define(Department("d1", "某局", "ninghe", Stationing.ROTATION, (2,)), by="root")
     app.events.put(elsewhere.collect_events())
 
     now = app.organisation()
-    assert "d1" in now.departments and now.version == held.version + 1
-    assert held.departments == before and "d1" not in held.departments
+    assert "d1" in now.territory.departments and now.version == held.version + 1
+    assert held.territory.departments == before and "d1" not in held.territory.departments
     assert app.organisation() is now  # the new state is what the cache holds from now on
