@@ -308,8 +308,8 @@ class RoutingApplication(TrackedApplication):
         org = self.organisation()
         if lead is not None:
             a.dispatch(
-                lead=org.department(lead).as_ref(),
-                co_handlers=[org.department(c).as_ref() for c in co_handlers],
+                lead=org.department(lead, "lead").as_ref(),
+                co_handlers=_refs(org, co_handlers, "co_handlers"),
                 reason=reason,
                 trigger=trigger,
                 actor=actor,
@@ -355,8 +355,7 @@ class RoutingApplication(TrackedApplication):
         org = self.organisation()
 
         def meet(a: Assignment) -> None:
-            for code in departments:
-                org.department(code)
+            _refs(org, departments, "departments")
             a.hold_joint_meeting(
                 chair=chair,
                 departments=departments,
@@ -367,8 +366,8 @@ class RoutingApplication(TrackedApplication):
             )
             if lead is not None:
                 a.dispatch(
-                    lead=org.department(lead).as_ref(),
-                    co_handlers=[org.department(c).as_ref() for c in co_handlers],
+                    lead=org.department(lead, "lead").as_ref(),
+                    co_handlers=_refs(org, co_handlers, "co_handlers"),
                     reason=f"decided by the joint meeting chaired by {chair}",
                     trigger="joint-meeting",
                     actor=actor,
@@ -402,3 +401,9 @@ class RoutingApplication(TrackedApplication):
     def department_inbox(self, department: str, **filters: Any) -> tuple[list[dict[str, Any]], int]:
         self.organisation().department(department)
         return self.inbox.query(department=department, **filters)
+
+
+def _refs(org: Organisation, codes: list[str], field: str) -> list[dict[str, str]]:
+    """The departments a request names in the list `field`; an unknown one is refused by
+    its place in that list (`co_handlers.1`)."""
+    return [org.department(code, f"{field}.{i}").as_ref() for i, code in enumerate(codes)]

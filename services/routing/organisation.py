@@ -206,10 +206,11 @@ class Organisation(Aggregate):
         if self.windows.get(window.code) != window:
             self.trigger_event(self.WindowDefined, window=window.as_dict(), by=by)
 
-    def department(self, code: str) -> Department:
+    def department(self, code: str, field: str = "department") -> Department:
+        """The active department `code`; refused naming `field`, where the caller named it."""
         found = self.departments.get(code)
         if found is None or not found.active:
-            raise InvalidOrganisation(f"no active department {code!r}", field="department")
+            raise InvalidOrganisation(f"no active department {code!r}", field=field)
         return found
 
     def path(self, location: dict[str, Any]) -> tuple[str, ...]:
