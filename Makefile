@@ -25,9 +25,9 @@ unit:  ## only the fast tests (no PostgreSQL, no Kafka)
 
 lint:  ## ruff (format check + lint) and mypy
 	@bash $(SCRIPTS)/python.sh
-	.venv/bin/ruff format --check shared services tests
-	.venv/bin/ruff check shared services tests
-	.venv/bin/mypy shared services
+	.venv/bin/ruff format --check shared services tests bench
+	.venv/bin/ruff check shared services tests bench
+	.venv/bin/mypy shared services bench
 
 bench:  ## measure throughput and latency beside the raw PostgreSQL and Kafka baselines
 	@bash $(SCRIPTS)/bench.sh

@@ -160,19 +160,13 @@ class Relay:
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
-        table = sql.Identifier(self.service, "relay_position")
+        table = sql.Identifier(self.service, "relay_position")  # see shared/migrations
         lock_key = f"onestop-relay:{self.service}:{self.topic}"
         producer = make_producer(self.settings, f"{self.service}-relay")
         try:
             while not stop.is_set():
                 try:
                     with connect(self.settings) as conn:
-                        conn.execute(
-                            sql.SQL(
-                                "CREATE TABLE IF NOT EXISTS {} (topic text PRIMARY KEY, "
-                                "notification_id bigint NOT NULL, updated_at timestamptz NOT NULL)"
-                            ).format(table)
-                        )
                         got = conn.execute(
                             "SELECT pg_try_advisory_lock(hashtext(%s))", (lock_key,)
                         ).fetchone()

@@ -33,12 +33,6 @@ def connect(settings: Settings, autocommit: bool = True) -> Iterator[psycopg.Con
         yield conn
 
 
-def ensure_schema(settings: Settings, schema: str) -> None:
-    """Each service owns one schema; nothing else writes to it."""
-    with connect(settings) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-
-
 def eventsourcing_env(
     settings: Settings, service: ServiceName, *, encrypt: bool = False
 ) -> dict[str, str]:

@@ -413,16 +413,16 @@ class Territory:
         grids = {g.code for g in layout.grids}
         yield from _unique((g.code for g in layout.grids), f"{at}grids")
         for i, grid in enumerate(layout.grids):
-            yield from _code(grid.code, f"{at}grids[{i}].code")
-            yield from _named(grid.name, f"{at}grids[{i}].name")
+            yield from _code(grid.code, f"{at}grids.{i}.code")
+            yield from _named(grid.name, f"{at}grids.{i}.name")
         if not layout.tiers:
             yield Problem(f"{at}tiers", "name the locality's tiers, the top one first")
         yield from _unique((t.code for t in layout.tiers), f"{at}tiers")
         for i, tier in enumerate(layout.tiers):
-            yield from _code(tier.code, f"{at}tiers[{i}].code")
-            yield from _named(tier.name, f"{at}tiers[{i}].name")
+            yield from _code(tier.code, f"{at}tiers.{i}.code")
+            yield from _named(tier.name, f"{at}tiers.{i}.name")
             if tier.grid is not None and tier.grid not in grids:
-                yield Problem(f"{at}tiers[{i}].grid", f"unknown grid level {tier.grid!r}")
+                yield Problem(f"{at}tiers.{i}.grid", f"unknown grid level {tier.grid!r}")
         used = {p.tier for p in self.places.values()} - {t.code for t in layout.tiers}
         if used:
             yield Problem(f"{at}tiers", f"places still use the tiers {', '.join(sorted(used))}")
@@ -509,13 +509,13 @@ class Territory:
             )
         for i, code in enumerate(units):
             if self.department(code) is None:
-                yield Problem(f"{at}departments[{i}]", f"unknown or retired department {code!r}")
+                yield Problem(f"{at}departments.{i}", f"unknown or retired department {code!r}")
         if window.active and not window.lines:
             yield Problem(f"{at}lines", "a window calls at least one line")
         for i, code in enumerate(window.lines):
             line = self.lines.get(code)
             if line is None or not line.active:
-                yield Problem(f"{at}lines[{i}]", f"unknown or retired line {code!r}")
+                yield Problem(f"{at}lines.{i}", f"unknown or retired line {code!r}")
 
     def _category_problems(self, category: Category, at: str) -> Iterator[Problem]:
         if category.code == ANY_CATEGORY:
@@ -540,7 +540,7 @@ class Territory:
         for i, code in enumerate(rule.co_handlers):
             if self.department(code) is None:
                 found.append(
-                    Problem(f"{at}co_handlers[{i}]", f"unknown or retired department {code!r}")
+                    Problem(f"{at}co_handlers.{i}", f"unknown or retired department {code!r}")
                 )
         return found
 

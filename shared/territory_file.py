@@ -136,28 +136,28 @@ class TerritoryFile(_Model):
 
         def walk(places: list[PlaceIn], parent: str | None, at: str) -> None:
             for i, p in enumerate(places):
-                here = f"{at}[{i}]"
+                here = f"{at}.{i}"
                 entries.append((here, Place(p.code, p.name, p.tier, parent, p.grid, p.active)))
                 walk(p.places, p.code, f"{here}.places")
 
         walk(self.places, None, "places")
         entries += [
             (
-                f"departments[{i}]",
+                f"departments.{i}",
                 Department(d.code, d.name, d.place, d.stationing, tuple(d.rotation_days), d.active),
             )
             for i, d in enumerate(self.departments)
         ]
         entries += [
-            (f"lines[{i}]", Line(x.code, x.name, x.active)) for i, x in enumerate(self.lines)
+            (f"lines.{i}", Line(x.code, x.name, x.active)) for i, x in enumerate(self.lines)
         ]
         entries += [
-            (f"windows[{i}]", Window(w.code, tuple(w.departments), tuple(w.lines), w.active))
+            (f"windows.{i}", Window(w.code, tuple(w.departments), tuple(w.lines), w.active))
             for i, w in enumerate(self.windows)
         ]
         entries += [
             (
-                f"categories[{i}]",
+                f"categories.{i}",
                 Category(c.code, c.name, c.description, c.legal_channel, c.active),
             )
             for i, c in enumerate(self.categories)
@@ -172,7 +172,7 @@ class TerritoryFile(_Model):
         if self.catalogue is not None:
             rules = tuple(
                 (
-                    f"catalogue.rules[{i}]",
+                    f"catalogue.rules.{i}",
                     DispatchRule(
                         r.rule_id, r.category, r.scope, r.lead, tuple(r.co_handlers), r.legal_class
                     ),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench: start what is missing (make up), then measure OneStop's throughput and latency
 # beside raw PostgreSQL and Kafka baselines and rewrite docs/benchmarks.md with the figures.
-# Extra arguments go to the Python bench (see: .venv/bin/python -m tests.bench.pipeline -h).
+# Extra arguments go to the Python bench (see: .venv/bin/python -m bench.pipeline -h).
 set -euo pipefail
 LOG_TAG=bench
 here="$(dirname "${BASH_SOURCE[0]}")"
@@ -15,4 +15,4 @@ export ONESTOP_RUN_DIR="$RUN_DIR"
 export ONESTOP_KAFKA_BOOTSTRAP="${ONESTOP_KAFKA_BOOTSTRAP:-$ONESTOP_KAFKA_HOST:$ONESTOP_KAFKA_PORT}"
 cd "$ROOT"
 log "running the bench (about 2–3 minutes; the machine is busy meanwhile)"
-exec "$ROOT/.venv/bin/python" -m tests.bench.pipeline --write-docs "$@"
+exec "$ROOT/.venv/bin/python" -m bench.pipeline --write-docs "$@"

@@ -11,8 +11,8 @@ cd "$ROOT"
 export ONESTOP_RUN_DIR="$RUN_DIR"
 export ONESTOP_KAFKA_BOOTSTRAP="${ONESTOP_KAFKA_BOOTSTRAP:-$ONESTOP_KAFKA_HOST:$ONESTOP_KAFKA_PORT}"
 log "lint: ruff format --check, ruff check, mypy"
-.venv/bin/ruff format --check --quiet shared services tests
-.venv/bin/ruff check --quiet shared services tests
-.venv/bin/mypy shared services
+.venv/bin/ruff format --check --quiet shared services tests bench
+.venv/bin/ruff check --quiet shared services tests bench
+.venv/bin/mypy shared services bench
 log "running tests: unit, integration (real PostgreSQL and Kafka), end-to-end"
 exec "$ROOT/.venv/bin/pytest" "$@"

@@ -13,15 +13,21 @@ from services.followup.application import FollowUpApplication
 from services.followup.policy import load_policy
 from shared.clock import clock_from
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
 from shared.settings import SERVICES, Settings
-from shared.store import ensure_schema, eventsourcing_env
+from shared.store import eventsourcing_env
 
 log = logging.getLogger("onestop.followup")
 
 
+MIGRATIONS = (SHARED,)
+"""What follow-up's schema is made of: its events are the library's tables, its relay's
+position is shared code's."""
+
+
 def build_runtime(settings: Settings) -> Runtime:
-    ensure_schema(settings, "followup")
+    migrate(settings, "followup", *MIGRATIONS)
     followed = [settings.topic(s) for s in SERVICES]
     ensure_topics(settings, [*followed, settings.dead_letter_topic("followup")])
     app = FollowUpApplication(

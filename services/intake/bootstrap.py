@@ -11,14 +11,19 @@ from services.intake.application import IntakeApplication
 from services.intake.index import PostgresIndexStore
 from shared.batching import GroupCommitter
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
 from shared.settings import Settings
-from shared.store import ensure_schema, eventsourcing_env
+from shared.store import eventsourcing_env
+
+MIGRATIONS = (SHARED, "services.intake.migrations")
+"""What intake's schema is made of, in the order it is migrated."""
 
 
 def build_application(settings: Settings) -> IntakeApplication:
-    """Intake's application on PostgreSQL: events encrypted, petitioners found by keyed hash."""
-    ensure_schema(settings, "intake")
+    """Intake's application on PostgreSQL, its schema migrated first: events encrypted,
+    petitioners found by keyed hash."""
+    migrate(settings, "intake", *MIGRATIONS)
     return IntakeApplication(
         eventsourcing_env(settings, "intake", encrypt=True),
         blind_key=base64.b64decode(settings.pii_key.get_secret_value()),

@@ -306,11 +306,11 @@ _CANDIDATE_COLUMNS = [
 
 @dataclass
 class PostgresIndexStore:
-    """The index as a table in intake's schema, with its log position beside it."""
+    """The index as a table in intake's schema, with its log position beside it (both made
+    by `migrations/0001_case_index.sql`)."""
 
     settings: Settings
     schema: str = "intake"
-    _ready: bool = field(default=False, init=False)
     _pool: ConnectionPool | None = field(default=None, init=False)
 
     def _connection(self) -> Any:
@@ -332,58 +332,7 @@ class PostgresIndexStore:
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)
 
-    def ensure(self) -> None:
-        if self._ready:
-            return
-        with self._connection() as conn:
-            # Before places were the territory's, the index had three fixed tiers: it is a
-            # projection of the log, so it is dropped and projected again from the start.
-            fixed_tiers = conn.execute(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
-                "AND table_name = 'case_index' AND column_name = 'district'",
-                (self.schema,),
-            ).fetchone()
-            if fixed_tiers:
-                conn.execute(sql.SQL("DROP TABLE {}").format(self._table("case_index")))
-                conn.execute(
-                    sql.SQL("DROP TABLE IF EXISTS {}").format(self._table("index_position"))
-                )
-            conn.execute(
-                sql.SQL(
-                    """
-                    CREATE TABLE IF NOT EXISTS {cases} (
-                        case_id uuid PRIMARY KEY,
-                        registered_at timestamptz NOT NULL,
-                        updated_at timestamptz NOT NULL,
-                        channel text NOT NULL,
-                        category text NOT NULL,
-                        place text NOT NULL,
-                        path text[] NOT NULL,
-                        lat double precision,
-                        long double precision,
-                        petitioner_ids text[] NOT NULL,
-                        legal_class text,
-                        status text NOT NULL,
-                        lead text,
-                        repeat_count integer NOT NULL,
-                        external_system text
-                    );
-                    CREATE INDEX IF NOT EXISTS case_index_registered ON {cases} (registered_at);
-                    CREATE INDEX IF NOT EXISTS case_index_place
-                        ON {cases} (category, place, registered_at);
-                    CREATE INDEX IF NOT EXISTS case_index_path ON {cases} USING gin (path);
-                    CREATE INDEX IF NOT EXISTS case_index_petitioners
-                        ON {cases} USING gin (petitioner_ids);
-                    CREATE TABLE IF NOT EXISTS {position} (
-                        name text PRIMARY KEY, notification_id bigint NOT NULL
-                    );
-                    """
-                ).format(cases=self._table("case_index"), position=self._table("index_position"))
-            )
-        self._ready = True
-
     def position(self) -> int:
-        self.ensure()
         with self._connection() as conn:
             row = conn.execute(
                 sql.SQL("SELECT notification_id FROM {} WHERE name = 'cases'").format(
@@ -393,7 +342,6 @@ class PostgresIndexStore:
         return int(row[0]) if row else 0
 
     def upsert(self, rows: list[dict[str, Any]], position: int) -> None:
-        self.ensure()
         insert = sql.SQL(
             "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (case_id) DO UPDATE SET {}"
         ).format(
@@ -416,7 +364,6 @@ class PostgresIndexStore:
             )
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
-        self.ensure()
         where: list[str] = ["TRUE"]
         params: dict[str, Any] = {}
         if query.case_ids is not None:
@@ -469,7 +416,6 @@ class PostgresIndexStore:
         # which made planning cost more than running it (a case in both comes once below).
         # Only the columns a candidate shows are read; with no known petitioner, only the
         # place is searched.
-        self.ensure()
         place = """
             (SELECT {columns} FROM {cases} WHERE category = %(category)s
               AND (place = ANY(%(around)s) OR (%(deep)s AND path @> ARRAY[%(place)s]::text[]))

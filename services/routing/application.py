@@ -355,10 +355,10 @@ class RoutingApplication(TrackedApplication):
     ) -> None:
         org = self.organisation()
         if lead is not None:
-            chosen = org.department(lead)
+            chosen = org.department(lead, "lead")
             a.dispatch(
                 lead=department_ref(chosen),
-                co_handlers=[department_ref(org.department(c)) for c in co_handlers],
+                co_handlers=_refs(org, co_handlers, "co_handlers"),
                 reason=reason,
                 trigger=trigger,
                 actor=actor,
@@ -406,8 +406,7 @@ class RoutingApplication(TrackedApplication):
         org = self.organisation()
 
         def meet(a: Assignment) -> None:
-            for code in departments:
-                org.department(code)
+            _refs(org, departments, "departments")
             a.hold_joint_meeting(
                 chair=chair,
                 departments=departments,
@@ -417,10 +416,10 @@ class RoutingApplication(TrackedApplication):
                 trace=trace,
             )
             if lead is not None:
-                chosen = org.department(lead)
+                chosen = org.department(lead, "lead")
                 a.dispatch(
                     lead=department_ref(chosen),
-                    co_handlers=[department_ref(org.department(c)) for c in co_handlers],
+                    co_handlers=_refs(org, co_handlers, "co_handlers"),
                     reason=f"decided by the joint meeting chaired by {chair}",
                     trigger="joint-meeting",
                     actor=actor,
@@ -455,3 +454,9 @@ class RoutingApplication(TrackedApplication):
     def department_inbox(self, department: str, **filters: Any) -> tuple[list[dict[str, Any]], int]:
         self.organisation().department(department)
         return self.inbox.query(department=department, **filters)
+
+
+def _refs(org: Organisation, codes: list[str], field: str) -> list[dict[str, str]]:
+    """The departments a request names in the list `field`; an unknown one is refused by
+    its place in that list (`co_handlers.1`)."""
+    return [department_ref(org.department(code, f"{field}.{i}")) for i, code in enumerate(codes)]

@@ -7,13 +7,18 @@ from fastapi import FastAPI
 from services.routing import api, registry_api, wire
 from services.routing.application import RoutingApplication
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
 from shared.settings import Settings
-from shared.store import ensure_schema, eventsourcing_env
+from shared.store import eventsourcing_env
+
+MIGRATIONS = (SHARED,)
+"""What routing's schema is made of: its events are the library's tables, its relay's
+position is shared code's."""
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    ensure_schema(settings, "routing")
+    migrate(settings, "routing", *MIGRATIONS)
     followed = [settings.topic("intake"), settings.topic("followup")]
     ensure_topics(
         settings,

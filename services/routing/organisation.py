@@ -225,10 +225,11 @@ class Organisation(Aggregate):
 
     # --- reading -----------------------------------------------------------------------------
 
-    def department(self, code: str) -> Department:
+    def department(self, code: str, field: str = "department") -> Department:
+        """The active department `code`; refused naming `field`, where the caller named it."""
         found = self.territory.department(code)
         if found is None:
-            raise InvalidOrganisation(f"no active department {code!r}", field="department")
+            raise InvalidOrganisation(f"no active department {code!r}", field=field)
         return found
 
 
@@ -375,7 +376,7 @@ class DispatchCatalogue(Aggregate):
     ) -> str:
         """Check every rule against the registry, then publish them as the next version."""
         rules = tuple(rules)
-        problems = self.problems(((f"rules[{i}]", r) for i, r in enumerate(rules)), territory)
+        problems = self.problems(((f"rules.{i}", r) for i, r in enumerate(rules)), territory)
         if not note.strip():
             problems.append(Problem("note", "say what changed in this version"))
         if problems:

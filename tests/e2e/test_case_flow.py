@@ -45,7 +45,7 @@ class Stack:
     def start(self, service: str) -> None:
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 — closed with the process
         self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service],
+            [sys.executable, "-m", "services.cli", "serve", service],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -69,7 +69,7 @@ class Stack:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `onestop <args>` against this stack; fails the test if it fails."""
         done = subprocess.run(
-            [sys.executable, "-m", "shared.cli", *args],
+            [sys.executable, "-m", "services.cli", *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,

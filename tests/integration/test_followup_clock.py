@@ -11,10 +11,12 @@ import pytest
 
 from services.followup import wire
 from services.followup.application import FollowUpApplication
+from services.followup.bootstrap import MIGRATIONS
 from services.followup.domain import FollowUpCase
 from shared.messages import CaseAssigned, CaseRegistered, Department
+from shared.migrations import migrate
 from shared.settings import Settings
-from shared.store import ensure_schema, eventsourcing_env
+from shared.store import eventsourcing_env
 from tests.conftest import fresh
 from tests.unit.messaging import Clock, send
 
@@ -28,7 +30,7 @@ def app_on(settings: Settings, clock: Clock) -> FollowUpApplication:
 
 def test_alarms_due_while_down_fire_after_a_restart_once_even_from_two_processes(infra):
     settings = fresh(infra)
-    ensure_schema(settings, "followup")
+    migrate(settings, "followup", *MIGRATIONS)
     clock = Clock(T0)
     first = app_on(settings, clock)
     cases = [str(uuid4()) for _ in range(20)]

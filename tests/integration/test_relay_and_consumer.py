@@ -14,10 +14,12 @@ from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication, Submission
 from services.intake.bootstrap import build_application
 from services.routing.application import RoutingApplication
+from services.routing.bootstrap import MIGRATIONS as ROUTING_MIGRATIONS
 from shared.domain import Actor, Trace
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.migrations import migrate
 from shared.settings import Settings
-from shared.store import connect, ensure_schema, eventsourcing_env
+from shared.store import connect, eventsourcing_env
 from tests.conftest import fresh
 
 pytestmark = pytest.mark.integration
@@ -26,8 +28,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def settings(infra: Settings) -> Settings:
     settings = fresh(infra)
-    for schema in ("intake", "routing"):
-        ensure_schema(settings, schema)
+    migrate(settings, "routing", *ROUTING_MIGRATIONS)  # intake's: by build_application
     ensure_topics(settings, [settings.topic("intake"), settings.dead_letter_topic("routing")])
     return settings
 

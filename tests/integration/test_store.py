@@ -8,7 +8,9 @@ import pytest
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Tracking
 from eventsourcing.utils import Environment
 
-from shared.store import ensure_schema, eventsourcing_env
+from services.intake.bootstrap import MIGRATIONS
+from shared.migrations import migrate
+from shared.store import eventsourcing_env
 from tests.conftest import fresh
 
 pytestmark = pytest.mark.integration
@@ -19,7 +21,7 @@ AWKWARD = bytes(range(256)) + b'",\\() \t\n{}'
 
 def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) -> None:
     settings = fresh(infra)
-    ensure_schema(settings, "intake")
+    migrate(settings, "intake", *MIGRATIONS)
     env = Environment("bytes", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
     recorder = InfrastructureFactory.construct(env=env).process_recorder()
     assert "%b" in recorder.insert_events_statement.as_string()  # the binary path under test

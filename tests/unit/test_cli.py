@@ -1,6 +1,6 @@
 """How `onestop history` sums up intake's events for a reader."""
 
-from shared.cli import _summary
+from services.cli import _summary
 
 
 def test_intake_decisions_and_repeats_read_as_sentences():

@@ -98,9 +98,9 @@ def test_a_new_catalogue_version_routes_new_cases_and_keeps_the_old_one_readable
             [DispatchRule("R-41", "fishing", "atlantis", "no-such-department")], "typo", ADMIN
         )
     assert [p.field for p in bad.value.problems] == [
-        "rules[0].category",
-        "rules[0].scope",
-        "rules[0].lead",
+        "rules.0.category",
+        "rules.0.scope",
+        "rules.0.lead",
     ]
 
 

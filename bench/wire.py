@@ -4,7 +4,7 @@ The load generator runs on the same 2 cores as the stack it measures, so every m
 its CPU is taken from the services. httpx spends 1.5–2.7 ms of CPU per request here; this
 connection writes a prepared request and reads one `Content-Length` or chunked answer with
 asyncio streams, at a fraction of that (both are measured side by side with
-`python -m tests.bench.wire`). It speaks only what the bench needs: one request at a time
+`python -m bench.wire`). It speaks only what the bench needs: one request at a time
 on one connection, reconnecting when the server closes it.
 """
 
@@ -87,7 +87,7 @@ class KeepAlive:
 
     @staticmethod
     async def _chunked(reader: asyncio.StreamReader) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:
@@ -136,7 +136,7 @@ async def _compare(url: str, path: str, requests: int, connections: int) -> None
         await asyncio.gather(*(run(c) for c in pool))
         await asyncio.gather(*(c.aclose() for c in pool))
 
-    for name, client in (("tests.bench.wire", lean), ("httpx.AsyncClient", stock)):
+    for name, client in (("bench.wire", lean), ("httpx.AsyncClient", stock)):
         cpu, wall = _cpu(), time.monotonic()
         await client()
         cpu, wall = _cpu() - cpu, time.monotonic() - wall

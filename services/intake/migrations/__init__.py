@@ -1,0 +1,1 @@
+"""Intake's schema changes, applied in order at start by `shared.migrations`."""
