@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from eventsourcing.domain import CanCreateTimestamp
+
 from shared.domain import utcnow
 
 Clock = Callable[[], datetime]
@@ -39,6 +41,19 @@ class OffsetClock:
 
 def clock_from(path: str | None) -> Clock:
     return OffsetClock(path) if path else utcnow
+
+
+def service_clock(path: str | None) -> Clock:
+    """The clock a service goes by. In a drill (`path` set) it also dates every event the
+    process records, so that all three services live in the same moved time: a case
+    registered after the clock moved is dated then, and not born overdue on follow-up's
+    clock. Drills and tests only — never set in production."""
+    clock = clock_from(path)
+    if path:
+        # the library dates events through this one static method: replacing it is the one
+        # place where every event of the process learns the drill's time
+        setattr(CanCreateTimestamp, "create_timestamp", staticmethod(clock))  # noqa: B010
+    return clock
 
 
 def set_offset(path: str | Path, offset: timedelta) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 from shared.domain import Problem
@@ -207,6 +208,32 @@ class Layout:
 
     tiers: tuple[Tier, ...]
     grids: tuple[GridLevel, ...] = ()
+
+    def merged_with(self, other: Layout) -> tuple[Layout, list[Problem]]:
+        """Both layouts' tiers in one order that keeps each one's (a file for a town's
+        centre can join a registry that holds a district's), `other`'s definitions winning;
+        a problem if their orders contradict each other."""
+        defined = {t.code: t for t in (*self.tiers, *other.tiers)}
+        after: dict[str, set[str]] = {code: set() for code in defined}
+        for chain in (self.tiers, other.tiers):
+            for upper, lower in pairwise(chain):
+                after[lower.code].add(upper.code)
+        order: list[str] = []
+        waiting = list(defined)  # first seen first: the registered order is kept
+        while waiting:
+            ready = next((c for c in waiting if after[c] <= set(order)), None)
+            if ready is None:
+                return self, [
+                    Problem(
+                        "tiers",
+                        f"the tiers' order contradicts the registered one "
+                        f"({', '.join(t.code for t in self.tiers)})",
+                    )
+                ]
+            order.append(ready)
+            waiting.remove(ready)
+        grids = {g.code: g for g in (*self.grids, *other.grids)}
+        return Layout(tuple(defined[c] for c in order), tuple(grids.values())), []
 
 
 LEGACY_LAYOUT = Layout(
@@ -594,8 +621,10 @@ class TerritoryDocument:
         naming unknown units, rules naming unknown departments or places…"""
         merged = deepcopy(territory)
         problems: list[Problem] = []
+        layout_problems: list[Problem] = []
         if self.layout is not None:
-            merged.put(self.layout)
+            layout, layout_problems = territory.layout.merged_with(self.layout)
+            merged.put(layout)
         seen: set[tuple[type, str]] = set()
         for at, item in self.entries:
             key = (type(item), item.code)
@@ -607,7 +636,8 @@ class TerritoryDocument:
         if self.statistics is not None:
             merged.put(self.statistics)
         if self.layout is not None:  # checked against the places registered before
-            problems += Territory(layout=self.layout, places=territory.places).problems(self.layout)
+            probe = Territory(layout=merged.layout, places=territory.places)
+            problems += layout_problems or probe.problems(merged.layout)
         for at, item in self.entries:
             problems += merged.problems(item, at)
         rule_ids: set[str] = set()

@@ -6,6 +6,10 @@ here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/infra.sh"
 bash "$here/services.sh" start
 source "$here/common.sh"
+# A new centre starts with the demo territory; one that imported its own keeps it.
+territory="${ONESTOP_TERRITORY_FILE:-$ROOT/deploy/territories/ninghe-qiaocheng.yaml}"
+log "territory: $territory (only if none is registered yet)"
+"$ROOT/.venv/bin/onestop" territory import "$territory" --if-empty
 cat <<EOM
 
 OneStop is up.
@@ -13,6 +17,7 @@ OneStop is up.
   routing    http://127.0.0.1:${ONESTOP_ROUTING_PORT:-8002}/docs   assignments, departments, dispatch rules
   follow-up  http://127.0.0.1:${ONESTOP_FOLLOWUP_PORT:-8003}/docs   deadlines, outcome, return visit, review, statistics, history
 
+  territory: .venv/bin/onestop territory export   (import FILE to change it; see README)
   a token:   .venv/bin/onestop token --user alice --role clerk
   a history: .venv/bin/onestop history <case_id>
   logs:      $LOG_DIR/   status: make status   stop: make down

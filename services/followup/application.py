@@ -35,6 +35,7 @@ from shared.messages import (
     CaseAwaitingManualDispatch,
     CaseEscalated,
     CaseRegistered,
+    CaseRegisteredV1,
     CaseRepeated,
     CaseRestricted,
     PartReported,
@@ -64,6 +65,7 @@ def history_entry(event: CloudEvent) -> dict[str, Any]:
 
 NOTED = (
     CaseRegistered.TYPE,
+    CaseRegisteredV1.TYPE,  # written by earlier releases; read as the current version
     CaseAcceptanceDecided.TYPE,
     CaseAssigned.TYPE,
     CaseAwaitingManualDispatch.TYPE,

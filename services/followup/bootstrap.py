@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
 from services.followup.policy import load_policy
-from shared.clock import clock_from
+from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
@@ -32,7 +32,7 @@ def build_runtime(settings: Settings) -> Runtime:
     ensure_topics(settings, [*followed, settings.dead_letter_topic("followup")])
     app = FollowUpApplication(
         eventsourcing_env(settings, "followup"),
-        clock=clock_from(settings.clock_file),
+        clock=service_clock(settings.clock_file),
         policy=load_policy(settings.followup_policy),
     )
     relay = Relay(app, settings, "followup", wire.to_cloudevent)

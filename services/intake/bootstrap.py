@@ -10,6 +10,7 @@ from services.intake import api, open311, wire
 from services.intake.application import IntakeApplication
 from services.intake.index import PostgresIndexStore
 from shared.batching import GroupCommitter
+from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
@@ -28,6 +29,7 @@ def build_application(settings: Settings) -> IntakeApplication:
         eventsourcing_env(settings, "intake", encrypt=True),
         blind_key=base64.b64decode(settings.pii_key.get_secret_value()),
         index_store=PostgresIndexStore(settings),
+        clock=service_clock(settings.clock_file),
     )
 
 

@@ -39,6 +39,7 @@ from shared.messages import (
     CaseClassified,
     CaseOverdue,
     CaseRegistered,
+    CaseRegisteredV1,
     CaseRepeated,
     parse,
 )
@@ -59,6 +60,7 @@ T = TypeVar("T")
 
 FOLLOWED = (
     CaseRegistered.TYPE,
+    CaseRegisteredV1.TYPE,  # written by earlier releases; read as the current version
     CaseClassified.TYPE,
     CaseAcceptanceDecided.TYPE,
     CaseRepeated.TYPE,

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.routing import api, registry_api, wire
 from services.routing.application import RoutingApplication
+from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
@@ -24,7 +25,9 @@ def build_runtime(settings: Settings) -> Runtime:
         settings,
         [settings.topic("routing"), *followed, settings.dead_letter_topic("routing")],
     )
-    app = RoutingApplication(eventsourcing_env(settings, "routing"))
+    app = RoutingApplication(
+        eventsourcing_env(settings, "routing"), clock=service_clock(settings.clock_file)
+    )
     relay = Relay(app, settings, "routing", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "routing", followed, app, after_batch=relay.wake)
     return Runtime("routing", settings, app, relay=relay, consumer=consumer)

@@ -202,7 +202,8 @@ class Organisation(Aggregate):
         if document.centre is not None:
             changed += self.name_centre(document.centre, by)
         if document.layout is not None:
-            changed += self.define_layout(document.layout, by)
+            layout, _ = self.territory.layout.merged_with(document.layout)
+            changed += self.define_layout(layout, by)
         for _, item in document.entries:
             if self.territory.known(item) != item:
                 self._record(item, by)

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,98 +11,12 @@ import pytest
 
 from shared.auth import issue_token
 from shared.clock import set_offset
-from shared.settings import SERVICES, Settings
+from shared.settings import Settings
 from shared.store import connect
-from tests.conftest import fresh
+from tests.e2e.conftest import as_user, headers, wait_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class Stack:
-    """The three services started as `onestop serve <service>` processes."""
-
-    def __init__(self, settings: Settings, logs: Path) -> None:
-        self.settings = settings
-        self.logs = logs
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self.env = {
-            **os.environ,
-            "ONESTOP_PG_DBNAME": settings.pg_dbname,
-            "ONESTOP_TOPIC_PREFIX": settings.topic_prefix,
-            "ONESTOP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-            **{f"ONESTOP_{s.upper()}_PORT": str(settings.port_of(s)) for s in SERVICES},
-            "ONESTOP_CLOCK_FILE": str(logs / "clock"),  # follow-up's drill clock
-            "ONESTOP_SCHEDULER_SECONDS": "0.2",
-        }
-        self.clock_file = logs / "clock"
-
-    def start(self, service: str) -> None:
-        log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 — closed with the process
-        self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", service],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"{self.settings.url_of(service)}/health/ready"  # type: ignore[arg-type]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.processes[service].poll() is not None:
-                pytest.fail(
-                    f"{service} exited: {(self.logs / f'{service}.log').read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"{service} not ready in 60 s")
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run `onestop <args>` against this stack; fails the test if it fails."""
-        done = subprocess.run(
-            [sys.executable, "-m", "services.cli", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return done
-
-    def kill(self, service: str) -> None:
-        """No goodbye: the process dies as in a power cut."""
-        process = self.processes.pop(service)
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-@pytest.fixture
-def stack(infra: Settings, tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(fresh(infra), tmp_path)
-    try:
-        for service in SERVICES:
-            stack.start(service)
-        yield stack
-    finally:
-        stack.stop_all()
-
-
-def headers(settings: Settings, role: str = "clerk") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(settings, 'alice', role, 'window-1')}"}
 
 
 def register(settings: Settings, i: int, category: str = "labour-wages") -> str:
@@ -220,16 +129,6 @@ def test_killing_routing_mid_flow_loses_nothing_and_does_nothing_twice(stack):
             "WHERE topic LIKE '%:Assignment.%'"
         ).fetchall()
     assert (cases, assignments) == (25, 0)  # one event per case, none doubled
-
-
-def wait_for(check, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    pytest.fail(f"{what} did not happen within {timeout:.0f} s")
 
 
 def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
@@ -479,10 +378,6 @@ def test_an_objected_case_is_rerouted_then_climbs_to_a_joint_meeting_and_a_leade
         "accepted by wu",
     ]
     assert [printed.index(line) for line in lines] == sorted(printed.index(x) for x in lines)
-
-
-def as_user(settings: Settings, role: str, department: str | None = None, user: str = "alice"):
-    return {"Authorization": f"Bearer {issue_token(settings, user, role, department)}"}
 
 
 def test_a_missed_7_day_deadline_escalates_then_unsatisfied_reopens_then_closes_out(stack):

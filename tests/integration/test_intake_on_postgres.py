@@ -17,6 +17,7 @@ from services.intake.bootstrap import build_application
 from shared.service import Runtime, create_api
 from shared.settings import Settings
 from tests.conftest import fresh
+from tests.territory import seeded
 from tests.unit.test_intake_application import *  # noqa: F403 — the same bodies, on PostgreSQL
 from tests.unit.test_open311 import *  # noqa: F403
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def app(infra: Settings) -> Iterator[IntakeApplication]:
-    application = build_application(fresh(infra))
+    application = seeded(build_application(fresh(infra)))
     yield application
     application.close()
 
@@ -34,7 +35,7 @@ def app(infra: Settings) -> Iterator[IntakeApplication]:
 def client(infra: Settings) -> Iterator[TestClient]:
     settings = fresh(infra)
     api = create_api(
-        lambda: Runtime("intake", settings, build_application(settings)),
+        lambda: Runtime("intake", settings, seeded(build_application(settings))),
         settings,
         title="t",
         description="d",
