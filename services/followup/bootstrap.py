@@ -29,7 +29,7 @@ def build_runtime(settings: Settings) -> Runtime:
         clock=clock_from(settings.clock_file),
         policy=load_policy(settings.followup_policy),
     )
-    relay = Relay(app, settings, "followup", wire.to_cloudevent)
+    relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
 
     def clock(stop: threading.Event) -> None:
