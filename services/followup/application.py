@@ -30,6 +30,7 @@ from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
 from shared.messages import (
+    CalendarPublished,
     CaseAcceptanceDecided,
     CaseAssigned,
     CaseAwaitingManualDispatch,
@@ -59,6 +60,9 @@ def history_entry(event: CloudEvent) -> dict[str, Any]:
         "data": event.data,
     }
 
+
+NOT_OF_A_CASE = (CalendarPublished.TYPE,)
+"""Events on the topics follow-up hears that are about no case: its own calendar's."""
 
 NOTED = (
     CaseRegistered.TYPE,
@@ -135,6 +139,8 @@ class FollowUpApplication(TrackedApplication):
 
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
         """Consumer entry point for all three services' events, each applied at most once."""
+        if event.type in NOT_OF_A_CASE:
+            return  # no effect, so nothing to remember
         case_id = UUID(event.subject)
         history = self._get(history_id(case_id), CaseHistory) or CaseHistory.start(case_id)
         if not history.record(history_entry(event)):  # already recorded, with its effects

@@ -1,18 +1,21 @@
 """What follow-up tells the other services (and, through its own topic, the case history):
 every change of a case's clock, its handling, return visits, review and close-out.
 
-What other services told follow-up (the notes), the holiday calendar's own record and the
-history's entries stay inside: they are on the wire already, as the other services' events.
+and the holiday years an admin publishes, for the other services to count working days
+with. What other services told follow-up (the notes) and the history's entries stay inside:
+they are on the wire already, as the other services' events.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from services.followup.domain import CaseHistory, HolidayCalendar
 from services.followup.domain import FollowUpCase as C
 from services.followup.policy import STANDARD
 from shared.messages import (
+    CalendarPublished,
     CaseClosedOut,
     CaseFinal,
     CaseOverdue,
@@ -48,7 +51,6 @@ WIRE.internal(
     C.RestrictionNoted,
     C.PartNoted,
     HolidayCalendar.Started,
-    HolidayCalendar.YearPublished,
     CaseHistory.Started,
     CaseHistory.EntryRecorded,
 )
@@ -263,6 +265,19 @@ def _review_decided(event: C.ReviewDecided) -> Contract:
 @WIRE.maps(C.BecameFinal)
 def _final(event: C.BecameFinal) -> Contract:
     return CaseFinal(case_id=case_of(event), summary=event.summary, final_at=event.at)
+
+
+# --- the work calendar ------------------------------------------------------------------------
+
+
+@WIRE.maps(HolidayCalendar.YearPublished)
+def _calendar(event: HolidayCalendar.YearPublished) -> Contract:
+    return CalendarPublished(
+        year=event.year,
+        holidays=[date.fromisoformat(d) for d in event.holidays],
+        make_up_days=[date.fromisoformat(d) for d in event.make_up_days],
+        published_at=event.timestamp,
+    )
 
 
 to_cloudevent = WIRE.to_cloudevent

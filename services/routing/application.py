@@ -17,9 +17,12 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.routing import catalogue as seed
+from services.routing.calendar import CALENDAR_ID, PublishedCalendar
 from services.routing.domain import (
     LEVELS,
+    OBJECTION_WINDOW,
     Assignment,
+    ObjectionWindow,
     RoutingRefused,
     accused_departments,
     reroute_by_catalogue,
@@ -35,11 +38,12 @@ from services.routing.organisation import (
     Organisation,
     Window,
 )
-from shared.calendar import local_minute
+from shared.calendar import WorkCalendar, local_minute
 from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
 from shared.messages import (
+    CalendarPublished,
     CaseAcceptanceDecided,
     CaseClassified,
     CaseOverdue,
@@ -58,6 +62,7 @@ FOLLOWED = (
     CaseAcceptanceDecided.TYPE,
     CaseRepeated.TYPE,
     CaseOverdue.TYPE,
+    CalendarPublished.TYPE,
 )
 
 
@@ -65,17 +70,23 @@ class RoutingApplication(TrackedApplication):
     name = "routing"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utcnow
+        self,
+        env: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        objection_window: ObjectionWindow = OBJECTION_WINDOW,
     ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.objection_window = objection_window
         self.inbox = Inbox(self)
+        self._calendar: tuple[int, WorkCalendar] | None = None
         self.seed()
 
-    # --- registry and catalogue -----------------------------------------------------------
+    # --- registry, catalogue and calendar ---------------------------------------------------
 
     def seed(self) -> None:
-        """A new centre's registry and first catalogue (idempotent; safe in several processes)."""
+        """A new centre's registry, first catalogue and calendar (the built-in years until
+        follow-up publishes one); idempotent and safe in several processes."""
         if self.load(ORGANISATION_ID) is None:
             org = Organisation.start()
             for j in seed.JURISDICTIONS:
@@ -91,6 +102,9 @@ class RoutingApplication(TrackedApplication):
             catalogue.publish(list(seed.RULES), self.organisation(), seed.SEED_NOTE, by="seed")
             with contextlib.suppress(IntegrityError):
                 self.save(catalogue)
+        if self.load(CALENDAR_ID) is None:
+            with contextlib.suppress(IntegrityError):
+                self.save(PublishedCalendar.start())
 
     def organisation(self) -> Organisation:
         """The registry, to read: the cached object itself, shared and never changed in place
@@ -102,14 +116,23 @@ class RoutingApplication(TrackedApplication):
         """The dispatch catalogue, to read (shared like `organisation`)."""
         return self._reference(CATALOGUE_ID)  # type: ignore[no-any-return]
 
+    def calendar(self) -> WorkCalendar:
+        """The work calendar as follow-up last published it, over the built-in years; made
+        again only when a publication was heard."""
+        book: PublishedCalendar = self._reference(CALENDAR_ID)
+        if self._calendar is None or self._calendar[0] != book.version:
+            self._calendar = (book.version, book.calendar())
+        return self._calendar[1]
+
     def _reference(self, aggregate_id: UUID, *, to_change: bool = False) -> Any:
         """Reference data every case reads: copied only for a command that changes it, since
         copying the registry for each routed case cost more than routing it."""
         try:
             return self.reference(aggregate_id, to_change=to_change)
         except AggregateNotFoundError:
-            what = "organisation registry" if aggregate_id == ORGANISATION_ID else "catalogue"
-            raise NotFound(f"the {what} (start routing once to seed it)") from None
+            what = {ORGANISATION_ID: "organisation registry", CALENDAR_ID: "work calendar"}
+            name = what.get(aggregate_id, "catalogue")
+            raise NotFound(f"the {name} (start routing once to seed it)") from None
 
     def define_jurisdiction(self, jurisdiction: Jurisdiction, actor: Actor) -> Organisation:
         return self._change(
@@ -146,6 +169,11 @@ class RoutingApplication(TrackedApplication):
         if event.type not in FOLLOWED:
             return  # no effect, so nothing to remember
         message = parse(event.type, event.data)
+        if isinstance(message, CalendarPublished):
+            book: PublishedCalendar = self._reference(CALENDAR_ID, to_change=True)
+            book.hear(message.year, message.holidays, message.make_up_days, message.published_at)
+            self.save_tracked(tracking, book)
+            return
         case_id = UUID(event.subject)
         trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
         assignment: Assignment | None = self.load(case_id)
@@ -189,6 +217,8 @@ class RoutingApplication(TrackedApplication):
             organisation=self.organisation(),
             rules=rules,
             rule_version=version,
+            window=self.objection_window,
+            calendar=self.calendar(),
             actor=ROUTING,
             trace=trace,
         )
@@ -225,6 +255,8 @@ class RoutingApplication(TrackedApplication):
             trigger="confidentiality" if assignment.lead is None else "reclassified",
             rule=rule,
             rule_version=version,
+            window=self.objection_window,
+            calendar=self.calendar(),
             actor=ROUTING,
             trace=trace,
         )
@@ -312,6 +344,8 @@ class RoutingApplication(TrackedApplication):
                 co_handlers=[org.department(c).as_ref() for c in co_handlers],
                 reason=reason,
                 trigger=trigger,
+                window=self.objection_window,
+                calendar=self.calendar(),
                 actor=actor,
                 trace=trace,
             )
@@ -331,6 +365,8 @@ class RoutingApplication(TrackedApplication):
             trigger=trigger,
             rule=rule,
             rule_version=version,
+            window=self.objection_window,
+            calendar=self.calendar(),
             actor=actor,
             trace=trace,
         )
@@ -371,6 +407,8 @@ class RoutingApplication(TrackedApplication):
                     co_handlers=[org.department(c).as_ref() for c in co_handlers],
                     reason=f"decided by the joint meeting chaired by {chair}",
                     trigger="joint-meeting",
+                    window=self.objection_window,
+                    calendar=self.calendar(),
                     actor=actor,
                     trace=trace,
                 )

@@ -8,6 +8,7 @@ escalation, joint meeting and leader who took the case.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,11 +16,39 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from services.routing.organisation import DispatchRule, Organisation, choose
-from shared.calendar import CHINA, Period
+from shared.calendar import CHINA, Period, WorkCalendar
 from shared.domain import Actor, Attributed, AttributedCreation, DomainError, Trace, attribution
 
-OBJECTION_WORKING_DAYS = 5
-"""A department objects to a routing within 5 working days, with reasons (Art. 23 ¶3)."""
+
+@dataclass(frozen=True)
+class ObjectionWindow:
+    """How long a department has to object to a case routed to it: a department that finds
+    the matter outside its remit says so, with reasons, within 5 working days of receiving
+    it (《信访工作条例》第二十三条第三款, Art. 23 ¶3); after that it handles its part, or
+    asks for escalation.
+
+    Applied when the department receives the case, on the work calendar as published then;
+    the event that hands it the case stores the deadline, so changing the window or
+    publishing holidays moves the deadlines of cases received afterwards, never past ones.
+    """
+
+    period: Period
+
+    def due(self, received: datetime, calendar: WorkCalendar) -> datetime:
+        return calendar.end(received, self.period)
+
+
+OBJECTION_WINDOW = ObjectionWindow(Period(5, "working-days"))
+
+ORIGINAL_OBJECTION_WINDOW = ObjectionWindow(Period(5, "working-days"))
+"""The window when the events did not yet store the deadline it gave, which was then counted
+on the built-in calendar at every read. Their upcasts compute it so: fixed here, so that a
+change of `OBJECTION_WINDOW` never moves those deadlines."""
+
+
+def _due_as_meant_then(state: dict[str, Any]) -> None:
+    state["objection_due"] = ORIGINAL_OBJECTION_WINDOW.due(state["timestamp"], CHINA)
+
 
 LEVELS = ("window", "joint-meeting", "leader")
 """The escalation ladder: window mediation → joint meeting (联席会议) → a leader takes the
@@ -64,11 +93,15 @@ class Assignment(Aggregate):
     class Assigned(AttributedCreation):
         """The catalogue chose the departments when the case arrived."""
 
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state.update(category=None, location={}, legal_class=None)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            _due_as_meant_then(state)
 
         lead: dict[str, str]
         co_handlers: list[dict[str, str]]
@@ -78,10 +111,11 @@ class Assignment(Aggregate):
         category: str | None
         location: dict[str, Any]
         legal_class: str | None
+        objection_due: datetime
 
         def apply(self, a: Assignment) -> None:
             a.context(self.category, self.location, self.legal_class)
-            a.parties_from(self.lead, self.co_handlers, self.timestamp)
+            a.parties_from(self.lead, self.co_handlers, self.timestamp, self.objection_due)
             a.rule_id, a.rule_version, a.reason = self.rule_id, self.rule_version, self.reason
 
     class QueuedForManualDispatch(AttributedCreation):
@@ -108,6 +142,12 @@ class Assignment(Aggregate):
         """Departments chosen again: by hand, after an objection, by a joint meeting, or
         away from an accused unit. A change of lead counts as a transfer."""
 
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            _due_as_meant_then(state)
+
         lead: dict[str, str]
         co_handlers: list[dict[str, str]]
         rule_id: str | None
@@ -115,13 +155,16 @@ class Assignment(Aggregate):
         reason: str
         trigger: str
         transfers: int
+        objection_due: datetime
 
         def apply(self, a: Assignment) -> None:
             if a.lead is not None and a.lead["code"] != self.lead["code"]:
                 a.transfers.append(
                     {"from": a.lead, "to": self.lead, "trigger": self.trigger, "at": self.timestamp}
                 )
-            a.parties_from(self.lead, self.co_handlers, self.timestamp, binding=self.trigger)
+            a.parties_from(
+                self.lead, self.co_handlers, self.timestamp, self.objection_due, self.trigger
+            )
             a.rule_id, a.rule_version, a.reason = self.rule_id, self.rule_version, self.reason
 
     class Accepted(Attributed):
@@ -300,10 +343,11 @@ class Assignment(Aggregate):
         lead: dict[str, str],
         co_handlers: list[dict[str, str]],
         at: datetime,
+        objection_due: datetime,
         binding: str | None = None,
     ) -> None:
         """The departments now involved; one already involved in the same role keeps its
-        answer, a new one has 5 working days to accept or object."""
+        answer, a new one may object until `objection_due` (see `ObjectionWindow`)."""
         parties = {}
         for ref, role in [(lead, "lead"), *((c, "co-handler") for c in co_handlers)]:
             old = self.parties.get(ref["code"])
@@ -317,7 +361,7 @@ class Assignment(Aggregate):
                 "role": role,
                 "state": "awaiting-acceptance",
                 "since": at,
-                "objection_due": CHINA.end(at, Period(OBJECTION_WORKING_DAYS, "working-days")),
+                "objection_due": objection_due,
                 "objection": None,
                 "binding": binding if binding == "joint-meeting" else None,
                 "handler": None,
@@ -354,6 +398,8 @@ class Assignment(Aggregate):
         organisation: Organisation,
         rules: tuple[DispatchRule, ...],
         rule_version: str,
+        window: ObjectionWindow,
+        calendar: WorkCalendar,
         actor: Actor,
         trace: Trace,
     ) -> Assignment:
@@ -381,6 +427,7 @@ class Assignment(Aggregate):
             rule_version=rule_version,
             reason=_because(rule, rule_version, category, location, lead),
             **context,
+            **_received(window, calendar),
             **attribution(actor, trace),
         )
 
@@ -424,8 +471,8 @@ class Assignment(Aggregate):
             )
         if now > party["objection_due"]:
             raise RoutingRefused(
-                "the 5 working days to object ended at "
-                f"{party['objection_due'].isoformat(timespec='minutes')} (Art. 23)"
+                "the time to object ended at "
+                f"{party['objection_due'].isoformat(timespec='minutes')} (Art. 23 ¶3)"
             )
         if len(reason.strip()) < 2:
             raise RoutingRefused("say why the case is outside the department's remit", "reason")
@@ -457,6 +504,8 @@ class Assignment(Aggregate):
         co_handlers: list[dict[str, str]],
         reason: str,
         trigger: str,
+        window: ObjectionWindow,
+        calendar: WorkCalendar,
         actor: Actor,
         trace: Trace,
         rule: DispatchRule | None = None,
@@ -494,6 +543,7 @@ class Assignment(Aggregate):
             reason=reason,
             trigger=trigger,
             transfers=len(self.transfers) + int(transfer),
+            **_received(window, calendar),
             **attribution(actor, trace),
         )
 
@@ -621,6 +671,14 @@ class Assignment(Aggregate):
     def visible_to(self, department: str | None) -> bool:
         """An accused unit never reads the case (Art. 30)."""
         return department is None or department not in self.barred
+
+
+def _received(window: ObjectionWindow, calendar: WorkCalendar) -> dict[str, Any]:
+    """The moment departments receive the case — the time of the event that hands it to
+    them, fixed now so that the deadline is counted from it — and until when they may
+    object."""
+    at = Assignment.Event.create_timestamp()
+    return {"timestamp": at, "objection_due": window.due(at, calendar)}
 
 
 def _ref(party: dict[str, Any]) -> dict[str, str]:

@@ -1,13 +1,14 @@
 """What routing tells the other services: every hand-off of a case, as a versioned contract.
 
-The registry and the catalogue stay inside, and so does a case's legal class (intake
-published it already).
+The registry, the catalogue and the calendar stay inside, and so does a case's legal class
+(intake and follow-up published those already).
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+from services.routing.calendar import PublishedCalendar
 from services.routing.domain import Assignment as A
 from services.routing.organisation import DispatchCatalogue, Organisation
 from shared.messages import (
@@ -35,6 +36,8 @@ WIRE.internal(
     Organisation.WindowDefined,
     DispatchCatalogue.Started,
     DispatchCatalogue.Published,
+    PublishedCalendar.Started,
+    PublishedCalendar.YearHeard,
 )
 
 

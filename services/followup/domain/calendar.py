@@ -68,11 +68,4 @@ class HolidayCalendar(Aggregate):
         )
 
     def calendar(self, base: WorkCalendar = CHINA) -> WorkCalendar:
-        found = base
-        for year, days in sorted(self.years.items()):
-            found = found.with_year(
-                frozenset(date.fromisoformat(d) for d in days["holidays"]),
-                frozenset(date.fromisoformat(d) for d in days["make_up_days"]),
-                year,
-            )
-        return found
+        return base.with_published(self.years)
