@@ -8,6 +8,7 @@ afternoon in Tianjin ends at the end of the next Friday there, whatever UTC says
 from __future__ import annotations
 
 import calendar as _calendar
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
@@ -118,6 +119,18 @@ class WorkCalendar:
         return WorkCalendar(
             frozenset(keep | holidays), frozenset(keep_make_up | make_up_days), self.zone
         )
+
+    def with_published(self, years: Mapping[int, Mapping[str, Iterable[str]]]) -> WorkCalendar:
+        """This calendar with the years as published in place of its own: for each year its
+        `holidays` and `make_up_days`, as ISO dates (as the holiday calendars keep them)."""
+        found = self
+        for year, days in sorted(years.items()):
+            found = found.with_year(
+                frozenset(date.fromisoformat(d) for d in days["holidays"]),
+                frozenset(date.fromisoformat(d) for d in days["make_up_days"]),
+                year,
+            )
+        return found
 
 
 CHINA = WorkCalendar()

@@ -7,7 +7,7 @@ named by its `type`; what does not fit goes to the dead-letter topic with the re
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -552,6 +552,21 @@ class RegistryChanged(Contract):
         )  # fmt: skip
 
 
+class CalendarPublished(Contract):
+    """Follow-up published a year's public holidays and make-up working days (调休), as the
+    State Council announced them; they replace what was published for that year before. Any
+    service that counts working days counts with them from then on (routing: the days a
+    department has to object to a case). The CloudEvent's subject is the calendar's id."""
+
+    TYPE = "onestop.followup.calendar.published.v1"
+    year: int
+    holidays: list[date]
+    make_up_days: list[date] = Field(
+        default=[], description="Weekend days worked instead of a holiday."
+    )
+    published_at: datetime
+
+
 CONTRACTS: dict[str, type[Contract]] = {
     c.TYPE: c
     for c in (
@@ -589,6 +604,7 @@ CONTRACTS: dict[str, type[Contract]] = {
         ReviewRequested,
         ReviewDecided,
         CaseFinal,
+        CalendarPublished,
     )
 }
 

@@ -127,18 +127,21 @@ class TrackedApplication(Application[UUID]):
         return batch.aggregates[aggregate_id]
 
     def reference(self, aggregate_id: UUID, *, to_change: bool = False) -> Any:
-        """Reference data that every record reads and none changes (a registry, a
-        catalogue): the cached object itself, brought up to date once per batch.
+        """Reference data that records read (a registry, a catalogue, a calendar): the
+        cached object itself, brought up to date once per batch.
 
-        Never change what this returns; a command asks for a copy (`to_change`). Nothing
-        changes it in place either: when another process saved newer events, they are
-        applied to a copy that then replaces it in the cache, so a reader still holding the
-        old object reads a consistent, if older, state. Raises AggregateNotFoundError if
-        there is none.
+        Never change what this returns; a command, or the rare record that changes it, asks
+        for a copy (`to_change`) — within a batch, the copy an earlier record of the batch
+        changed, if one did. Nothing changes it in place either: when another process saved
+        newer events, they are applied to a copy that then replaces it in the cache, so a
+        reader still holding the old object reads a consistent, if older, state. Raises
+        AggregateNotFoundError if there is none.
         """
-        if to_change:
-            return deepcopy(self.reference(aggregate_id))
         batch: Batch | None = getattr(self._local, "batch", None)
+        if to_change:
+            if batch is not None and aggregate_id in batch.aggregates:
+                return batch.aggregates[aggregate_id]
+            return deepcopy(self.reference(aggregate_id))
         if batch is not None and aggregate_id in batch.references:
             return batch.references[aggregate_id]
         aggregate = self._current(aggregate_id)

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import resolve_topic
+
 
 def cached(app: Any, aggregate_id: UUID) -> Any | None:
     """The repository's cached aggregate itself (shared: read it, never change it), if any."""
@@ -32,15 +35,21 @@ def current(app: Any, aggregate_id: UUID, version: int) -> Any:
 
 
 class LogFollower:
-    """Calls `project(aggregate_id, version)` for every aggregate whose topic contains
-    `marker` and that changed since the last catch-up, with the version it reached, in the
-    order of their latest change."""
+    """Calls `project(aggregate_id, version)` for every aggregate of class `kind` that
+    changed since the last catch-up, with the version it reached, in the order of their
+    latest change.
+
+    A stored event is recognised by the class its topic resolves to, not by the topic's
+    text, so events stored under a topic that has since moved are followed too.
+    """
 
     BATCH = 500
 
-    def __init__(self, app: Any, marker: str, project: Callable[[UUID, int], None]) -> None:
+    def __init__(
+        self, app: Any, kind: type[Aggregate], project: Callable[[UUID, int], None]
+    ) -> None:
         self.app = app
-        self.marker = marker
+        self.events = kind.Event
         self.project = project
         self.lock = threading.RLock()
         self.position = 0
@@ -55,7 +64,7 @@ class LogFollower:
                     return self.position
                 touched: dict[UUID, int] = {}
                 for n in notifications:
-                    if self.marker in n.topic:
+                    if issubclass(resolve_topic(n.topic), self.events):
                         touched.pop(n.originator_id, None)  # keep the order of latest change
                         touched[n.originator_id] = n.originator_version
                 for aggregate_id, version in touched.items():

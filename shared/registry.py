@@ -58,6 +58,10 @@ class TerritoryReplica(Aggregate):
             self.trigger_event(self.Heard, change=change, by=message.by)
 
 
+REPLICA_EVENTS = (TerritoryReplica.Started, TerritoryReplica.Heard, TerritoryReplica.CentreHeard)
+"""Kept in the service's own store, never put on the wire again (see `shared.wiring`)."""
+
+
 def hears_registry(event: CloudEvent) -> bool:
     return event.type == RegistryChanged.TYPE
 

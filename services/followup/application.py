@@ -30,6 +30,7 @@ from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
 from shared.messages import (
+    CalendarPublished,
     CaseAcceptanceDecided,
     CaseAssigned,
     CaseAwaitingManualDispatch,
@@ -62,6 +63,9 @@ def history_entry(event: CloudEvent) -> dict[str, Any]:
         "data": event.data,
     }
 
+
+NOT_OF_A_CASE = (CalendarPublished.TYPE,)
+"""Events on the topics follow-up hears that are about no case: its own calendar's."""
 
 NOTED = (
     CaseRegistered.TYPE,
@@ -143,6 +147,8 @@ class FollowUpApplication(TrackedApplication):
         if hears_registry(event):
             hear_registry(self, event, tracking)
             return
+        if event.type in NOT_OF_A_CASE:
+            return  # no effect, so nothing to remember
         case_id = UUID(event.subject)
         history = self._get(history_id(case_id), CaseHistory) or CaseHistory.start(case_id)
         if not history.record(history_entry(event)):  # already recorded, with its effects

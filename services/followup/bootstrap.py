@@ -35,7 +35,7 @@ def build_runtime(settings: Settings) -> Runtime:
         clock=service_clock(settings.clock_file),
         policy=load_policy(settings.followup_policy),
     )
-    relay = Relay(app, settings, "followup", wire.to_cloudevent)
+    relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
 
     def clock(stop: threading.Event) -> None:

@@ -109,7 +109,7 @@ class Ledger:
         self.codes: dict[str, UUID] = {}
         self.facts: dict[UUID, Facts] = {}
         self.running: dict[UUID, list[Due]] = {}
-        self.log = LogFollower(app, ":FollowUpCase.", self._project)
+        self.log = LogFollower(app, FollowUpCase, self._project)
 
     def _project(self, case_id: UUID, version: int) -> None:
         try:

@@ -1,14 +1,21 @@
 """What follow-up tells the other services (and, through its own topic, the case history):
-every change of a case's clock, its handling, return visits, review and close-out."""
+every change of a case's clock, its handling, return visits, review and close-out.
+
+and the holiday years an admin publishes, for the other services to count working days
+with. What other services told follow-up (the notes) and the history's entries stay inside:
+they are on the wire already, as the other services' events.
+"""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
+from services.followup.domain import CaseHistory, HolidayCalendar
 from services.followup.domain import FollowUpCase as C
 from services.followup.policy import STANDARD
-from shared.envelope import CloudEvent, from_domain_event
 from shared.messages import (
+    CalendarPublished,
     CaseClosedOut,
     CaseFinal,
     CaseOverdue,
@@ -29,7 +36,25 @@ from shared.messages import (
     SatisfactionRecorded,
     ScheduledDeadline,
     SupervisionNotice,
-    dump,
+)
+from shared.registry import REPLICA_EVENTS
+from shared.wiring import Wire
+
+WIRE = Wire("followup")
+WIRE.internal(
+    C.Opened,
+    C.RegistrationNoted,
+    C.AssignmentNoted,
+    C.ManualDispatchNoted,
+    C.AcceptanceNoted,
+    C.EscalationNoted,
+    C.RepeatNoted,
+    C.RestrictionNoted,
+    C.PartNoted,
+    HolidayCalendar.Started,
+    CaseHistory.Started,
+    CaseHistory.EntryRecorded,
+    *REPLICA_EVENTS,
 )
 
 WIRE_FIELDS = set(ScheduledDeadline.model_fields)
@@ -48,135 +73,214 @@ def escalates(d: dict[str, Any]) -> bool:
     return clock.escalates if clock else True
 
 
-def to_cloudevent(event: Any) -> CloudEvent | None:
-    case_id = str(event.originator_id)
-    message: Contract
-    if isinstance(event, C.DeadlinesScheduled):
-        message = DeadlinesScheduled(
-            case_id=case_id, deadlines=[deadline(d) for d in event.deadlines]
-        )
-    elif isinstance(event, C.DeadlinesMet):
-        message = DeadlinesMet(case_id=case_id, deadlines=event.ids, met_at=event.at)
-    elif isinstance(event, C.DeadlinesSuperseded):
-        message = DeadlinesSuperseded(
-            case_id=case_id, deadlines=event.ids, reason=event.reason, at=event.at
-        )
-    elif isinstance(event, C.ReminderSent):
-        d = event.deadline
-        message = DeadlineReminder(
-            case_id=case_id,
-            deadline=d["id"],
-            kind=d["kind"],
-            due_at=d["due_at"],
-            department=d.get("department"),
-            responsible=d.get("responsible") or d.get("department"),
-            rule=d["rule"],
-        )
-    elif isinstance(event, C.DeadlineBreached):
-        d = event.deadline
-        message = CaseOverdue(
-            case_id=case_id,
-            deadline=d["kind"],
-            due_at=d["due_at"],
-            department=d.get("department"),
-            escalate=escalates(d),
-            deadline_id=d["id"],
-        )
-    elif isinstance(event, C.SupervisionNoticeIssued):
-        message = SupervisionNotice(
-            case_id=case_id,
-            number=event.number,
-            department=event.department,
-            text=event.text,
-            automatic=event.automatic,
-            deadline=event.deadline_id,
-            issued_at=event.at,
-        )
-    elif isinstance(event, C.ClocksPaused):
-        message = ClocksPaused(
-            case_id=case_id, deadlines=event.ids, reason=event.reason, paused_at=event.at
-        )
-    elif isinstance(event, C.ClocksResumed):
-        message = ClocksResumed(
-            case_id=case_id,
-            deadlines=[deadline(d) for d in event.deadlines],
-            paused_seconds=event.paused_seconds,
-            resumed_at=event.at,
-        )
-    elif isinstance(event, C.ExtensionGranted):
-        message = DeadlineExtended(
-            case_id=case_id,
-            deadline=event.deadline_id,
-            period=event.period,
-            due_at=event.due_at,
-            reason=event.reason,
-            approved_by=event.approved_by,
-        )
-    elif isinstance(event, C.PlanFiled):
-        message = HandlingReported(
-            case_id=case_id,
-            kind="plan",
-            summary=event.summary,
-            major=event.major,
-            reported_at=event.at,
-        )
-    elif isinstance(event, C.ProgressReported):
-        message = HandlingReported(
-            case_id=case_id, kind="progress", summary=event.summary, reported_at=event.at
-        )
-    elif isinstance(event, C.LongTermPlanApproved):
-        message = HandlingReported(
-            case_id=case_id,
-            kind="long-term-plan",
-            summary=event.summary,
-            target=event.target,
-            reported_at=event.at,
-        )
-    elif isinstance(event, C.OutcomeRecorded):
-        message = OutcomeRecorded(
-            case_id=case_id,
-            round=event.round,
-            form=event.form,  # type: ignore[arg-type]
-            opinion=event.opinion,  # type: ignore[arg-type]
-            summary=event.summary,
-            parts=event.parts,
-            recorded_at=event.at,
-        )
-    elif isinstance(event, C.SatisfactionRecorded):
-        message = SatisfactionRecorded(
-            case_id=case_id,
-            round=event.round,
-            satisfaction=event.satisfaction,  # type: ignore[arg-type]
-            notes=event.notes,
-            source=event.source,  # type: ignore[arg-type]
-            recorded_at=event.at,
-        )
-    elif isinstance(event, C.Reopened):
-        message = CaseReopened(
-            case_id=case_id, round=event.round, reason=event.reason, reopened_at=event.at
-        )
-    elif isinstance(event, C.CeaseCommitmentRecorded):
-        message = CeaseCommitmentRecorded(case_id=case_id, note=event.note, recorded_at=event.at)
-    elif isinstance(event, C.ClosedOut):
-        message = CaseClosedOut(case_id=case_id, basis=event.basis, closed_at=event.at)
-    elif isinstance(event, C.ReviewRequested):
-        message = ReviewRequested(
-            case_id=case_id,
-            level=event.level,  # type: ignore[arg-type]
-            organ=event.organ,
-            reason=event.reason,
-            requested_at=event.at,
-        )
-    elif isinstance(event, C.ReviewDecided):
-        message = ReviewDecided(
-            case_id=case_id,
-            level=event.level,  # type: ignore[arg-type]
-            decision=event.decision,  # type: ignore[arg-type]
-            summary=event.summary,
-            decided_at=event.at,
-        )
-    elif isinstance(event, C.BecameFinal):
-        message = CaseFinal(case_id=case_id, summary=event.summary, final_at=event.at)
-    else:
-        return None
-    return from_domain_event("followup", event, dump(message), message.TYPE)
+def case_of(event: Any) -> str:
+    return str(event.originator_id)
+
+
+# --- the clocks ---------------------------------------------------------------------------
+
+
+@WIRE.maps(C.DeadlinesScheduled)
+def _scheduled(event: C.DeadlinesScheduled) -> Contract:
+    return DeadlinesScheduled(
+        case_id=case_of(event), deadlines=[deadline(d) for d in event.deadlines]
+    )
+
+
+@WIRE.maps(C.DeadlinesMet)
+def _met(event: C.DeadlinesMet) -> Contract:
+    return DeadlinesMet(case_id=case_of(event), deadlines=event.ids, met_at=event.at)
+
+
+@WIRE.maps(C.DeadlinesSuperseded)
+def _superseded(event: C.DeadlinesSuperseded) -> Contract:
+    return DeadlinesSuperseded(
+        case_id=case_of(event), deadlines=event.ids, reason=event.reason, at=event.at
+    )
+
+
+@WIRE.maps(C.ReminderSent)
+def _reminder(event: C.ReminderSent) -> Contract:
+    d = event.deadline
+    return DeadlineReminder(
+        case_id=case_of(event),
+        deadline=d["id"],
+        kind=d["kind"],
+        due_at=d["due_at"],
+        department=d.get("department"),
+        responsible=d.get("responsible") or d.get("department"),
+        rule=d["rule"],
+    )
+
+
+@WIRE.maps(C.DeadlineBreached)
+def _overdue(event: C.DeadlineBreached) -> Contract:
+    d = event.deadline
+    return CaseOverdue(
+        case_id=case_of(event),
+        deadline=d["kind"],
+        due_at=d["due_at"],
+        department=d.get("department"),
+        escalate=escalates(d),
+        deadline_id=d["id"],
+    )
+
+
+@WIRE.maps(C.SupervisionNoticeIssued)
+def _notice(event: C.SupervisionNoticeIssued) -> Contract:
+    return SupervisionNotice(
+        case_id=case_of(event),
+        number=event.number,
+        department=event.department,
+        text=event.text,
+        automatic=event.automatic,
+        deadline=event.deadline_id,
+        issued_at=event.at,
+    )
+
+
+@WIRE.maps(C.ClocksPaused)
+def _paused(event: C.ClocksPaused) -> Contract:
+    return ClocksPaused(
+        case_id=case_of(event), deadlines=event.ids, reason=event.reason, paused_at=event.at
+    )
+
+
+@WIRE.maps(C.ClocksResumed)
+def _resumed(event: C.ClocksResumed) -> Contract:
+    return ClocksResumed(
+        case_id=case_of(event),
+        deadlines=[deadline(d) for d in event.deadlines],
+        paused_seconds=event.paused_seconds,
+        resumed_at=event.at,
+    )
+
+
+@WIRE.maps(C.ExtensionGranted)
+def _extended(event: C.ExtensionGranted) -> Contract:
+    return DeadlineExtended(
+        case_id=case_of(event),
+        deadline=event.deadline_id,
+        period=event.period,
+        due_at=event.due_at,
+        reason=event.reason,
+        approved_by=event.approved_by,
+    )
+
+
+# --- handling, return visit, close-out, review ---------------------------------------------
+
+
+@WIRE.maps(C.PlanFiled)
+def _plan(event: C.PlanFiled) -> Contract:
+    return HandlingReported(
+        case_id=case_of(event),
+        kind="plan",
+        summary=event.summary,
+        major=event.major,
+        reported_at=event.at,
+    )
+
+
+@WIRE.maps(C.ProgressReported)
+def _progress(event: C.ProgressReported) -> Contract:
+    return HandlingReported(
+        case_id=case_of(event), kind="progress", summary=event.summary, reported_at=event.at
+    )
+
+
+@WIRE.maps(C.LongTermPlanApproved)
+def _long_term_plan(event: C.LongTermPlanApproved) -> Contract:
+    return HandlingReported(
+        case_id=case_of(event),
+        kind="long-term-plan",
+        summary=event.summary,
+        target=event.target,
+        reported_at=event.at,
+    )
+
+
+@WIRE.maps(C.OutcomeRecorded)
+def _outcome(event: C.OutcomeRecorded) -> Contract:
+    return OutcomeRecorded(
+        case_id=case_of(event),
+        round=event.round,
+        form=event.form,  # type: ignore[arg-type]
+        opinion=event.opinion,  # type: ignore[arg-type]
+        summary=event.summary,
+        parts=event.parts,
+        recorded_at=event.at,
+    )
+
+
+@WIRE.maps(C.SatisfactionRecorded)
+def _satisfaction(event: C.SatisfactionRecorded) -> Contract:
+    return SatisfactionRecorded(
+        case_id=case_of(event),
+        round=event.round,
+        satisfaction=event.satisfaction,  # type: ignore[arg-type]
+        notes=event.notes,
+        source=event.source,  # type: ignore[arg-type]
+        recorded_at=event.at,
+    )
+
+
+@WIRE.maps(C.Reopened)
+def _reopened(event: C.Reopened) -> Contract:
+    return CaseReopened(
+        case_id=case_of(event), round=event.round, reason=event.reason, reopened_at=event.at
+    )
+
+
+@WIRE.maps(C.CeaseCommitmentRecorded)
+def _commitment(event: C.CeaseCommitmentRecorded) -> Contract:
+    return CeaseCommitmentRecorded(case_id=case_of(event), note=event.note, recorded_at=event.at)
+
+
+@WIRE.maps(C.ClosedOut)
+def _closed_out(event: C.ClosedOut) -> Contract:
+    return CaseClosedOut(case_id=case_of(event), basis=event.basis, closed_at=event.at)
+
+
+@WIRE.maps(C.ReviewRequested)
+def _review_requested(event: C.ReviewRequested) -> Contract:
+    return ReviewRequested(
+        case_id=case_of(event),
+        level=event.level,  # type: ignore[arg-type]
+        organ=event.organ,
+        reason=event.reason,
+        requested_at=event.at,
+    )
+
+
+@WIRE.maps(C.ReviewDecided)
+def _review_decided(event: C.ReviewDecided) -> Contract:
+    return ReviewDecided(
+        case_id=case_of(event),
+        level=event.level,  # type: ignore[arg-type]
+        decision=event.decision,  # type: ignore[arg-type]
+        summary=event.summary,
+        decided_at=event.at,
+    )
+
+
+@WIRE.maps(C.BecameFinal)
+def _final(event: C.BecameFinal) -> Contract:
+    return CaseFinal(case_id=case_of(event), summary=event.summary, final_at=event.at)
+
+
+# --- the work calendar ------------------------------------------------------------------------
+
+
+@WIRE.maps(HolidayCalendar.YearPublished)
+def _calendar(event: HolidayCalendar.YearPublished) -> Contract:
+    return CalendarPublished(
+        year=event.year,
+        holidays=[date.fromisoformat(d) for d in event.holidays],
+        make_up_days=[date.fromisoformat(d) for d in event.make_up_days],
+        published_at=event.timestamp,
+    )
+
+
+to_cloudevent = WIRE.to_cloudevent
+publishes = WIRE.publishes

@@ -7,10 +7,8 @@ here.
 
 from __future__ import annotations
 
-from typing import Any
-
-from services.intake.domain import Case, notice_owed
-from shared.envelope import CloudEvent, from_domain_event
+from services.intake.domain import ApiKeys, Case, Petitioner, notice_owed
+from services.intake.queue import QueueDay, QueueLayout
 from shared.messages import (
     CaseAcceptanceDecided,
     CaseClassified,
@@ -18,84 +16,97 @@ from shared.messages import (
     CaseRepeated,
     Contract,
     Location,
-    dump,
+)
+from shared.registry import REPLICA_EVENTS
+from shared.wiring import Wire
+
+WIRE = Wire("intake")
+WIRE.internal(
+    Case.ProgressNoted,
+    Petitioner.Registered,
+    Petitioner.DetailsUpdated,
+    Petitioner.CaseAdded,
+    ApiKeys.Started,
+    ApiKeys.Issued,
+    ApiKeys.Revoked,
+    QueueLayout.Started,
+    QueueLayout.LineDefined,
+    QueueLayout.WindowDefined,
+    QueueDay.Opened,
+    QueueDay.TicketIssued,
+    QueueDay.TicketCalled,
+    QueueDay.TicketTransferred,
+    QueueDay.TicketFinished,
+    *REPLICA_EVENTS,
 )
 
 
-def _message(event: Any) -> Contract | None:
-    case_id = str(event.originator_id)
-    if isinstance(event, Case.Registered):
-        review = event.duplicate_review or {}
-        return CaseRegistered(
-            case_id=case_id,
-            channel=event.channel,  # type: ignore[arg-type]
-            subject=event.subject,
-            description=event.description,
-            category=event.category,
-            location=Location(
-                place=event.location.place,
-                path=list(event.location.path),
-            ),
-            registered_at=event.timestamp,
-            first_receiver=event.first_receiver,
-            legal_class=event.legal_class,  # type: ignore[arg-type]
-            petitioner_ids=[
-                p["petitioner_id"] for p in event.petitioners if p.get("petitioner_id")
-            ],
-            group_size=(event.group or {}).get("participant_count"),
-            notice_required=notice_owed(event.petitioners),
-            external_system=(event.external or {}).get("system"),
-            repeat_of=review.get("candidates", []) if review.get("decision") == "new" else [],
-            lookup_code_hash=event.lookup_code_hash,
-        )
-    if isinstance(event, Case.Classified):
-        return CaseClassified(
-            case_id=case_id,
-            legal_class=event.legal_class,  # type: ignore[arg-type]
-            litigation_related=event.litigation_related,
-            accused=event.accused,
-            classified_at=event.timestamp,
-        )
-    if isinstance(event, Case.AcceptanceDecided):
-        return CaseAcceptanceDecided(
-            case_id=case_id,
-            decision=event.decision,  # type: ignore[arg-type]
-            reason=event.reason,
-            diverted_to=event.diverted_to,
-            notice_required=event.notice_required,
-            decided_at=event.timestamp,
-        )
-    if isinstance(event, Case.RepeatLinked | Case.RepeatRefused):
-        return CaseRepeated(
-            case_id=case_id,
-            outcome="linked" if isinstance(event, Case.RepeatLinked) else "refused",
-            channel=event.channel,  # type: ignore[arg-type]
-            repeat_count=event.repeat_number,
-            petitioner_ids=event.petitioner_ids,
-            repeated_at=event.timestamp,
-        )
-    return None
-
-
-PUBLISHED = tuple(
-    f"{Case.__module__}:{c.__qualname__}"
-    for c in (
-        Case.Registered,
-        Case.Classified,
-        Case.AcceptanceDecided,
-        Case.RepeatLinked,
-        Case.RepeatRefused,
+@WIRE.maps(Case.Registered)
+def _registered(event: Case.Registered) -> Contract:
+    review = event.duplicate_review or {}
+    return CaseRegistered(
+        case_id=str(event.originator_id),
+        channel=event.channel,  # type: ignore[arg-type]
+        subject=event.subject,
+        description=event.description,
+        category=event.category,
+        location=Location(place=event.location.place, path=list(event.location.path)),
+        registered_at=event.timestamp,
+        first_receiver=event.first_receiver,
+        legal_class=event.legal_class,  # type: ignore[arg-type]
+        petitioner_ids=[p["petitioner_id"] for p in event.petitioners if p.get("petitioner_id")],
+        group_size=(event.group or {}).get("participant_count"),
+        notice_required=notice_owed(event.petitioners),
+        external_system=(event.external or {}).get("system"),
+        repeat_of=review.get("candidates", []) if review.get("decision") == "new" else [],
+        lookup_code_hash=event.lookup_code_hash,
     )
-)
 
 
-def publishes(topic: str) -> bool:
-    """Only these stored events go on the wire; the relay skips the rest undecrypted."""
-    return topic in PUBLISHED
+@WIRE.maps(Case.Classified)
+def _classified(event: Case.Classified) -> Contract:
+    return CaseClassified(
+        case_id=str(event.originator_id),
+        legal_class=event.legal_class,  # type: ignore[arg-type]
+        litigation_related=event.litigation_related,
+        accused=event.accused,
+        classified_at=event.timestamp,
+    )
 
 
-def to_cloudevent(event: Any) -> CloudEvent | None:
-    message = _message(event)
-    if message is None:
-        return None
-    return from_domain_event("intake", event, dump(message), message.TYPE)
+@WIRE.maps(Case.AcceptanceDecided)
+def _acceptance_decided(event: Case.AcceptanceDecided) -> Contract:
+    return CaseAcceptanceDecided(
+        case_id=str(event.originator_id),
+        decision=event.decision,  # type: ignore[arg-type]
+        reason=event.reason,
+        diverted_to=event.diverted_to,
+        notice_required=event.notice_required,
+        decided_at=event.timestamp,
+    )
+
+
+def _repeated(event: Case.RepeatLinked | Case.RepeatRefused, outcome: str) -> Contract:
+    return CaseRepeated(
+        case_id=str(event.originator_id),
+        outcome=outcome,  # type: ignore[arg-type]
+        channel=event.channel,  # type: ignore[arg-type]
+        repeat_count=event.repeat_number,
+        petitioner_ids=event.petitioner_ids,
+        repeated_at=event.timestamp,
+    )
+
+
+@WIRE.maps(Case.RepeatLinked)
+def _repeat_linked(event: Case.RepeatLinked) -> Contract:
+    return _repeated(event, "linked")
+
+
+@WIRE.maps(Case.RepeatRefused)
+def _repeat_refused(event: Case.RepeatRefused) -> Contract:
+    return _repeated(event, "refused")
+
+
+to_cloudevent = WIRE.to_cloudevent
+publishes = WIRE.publishes
+"""Only mapped stored events go on the wire; the relay skips the rest undecrypted."""

@@ -7,17 +7,21 @@ supervision office and leaders act on them through the API.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
+from services.routing.calendar import CALENDAR_ID, PublishedCalendar
 from services.routing.domain import (
     LEVELS,
+    OBJECTION_WINDOW,
     Assignment,
+    ObjectionWindow,
     RoutingRefused,
     accused_departments,
     department_ref,
@@ -30,11 +34,12 @@ from services.routing.organisation import (
     DispatchCatalogue,
     Organisation,
 )
-from shared.calendar import local_minute
+from shared.calendar import CHINA, WorkCalendar, local_minute
 from shared.domain import Actor, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
 from shared.messages import (
+    CalendarPublished,
     CaseAcceptanceDecided,
     CaseClassified,
     CaseOverdue,
@@ -65,6 +70,7 @@ FOLLOWED = (
     CaseAcceptanceDecided.TYPE,
     CaseRepeated.TYPE,
     CaseOverdue.TYPE,
+    CalendarPublished.TYPE,
 )
 
 
@@ -72,13 +78,27 @@ class RoutingApplication(TrackedApplication):
     name = "routing"
 
     def __init__(
-        self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utcnow
+        self,
+        env: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        objection_window: ObjectionWindow = OBJECTION_WINDOW,
     ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.objection_window = objection_window
         self.inbox = Inbox(self)
+        self._calendar: tuple[int, WorkCalendar] | None = None
+        self.seed()
 
-    # --- the registry and the catalogue -----------------------------------------------------
+    # --- the registry, the catalogue and the calendar -------------------------------------
+
+    def seed(self) -> None:
+        """The calendar routing counts with: the built-in years until follow-up publishes
+        one (idempotent, safe in several processes). The territory and the catalogue are
+        an admin's to import (`onestop territory import`)."""
+        if self.load(CALENDAR_ID) is None:
+            with contextlib.suppress(IntegrityError):  # another process started it first
+                self.save(PublishedCalendar.start())
 
     def organisation(self) -> Organisation:
         """The registry, to read: the cached object itself, shared and never changed in place
@@ -94,6 +114,16 @@ class RoutingApplication(TrackedApplication):
         """The dispatch catalogue, to read (shared like `organisation`)."""
         found = self._reference(CATALOGUE_ID)
         return found if isinstance(found, DispatchCatalogue) else DispatchCatalogue()
+
+    def calendar(self) -> WorkCalendar:
+        """The work calendar as follow-up last published it, over the built-in years; made
+        again only when a publication was heard."""
+        book = self._reference(CALENDAR_ID)
+        if not isinstance(book, PublishedCalendar):
+            return CHINA
+        if self._calendar is None or self._calendar[0] != book.version:
+            self._calendar = (book.version, book.calendar())
+        return self._calendar[1]
 
     def _reference(self, aggregate_id: UUID, *, to_change: bool = False) -> object | None:
         """Reference data every case reads: copied only for a command that changes it, since
@@ -193,6 +223,12 @@ class RoutingApplication(TrackedApplication):
         if event.type not in FOLLOWED:
             return  # no effect, so nothing to remember
         message = parse(event.type, event.data)
+        if isinstance(message, CalendarPublished):
+            found = self._reference(CALENDAR_ID, to_change=True)
+            book = found if isinstance(found, PublishedCalendar) else PublishedCalendar.start()
+            book.hear(message.year, message.holidays, message.make_up_days, message.published_at)
+            self.save_tracked(tracking, book)
+            return
         case_id = UUID(event.subject)
         trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
         assignment: Assignment | None = self.load(case_id)
@@ -236,6 +272,8 @@ class RoutingApplication(TrackedApplication):
             territory=self.territory(),
             rules=rules,
             rule_version=version,
+            window=self.objection_window,
+            calendar=self.calendar(),
             actor=ROUTING,
             trace=trace,
         )
@@ -275,6 +313,8 @@ class RoutingApplication(TrackedApplication):
             rule=rule,
             rule_version=version,
             handled_at=territory.handling_place(rule.scope),
+            window=self.objection_window,
+            calendar=self.calendar(),
             actor=ROUTING,
             trace=trace,
         )
@@ -363,6 +403,8 @@ class RoutingApplication(TrackedApplication):
                 co_handlers=_refs(org, co_handlers, "co_handlers"),
                 reason=reason,
                 trigger=trigger,
+                window=self.objection_window,
+                calendar=self.calendar(),
                 actor=actor,
                 trace=trace,
                 handled_at=org.territory.handling_place(chosen.place),
@@ -384,6 +426,8 @@ class RoutingApplication(TrackedApplication):
             rule=rule,
             rule_version=version,
             handled_at=org.territory.handling_place(rule.scope),
+            window=self.objection_window,
+            calendar=self.calendar(),
             actor=actor,
             trace=trace,
         )
@@ -424,6 +468,8 @@ class RoutingApplication(TrackedApplication):
                     co_handlers=_refs(org, co_handlers, "co_handlers"),
                     reason=f"decided by the joint meeting chaired by {chair}",
                     trigger="joint-meeting",
+                    window=self.objection_window,
+                    calendar=self.calendar(),
                     actor=actor,
                     trace=trace,
                     handled_at=org.territory.handling_place(chosen.place),

@@ -8,6 +8,7 @@ escalation, joint meeting and leader who took the case.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,12 +16,40 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from services.routing.organisation import choose
-from shared.calendar import CHINA, Period
+from shared.calendar import CHINA, Period, WorkCalendar
 from shared.domain import Actor, Attributed, AttributedCreation, DomainError, Trace, attribution
 from shared.territory import Department, DispatchRule, HandlingPlace, Location, Territory
 
-OBJECTION_WORKING_DAYS = 5
-"""A department objects to a routing within 5 working days, with reasons (Art. 23 ¶3)."""
+
+@dataclass(frozen=True)
+class ObjectionWindow:
+    """How long a department has to object to a case routed to it: a department that finds
+    the matter outside its remit says so, with reasons, within 5 working days of receiving
+    it (《信访工作条例》第二十三条第三款, Art. 23 ¶3); after that it handles its part, or
+    asks for escalation.
+
+    Applied when the department receives the case, on the work calendar as published then;
+    the event that hands it the case stores the deadline, so changing the window or
+    publishing holidays moves the deadlines of cases received afterwards, never past ones.
+    """
+
+    period: Period
+
+    def due(self, received: datetime, calendar: WorkCalendar) -> datetime:
+        return calendar.end(received, self.period)
+
+
+OBJECTION_WINDOW = ObjectionWindow(Period(5, "working-days"))
+
+ORIGINAL_OBJECTION_WINDOW = ObjectionWindow(Period(5, "working-days"))
+"""The window when the events did not yet store the deadline it gave, which was then counted
+on the built-in calendar at every read. Their upcasts compute it so: fixed here, so that a
+change of `OBJECTION_WINDOW` never moves those deadlines."""
+
+
+def _due_as_meant_then(state: dict[str, Any]) -> None:
+    state["objection_due"] = ORIGINAL_OBJECTION_WINDOW.due(state["timestamp"], CHINA)
+
 
 LEVELS = ("window", "joint-meeting", "leader")
 """The escalation ladder: window mediation → joint meeting (联席会议) → a leader takes the
@@ -61,7 +90,7 @@ class Assignment(Aggregate):
     class Assigned(AttributedCreation):
         """The catalogue chose the departments when the case arrived."""
 
-        class_version = 3
+        class_version = 4
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -69,7 +98,11 @@ class Assignment(Aggregate):
 
         @staticmethod
         def upcast_v2_v3(state: dict[str, Any]) -> None:
-            """Version 3 names the place (and grid) of the rule that chose the departments."""
+            _due_as_meant_then(state)
+
+        @staticmethod
+        def upcast_v3_v4(state: dict[str, Any]) -> None:
+            """Version 4 names the place (and grid) of the rule that chose the departments."""
             state["handled_at"] = None
 
         lead: dict[str, str]
@@ -80,11 +113,12 @@ class Assignment(Aggregate):
         category: str | None
         location: dict[str, Any]
         legal_class: str | None
+        objection_due: datetime
         handled_at: HandlingPlace | None
 
         def apply(self, a: Assignment) -> None:
             a.context(self.category, self.location, self.legal_class)
-            a.parties_from(self.lead, self.co_handlers, self.timestamp)
+            a.parties_from(self.lead, self.co_handlers, self.timestamp, self.objection_due)
             a.rule_id, a.rule_version, a.reason = self.rule_id, self.rule_version, self.reason
             a.handled_at = self.handled_at
 
@@ -112,11 +146,15 @@ class Assignment(Aggregate):
         """Departments chosen again: by hand, after an objection, by a joint meeting, or
         away from an accused unit. A change of lead counts as a transfer."""
 
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """Version 2 names the place (and grid) of the rule that chose the departments."""
+            _due_as_meant_then(state)
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Version 3 names the place (and grid) of the rule that chose the departments."""
             state["handled_at"] = None
 
         lead: dict[str, str]
@@ -126,6 +164,7 @@ class Assignment(Aggregate):
         reason: str
         trigger: str
         transfers: int
+        objection_due: datetime
         handled_at: HandlingPlace | None
 
         def apply(self, a: Assignment) -> None:
@@ -133,7 +172,9 @@ class Assignment(Aggregate):
                 a.transfers.append(
                     {"from": a.lead, "to": self.lead, "trigger": self.trigger, "at": self.timestamp}
                 )
-            a.parties_from(self.lead, self.co_handlers, self.timestamp, binding=self.trigger)
+            a.parties_from(
+                self.lead, self.co_handlers, self.timestamp, self.objection_due, self.trigger
+            )
             a.rule_id, a.rule_version, a.reason = self.rule_id, self.rule_version, self.reason
             a.handled_at = self.handled_at
 
@@ -314,10 +355,11 @@ class Assignment(Aggregate):
         lead: dict[str, str],
         co_handlers: list[dict[str, str]],
         at: datetime,
+        objection_due: datetime,
         binding: str | None = None,
     ) -> None:
         """The departments now involved; one already involved in the same role keeps its
-        answer, a new one has 5 working days to accept or object."""
+        answer, a new one may object until `objection_due` (see `ObjectionWindow`)."""
         parties = {}
         for ref, role in [(lead, "lead"), *((c, "co-handler") for c in co_handlers)]:
             old = self.parties.get(ref["code"])
@@ -331,7 +373,7 @@ class Assignment(Aggregate):
                 "role": role,
                 "state": "awaiting-acceptance",
                 "since": at,
-                "objection_due": CHINA.end(at, Period(OBJECTION_WORKING_DAYS, "working-days")),
+                "objection_due": objection_due,
                 "objection": None,
                 "binding": binding if binding == "joint-meeting" else None,
                 "handler": None,
@@ -368,6 +410,8 @@ class Assignment(Aggregate):
         territory: Territory,
         rules: tuple[DispatchRule, ...],
         rule_version: str,
+        window: ObjectionWindow,
+        calendar: WorkCalendar,
         actor: Actor,
         trace: Trace,
     ) -> Assignment:
@@ -397,6 +441,7 @@ class Assignment(Aggregate):
             reason=_because(rule, rule_version, category, place, lead),
             handled_at=territory.handling_place(rule.scope),
             **context,
+            **_received(window, calendar),
             **attribution(actor, trace),
         )
 
@@ -440,8 +485,8 @@ class Assignment(Aggregate):
             )
         if now > party["objection_due"]:
             raise RoutingRefused(
-                "the 5 working days to object ended at "
-                f"{party['objection_due'].isoformat(timespec='minutes')} (Art. 23)"
+                "the time to object ended at "
+                f"{party['objection_due'].isoformat(timespec='minutes')} (Art. 23 ¶3)"
             )
         if len(reason.strip()) < 2:
             raise RoutingRefused("say why the case is outside the department's remit", "reason")
@@ -473,6 +518,8 @@ class Assignment(Aggregate):
         co_handlers: list[dict[str, str]],
         reason: str,
         trigger: str,
+        window: ObjectionWindow,
+        calendar: WorkCalendar,
         actor: Actor,
         trace: Trace,
         rule: DispatchRule | None = None,
@@ -512,6 +559,7 @@ class Assignment(Aggregate):
             trigger=trigger,
             transfers=len(self.transfers) + int(transfer),
             handled_at=handled_at,
+            **_received(window, calendar),
             **attribution(actor, trace),
         )
 
@@ -639,6 +687,14 @@ class Assignment(Aggregate):
     def visible_to(self, department: str | None) -> bool:
         """An accused unit never reads the case (Art. 30)."""
         return department is None or department not in self.barred
+
+
+def _received(window: ObjectionWindow, calendar: WorkCalendar) -> dict[str, Any]:
+    """The moment departments receive the case — the time of the event that hands it to
+    them, fixed now so that the deadline is counted from it — and until when they may
+    object."""
+    at = Assignment.Event.create_timestamp()
+    return {"timestamp": at, "objection_due": window.due(at, calendar)}
 
 
 def _ref(party: dict[str, Any]) -> dict[str, str]:

@@ -22,7 +22,7 @@ class Inbox:
         self.app = app
         self._rows: dict[UUID, list[dict[str, Any]]] = {}
         self._manual: dict[UUID, dict[str, Any]] = {}
-        self._log = LogFollower(app, ":Assignment.", lambda i, v: self._project(current(app, i, v)))
+        self._log = LogFollower(app, Assignment, lambda i, v: self._project(current(app, i, v)))
 
     def catch_up(self) -> None:
         self._log.catch_up()

@@ -1,13 +1,19 @@
-"""What routing tells the other services: every hand-off of a case, as a versioned contract."""
+"""What routing tells the other services: every hand-off of a case, and every change to the
+registry of the territory (which intake and follow-up replicate), as versioned contracts.
+
+The catalogue and the calendar stay inside, and so does a case's legal class (intake and
+follow-up published those already).
+"""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from services.routing.domain import Assignment
-from services.routing.organisation import Organisation
+from services.routing.calendar import PublishedCalendar
+from services.routing.domain import Assignment as A
+from services.routing.organisation import DispatchCatalogue, Organisation
 from shared.domain import Actor
-from shared.envelope import CloudEvent, from_domain_event
+from shared.envelope import CloudEvent
 from shared.messages import (
     AssignmentWithdrawn,
     CaseAnswered,
@@ -24,14 +30,163 @@ from shared.messages import (
     RegistryChanged,
     dump,
 )
+from shared.wiring import Wire
 
-PUBLISHED = (":Assignment.", ":Organisation.")
-"""Assignments' events, and the registry's (which intake and follow-up replicate); the
-catalogue stays inside."""
+WIRE = Wire("routing")
+WIRE.internal(
+    A.LegalClassNoted,
+    Organisation.Started,
+    Organisation.JurisdictionDefined,  # the fixed tiers of earlier releases: never written now
+    DispatchCatalogue.Started,
+    DispatchCatalogue.Published,
+    PublishedCalendar.Started,
+    PublishedCalendar.YearHeard,
+)
 
 
-def publishes(topic: str) -> bool:
-    return any(p in topic for p in PUBLISHED)
+def _assigned(event: A.Assigned | A.Dispatched, trigger: str, transfers: int) -> Contract:
+    return CaseAssigned(
+        case_id=str(event.originator_id),
+        lead=Department(**event.lead),
+        co_handlers=[Department(**d) for d in event.co_handlers],
+        rule_id=event.rule_id,
+        rule_version=event.rule_version,
+        reason=event.reason,
+        assigned_at=event.timestamp,
+        trigger=trigger,  # type: ignore[arg-type]
+        transfers=transfers,
+        handled_at=event.handled_at,
+    )
+
+
+@WIRE.maps(A.Assigned)
+def _by_catalogue(event: A.Assigned) -> Contract:
+    return _assigned(event, "catalogue", 0)
+
+
+@WIRE.maps(A.Dispatched)
+def _dispatched(event: A.Dispatched) -> Contract:
+    return _assigned(event, event.trigger, event.transfers)
+
+
+@WIRE.maps(A.QueuedForManualDispatch)
+def _queued(event: A.QueuedForManualDispatch) -> Contract:
+    return CaseAwaitingManualDispatch(
+        case_id=str(event.originator_id),
+        reason=event.reason,
+        rule_version=event.rule_version,
+        queued_at=event.timestamp,
+    )
+
+
+def _answered(
+    event: A.Accepted | A.HandlerTook | A.Objected, answer: str, **detail: Any
+) -> Contract:
+    return CaseAnswered(
+        case_id=str(event.originator_id),
+        department=Department(**event.department),
+        role=cast(Any, event.role),
+        answer=cast(Any, answer),
+        answered_at=event.timestamp,
+        **detail,
+    )
+
+
+@WIRE.maps(A.Accepted)
+def _accepted(event: A.Accepted) -> Contract:
+    return _answered(event, "accepted", handler=event.handler)
+
+
+@WIRE.maps(A.HandlerTook)
+def _taken_over(event: A.HandlerTook) -> Contract:
+    return _answered(event, "taken-over", handler=event.handler)
+
+
+@WIRE.maps(A.Objected)
+def _objected(event: A.Objected) -> Contract:
+    return _answered(event, "objected", reason=event.reason)
+
+
+@WIRE.maps(A.ObjectionOverruled)
+def _overruled(event: A.ObjectionOverruled) -> Contract:
+    return ObjectionOverruled(
+        case_id=str(event.originator_id),
+        department=Department(**event.department),
+        reason=event.reason,
+        overruled_at=event.timestamp,
+    )
+
+
+@WIRE.maps(A.Escalated)
+def _escalated(event: A.Escalated) -> Contract:
+    return CaseEscalated(
+        case_id=str(event.originator_id),
+        level=cast(Any, event.level),
+        trigger=cast(Any, event.trigger),
+        reason=event.reason,
+        escalated_at=event.timestamp,
+    )
+
+
+@WIRE.maps(A.LeaderTookCase)
+def _leader(event: A.LeaderTookCase) -> Contract:
+    return CaseEscalated(
+        case_id=str(event.originator_id),
+        level="leader",
+        trigger="leader",
+        reason=event.note,
+        leader=event.leader,
+        escalated_at=event.timestamp,
+    )
+
+
+@WIRE.maps(A.JointMeetingHeld)
+def _joint_meeting(event: A.JointMeetingHeld) -> Contract:
+    return JointMeetingHeld(
+        case_id=str(event.originator_id),
+        chair=event.chair,
+        departments=event.departments,
+        minutes=event.minutes,
+        decisions=event.decisions,
+        held_at=event.timestamp,
+    )
+
+
+@WIRE.maps(A.HandlerRecused)
+def _recused(event: A.HandlerRecused) -> Contract:
+    return HandlerRecused(
+        case_id=str(event.originator_id),
+        department=Department(**event.department),
+        handler=event.handler,
+        reason=event.reason,
+        recused_at=event.timestamp,
+    )
+
+
+@WIRE.maps(A.PartReported)
+def _part(event: A.PartReported) -> Contract:
+    return PartReported(
+        case_id=str(event.originator_id),
+        department=Department(**event.department),
+        summary=event.summary,
+        reported_at=event.timestamp,
+    )
+
+
+@WIRE.maps(A.Restricted)
+def _restricted(event: A.Restricted) -> Contract:
+    return CaseRestricted(
+        case_id=str(event.originator_id),
+        barred_departments=event.barred,
+        restricted_at=event.timestamp,
+    )
+
+
+@WIRE.maps(A.Withdrawn)
+def _withdrawn(event: A.Withdrawn) -> Contract:
+    return AssignmentWithdrawn(
+        case_id=str(event.originator_id), reason=event.reason, withdrawn_at=event.timestamp
+    )
 
 
 REGISTRY_FIELDS = {
@@ -47,19 +202,23 @@ REGISTRY_FIELDS = {
 """Each registry event, and the field of `RegistryChanged` that carries what it defined."""
 
 
-def registry_change(event: Any) -> CloudEvent | None:
-    """A change to the registry, for the replicas; keyed by the registry's id, so that all
-    of them arrive in order. Events of the three fixed tiers of earlier releases (never
-    written now) are not republished."""
-    fields = REGISTRY_FIELDS.get(type(event))
-    if fields is None:
-        return None
-    contract_field, event_field = fields
-    message = RegistryChanged(
+@WIRE.maps(*REGISTRY_FIELDS)
+def _registry_changed(event: Organisation.Event) -> Contract:
+    contract_field, event_field = REGISTRY_FIELDS[type(event)]
+    return RegistryChanged(
         changed_at=event.timestamp,
-        by=event.by,
+        by=event.by,  # type: ignore[attr-defined]
         **{contract_field: getattr(event, event_field)},
     )
+
+
+def to_cloudevent(event: Any) -> CloudEvent | None:
+    """A case's events carry who acted and why (`from_domain_event`); the registry's carry
+    the admin who changed it, and are keyed by the registry's id so they arrive in order."""
+    if type(event) not in REGISTRY_FIELDS:
+        return WIRE.to_cloudevent(event)
+    message = WIRE.message(event)
+    assert message is not None
     event_id = f"routing:{event.originator_id}:{event.originator_version}"
     return CloudEvent(
         id=event_id,
@@ -74,100 +233,4 @@ def registry_change(event: Any) -> CloudEvent | None:
     )
 
 
-def to_cloudevent(event: Any) -> CloudEvent | None:
-    if isinstance(event, Organisation.Event):
-        return registry_change(event)
-    message: Contract
-    case_id = str(event.originator_id)
-    at = event.timestamp
-
-    if isinstance(event, Assignment.Assigned | Assignment.Dispatched):
-        message = CaseAssigned(
-            case_id=case_id,
-            lead=Department(**event.lead),
-            co_handlers=[Department(**d) for d in event.co_handlers],
-            rule_id=event.rule_id,
-            rule_version=event.rule_version,
-            reason=event.reason,
-            assigned_at=at,
-            trigger=getattr(event, "trigger", "catalogue"),
-            transfers=getattr(event, "transfers", 0),
-            handled_at=event.handled_at,
-        )
-    elif isinstance(event, Assignment.QueuedForManualDispatch):
-        message = CaseAwaitingManualDispatch(
-            case_id=case_id, reason=event.reason, rule_version=event.rule_version, queued_at=at
-        )
-    elif isinstance(event, Assignment.Accepted | Assignment.HandlerTook):
-        message = CaseAnswered(
-            case_id=case_id,
-            department=Department(**event.department),
-            role=cast(Any, event.role),
-            answer="accepted" if isinstance(event, Assignment.Accepted) else "taken-over",
-            handler=event.handler,
-            answered_at=at,
-        )
-    elif isinstance(event, Assignment.Objected):
-        message = CaseAnswered(
-            case_id=case_id,
-            department=Department(**event.department),
-            role=cast(Any, event.role),
-            answer="objected",
-            reason=event.reason,
-            answered_at=at,
-        )
-    elif isinstance(event, Assignment.ObjectionOverruled):
-        message = ObjectionOverruled(
-            case_id=case_id,
-            department=Department(**event.department),
-            reason=event.reason,
-            overruled_at=at,
-        )
-    elif isinstance(event, Assignment.Escalated):
-        message = CaseEscalated(
-            case_id=case_id,
-            level=cast(Any, event.level),
-            trigger=cast(Any, event.trigger),
-            reason=event.reason,
-            escalated_at=at,
-        )
-    elif isinstance(event, Assignment.LeaderTookCase):
-        message = CaseEscalated(
-            case_id=case_id,
-            level="leader",
-            trigger="leader",
-            reason=event.note,
-            leader=event.leader,
-            escalated_at=at,
-        )
-    elif isinstance(event, Assignment.JointMeetingHeld):
-        message = JointMeetingHeld(
-            case_id=case_id,
-            chair=event.chair,
-            departments=event.departments,
-            minutes=event.minutes,
-            decisions=event.decisions,
-            held_at=at,
-        )
-    elif isinstance(event, Assignment.HandlerRecused):
-        message = HandlerRecused(
-            case_id=case_id,
-            department=Department(**event.department),
-            handler=event.handler,
-            reason=event.reason,
-            recused_at=at,
-        )
-    elif isinstance(event, Assignment.PartReported):
-        message = PartReported(
-            case_id=case_id,
-            department=Department(**event.department),
-            summary=event.summary,
-            reported_at=at,
-        )
-    elif isinstance(event, Assignment.Restricted):
-        message = CaseRestricted(case_id=case_id, barred_departments=event.barred, restricted_at=at)
-    elif isinstance(event, Assignment.Withdrawn):
-        message = AssignmentWithdrawn(case_id=case_id, reason=event.reason, withdrawn_at=at)
-    else:
-        return None
-    return from_domain_event("routing", event, dump(message), message.TYPE)
+publishes = WIRE.publishes

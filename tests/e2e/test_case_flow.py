@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from shared.auth import issue_token
+from shared.calendar import CHINA, LOCAL, Period
 from shared.clock import set_offset
 from shared.settings import Settings
 from shared.store import connect
@@ -17,6 +18,7 @@ from tests.e2e.conftest import as_user, headers, wait_for
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
+FIVE_WORKING_DAYS = Period(5, "working-days")
 
 
 def register(settings: Settings, i: int, category: str = "labour-wages") -> str:
@@ -506,3 +508,47 @@ def test_a_missed_7_day_deadline_escalates_then_unsatisfied_reopens_then_closes_
         "closed out — return visit: satisfied",
     ):
         assert sentence in printed, sentence
+
+
+def test_routing_counts_the_days_to_object_with_the_holidays_published_on_follow_up(stack):
+    """An admin publishes the next two weeks as holidays on follow-up; once routing has
+    heard it on follow-up's topic, a department receiving a case has 5 working days after
+    them to object."""
+    settings = stack.settings
+    off = {datetime.now(LOCAL).date() + timedelta(days=i) for i in range(1, 15)}
+    published = CHINA
+    for year in sorted({d.year for d in off}):
+        holidays = sorted({d for d in CHINA.holidays | off if d.year == year})
+        make_up = sorted(d for d in CHINA.make_up_days if d.year == year and d not in off)
+        answer = httpx.put(
+            f"{settings.url_of('followup')}/v1/calendar/{year}",
+            json={
+                "holidays": [str(d) for d in holidays],
+                "make_up_days": [str(d) for d in make_up],
+            },
+            headers=as_user(settings, "admin"),
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        published = published.with_year(frozenset(holidays), frozenset(make_up), year)
+    cases = iter(range(300, 400))
+
+    def assignment(case_id: str) -> dict:
+        answer = httpx.get(
+            f"{settings.url_of('routing')}/v1/cases/{case_id}/assignment",
+            headers=as_user(settings, "supervisor"),
+            timeout=10,
+        )
+        return answer.json() if answer.status_code == 200 else {}
+
+    def window_counted_with_the_holidays() -> bool:
+        case_id = register(settings, next(cases))
+        found = wait_for(lambda: assignment(case_id), "routing assigning the case")
+        [lead] = [d for d in found["departments"] if d["code"] == found["lead"]["code"]]
+        since = datetime.fromisoformat(lead["since"])
+        due = datetime.fromisoformat(lead["objection_due"])
+        before, after = (c.end(since, FIVE_WORKING_DAYS) for c in (CHINA, published))
+        assert due in (before, after)  # as built in until routing heard it, then as published
+        return due == after
+
+    wait_for(window_counted_with_the_holidays, "routing counting with the published holidays")

@@ -1,0 +1,251 @@
+"""A case's status, and its handling: the plan, progress, the outcome, the return visit,
+the cease-petition commitment, close-out, review and re-review."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from datetime import time as day_time
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from services.followup.api.deps import (
+    HANDLING,
+    READING,
+    STAFF,
+    SUPERVISING,
+    CurrentActor,
+    FollowUp,
+    RequestTrace,
+)
+from services.followup.api.views import (
+    RESTRICTED,
+    AsOf,
+    CaseStatus,
+    Text,
+    case_status,
+    readable,
+)
+from services.followup.application import FollowUpApplication
+from services.followup.domain import FollowUpCase
+from shared.auth import require_role
+from shared.http import example
+
+router = APIRouter(prefix="/v1", tags=["follow-up"])
+
+
+def _view(app: FollowUpApplication, case: FollowUpCase) -> CaseStatus:
+    return case_status(case, app.clock())
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseStatus | dict[str, Any],
+    summary="A case's status, clocks, handling and reviews, now or as of a past moment",
+)
+def get_case(
+    case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None
+) -> CaseStatus | dict[str, Any]:
+    require_role(actor, *READING)
+    case = app.get_case(case_id, as_of)
+    if not readable(case, actor):
+        return RESTRICTED | {"case_id": str(case_id)}
+    return case_status(case, as_of or app.clock())
+
+
+# --- handling ---------------------------------------------------------------------------------
+
+
+class PlanIn(BaseModel):
+    model_config = example(
+        {
+            "summary": "Meet the employer on Tuesday; verify the payroll with the site",
+            "major": False,
+        }
+    )
+    summary: Text
+    major: bool = Field(
+        default=False, description="A major or complex matter: a month instead of 7 days"
+    )
+
+
+@router.post("/cases/{case_id}/plan", summary="13710: the lead's handling plan (within 1 day)")
+def file_plan(
+    case_id: UUID, body: PlanIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *HANDLING)
+    return _view(app, app.file_plan(case_id, body.summary, body.major, actor, trace))
+
+
+class LongTermPlanIn(BaseModel):
+    model_config = example(
+        {"summary": "Resettlement after the land survey; monthly reports", "target": "2027-03-31"}
+    )
+    summary: Text
+    target: date = Field(description="The date the plan resolves the matter by")
+
+
+@router.post(
+    "/cases/{case_id}/long-term-plan",
+    summary="13710: a leader approves a plan with a date for a major matter; monthly reports",
+)
+def long_term_plan(
+    case_id: UUID, body: LongTermPlanIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, "leader")
+    zone = app.rules().calendar.zone
+    target = datetime.combine(body.target, day_time.max, tzinfo=zone).astimezone(UTC)
+    return _view(app, app.approve_long_term_plan(case_id, body.summary, target, actor, trace))
+
+
+class ProgressIn(BaseModel):
+    model_config = example({"summary": "Employer agreed to pay half by Friday"})
+    summary: Text
+
+
+@router.post("/cases/{case_id}/progress", summary="A progress report (13710: first within 3 days)")
+def report_progress(
+    case_id: UUID, body: ProgressIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *HANDLING)
+    return _view(app, app.report_progress(case_id, body.summary, actor, trace))
+
+
+class OutcomeIn(BaseModel):
+    model_config = example(
+        {
+            "form": "opinion",
+            "opinion": "support",
+            "summary": "The employer paid the 18,000 yuan owed on 11-28; receipt on file.",
+        }
+    )
+    form: Literal["opinion", "agreement"] = Field(
+        description="A handling opinion (处理意见书, Art. 32) or a mediation/settlement "
+        "agreement (Art. 33)"
+    )
+    opinion: Literal["support", "explain", "not-support"] | None = Field(
+        default=None, description="For an opinion: 支持 / 解释说明 / 不予支持"
+    )
+    summary: Text
+
+
+@router.post(
+    "/cases/{case_id}/outcome",
+    summary="The outcome: a handling opinion or a mediation agreement, with co-handlers' parts",
+)
+def record_outcome(
+    case_id: UUID, body: OutcomeIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *HANDLING)
+    case = app.record_outcome(
+        case_id,
+        form=body.form,
+        opinion=body.opinion,
+        summary=body.summary,
+        actor=actor,
+        trace=trace,
+    )
+    return _view(app, case)
+
+
+# --- return visit, commitment, close-out --------------------------------------------------------
+
+
+class ReturnVisitIn(BaseModel):
+    model_config = example(
+        {"satisfaction": "unsatisfied", "notes": "Only half was paid; the rest is still owed"}
+    )
+    satisfaction: Literal["satisfied", "basically-satisfied", "unsatisfied"]
+    notes: Annotated[str, Field(max_length=5000)] = ""
+
+
+@router.post(
+    "/cases/{case_id}/return-visit",
+    summary="A return visit's answer (回访); unsatisfied reopens the handling",
+)
+def return_visit(
+    case_id: UUID, body: ReturnVisitIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *STAFF)
+    case = app.record_satisfaction(
+        case_id,
+        satisfaction=body.satisfaction,
+        notes=body.notes,
+        source="return-visit",
+        actor=actor,
+        trace=trace,
+    )
+    return _view(app, case)
+
+
+class CommitmentIn(BaseModel):
+    model_config = example({"note": "Signed at the return visit; scan filed as 2026-0412"})
+    note: Text
+
+
+@router.post(
+    "/cases/{case_id}/cease-commitment",
+    summary="The petitioner signed a cease-petition commitment (息诉罢访承诺书)",
+)
+def cease_commitment(
+    case_id: UUID, body: CommitmentIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *STAFF)
+    return _view(app, app.record_cease_commitment(case_id, body.note, actor, trace))
+
+
+@router.post(
+    "/cases/{case_id}/close-out", summary="Close the case out (销号), as its policy allows"
+)
+def close_out(case_id: UUID, app: FollowUp, actor: CurrentActor, trace: RequestTrace) -> CaseStatus:
+    require_role(actor, *SUPERVISING)
+    return _view(app, app.close_out(case_id, actor, trace))
+
+
+# --- review and re-review ------------------------------------------------------------------
+
+
+class ReviewIn(BaseModel):
+    model_config = example(
+        {
+            "level": "review",
+            "organ": "宁河区人民政府",
+            "reason": "The opinion ignores the overtime hours",
+        }
+    )
+    level: Literal["review", "re-review"] = Field(description="复查 (Art. 35) or 复核 (Art. 36)")
+    organ: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="The next higher organ that reviews"
+    )
+    reason: Text
+
+
+@router.post(
+    "/cases/{case_id}/reviews",
+    summary="Record the petitioner's request for review or re-review (within 30 days)",
+)
+def request_review(
+    case_id: UUID, body: ReviewIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, "clerk", *SUPERVISING)
+    case = app.request_review(case_id, body.level, body.organ, body.reason, actor, trace)
+    return _view(app, case)
+
+
+class DecisionIn(BaseModel):
+    model_config = example({"decision": "upheld", "summary": "The opinion stands"})
+    decision: Literal["upheld", "revised", "revoked"]
+    summary: Text
+
+
+@router.post(
+    "/cases/{case_id}/reviews/decision",
+    summary="Decide the open review (within 30 days); a re-review's decision is final",
+)
+def decide_review(
+    case_id: UUID, body: DecisionIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *SUPERVISING)
+    return _view(app, app.decide_review(case_id, body.decision, body.summary, actor, trace))

@@ -1,0 +1,120 @@
+"""The clocks: pausing and resuming a case's clocks, extensions, supervision notices by
+hand, the supervision office's ledger of deadlines (督办台账), and the policy they follow."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from services.followup.api.deps import (
+    READING,
+    SUPERVISING,
+    CurrentActor,
+    FollowUp,
+    RequestTrace,
+)
+from services.followup.api.views import CaseStatus, Text, case_status
+from shared.auth import Forbidden, require_role
+from shared.http import example
+
+router = APIRouter(prefix="/v1", tags=["follow-up"])
+
+
+class PauseIn(BaseModel):
+    model_config = example({"reason": "Hearing (听证) on 12-03"})
+    reason: Text
+
+
+@router.post("/cases/{case_id}/clocks/pause", summary="Pause the running clocks (a hearing)")
+def pause(
+    case_id: UUID, body: PauseIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *SUPERVISING)
+    return case_status(app.pause_clocks(case_id, body.reason, actor, trace), app.clock())
+
+
+@router.post("/cases/{case_id}/clocks/resume", summary="Resume them; the pause is not counted")
+def resume(case_id: UUID, app: FollowUp, actor: CurrentActor, trace: RequestTrace) -> CaseStatus:
+    require_role(actor, *SUPERVISING)
+    return case_status(app.resume_clocks(case_id, actor, trace), app.clock())
+
+
+class ExtensionIn(BaseModel):
+    model_config = example(
+        {"kind": "statutory-handling", "days": 30, "reason": "Awaiting the labour arbitration"}
+    )
+    kind: Annotated[str, Field(min_length=1, max_length=64)] = "statutory-handling"
+    days: int = Field(ge=1, le=365)
+    reason: Text
+
+
+@router.post(
+    "/cases/{case_id}/extensions",
+    summary="A leader approves the one extension a deadline allows (Art. 34: ≤ 30 days)",
+)
+def extend(
+    case_id: UUID, body: ExtensionIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, "leader")
+    case = app.extend(case_id, body.kind, body.days, body.reason, actor, trace)
+    return case_status(case, app.clock())
+
+
+class NoticeIn(BaseModel):
+    model_config = example({"text": "Report the payment plan by Monday", "department": None})
+    text: Text
+    department: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Omitted: the lead department"
+    )
+
+
+@router.post(
+    "/cases/{case_id}/supervision-notices", summary="Issue a supervision notice (督办) by hand"
+)
+def supervise(
+    case_id: UUID, body: NoticeIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *SUPERVISING)
+    case = app.issue_supervision_notice(case_id, body.text, body.department, actor, trace)
+    return case_status(case, app.clock())
+
+
+@router.get(
+    "/deadlines",
+    summary="The ledger of deadlines still to be met (督办台账): overdue, due soon, or all",
+)
+def deadlines(
+    app: FollowUp,
+    actor: CurrentActor,
+    department: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[str, Query(pattern="^(running|overdue|due-soon)$")] = "overdue",
+    within_hours: Annotated[int, Query(ge=1, le=24 * 90)] = 48,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    require_role(actor, "handler", *SUPERVISING, "auditor")
+    if actor.role == "handler":
+        if department not in (None, actor.department):
+            raise Forbidden("a handler reads their own department's deadlines")
+        department = actor.department
+    now = app.clock()
+    rows, total = app.ledger.board(
+        now=now,
+        department=department,
+        state=state,
+        within=within_hours * 3600,
+        limit=limit,
+        offset=offset,
+    )
+    for row in rows:
+        row["seconds_left"] = int((row["due_at"] - now).total_seconds())
+    return {"as_of": now, "total": total, "items": rows}
+
+
+@router.get("/policy", summary="The deadline policy in force: every clock, as data")
+def policy(app: FollowUp, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *READING)
+    return app.policy.as_dict()

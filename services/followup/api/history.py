@@ -1,0 +1,40 @@
+"""A case's full history: every event about it from every service, in causal order, with
+the hash chain checked — now or as of a past moment."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from services.followup.api.deps import READING, CurrentActor, FollowUp
+from services.followup.api.views import RESTRICTED, AsOf, case_status, readable
+from shared.auth import require_role
+
+router = APIRouter(prefix="/v1", tags=["follow-up"])
+
+
+@router.get(
+    "/cases/{case_id}/history",
+    summary="Every event about the case from all services, in causal order, verified",
+)
+def get_history(
+    case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None
+) -> dict[str, Any]:
+    require_role(actor, *READING)
+    if not readable(app.get_case(case_id), actor):
+        return RESTRICTED | {"case_id": str(case_id)}
+    entries, verification = app.history(case_id, as_of)
+    case = None
+    if entries:
+        moment = as_of or app.clock()
+        case = case_status(app.get_case(case_id, as_of), moment).model_dump(mode="json")
+    return {
+        "case_id": str(case_id),
+        "as_of": as_of.isoformat() if as_of else None,
+        "case": case,
+        "integrity": asdict(verification),
+        "events": entries,
+    }

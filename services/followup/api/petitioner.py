@@ -1,0 +1,137 @@
+"""The petitioner, without an account: progress and the answer looked up with the case
+code, and a rating of the handling (Art. 21). Wrong codes from one address are limited."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from services.followup.api.deps import FollowUp
+from services.followup.application import FollowUpApplication
+from services.followup.domain import FollowUpCase
+from shared.http import NotFound, TooManyRequests, example
+
+router = APIRouter(prefix="/v1/public", tags=["petitioner (no account)"])
+
+
+class Attempts:
+    """Wrong codes per client address: after `limit` in `window` seconds, wait."""
+
+    def __init__(self, limit: int = 10, window: float = 600.0) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            recent = [t for t in self._failures.get(client, []) if now - t < self.window]
+            self._failures[client] = recent
+            if len(recent) >= self.limit:
+                wait = int(self.window - (now - recent[0])) + 1
+                raise TooManyRequests(f"too many wrong case codes; try again in {wait} s", wait)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._failures.setdefault(client, []).append(now)
+            if len(self._failures) > 10_000:  # many addresses: forget the quiet ones
+                self._failures = {
+                    c: times for c, times in self._failures.items() if now - times[-1] < self.window
+                }
+
+
+ATTEMPTS = Attempts()
+PUBLIC_STATUS = {
+    "pending-registration": "登记中 registered",
+    "registered": "已登记 registered",
+    "awaiting-manual-dispatch": "待交办 being routed",
+    "assigned": "已交办 with the department",
+    "in-progress": "办理中 being handled",
+    "reopened": "重新办理 handled again",
+    "resolved": "已办结 answered",
+    "closed-out": "已销号 closed",
+    "under-review": "复查中 under review",
+    "under-re-review": "复核中 under re-review",
+    "final": "已终结 final",
+    "declined": "不予受理 not accepted",
+    "diverted": "已引导 to another legal channel",
+}
+
+
+def petitioner_view(case: FollowUpCase) -> dict[str, Any]:
+    """What the petitioner sees: where the matter is and what was answered — no names of
+    staff, no one else's data, no internal notes."""
+    steps: list[dict[str, Any]] = []
+    if case.registered_at:
+        steps.append({"step": "registered", "at": case.registered_at})
+    if case.lead:
+        steps.append({"step": "assigned", "at": case.assigned_at, "to": case.lead["name"]})
+    steps += [{"step": r["kind"], "at": r["at"]} for r in case.reports]
+    steps += [
+        {
+            "step": "outcome",
+            "at": o["at"],
+            "form": o["form"],
+            "opinion": o["opinion"],
+            "summary": o["summary"],
+        }
+        for o in case.outcomes
+    ]
+    steps += [
+        {"step": "rated", "at": r["at"], "satisfaction": r["satisfaction"]} for r in case.ratings
+    ]
+    steps += [{"step": "reopened", "at": r["at"]} for r in case.reopenings]
+    steps += [
+        {"step": r["level"], "at": r["requested_at"], "decision": r["decision"]}
+        for r in case.reviews
+    ]
+    if case.closed_out:
+        steps.append({"step": "closed-out", "at": case.closed_out["at"]})
+    return {
+        "status": case.status,
+        "status_text": PUBLIC_STATUS.get(case.status, case.status),
+        "subject": case.subject,
+        "department": (case.lead or {}).get("name"),
+        "steps": sorted(steps, key=lambda s: s["at"]),
+        "can_rate": case.outcome is not None and case.rating is None and not case.closed_out,
+    }
+
+
+class LookupIn(BaseModel):
+    model_config = example({"code": "K7QM-3XPA-9TRE"})
+    code: Annotated[str, Field(min_length=12, max_length=20)]
+
+
+def _by_code(request: Request, app: FollowUpApplication, code: str) -> FollowUpCase:
+    client = request.client.host if request.client else "?"
+    ATTEMPTS.check(client)
+    try:
+        return app.case_by_code(code)
+    except NotFound:
+        ATTEMPTS.failed(client)
+        raise
+
+
+@router.post("/lookup", summary="The petitioner looks up progress with the case code (no account)")
+def lookup(body: LookupIn, request: Request, app: FollowUp) -> dict[str, Any]:
+    return petitioner_view(_by_code(request, app, body.code))
+
+
+class RatingIn(BaseModel):
+    model_config = example({"code": "K7QM-3XPA-9TRE", "satisfaction": "satisfied", "comment": ""})
+    code: Annotated[str, Field(min_length=12, max_length=20)]
+    satisfaction: Literal["satisfied", "basically-satisfied", "unsatisfied"]
+    comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+@router.post("/rating", summary="The petitioner rates the handling (Art. 21); unsatisfied reopens")
+def rate(body: RatingIn, request: Request, app: FollowUp) -> dict[str, Any]:
+    case = _by_code(request, app, body.code)
+    rated = app.rate_by_code(body.code, body.satisfaction, body.comment)
+    assert rated.id == case.id
+    return petitioner_view(rated)
