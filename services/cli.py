@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("file")
     load.add_argument("--dry-run", action="store_true", help="check only; change nothing")
     load.add_argument(
-        "--if-empty", action="store_true", help="only if no place is registered yet (first start)"
+        "--if-empty",
+        action="store_true",
+        help="only if no place or no category is registered yet (first start, or an upgrade "
+        "from a release that kept them in code)",
     )
     load.add_argument("--token", help="bearer token (default: a fresh admin token)")
     dump = territory_commands.add_parser("export", help="print the territory as a file")
@@ -165,7 +168,9 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         if args.if_empty:
             current = httpx.get(url, headers=headers, timeout=30)
-            if current.status_code == 200 and current.json()["places"]:
+            if current.status_code == 200 and all(
+                current.json()[part] for part in ("places", "categories")
+            ):
                 print("a territory is registered already; not importing", file=sys.stderr)
                 return 0
         response = httpx.put(

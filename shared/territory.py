@@ -578,7 +578,7 @@ def _prefix(at: str) -> str:
 
 def _code(code: str, at: str) -> Iterator[Problem]:
     if not _CODE.fullmatch(code):
-        yield Problem(at, "a code is 1–64 letters, digits, '-', '_' or '.', e.g. 'ninghe-hrss'")
+        yield Problem(at, "a code is 1–64 letters, digits, '-', '_' or '.', e.g. 'labour-bureau'")
 
 
 def _named(name: str, at: str) -> Iterator[Problem]:

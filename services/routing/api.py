@@ -3,6 +3,7 @@ and the catalogue: `registry_api`)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -54,6 +55,7 @@ def view(a: Assignment, actor: Actor) -> dict[str, Any]:
         "rule_id": a.rule_id,
         "rule_version": a.rule_version,
         "reason": a.reason,
+        "handled_at": asdict(a.handled_at) if a.handled_at else None,
         "legal_class": a.legal_class,
         "restricted": a.accused is not None,
         "level": a.level,

@@ -94,11 +94,17 @@ class RoutingApplication(TrackedApplication):
 
     def seed(self) -> None:
         """The calendar routing counts with: the built-in years until follow-up publishes
-        one (idempotent, safe in several processes). The territory and the catalogue are
-        an admin's to import (`onestop territory import`)."""
+        one; and a registry an earlier release recorded, published once for the services
+        that now replicate it (idempotent, safe in several processes). The territory and the
+        catalogue are an admin's to import (`onestop territory import`)."""
         if self.load(CALENDAR_ID) is None:
             with contextlib.suppress(IntegrityError):  # another process started it first
                 self.save(PublishedCalendar.start())
+        org = self.load(ORGANISATION_ID)
+        if isinstance(org, Organisation) and org.unpublished:
+            org.publish_again(by="upgrade")
+            with contextlib.suppress(IntegrityError):  # another process did it first
+                self.save(org)
 
     def organisation(self) -> Organisation:
         """The registry, to read: the cached object itself, shared and never changed in place

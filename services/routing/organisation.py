@@ -61,6 +61,7 @@ class Organisation(Aggregate):
             if not org.territory.tiers:
                 org.territory.put(LEGACY_LAYOUT)
             org.territory.put(Place(j["code"], j["name"], j["tier"], j.get("parent")))
+            org.unpublished = True
 
     class DepartmentDefined(Aggregate.Event):
         class_version = 2
@@ -105,6 +106,7 @@ class Organisation(Aggregate):
 
         def apply(self, org: Organisation) -> None:
             org.territory.put(self.layout)
+            org.unpublished = False
 
     class PlaceDefined(Aggregate.Event):
         place: Place
@@ -143,6 +145,8 @@ class Organisation(Aggregate):
 
     def __init__(self) -> None:
         self.territory = Territory()
+        self.unpublished = False
+        """Recorded by an earlier release, whose registry events never went on the wire."""
 
     @classmethod
     def start(cls) -> Organisation:
@@ -211,6 +215,22 @@ class Organisation(Aggregate):
         if document.statistics is not None:
             changed += self.define_statistics(document.statistics, by)
         return changed
+
+    def publish_again(self, by: str) -> None:
+        """Record everything the registry holds once more, as it stands, so that the
+        services replicating it hear it all (a registry an earlier release recorded, whose
+        events never went on the wire)."""
+        self.trigger_event(self.LayoutDefined, layout=self.territory.layout, by=by)
+        t = self.territory
+        entries: list[Entity] = [
+            *t.places.values(),
+            *t.departments.values(),
+            *t.lines.values(),
+            *t.windows.values(),
+            *t.categories.values(),
+        ]
+        for item in entries:
+            self._record(item, by)
 
     def _record(self, item: Entity, by: str) -> None:
         if isinstance(item, Place):

@@ -148,7 +148,7 @@ def test_an_admin_change_reaches_every_service_without_a_restart(stack):
     open311 = httpx.get(f"{intake}/open311/v2/services.json").json()
     assert "pets" in {s["service_code"] for s in open311}
     definition = httpx.get(f"{intake}/open311/v2/services/pets.json").json()
-    keys = {v["key"] for v in definition[0]["attributes"][0]["values"]}
+    keys = {v["key"] for v in definition["attributes"][0]["values"]}
     assert "ninghe/qiaobei/xinyuan" in keys and "ninghe/fengtai/dongxin" not in keys
 
     body = {
