@@ -6,14 +6,16 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from zoneinfo import ZoneInfo
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.intake.domain import (
@@ -32,11 +34,16 @@ from services.intake.queue import (
     DEFAULT_LINES,
     DEFAULT_WINDOWS,
     LAYOUT_ID,
+    DayView,
+    Layout,
+    LayoutView,
     QueueDay,
     QueueLayout,
+    Ticket,
     day_id,
 )
-from shared.batching import GroupCommitter
+from shared.batching import GroupCommitter, SingleWriter
+from shared.calendar import LOCAL
 from shared.casecode import case_code, code_hash
 from shared.domain import Actor, DomainError, Trace, utcnow
 from shared.envelope import CloudEvent
@@ -168,6 +175,7 @@ class IntakeApplication(TrackedApplication):
         blind_key: bytes | None = None,
         index_store: IndexStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        zone: ZoneInfo = LOCAL,
     ) -> None:
         super().__init__(env)
         self.committer: GroupCommitter | None = None
@@ -177,6 +185,10 @@ class IntakeApplication(TrackedApplication):
         ).digest()
         self.index = CaseIndex(self, index_store or MemoryIndexStore())
         self.clock = clock
+        self.zone = zone
+        self._days: dict[date, SingleWriter[QueueDay, Layout, DayView]] = {}
+        self._days_lock = threading.Lock()
+        self._layout_seen: tuple[QueueLayout, LayoutView] | None = None
 
     def close(self) -> None:
         self.index.store.close()
@@ -187,12 +199,16 @@ class IntakeApplication(TrackedApplication):
         self.committer = committer
 
     def _save(self, *aggregates: Any, copy: bool = True) -> None:
+        self._persist(*aggregates)
+        self.remember(*aggregates, copy=copy)
+        self.index.wake()
+
+    def _persist(self, *aggregates: Any) -> None:
+        """Durably save the aggregates' new events, with other requests' when grouping."""
         if self.committer:
             self.committer.save(*aggregates)
         else:
             self.save(*aggregates)
-        self.remember(*aggregates, copy=copy)
-        self.index.wake()
 
     # --- registration -------------------------------------------------------------------
 
@@ -488,18 +504,38 @@ class IntakeApplication(TrackedApplication):
         return keys.holder(api_key_hash(secret)) if keys else None
 
     # --- the queue at the centre ----------------------------------------------------------
+    # The day's queue has one writer in this process: see the module docstring of
+    # `services.intake.queue` for why, and `shared.batching.SingleWriter` for how.
 
-    def layout(self) -> QueueLayout:
-        return self._find(LAYOUT_ID, QueueLayout) or QueueLayout.start()
+    def layout(self) -> Layout:
+        """The centre's lines and windows as they are now, as a copy nothing changes."""
+        try:
+            current = self.reference(LAYOUT_ID)
+        except AggregateNotFoundError:
+            return LayoutView.of(QueueLayout.start())
+        seen = self._layout_seen
+        if seen is None or seen[0] is not current:  # the cache replaces it when it changes
+            seen = self._layout_seen = (current, LayoutView.of(current))
+        return seen[1]
+
+    def _layout_to_change(self) -> QueueLayout:
+        try:
+            layout: QueueLayout = self.reference(LAYOUT_ID, to_change=True)
+        except AggregateNotFoundError:
+            return QueueLayout.start()
+        return layout
 
     def define_line(self, code: str, name: str, actor: Actor) -> QueueLayout:
-        return self._change(self.layout, lambda layout: layout.define_line(code, name, actor))
+        return self._change(
+            self._layout_to_change, lambda layout: layout.define_line(code, name, actor)
+        )
 
     def define_window(
         self, code: str, departments: list[str], lines: list[str], actor: Actor
     ) -> QueueLayout:
         return self._change(
-            self.layout, lambda layout: layout.define_window(code, departments, lines, actor)
+            self._layout_to_change,
+            lambda layout: layout.define_window(code, departments, lines, actor),
         )
 
     def seed_queue_layout(self) -> None:
@@ -511,27 +547,53 @@ class IntakeApplication(TrackedApplication):
         for code, (departments, lines) in DEFAULT_WINDOWS.items():
             self.define_window(code, departments, lines, INTAKE)
 
-    def queue_today(self) -> QueueDay:
-        today = self.clock().date()
-        return self._find(day_id(today), QueueDay) or QueueDay.open(today)
+    def today(self) -> date:
+        """The centre's local date: a ticket taken at 07:30 in Beijing is that Beijing day's."""
+        return self.clock().astimezone(self.zone).date()
 
-    def _queue_command(self, change: Callable[[QueueDay, QueueLayout], T]) -> T:
-        def command() -> T:
-            queue, layout = self.queue_today(), self.layout()
-            result = change(queue, layout)
-            self._save(queue)
-            return result
+    def queue_today(self) -> DayView:
+        return self._queue_day(self.today()).read()
 
-        return self._retrying(command)
+    def issue_ticket(self, line: str, actor: Actor) -> Ticket:
+        return self._queue_command(lambda day, layout: day.issue(line, layout, actor))
 
-    def issue_ticket(self, line: str, actor: Actor) -> dict[str, Any]:
-        return self._queue_command(lambda q, layout: q.issue(line, layout, actor))
+    def call_next(self, window: str, actor: Actor) -> Ticket | None:
+        return self._queue_command(lambda day, layout: day.call_next(window, layout, actor))
 
-    def call_next(self, window: str, actor: Actor) -> dict[str, Any] | None:
-        return self._queue_command(lambda q, layout: q.call_next(window, layout, actor))
+    def transfer_ticket(self, number: str, to_window: str, reason: str, actor: Actor) -> Ticket:
+        return self._queue_command(
+            lambda day, layout: day.transfer(number, to_window, reason, layout, actor)
+        )
 
-    def transfer_ticket(self, number: str, to_window: str, reason: str, actor: Actor) -> None:
-        self._queue_command(lambda q, layout: q.transfer(number, to_window, reason, layout, actor))
+    def finish_ticket(self, number: str, outcome: str, case_id: str | None) -> Ticket:
+        return self._queue_command(lambda day, _: day.finish(number, outcome, case_id))
 
-    def finish_ticket(self, number: str, outcome: str, case_id: str | None) -> None:
-        self._queue_command(lambda q, _: q.finish(number, outcome, case_id))
+    def _queue_command(self, change: Callable[[QueueDay, Layout], T]) -> T:
+        return self._queue_day(self.today()).run(change)
+
+    def _queue_day(self, day: date) -> SingleWriter[QueueDay, Layout, DayView]:
+        """The day's one writer in this process (the last two days' are kept: a request
+        begun just before local midnight still finds yesterday's)."""
+        with self._days_lock:
+            writer = self._days.get(day)
+            if writer is None:
+                writer = self._days[day] = SingleWriter(
+                    lambda: self._load_day(day),
+                    self._persist,
+                    fork=QueueDay.fork,
+                    refresh=self._catch_up,
+                    context=self.layout,
+                    view=QueueDay.view,
+                )
+                for old in sorted(self._days)[:-2]:
+                    del self._days[old]
+            return writer
+
+    def _load_day(self, day: date) -> QueueDay:
+        """The day from the store, never from the cache: the writer's copy is its own."""
+        stored = project_aggregate(None, self.events.get(day_id(day)))
+        return cast(QueueDay, stored) if stored is not None else QueueDay.open(day)
+
+    def _catch_up(self, queue: QueueDay) -> QueueDay:
+        """The day with what another process saved of it since."""
+        return project_aggregate(queue, self.events.get(queue.id, gt=queue.version)) or queue

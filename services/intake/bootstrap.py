@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -23,6 +24,7 @@ def build_application(settings: Settings) -> IntakeApplication:
         eventsourcing_env(settings, "intake", encrypt=True),
         blind_key=base64.b64decode(settings.pii_key.get_secret_value()),
         index_store=PostgresIndexStore(settings),
+        zone=ZoneInfo(settings.timezone),
     )
 
 
