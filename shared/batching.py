@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar, cast
@@ -87,6 +87,10 @@ class GroupCommitter:
             done.set_result(None)
 
 
+def _stored_version(aggregate: Aggregate) -> int:
+    return aggregate.version - len(aggregate.pending_events)
+
+
 class _Command(Generic[A, C]):
     """One caller's change, and what became of it once the writer applied it."""
 
@@ -108,9 +112,10 @@ class SingleWriter(Generic[A, C, V]):
     """One aggregate that many threads change: changed by one thread at a time, and what
     the commands of a group did saved in one go.
 
-    A caller's command is queued; whichever caller then holds the lock applies every queued
-    command, in order, and saves all their events with one `save` (flat combining: no
-    thread of its own, and the callers that queue meanwhile make the next group). Inside the
+    A caller's command is queued. If no caller is writing, this one becomes the writer: it
+    applies every queued command, in order, saves all their events with one `save`, and
+    hands over (flat combining: no thread of its own; the callers that queued meanwhile make
+    the next group, and each is woken as soon as its own command is done). Inside the
     process no two saves of the aggregate race, so nothing is retried.
 
     The saved state stays in memory, never half-changed: a group is applied to `fork(saved)`,
@@ -123,8 +128,8 @@ class SingleWriter(Generic[A, C, V]):
     Readers get `view(saved)`, made under the lock and cached until the state changes, after
     `refresh(saved)` has applied what other processes stored since; they never see an
     aggregate. When another process did save first, the group's save raises IntegrityError:
-    the saved state catches up the same way and the group is applied again, up to
-    `attempts` times, before any caller is answered.
+    the saved state catches up the same way and the group is applied again (for up to
+    `patience` seconds) before any caller is answered.
     """
 
     def __init__(
@@ -138,31 +143,47 @@ class SingleWriter(Generic[A, C, V]):
         view: Callable[[A], V],
         refusals: tuple[type[Exception], ...] = (DomainError,),
         max_batch: int = 128,
-        attempts: int = 8,
+        patience: float = 10.0,
     ) -> None:
         self._load, self._save, self._fork, self._refresh = load, save, fork, refresh
         self._context, self._view, self._refusals = context, view, refusals
-        self._max_batch, self._attempts = max_batch, attempts
+        self._max_batch, self._patience = max_batch, patience
         self._lock = threading.Lock()
-        self._queued: deque[_Command[A, C]] = deque()
+        """Held by whoever reads or changes the saved state."""
+        self._turn = threading.Condition()
+        """Guards the queue and who writes; callers wait on it for their command."""
+        self._queued: list[_Command[A, C]] = []
+        self._writing = False
         self._saved: A | None = None
         """The state as stored (a new aggregate's creation still pending), or None when it
         is to be loaded again."""
         self._seen: tuple[int, V] | None = None
+        self.conflicts = 0
+        """Saves another process got in first (never this process's own)."""
 
     def run(self, change: Callable[[A, C], T]) -> T:
         """Apply `change(aggregate, context)` and save what it did; returns what it
         returned, or raises what it raised (or what the save raised)."""
         command: _Command[A, C] = _Command(change)
-        self._queued.append(command)
-        with self._lock:
+        with self._turn:
+            self._queued.append(command)
+            while self._writing and not command.done:
+                self._turn.wait()
+            if command.done:  # another caller's group took it
+                return cast(T, command.outcome())
+            self._writing = True
+        try:
             while not command.done:  # queued behind at most a few groups
-                group = [self._queued.popleft() for _ in range(self._group_size())]
-                try:
-                    self._apply(group)
-                except Exception as error:  # the store failed: none of the group is known saved
-                    self._saved = None
-                    self._fail([c for c in group if not c.done], error)
+                with self._turn:
+                    group = self._queued[: self._max_batch]
+                    del self._queued[: len(group)]
+                self._apply(group)
+                with self._turn:
+                    self._turn.notify_all()
+        finally:
+            with self._turn:
+                self._writing = False
+                self._turn.notify_all()
         return cast(T, command.outcome())
 
     def read(self) -> V:
@@ -178,21 +199,27 @@ class SingleWriter(Generic[A, C, V]):
         """Commands waiting for the writer now."""
         return len(self._queued)
 
-    def _group_size(self) -> int:
-        return min(len(self._queued), self._max_batch)
-
     def _caught_up(self, saved: A | None) -> A:
         if saved is None or saved.pending_events:  # not stored yet: maybe another process has
             return self._load()
         return self._refresh(saved)
 
     def _apply(self, group: list[_Command[A, C]]) -> None:
-        conflicts = 0
+        with self._lock:
+            try:
+                self._apply_group(group)
+            except Exception as error:  # the store failed: none of the group is known saved
+                self._saved = None
+                self._fail([c for c in group if not c.done], error)
+
+    def _apply_group(self, group: list[_Command[A, C]]) -> None:
         saved = self._saved if self._saved is not None else self._load()
         self._saved = saved
+        context = self._context()
+        give_up = time.monotonic() + self._patience
         while group:
             work = self._fork(saved)
-            broken = self._run_all(group, work, self._context())
+            broken = self._run_all(group, work, context)
             if broken is not None:
                 broken.done = True
                 group.remove(broken)
@@ -200,11 +227,14 @@ class SingleWriter(Generic[A, C, V]):
             if work.pending_events:
                 try:
                     self._save(work)
-                except IntegrityError as error:
-                    conflicts += 1
-                    if conflicts == self._attempts:
-                        raise error from None
+                except IntegrityError:
+                    # Another process saved first. It made progress, so trying again on its
+                    # state is no livelock; a conflict with nothing newer stored is no race.
+                    self.conflicts += 1
+                    stored = _stored_version(saved)
                     saved = self._saved = self._caught_up(saved)
+                    if _stored_version(saved) <= stored or time.monotonic() > give_up:
+                        raise
                     continue
             self._saved = work
             for command in group:
