@@ -34,6 +34,7 @@ from services.intake.queue import (
     DEFAULT_LINES,
     DEFAULT_WINDOWS,
     LAYOUT_ID,
+    NO_LAYOUT,
     DayView,
     Layout,
     LayoutView,
@@ -510,9 +511,9 @@ class IntakeApplication(TrackedApplication):
     def layout(self) -> Layout:
         """The centre's lines and windows as they are now, as a copy nothing changes."""
         try:
-            current = self.reference(LAYOUT_ID)
+            current: QueueLayout = self.reference(LAYOUT_ID)
         except AggregateNotFoundError:
-            return LayoutView.of(QueueLayout.start())
+            return NO_LAYOUT
         seen = self._layout_seen
         if seen is None or seen[0] is not current:  # the cache replaces it when it changes
             seen = self._layout_seen = (current, LayoutView.of(current))

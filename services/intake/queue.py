@@ -91,6 +91,10 @@ class LayoutView:
         return cls(MappingProxyType(dict(layout.lines)), MappingProxyType(dict(layout.windows)))
 
 
+NO_LAYOUT = LayoutView(MappingProxyType({}), MappingProxyType({}))
+"""A centre that has defined no lines or windows yet."""
+
+
 DEFAULT_LINES = {
     "A": "综合接待 · general reception",
     "B": "劳动社保 · wages and social security",
@@ -184,6 +188,8 @@ class QueueLayout(Aggregate):
 
 @dataclass(frozen=True)
 class Transfer:
+    """A visitor sent on from one window to another, and why."""
+
     from_window: str
     to_window: str
     reason: str
