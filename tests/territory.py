@@ -4,6 +4,7 @@ from Kafka — routing's registry events, mapped to the wire and handed to their
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from itertools import count
 from pathlib import Path
@@ -14,7 +15,7 @@ from eventsourcing.persistence import Tracking
 
 from shared.domain import Actor
 from shared.envelope import CloudEvent
-from shared.territory import Territory, TerritoryDocument
+from shared.territory import Department, Entity, Line, Place, Territory, TerritoryDocument, Window
 from shared.territory_file import TerritoryFile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,3 +69,29 @@ def territory(path: Path = SEED) -> Territory:
     merged, problems = document(path).merged_into(Territory())
     assert not problems, problems
     return merged
+
+
+def told(app: A, *items: Entity) -> A:
+    """The application hears routing's registry publish these entries, as it would once an
+    admin defined them (routing checks them first; a replica trusts what it hears)."""
+    from shared.messages import RegistryChanged, dump
+
+    kinds = {Place: "place", Department: "department", Line: "line", Window: "window"}
+    for item in items:
+        message = RegistryChanged(
+            changed_at=datetime.now(UTC), by="admin", **{kinds.get(type(item), "category"): item}
+        )
+        event = CloudEvent(
+            id=f"routing:told:{next(_offsets)}",
+            source="/onestop/routing",
+            type=message.TYPE,
+            subject="registry",
+            time=message.changed_at,
+            data=dump(message),
+            actor=ADMIN,
+            correlation_id="told",
+        )
+        app.handle(  # type: ignore[attr-defined]
+            CloudEvent.from_json(event.to_json()), Tracking("kafka:registry:0", next(_offsets))
+        )
+    return app

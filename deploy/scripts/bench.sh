@@ -15,4 +15,5 @@ export ONESTOP_RUN_DIR="$RUN_DIR"
 export ONESTOP_KAFKA_BOOTSTRAP="${ONESTOP_KAFKA_BOOTSTRAP:-$ONESTOP_KAFKA_HOST:$ONESTOP_KAFKA_PORT}"
 cd "$ROOT"
 log "running the bench (about 2–3 minutes; the machine is busy meanwhile)"
+"$ROOT/.venv/bin/python" -m bench.queue_rush # 27 windows and 4 kiosks at once: tickets/s, calls/s, latency
 exec "$ROOT/.venv/bin/python" -m bench.pipeline --write-docs "$@"

@@ -21,6 +21,7 @@ from services.intake.application import (
 )
 from services.intake.domain import Case, Channel, Decision, LegalChannel, LegalClass, masked
 from services.intake.index import Query as CaseQuery
+from services.intake.queue import Layout
 from shared.auth import CurrentActor, Forbidden, require_role
 from shared.domain import Actor, DomainError
 from shared.http import example, problem, request_trace
@@ -490,20 +491,6 @@ queue = APIRouter(prefix="/v1/queue", tags=["queue"])
 QUEUE_ROLES = ("clerk", "handler", "admin")
 
 
-class LineIn(Strict):
-    model_config = example({"name": "劳动社保 · wages and social security"})
-    name: Annotated[str, Field(min_length=1, max_length=50)]
-
-
-class WindowIn(Strict):
-    model_config = example({"departments": ["ninghe-hrss", "qiaocheng-hrss"], "lines": ["B", "A"]})
-    departments: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=60)]],
-        Field(min_length=1, max_length=10, description="One, or two sharing the window"),
-    ]
-    lines: Annotated[list[Annotated[str, Field(min_length=1, max_length=1)]], Field(min_length=1)]
-
-
 class TicketIn(Strict):
     model_config = example({"line": "B"})
     line: Annotated[str, Field(min_length=1, max_length=1)]
@@ -521,44 +508,37 @@ class FinishIn(Strict):
     case_id: UUID | None = None
 
 
+def windows_view(layout: Layout) -> dict[str, dict[str, list[str]]]:
+    return {
+        code: {"departments": list(w.departments), "lines": list(w.lines)}
+        for code, w in layout.windows.items()
+    }
+
+
 @queue.get("", summary="Lines, windows and today's tickets, with waiting figures")
 def queue_board(request: Request, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, *READING_ROLES)
     app = _app(request)
     layout, today = app.layout(), app.queue_today()
     return {
-        "lines": layout.lines,
-        "windows": layout.windows,
-        "tickets": list(today.tickets.values()),
+        "lines": dict(layout.lines),
+        "windows": windows_view(layout),
+        "tickets": [t.as_dict() for t in today.tickets.values()],
         "figures": today.figures(app.clock(), layout),
     }
 
 
-@queue.get("/figures", summary="Waiting-time figures per line, today")
+@queue.get("/figures", summary="Waiting-time figures per line, today (the centre's local day)")
 def queue_figures(request: Request, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, *READING_ROLES)
     app = _app(request)
     return app.queue_today().figures(app.clock(), app.layout())
 
 
-@queue.put("/lines/{code}", summary="Define a service line (its code is the ticket letter)")
-def define_line(code: str, body: LineIn, request: Request, actor: CurrentActor) -> dict[str, str]:
-    require_role(actor, "admin")
-    return _app(request).define_line(code, body.name, actor).lines
-
-
-@queue.put("/windows/{code}", summary="Define a window: its departments (≤ 2) and lines")
-def define_window(
-    code: str, body: WindowIn, request: Request, actor: CurrentActor
-) -> dict[str, Any]:
-    require_role(actor, "admin")
-    return _app(request).define_window(code, body.departments, body.lines, actor).windows
-
-
 @queue.post("/tickets", status_code=201, summary="A visitor takes a ticket for a line")
 def take_ticket(body: TicketIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, *QUEUE_ROLES)
-    return _app(request).issue_ticket(body.line, actor)
+    return _app(request).issue_ticket(body.line, actor).as_dict()
 
 
 @queue.post(
@@ -569,7 +549,7 @@ def take_ticket(body: TicketIn, request: Request, actor: CurrentActor) -> dict[s
 def call_next(code: str, request: Request, actor: CurrentActor) -> Any:
     require_role(actor, *QUEUE_ROLES)
     ticket = _app(request).call_next(code, actor)
-    return ticket if ticket is not None else Response(status_code=204)
+    return ticket.as_dict() if ticket is not None else Response(status_code=204)
 
 
 @queue.post("/tickets/{number}/transfer", summary="Send the visitor to another window")
@@ -577,9 +557,7 @@ def transfer_ticket(
     number: str, body: TransferIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     require_role(actor, *QUEUE_ROLES)
-    app = _app(request)
-    app.transfer_ticket(number, body.to_window, body.reason, actor)
-    return app.queue_today().tickets[number]
+    return _app(request).transfer_ticket(number, body.to_window, body.reason, actor).as_dict()
 
 
 @queue.post("/tickets/{number}/finish", summary="The visitor was served, or did not come")
@@ -587,6 +565,5 @@ def finish_ticket(
     number: str, body: FinishIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     require_role(actor, *QUEUE_ROLES)
-    app = _app(request)
-    app.finish_ticket(number, body.outcome, str(body.case_id) if body.case_id else None)
-    return app.queue_today().tickets[number]
+    case_id = str(body.case_id) if body.case_id else None
+    return _app(request).finish_ticket(number, body.outcome, case_id).as_dict()

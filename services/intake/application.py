@@ -6,14 +6,16 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+from zoneinfo import ZoneInfo
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.intake.domain import (
@@ -29,14 +31,16 @@ from services.intake.domain import (
 )
 from services.intake.index import CaseIndex, IndexStore, Likeness, MemoryIndexStore, Query
 from services.intake.queue import (
-    DEFAULT_LINES,
-    DEFAULT_WINDOWS,
-    LAYOUT_ID,
+    DayView,
+    Layout,
+    LayoutView,
     QueueDay,
-    QueueLayout,
+    Ticket,
     day_id,
+    layout_of,
 )
-from shared.batching import GroupCommitter
+from shared.batching import GroupCommitter, SingleWriter
+from shared.calendar import LOCAL
 from shared.casecode import case_code, code_hash
 from shared.domain import Actor, DomainError, Problem, Trace, utcnow
 from shared.envelope import CloudEvent
@@ -170,6 +174,7 @@ class IntakeApplication(TrackedApplication):
         blind_key: bytes | None = None,
         index_store: IndexStore | None = None,
         clock: Callable[[], datetime] = utcnow,
+        zone: ZoneInfo = LOCAL,
     ) -> None:
         super().__init__(env)
         self.committer: GroupCommitter | None = None
@@ -179,6 +184,10 @@ class IntakeApplication(TrackedApplication):
         ).digest()
         self.index = CaseIndex(self, index_store or MemoryIndexStore())
         self.clock = clock
+        self.zone = zone
+        self._days: dict[date, SingleWriter[QueueDay, Layout, DayView]] = {}
+        self._days_lock = threading.Lock()
+        self._layout_seen: tuple[Territory, LayoutView] | None = None
 
     def close(self) -> None:
         self.index.store.close()
@@ -189,12 +198,16 @@ class IntakeApplication(TrackedApplication):
         self.committer = committer
 
     def _save(self, *aggregates: Any, copy: bool = True) -> None:
+        self._persist(*aggregates)
+        self.remember(*aggregates, copy=copy)
+        self.index.wake()
+
+    def _persist(self, *aggregates: Any) -> None:
+        """Durably save the aggregates' new events, with other requests' when grouping."""
         if self.committer:
             self.committer.save(*aggregates)
         else:
             self.save(*aggregates)
-        self.remember(*aggregates, copy=copy)
-        self.index.wake()
 
     # --- registration -------------------------------------------------------------------
 
@@ -511,50 +524,65 @@ class IntakeApplication(TrackedApplication):
         return keys.holder(api_key_hash(secret)) if keys else None
 
     # --- the queue at the centre ----------------------------------------------------------
+    # The day's queue has one writer in this process: see the module docstring of
+    # `services.intake.queue` for why, and `shared.batching.SingleWriter` for how.
 
-    def layout(self) -> QueueLayout:
-        return self._find(LAYOUT_ID, QueueLayout) or QueueLayout.start()
+    def layout(self) -> Layout:
+        """The centre's active lines and windows, from the territory routing's registry
+        published, as a copy nothing changes (made again when the replica changes)."""
+        territory = self.territory()
+        seen = self._layout_seen
+        if seen is None or seen[0] is not territory:  # a change makes a new territory object
+            seen = self._layout_seen = (territory, layout_of(territory))
+        return seen[1]
 
-    def define_line(self, code: str, name: str, actor: Actor) -> QueueLayout:
-        return self._change(self.layout, lambda layout: layout.define_line(code, name, actor))
+    def today(self) -> date:
+        """The centre's local date: a ticket taken at 07:30 in Beijing is that Beijing day's."""
+        return self.clock().astimezone(self.zone).date()
 
-    def define_window(
-        self, code: str, departments: list[str], lines: list[str], actor: Actor
-    ) -> QueueLayout:
-        return self._change(
-            self.layout, lambda layout: layout.define_window(code, departments, lines, actor)
+    def queue_today(self) -> DayView:
+        return self._queue_day(self.today()).read()
+
+    def issue_ticket(self, line: str, actor: Actor) -> Ticket:
+        return self._queue_command(lambda day, layout: day.issue(line, layout, actor))
+
+    def call_next(self, window: str, actor: Actor) -> Ticket | None:
+        return self._queue_command(lambda day, layout: day.call_next(window, layout, actor))
+
+    def transfer_ticket(self, number: str, to_window: str, reason: str, actor: Actor) -> Ticket:
+        return self._queue_command(
+            lambda day, layout: day.transfer(number, to_window, reason, layout, actor)
         )
 
-    def seed_queue_layout(self) -> None:
-        """A new centre starts with the default lines and windows; a defined layout is kept."""
-        if self.layout().lines:
-            return
-        for code, name in DEFAULT_LINES.items():
-            self.define_line(code, name, INTAKE)
-        for code, (departments, lines) in DEFAULT_WINDOWS.items():
-            self.define_window(code, departments, lines, INTAKE)
+    def finish_ticket(self, number: str, outcome: str, case_id: str | None) -> Ticket:
+        return self._queue_command(lambda day, _: day.finish(number, outcome, case_id))
 
-    def queue_today(self) -> QueueDay:
-        today = self.clock().date()
-        return self._find(day_id(today), QueueDay) or QueueDay.open(today)
+    def _queue_command(self, change: Callable[[QueueDay, Layout], T]) -> T:
+        return self._queue_day(self.today()).run(change)
 
-    def _queue_command(self, change: Callable[[QueueDay, QueueLayout], T]) -> T:
-        def command() -> T:
-            queue, layout = self.queue_today(), self.layout()
-            result = change(queue, layout)
-            self._save(queue)
-            return result
+    def _queue_day(self, day: date) -> SingleWriter[QueueDay, Layout, DayView]:
+        """The day's one writer in this process (the last two days' are kept: a request
+        begun just before local midnight still finds yesterday's)."""
+        with self._days_lock:
+            writer = self._days.get(day)
+            if writer is None:
+                writer = self._days[day] = SingleWriter(
+                    lambda: self._load_day(day),
+                    self._persist,
+                    fork=QueueDay.fork,
+                    refresh=self._catch_up,
+                    context=self.layout,
+                    view=QueueDay.view,
+                )
+                for old in sorted(self._days)[:-2]:
+                    del self._days[old]
+            return writer
 
-        return self._retrying(command)
+    def _load_day(self, day: date) -> QueueDay:
+        """The day from the store, never from the cache: the writer's copy is its own."""
+        stored = project_aggregate(None, self.events.get(day_id(day)))
+        return cast(QueueDay, stored) if stored is not None else QueueDay.open(day)
 
-    def issue_ticket(self, line: str, actor: Actor) -> dict[str, Any]:
-        return self._queue_command(lambda q, layout: q.issue(line, layout, actor))
-
-    def call_next(self, window: str, actor: Actor) -> dict[str, Any] | None:
-        return self._queue_command(lambda q, layout: q.call_next(window, layout, actor))
-
-    def transfer_ticket(self, number: str, to_window: str, reason: str, actor: Actor) -> None:
-        self._queue_command(lambda q, layout: q.transfer(number, to_window, reason, layout, actor))
-
-    def finish_ticket(self, number: str, outcome: str, case_id: str | None) -> None:
-        self._queue_command(lambda q, _: q.finish(number, outcome, case_id))
+    def _catch_up(self, queue: QueueDay) -> QueueDay:
+        """The day with what another process saved of it since."""
+        return project_aggregate(queue, self.events.get(queue.id, gt=queue.version)) or queue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -30,6 +31,7 @@ def build_application(settings: Settings) -> IntakeApplication:
         blind_key=base64.b64decode(settings.pii_key.get_secret_value()),
         index_store=PostgresIndexStore(settings),
         clock=service_clock(settings.clock_file),
+        zone=ZoneInfo(settings.timezone),
     )
 
 
@@ -39,7 +41,6 @@ def build_runtime(settings: Settings) -> Runtime:
         settings, [settings.topic("intake"), *followed, settings.dead_letter_topic("intake")]
     )
     app = build_application(settings)
-    app.seed_queue_layout()
     relay = Relay(app, settings, "intake", wire.to_cloudevent, wire.publishes)
 
     def saved() -> None:
