@@ -8,12 +8,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresFactory,
     PostgresProcessRecorder,
 )
-from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from shared.settings import ServiceName, Settings
