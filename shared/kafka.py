@@ -36,6 +36,7 @@ from psycopg import sql
 
 from shared.domain import DomainError
 from shared.envelope import CloudEvent, MalformedEvent
+from shared.metrics import Metrics, dead_letter_kind
 from shared.settings import ServiceName, Settings
 from shared.store import connect
 
@@ -263,6 +264,8 @@ class ConsumerStatus:
     dead_lettered: int = 0
     last_error: str | None = None
     assigned: list[str] = field(default_factory=list)
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Per assigned partition, records not yet consumed (as of the last poll)."""
 
 
 class _SeekToTracked(ConsumerRebalanceListener):
@@ -326,6 +329,8 @@ class Consumer:
         self.handle: Handler = application.handle
         self.after_batch = after_batch
         self.status = ConsumerStatus()
+        self.metrics: Metrics | None = None
+        """Set by the runtime that serves `/metrics`."""
         self.dead_letter_topic = settings.dead_letter_topic(service)
         self._applied: dict[str, int] = {}
         """Per partition, the last record handled since it was assigned to this consumer: a
@@ -379,9 +384,21 @@ class Consumer:
                 if batches:
                     self.after_batch()
                     consumer.commit_async()  # for lag monitoring; the truth is the tracking table
+                self._note_lag(consumer)
         finally:
             consumer.close(autocommit=False)
             producer.close(timeout=5)
+
+    def _note_lag(self, consumer: KafkaConsumer) -> None:
+        """How far behind each assigned partition is, from what the last fetch said of its
+        high watermark (no request to the broker)."""
+        lag: dict[tuple[str, int], int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is not None:
+                with contextlib.suppress(Exception):  # a partition being revoked right now
+                    lag[(tp.topic, tp.partition)] = max(0, high - consumer.position(tp))
+        self.status.lag = lag
 
     @staticmethod
     def _stable(consumer: KafkaConsumer) -> bool:
@@ -411,6 +428,8 @@ class Consumer:
         done = self._applied[name] if name in self._applied else self.recorder.max_tracking_id(name)
         fresh = [r for r in records if done is None or r.offset > done]
         self.status.duplicates += len(records) - len(fresh)
+        if self.metrics is not None and fresh:
+            self.metrics.consumer_batch.observe(len(fresh))
         self._apply(fresh, name, producer)
         if fresh:  # applied, found applied before, or dead-lettered: each one handled
             self._applied[name] = fresh[-1].offset
@@ -480,3 +499,5 @@ class Consumer:
         with contextlib.suppress(IntegrityError):
             self.recorder.insert_tracking(tracking)
         self.status.dead_lettered += 1
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(dead_letter_kind(reason)).inc()

@@ -14,12 +14,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client.registry import Collector
 
 from shared.http import BodyLimit, Correlation, install_problem_handlers
 from shared.kafka import Consumer, Relay
+from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from shared.metrics import HttpMetrics, Metrics, RuntimeCollector
 from shared.settings import ServiceName, Settings
-from shared.store import connect
+from shared.store import ApplicationRecorder, ProcessRecorder, connect
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,19 @@ class Runtime:
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     loops: dict[str, Callable[[threading.Event], None]] = field(default_factory=dict)
     """Other background loops by name, e.g. a read-model projection."""
+    collectors: list[Collector] = field(default_factory=list)
+    """The service's own metrics read at each scrape (e.g. follow-up's deadline gauges)."""
+
+    def instrument(self, metrics: Metrics) -> None:
+        """Let `/metrics` see this runtime: its relay, consumer, event store and domain."""
+        metrics.watch(RuntimeCollector(self.service, self.relay, self.consumer))
+        for collector in self.collectors:
+            metrics.watch(collector)
+        if self.consumer is not None:
+            self.consumer.metrics = metrics
+        recorder = getattr(self.application, "recorder", None)
+        if isinstance(recorder, ApplicationRecorder | ProcessRecorder):
+            recorder.commit_observer = metrics.timed_commit()
 
     def workers(self) -> list[Worker]:
         found = [Worker(f"{self.service}-{name}", loop) for name, loop in self.loops.items()]
@@ -82,10 +98,12 @@ def create_api(
     routers: list[APIRouter],
 ) -> FastAPI:
     """An API whose lifespan builds the runtime, starts its workers and stops them cleanly."""
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = runtime_factory()
+        runtime.instrument(metrics)
         app.state.runtime = runtime
         workers = runtime.workers()
         for hook in runtime.on_start:
@@ -111,11 +129,22 @@ def create_api(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     install_problem_handlers(app)
     app.add_middleware(Correlation)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics, metrics=metrics)
     for router in routers:
         app.include_router(router)
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics: requests, relay, consumer, event store, the domain",
+        response_class=Response,
+    )
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/health/live", tags=["operations"], summary="The process answers")
     def live() -> dict[str, str]:

@@ -5,3 +5,4 @@ here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/postgres.sh" status
 bash "$here/kafka.sh" status
 bash "$here/services.sh" status
+bash "$here/prometheus.sh" status

@@ -10,6 +10,7 @@ source "$here/common.sh"
 territory="${ONESTOP_TERRITORY_FILE:-$ROOT/deploy/territories/ninghe-qiaocheng.yaml}"
 log "territory: $territory (only if none is registered yet)"
 "$ROOT/.venv/bin/onestop" territory import "$territory" --if-empty
+bash "$here/prometheus.sh" start
 cat <<EOM
 
 OneStop is up.
@@ -17,6 +18,7 @@ OneStop is up.
   routing    http://127.0.0.1:${ONESTOP_ROUTING_PORT:-8002}/docs   assignments, departments, dispatch rules
   follow-up  http://127.0.0.1:${ONESTOP_FOLLOWUP_PORT:-8003}/docs   deadlines, outcome, return visit, review, statistics, history
 
+  prometheus http://127.0.0.1:${ONESTOP_PROMETHEUS_PORT:-9090}/consoles/onestop.html   operations console; alerts at /alerts
   territory: .venv/bin/onestop territory export   (import FILE to change it; see README)
   a token:   .venv/bin/onestop token --user alice --role clerk
   a history: .venv/bin/onestop history <case_id>

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
+from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
@@ -51,7 +52,13 @@ def build_runtime(settings: Settings) -> Runtime:
                 return
 
     return Runtime(
-        "followup", settings, app, relay=relay, consumer=consumer, loops={"clock": clock}
+        "followup",
+        settings,
+        app,
+        relay=relay,
+        consumer=consumer,
+        loops={"clock": clock},
+        collectors=[FollowUpMetrics(app)],
     )
 
 

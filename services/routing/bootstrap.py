@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.routing import api, registry_api, wire
 from services.routing.application import RoutingApplication
+from services.routing.metrics import RoutingMetrics
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.migrations import SHARED, migrate
@@ -30,7 +31,14 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     relay = Relay(app, settings, "routing", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "routing", followed, app, after_batch=relay.wake)
-    return Runtime("routing", settings, app, relay=relay, consumer=consumer)
+    return Runtime(
+        "routing",
+        settings,
+        app,
+        relay=relay,
+        consumer=consumer,
+        collectors=[RoutingMetrics(app)],
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -1,0 +1,105 @@
+"""What an operator watches: each service's /metrics in Prometheus' format (checked by
+promtool, Debian's, which `make test` installs), its figures moving with what happens, and
+the alert rules doing what the README says (promtool's own rule tests)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.followup.application import FollowUpApplication
+from services.followup.metrics import FollowUpMetrics
+from services.intake import api as intake_api
+from services.intake.application import IntakeApplication
+from services.routing.application import RoutingApplication
+from services.routing.metrics import RoutingMetrics
+from shared.auth import issue_token
+from shared.service import Runtime, create_api
+from shared.settings import Settings
+from tests.territory import seeded
+from tests.unit.test_api import EXAMPLE
+from tests.unit.test_routing import register
+
+SETTINGS = Settings(jwt_secret="s" * 40)
+PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+
+def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("promtool")
+    assert tool, "promtool is missing: `make test` installs Debian's prometheus package"
+    return subprocess.run([tool, *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def scraped(runtime: Runtime, routers: list, calls: list[tuple[str, str, dict | None]]) -> str:
+    api = create_api(lambda: runtime, SETTINGS, title="t", description="d", routers=routers)
+    token = issue_token(SETTINGS, "alice", "clerk")
+    with TestClient(api) as client:
+        for method, path, body in calls:
+            client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+        answer = client.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return answer.text
+
+
+def test_intake_counts_and_times_its_requests_by_route_template_in_prometheus_format():
+    text = scraped(
+        Runtime("intake", SETTINGS, seeded(IntakeApplication())),
+        [intake_api.router, intake_api.queue],
+        [
+            ("POST", "/v1/cases", EXAMPLE),
+            ("GET", "/v1/cases/00000000-0000-0000-0000-000000000000", None),
+            ("GET", "/v1/cases/11111111-1111-1111-1111-111111111111", None),
+        ],
+    )
+    assert 'onestop_http_requests_total{method="POST",route="/v1/cases",status="201"} 1.0' in text
+    # one series for every case id: the route's template, not the path
+    assert (
+        'onestop_http_requests_total{method="GET",route="/v1/cases/{case_id}",status="404"} 2.0'
+        in text
+    )
+    assert 'onestop_http_request_duration_seconds_bucket{le="0.5",method="POST"' in text
+    checked = promtool("check", "metrics", stdin=text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_routing_and_follow_up_publish_the_gauges_a_supervision_office_alerts_on():
+    routing = seeded(RoutingApplication())
+    for _ in range(3):
+        register(routing)
+    register(routing, "fishing-rights")  # no rule: waits for a person
+    text = scraped(
+        Runtime("routing", SETTINGS, routing, collectors=[RoutingMetrics(routing)]), [], []
+    )
+    assert 'onestop_cases_by_level{level="window"} 4.0' in text
+    assert (
+        'onestop_department_assignments{department="ninghe-hrss",state="awaiting-acceptance"} 3.0'
+        in text
+    )
+    assert "onestop_manual_dispatch_queue 1.0" in text
+    assert promtool("check", "metrics", stdin=text).returncode == 0
+
+    followup = seeded(FollowUpApplication())
+    text = scraped(
+        Runtime("followup", SETTINGS, followup, collectors=[FollowUpMetrics(followup)]), [], []
+    )
+    assert "onestop_deadline_most_overdue_seconds 0.0" in text
+    assert promtool("check", "metrics", stdin=text).returncode == 0
+
+
+def test_the_alert_rules_check_and_pass_their_own_tests():
+    checked = promtool("check", "rules", str(PROMETHEUS / "rules" / "onestop.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = promtool("test", "rules", str(PROMETHEUS / "tests" / "onestop.test.yml"))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
+
+
+@pytest.mark.parametrize("service", ["intake", "routing", "followup"])
+def test_every_service_serves_metrics(service):
+    module = __import__(f"services.{service}.bootstrap", fromlist=["create_app"])
+    assert "/metrics" in module.create_app(SETTINGS).openapi()["paths"]
