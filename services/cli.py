@@ -14,6 +14,7 @@ import httpx
 from shared.auth import CALLER_ROLES, issue_token
 from shared.calendar import local_minute
 from shared.settings import SERVICES, ServiceName, Settings
+from shared.territory import Location
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,17 +359,16 @@ def _summary(event: dict[str, Any], zone: ZoneInfo = LOCAL) -> str:
         if sentence:
             return sentence
     if "subject" in data and "channel" in data:
-        loc = data["location"]
-        place = "/".join(
-            p for p in (loc.get("district"), loc.get("street"), loc.get("community")) if p
-        )
+        place = "/".join(Location.of(data["location"]).path)
         return f"{data['channel']} · {data['category']} · {place} · “{data['subject']}”"
     if "lead" in data:
         co = ", ".join(d["name"] for d in data.get("co_handlers", []))
+        at = data.get("handled_at")
+        grid = f" [{at['name']}, {at['grid']}]" if at and at.get("grid") else ""
         return (
             f"lead {data['lead']['name']}"
             + (f"; co-handling {co}" if co else "")
-            + f" — {data['reason']}"
+            + f"{grid} — {data['reason']}"
         )
     if "deadlines" in data:
         return "; ".join(f"{d['kind']} due {d['due_at'][:16]}" for d in data["deadlines"])
