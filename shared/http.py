@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import uuid
 from typing import Any
 
+import psycopg
+from eventsourcing.persistence import InterfaceError as EventsourcingInterfaceError
+from eventsourcing.persistence import OperationalError as EventsourcingOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -16,7 +21,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import Forbidden, Unauthenticated
 from shared.domain import DomainError, Trace
 
+log = logging.getLogger(__name__)
+
 PROBLEM = "application/problem+json"
+RETRY_AFTER_SECONDS = 5
+
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    PoolTimeout,
+    EventsourcingOperationalError,
+    EventsourcingInterfaceError,
+)
+"""The database is unreachable or went away: the request changed nothing and may be tried
+again (an answer within the pool's 2 s, not a hang)."""
 TYPE_BASE = "https://onestop.example/problems/"
 
 
@@ -88,6 +106,32 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, "http", str(exc.detail), str(exc.detail))
+
+    for unavailable in STORE_UNAVAILABLE:
+
+        @app.exception_handler(unavailable)
+        async def store_unavailable(_: Request, exc: Exception) -> JSONResponse:
+            log.warning("answering 503: the database is unreachable (%s)", type(exc).__name__)
+            answer = problem(
+                503,
+                "unavailable",
+                "Service unavailable",
+                "the service cannot reach its database right now; nothing was changed — "
+                "try again shortly",
+            )
+            answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return answer
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error answering %s %s", request.method, request.url.path)
+        return problem(
+            500,
+            "internal",
+            "Internal error",
+            "the request could not be completed; it has been logged with its correlation id",
+            correlation_id=getattr(request.state, "correlation_id", None),
+        )
 
 
 class BodyLimit:

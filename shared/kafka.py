@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -266,6 +267,8 @@ class ConsumerStatus:
     assigned: list[str] = field(default_factory=list)
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
     """Per assigned partition, records not yet consumed (as of the last poll)."""
+    member: bool = False
+    """Whether the consumer is a settled member of its group (it hears its partitions)."""
 
 
 class _SeekToTracked(ConsumerRebalanceListener):
@@ -329,6 +332,9 @@ class Consumer:
         self.handle: Handler = application.handle
         self.after_batch = after_batch
         self.status = ConsumerStatus()
+        self.instance = str(settings.port_of(service))
+        """Stable across restarts of this process, distinct from other copies on the host
+        (each serves its own port)."""
         self.metrics: Metrics | None = None
         """Set by the runtime that serves `/metrics`."""
         self.dead_letter_topic = settings.dead_letter_topic(service)
@@ -359,6 +365,13 @@ class Consumer:
             fetch_max_wait_ms=250,
             max_poll_records=200,
             metadata_max_age_ms=10_000,  # notice new topics and partitions within seconds
+            # Static membership: a process restarted after a crash rejoins as the member it
+            # was and gets its partitions back at once, without waiting for the broker to
+            # expire the dead one (kafka-python's 45 s default); a member that does not come
+            # back is expired after 10 s and its partitions go to the others.
+            group_instance_id=f"{self.service}-{socket.gethostname()}-{self.instance}",
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000,
         )
         producer = make_producer(self.settings, f"{self.service}-deadletter")
         try:
@@ -372,7 +385,8 @@ class Consumer:
                 batches = consumer.poll(timeout_ms=200)
                 # A rejoin that never completes keeps the revoked partitions listed as
                 # assigned, so only the membership state tells a stall from a quiet topic.
-                if self._stable(consumer) or batches:
+                self.status.member = self._stable(consumer)
+                if self.status.member or batches:
                     unsettled_since = time.monotonic()
                 elif time.monotonic() - unsettled_since > self.STALL_SECONDS:
                     raise RuntimeError(
@@ -386,6 +400,7 @@ class Consumer:
                     consumer.commit_async()  # for lag monitoring; the truth is the tracking table
                 self._note_lag(consumer)
         finally:
+            self.status.member = False
             consumer.close(autocommit=False)
             producer.close(timeout=5)
 

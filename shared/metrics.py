@@ -104,12 +104,27 @@ def dead_letter_kind(reason: str) -> str:
 class RuntimeCollector(Collector):
     """The relay's and the consumer's state, read at each scrape."""
 
-    def __init__(self, service: str, relay: Relay | None, consumer: Consumer | None) -> None:
+    def __init__(
+        self,
+        service: str,
+        relay: Relay | None,
+        consumer: Consumer | None,
+        unready: Callable[[], list[str]],
+    ) -> None:
         self.service = service
         self.relay = relay
         self.consumer = consumer
+        self.unready = unready
 
     def collect(self) -> Iterable[Metric]:
+        ready = GaugeMetricFamily(
+            "onestop_ready",
+            "1 if the service can serve correctly; 0 with the reason if not.",
+            labels=["reason"],
+        )
+        reasons = self.unready()
+        ready.add_metric([reasons[0] if reasons else "ok"], 0.0 if reasons else 1.0)
+        yield ready
         yield from self._relay()
         yield from self._consumer()
 

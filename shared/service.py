@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client.registry import Collector
 
-from shared.http import BodyLimit, Correlation, install_problem_handlers
+from shared.http import RETRY_AFTER_SECONDS, BodyLimit, Correlation, install_problem_handlers
 from shared.kafka import Consumer, Relay
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import HttpMetrics, Metrics, RuntimeCollector
@@ -61,7 +61,7 @@ class Runtime:
 
     def instrument(self, metrics: Metrics) -> None:
         """Let `/metrics` see this runtime: its relay, consumer, event store and domain."""
-        metrics.watch(RuntimeCollector(self.service, self.relay, self.consumer))
+        metrics.watch(RuntimeCollector(self.service, self.relay, self.consumer, self.unready))
         for collector in self.collectors:
             metrics.watch(collector)
         if self.consumer is not None:
@@ -86,7 +86,24 @@ class Runtime:
         if self.consumer:
             report["consumer"] = asdict(self.consumer.status)
             report["consumer"]["topics"] = self.consumer.topics
+            report["consumer"]["lag"] = {
+                f"{topic}:{partition}": n
+                for (topic, partition), n in self.consumer.status.lag.items()
+            }
         return report
+
+    def unready(self) -> list[str]:
+        """Why the service cannot serve correctly now (nothing: it can): its database does
+        not answer, or its consumer is not a member of its group (it hears nothing)."""
+        reasons = []
+        try:
+            with connect(self.settings) as conn:
+                conn.execute("SELECT 1")
+        except Exception:
+            reasons.append("database unreachable")
+        if self.consumer is not None and not self.consumer.status.member:
+            reasons.append("consumer not in its group")
+        return reasons
 
 
 def create_api(
@@ -150,18 +167,20 @@ def create_api(
     def live() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/health/ready", tags=["operations"], summary="Database, relay and consumer state")
+    @app.get(
+        "/health/ready",
+        tags=["operations"],
+        summary="Whether the service can serve correctly: database, consumer, relay state",
+    )
     def ready() -> JSONResponse:
         runtime: Runtime = app.state.runtime
         report = runtime.status()
-        try:
-            with connect(settings) as conn:
-                conn.execute("SELECT 1")
-            report["database"] = "ok"
-        except Exception as error:
-            report["database"] = f"unreachable: {error}"
-        healthy = report["database"] == "ok"
-        report["status"] = "ready" if healthy else "degraded"
-        return JSONResponse(report, status_code=200 if healthy else 503)
+        reasons = runtime.unready()
+        report["database"] = "unreachable" if "database unreachable" in reasons else "ok"
+        report["status"] = "not ready: " + "; ".join(reasons) if reasons else "ready"
+        answer = JSONResponse(report, status_code=503 if reasons else 200)
+        if reasons:
+            answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return answer
 
     return app

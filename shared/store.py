@@ -26,7 +26,7 @@ def conninfo(settings: Settings) -> str:
         user=settings.pg_user,
         password=settings.pg_password.get_secret_value(),
         dbname=settings.pg_dbname,
-        connect_timeout=10,
+        connect_timeout=2,
     )
 
 
@@ -56,6 +56,10 @@ def eventsourcing_env(
         "POSTGRES_POOL_SIZE": str(settings.pg_pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.pg_pool_size),
         "POSTGRES_LOCK_TIMEOUT": "5",
+        # while the database is unreachable a request fails within 2 s (a 503 to retry),
+        # and a connection the server dropped (a restart) is found out before it is used
+        "POSTGRES_CONNECT_TIMEOUT": "2",
+        "POSTGRES_PRE_PING": "y",
     }
     if encrypt:
         key = settings.pii_key.get_secret_value()

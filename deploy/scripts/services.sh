@@ -19,9 +19,15 @@ shift || true
 services=("$@")
 ((${#services[@]})) || services=(intake routing followup)
 
+# The pid of the running service: the pid file names a live process (not a zombie left by a
+# crash) whose command line is this service's, so a reused pid is not mistaken for it.
 pid_of() {
-  local file="$RUN_DIR/run/$1.pid"
-  [[ -f $file ]] && kill -0 "$(cat "$file")" 2>/dev/null && cat "$file"
+  local file="$RUN_DIR/run/$1.pid" pid
+  pid=$(cat "$file" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  [[ $(ps -o stat= -p "$pid" 2>/dev/null) =~ ^[^Z] ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "serve $1 *$" || return 1
+  echo "$pid"
 }
 
 start() {

@@ -59,6 +59,9 @@ def build_runtime(settings: Settings) -> Runtime:
         consumer=consumer,
         loops={"clock": clock},
         collectors=[FollowUpMetrics(app)],
+        # the ledger is built before the service says it is up: until then the clock and
+        # the supervision office's listings would read a partial one
+        on_start=[app.ledger.catch_up],
     )
 
 

@@ -322,6 +322,8 @@ class PostgresIndexStore:
                 kwargs={"autocommit": True},
                 open=True,
                 name="intake-index",
+                timeout=2,  # a 503 within seconds while the database is down, not a hang
+                check=ConnectionPool.check_connection,  # drop what a server restart killed
             )
         return self._pool.connection()
 
