@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from datetime import datetime
 from typing import Any
@@ -89,15 +88,16 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, service: ServiceName) -> int:
     import uvicorn
 
-    logging.basicConfig(
-        level=logging.INFO, format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"
-    )
+    from shared.logs import configure
+
+    configure(service, settings.log_format)
     uvicorn.run(
         f"services.{service}.bootstrap:create_app",
         factory=True,
         host=settings.http_host,
         port=settings.port_of(service),
         log_level="info",
+        log_config=None,  # the process's logging (JSON lines), not uvicorn's own
         access_log=False,  # type: ignore[arg-type]
     )
     return 0

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import random
-import uuid
+import re
 from typing import Any
 
 import psycopg
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Forbidden, Unauthenticated
 from shared.domain import DomainError, Trace
+from shared.tracing import case_of_log, new_correlation_id, parse_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +179,11 @@ class _TooLarge(Exception):
 
 
 class Correlation:
-    """Every request gets a correlation id (kept from X-Correlation-ID if the caller sent one),
-    as `request.state.correlation_id` and on the response. A plain ASGI middleware: Starlette's
-    `BaseHTTPMiddleware` costs every request a task and a stream."""
+    """Every request gets a correlation id, as `request.state.correlation_id` and on the
+    response: the caller's X-Correlation-ID, else the trace id of the caller's W3C
+    `traceparent`, else a new one — which is also the trace id of the conversation (see
+    `shared.tracing`). The request is answered in its span. A plain ASGI middleware:
+    Starlette's `BaseHTTPMiddleware` costs every request a task and a stream."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -190,11 +192,11 @@ class Correlation:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = dict(scope.get("headers") or []).get(b"x-correlation-id", b"")
-        # an id to follow a request by, not a secret: no system call for random bytes
-        correlation = sent.decode("latin-1")[:100] or str(
-            uuid.UUID(int=random.getrandbits(128), version=4)
-        )
+        headers = dict(scope.get("headers") or [])
+        sent = _printable(headers.get(b"x-correlation-id", b""))[:100]
+        incoming = _printable(headers.get(b"traceparent", b"")) or None
+        from_trace = parse_traceparent(incoming) if incoming else None
+        correlation = sent or (f"{from_trace[0]:032x}" if from_trace else new_correlation_id())
         scope.setdefault("state", {})["correlation_id"] = correlation
 
         async def send_with_id(message: Message) -> None:
@@ -203,4 +205,24 @@ class Correlation:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        tracing = getattr(getattr(scope.get("app"), "state", None), "tracing", None)
+        found = _CASE_IN_PATH.search(scope.get("path", ""))
+        token = case_of_log.set(found[1] if found else None)
+        try:
+            if tracing is None:
+                await self.app(scope, receive, send_with_id)
+                return
+            name = f"{scope.get('method', 'GET')} {scope.get('path', '')}"
+            with tracing.request(correlation, name, incoming):
+                await self.app(scope, receive, send_with_id)
+        finally:
+            case_of_log.reset(token)
+
+
+_CASE_IN_PATH = re.compile(r"/cases/([0-9a-fA-F-]{36})")
+
+
+def _printable(raw: bytes) -> str:
+    """A header's value, or nothing if it holds anything but printable ASCII."""
+    text = raw.decode("latin-1")
+    return text if text.isprintable() and text.isascii() else ""

@@ -40,6 +40,7 @@ from shared.envelope import CloudEvent, MalformedEvent
 from shared.metrics import Metrics, dead_letter_kind
 from shared.settings import ServiceName, Settings
 from shared.store import connect
+from shared.tracing import Tracing, case_of_log
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class Relay:
         self.topic = settings.topic(service)
         self.to_cloudevent = to_cloudevent
         self.status = RelayStatus()
+        self.tracing: Tracing | None = None
+        """Set by the runtime: each publication is a span, named in the record's header."""
         self._wake = threading.Event()
         self._parked_now = 0
 
@@ -156,6 +159,22 @@ class Relay:
             value=orjson.dumps(body),
             headers=headers,
         )
+
+    def _send(self, producer: KafkaProducer, event: CloudEvent) -> Any:
+        """One event on the topic, keyed by its case, with the W3C trace context of its
+        conversation (see `shared.tracing`)."""
+        if self.tracing is None:
+            return producer.send(self.topic, key=event.subject.encode(), value=event.to_json())
+        span, parent = self.tracing.publish(
+            event.id, event.type, event.subject, event.correlation_id, event.causation_id
+        )
+        with span:
+            return producer.send(
+                self.topic,
+                key=event.subject.encode(),
+                value=event.to_json(),
+                headers=[("traceparent", parent.encode())],
+            )
 
     def wake(self) -> None:
         """Called after a save in this process, so new events go out without waiting a poll."""
@@ -216,9 +235,7 @@ class Relay:
                     futures.append(self._park(producer, notification, error))
                     continue
                 if event is not None:
-                    futures.append(
-                        producer.send(self.topic, key=event.subject.encode(), value=event.to_json())
-                    )
+                    futures.append(self._send(producer, event))
             producer.flush()
             for future in futures:
                 future.get(timeout=30)  # raises if the broker refused the record
@@ -332,6 +349,8 @@ class Consumer:
         self.handle: Handler = application.handle
         self.after_batch = after_batch
         self.status = ConsumerStatus()
+        self.tracing: Tracing | None = None
+        """Set by the runtime: each record is handled in a span of the conversation's trace."""
         self.instance = str(settings.port_of(service))
         """Stable across restarts of this process, distinct from other copies on the host
         (each serves its own port)."""
@@ -458,7 +477,8 @@ class Consumer:
         try:
             with self.application.batched() as batch:
                 for record in fresh:
-                    self.handle(CloudEvent.from_json(record.value), Tracking(name, record.offset))
+                    event = CloudEvent.from_json(record.value)
+                    self._handle(record, event, Tracking(name, record.offset))
             self.application.save_batch(batch, Tracking(name, fresh[-1].offset))
         except (DomainError, ValueError, IntegrityError):  # ValueError: malformed events too
             # a refused record or a concurrent writer: nothing was saved. One at a time, each
@@ -479,7 +499,7 @@ class Consumer:
             return
         for _ in range(self.CONFLICT_RETRIES):
             try:
-                self.handle(event, tracking)
+                self._handle(record, event, tracking)
             except IntegrityError:
                 if self.recorder.has_tracking_id(
                     tracking.application_name, tracking.notification_id
@@ -495,6 +515,26 @@ class Consumer:
             self.status.processed += 1
             return
         self._dead_letter(record, tracking, producer, "kept conflicting with concurrent writers")
+
+    def _handle(self, record: Any, event: CloudEvent, tracking: Tracking) -> None:
+        """The application applies the record, in the span of this service handling it (the
+        child of the event's publication, from the record's `traceparent`)."""
+        token = case_of_log.set(event.subject)
+        try:
+            if self.tracing is None:
+                self.handle(event, tracking)
+                return
+            header = dict(record.headers or []).get("traceparent")
+            with self.tracing.handle(
+                event.id,
+                event.type,
+                event.subject,
+                event.correlation_id,
+                header.decode("latin-1") if header else None,
+            ):
+                self.handle(event, tracking)
+        finally:
+            case_of_log.reset(token)
 
     def _dead_letter(
         self, record: Any, tracking: Tracking, producer: KafkaProducer, reason: str

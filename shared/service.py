@@ -23,6 +23,7 @@ from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import HttpMetrics, Metrics, RuntimeCollector
 from shared.settings import ServiceName, Settings
 from shared.store import ApplicationRecorder, ProcessRecorder, connect
+from shared.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +53,20 @@ class Runtime:
     application: Any
     relay: Relay | None = None
     consumer: Consumer | None = None
-    on_start: list[Callable[[], None]] = field(default_factory=list)
+    on_start: list[Callable[[], object]] = field(default_factory=list)
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     loops: dict[str, Callable[[threading.Event], None]] = field(default_factory=dict)
     """Other background loops by name, e.g. a read-model projection."""
     collectors: list[Collector] = field(default_factory=list)
     """The service's own metrics read at each scrape (e.g. follow-up's deadline gauges)."""
 
-    def instrument(self, metrics: Metrics) -> None:
-        """Let `/metrics` see this runtime: its relay, consumer, event store and domain."""
+    def instrument(self, metrics: Metrics, tracing: Tracing) -> None:
+        """Let `/metrics` see this runtime (its relay, consumer, event store and domain), and
+        trace what its relay publishes and its consumer handles."""
+        if self.relay is not None:
+            self.relay.tracing = tracing
+        if self.consumer is not None:
+            self.consumer.tracing = tracing
         metrics.watch(RuntimeCollector(self.service, self.relay, self.consumer, self.unready))
         for collector in self.collectors:
             metrics.watch(collector)
@@ -120,8 +126,10 @@ def create_api(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = runtime_factory()
-        runtime.instrument(metrics)
+        tracing = Tracing(runtime.service, settings.otlp_endpoint)
+        runtime.instrument(metrics, tracing)
         app.state.runtime = runtime
+        app.state.tracing = tracing
         workers = runtime.workers()
         for hook in runtime.on_start:
             hook()
@@ -136,6 +144,7 @@ def create_api(
             for hook in runtime.on_stop:
                 hook()
             runtime.application.close()
+            tracing.shutdown()
 
     app = FastAPI(
         title=title,

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         default=1.0, description="How often follow-up looks for reminders and breaches due."
     )
     max_body_bytes: int = 64 * 1024
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="Where traces go (an OTLP/HTTP collector, e.g. http://127.0.0.1:4318); "
+        "unset: spans are made but not exported.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line, with trace and case ids"
+    )
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:

@@ -9,6 +9,8 @@ from uuid import UUID
 import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication, Submission
@@ -20,6 +22,7 @@ from shared.kafka import Consumer, Relay, ensure_topics
 from shared.migrations import migrate
 from shared.settings import Settings
 from shared.store import connect, eventsourcing_env
+from shared.tracing import Tracing, parse_traceparent
 from tests.conftest import fresh
 from tests.territory import seeded
 
@@ -212,3 +215,33 @@ def test_an_event_the_wire_mapping_fails_on_is_parked_and_the_relay_goes_on(sett
     assert b"a field this release forgot" in headers["onestop-reason"]
     assert orjson.loads(record.value)["originator_id"] == str(broken)
     assert (relay.status.published, relay.status.parked) == (4, 1)
+
+
+def test_the_trace_context_rides_on_the_kafka_record_from_relay_to_consumer(settings: Settings):
+    intake = intake_app(settings)
+    [case_id] = register(intake, 1)
+    relay = Relay(intake, settings, "intake", intake_wire.to_cloudevent)
+    relay.tracing = Tracing("intake")
+    published = InMemorySpanExporter()
+    relay.tracing.provider.add_span_processor(SimpleSpanProcessor(published))
+    routing = seeded(RoutingApplication(eventsourcing_env(settings, "routing")))
+    consumer = Consumer(settings, "routing", [settings.topic("intake")], routing)
+    consumer.tracing = Tracing("routing")
+    handled = InMemorySpanExporter()
+    consumer.tracing.provider.add_span_processor(SimpleSpanProcessor(handled))
+    stops = [run(relay.run, None), run(consumer.run, None)]
+    try:
+        [record] = read_topic(settings, settings.topic("intake"), 1)
+        deadline = time.monotonic() + 30
+        while not handled.get_finished_spans() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for stop in stops:
+            stop.set()
+    header = dict(record.headers)["traceparent"].decode()
+    [publication] = published.get_finished_spans()
+    [handling] = handled.get_finished_spans()
+    assert parse_traceparent(header) == (publication.context.trace_id, publication.context.span_id)
+    assert handling.parent.span_id == publication.context.span_id
+    assert handling.context.trace_id == publication.context.trace_id
+    assert handling.attributes["onestop.case_id"] == str(case_id)
