@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client.registry import Collector
 
+from shared.guard import TextGuard
 from shared.http import RETRY_AFTER_SECONDS, BodyLimit, Correlation, install_problem_handlers
 from shared.kafka import Consumer, Relay
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -157,6 +158,7 @@ def create_api(
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
+    app.add_middleware(TextGuard)
     app.add_middleware(Correlation)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, metrics=metrics)
