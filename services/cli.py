@@ -65,8 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     dump.add_argument("--format", choices=("yaml", "json"), default="yaml")
     dump.add_argument("--token", help="bearer token (default: a fresh auditor token)")
 
+    keys = commands.add_parser("keys", help="the keys personal data is sealed with")
+    key_actions = keys.add_subparsers(dest="keys_command", required=True)
+    key_actions.add_parser(
+        "reencrypt",
+        help="rewrite what older keys of the data keyring sealed under the newest "
+        "(after deploy/scripts/secrets.sh rotate-data-key and a restart)",
+    )
+
     args = parser.parse_args(argv)
     settings = Settings.load()
+    if args.command == "keys":
+        return _reencrypt(settings)
     if args.command == "api-key":
         return _api_key(settings, args)
     if args.command == "territory":
@@ -205,6 +215,50 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
     except httpx.HTTPError as error:
         print(f"onestop: cannot reach {error.request.url}: {error}", file=sys.stderr)
         return 2
+
+
+def _reencrypt(settings: Settings) -> int:
+    """Every stored event of intake (the one service that seals personal data) read with the
+    keyring and, if an older key sealed it, written again under the newest; in batches, each
+    its own transaction, safe while the services run (a stored event's body is all that
+    changes, and it decrypts to the same bytes)."""
+    from eventsourcing.utils import Environment
+
+    from shared.cipher import FastAESCipher
+    from shared.keys import Keys
+    from shared.store import connect
+
+    cipher = FastAESCipher(Environment(env={"CIPHER_KEY": Keys.of(settings).data_keyring}))
+    table = "intake.intake_events"
+    rewritten = seen = 0
+    last = 0
+    with connect(settings, autocommit=False) as conn:
+        while True:
+            rows = conn.execute(
+                f"SELECT notification_id, state FROM {table} WHERE notification_id > %s "
+                "ORDER BY notification_id LIMIT 1000",
+                (last,),
+            ).fetchall()
+            if not rows:
+                break
+            for notification_id, state in rows:
+                again = cipher.reencrypt(bytes(state))
+                if again is not None:
+                    conn.execute(
+                        f"UPDATE {table} SET state = %s WHERE notification_id = %s",
+                        (again, notification_id),
+                    )
+                    rewritten += 1
+            conn.commit()
+            seen += len(rows)
+            last = rows[-1][0]
+            print(f"\r{seen} events read, {rewritten} sealed again", end="", file=sys.stderr)
+    print(
+        f"\n{table}: {rewritten} of {seen} events now sealed with key {cipher.current}; "
+        "keys older than it can be dropped from ONESTOP_DATA_KEYS",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _failed(response: httpx.Response) -> int:

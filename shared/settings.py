@@ -44,8 +44,21 @@ class Settings(BaseSettings):
 
     jwt_secret: SecretStr = SecretStr("")
     jwt_issuer: str = "onestop"
+    data_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="The keyring personal data is sealed with: id:base64-AES-256-key "
+        "entries, newest first (shared/cipher.py).",
+    )
+    petitioner_id_secret: SecretStr = Field(
+        default=SecretStr(""), description="Secret of the key that finds a petitioner again."
+    )
+    case_code_secret: SecretStr = Field(
+        default=SecretStr(""), description="Secret of the key of petitioners' case codes."
+    )
     pii_key: SecretStr = Field(
-        default=SecretStr(""), description="Base64 AES-256 key for personal data at rest."
+        default=SecretStr(""),
+        description="Earlier releases' one key for all three (read only where the three "
+        "above are not set, so their stores keep working).",
     )
 
     http_host: str = "127.0.0.1"

@@ -16,6 +16,7 @@ from eventsourcing.postgres import (
 )
 from psycopg import sql
 
+from shared.keys import Keys
 from shared.settings import ServiceName, Settings
 
 
@@ -41,8 +42,8 @@ def eventsourcing_env(
 ) -> dict[str, str]:
     """Environment for an `eventsourcing` application stored in the service's own schema.
 
-    With `encrypt`, event bodies are sealed with AES-GCM (the personal-data key, see
-    `shared.cipher`); ids, versions and event topics stay readable so the log can still be
+    With `encrypt`, event bodies are sealed with AES-GCM (the data keyring, see `shared.keys`
+    and `shared.cipher`); ids, versions and event topics stay readable so the log can still be
     audited and relayed.
     """
     env = {
@@ -62,12 +63,8 @@ def eventsourcing_env(
         "POSTGRES_PRE_PING": "y",
     }
     if encrypt:
-        key = settings.pii_key.get_secret_value()
-        if not key:
-            raise RuntimeError(
-                "ONESTOP_PII_KEY is not set: run deploy/scripts/secrets.sh (make up does)"
-            )
-        env.update({"CIPHER_TOPIC": "shared.cipher:FastAESCipher", "CIPHER_KEY": key})
+        keyring = Keys.of(settings).data_keyring
+        env.update({"CIPHER_TOPIC": "shared.cipher:FastAESCipher", "CIPHER_KEY": keyring})
     return env
 
 

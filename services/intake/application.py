@@ -45,6 +45,7 @@ from shared.casecode import case_code, code_hash
 from shared.domain import Actor, DomainError, Problem, Trace, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
+from shared.keys import Keys
 from shared.messages import (
     CaseAssigned,
     CaseAwaitingManualDispatch,
@@ -115,10 +116,11 @@ class Outcome:
 
 
 class BlindIndex:
-    """Keyed hashes that find a person again without storing a readable key (ID number, phone)."""
+    """Keyed hashes that find a person again without storing a readable key (ID number,
+    phone); the key is the petitioner-id key (`shared.keys`), for nothing else."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = hmac.new(key, b"onestop blind index v1", hashlib.sha256).digest()
+        self._key = key
 
     def uuid(self, kind: str, value: str) -> UUID:
         digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
@@ -171,17 +173,16 @@ class IntakeApplication(TrackedApplication):
         self,
         env: dict[str, str] | None = None,
         *,
-        blind_key: bytes | None = None,
+        keys: Keys | None = None,
         index_store: IndexStore | None = None,
         clock: Callable[[], datetime] = utcnow,
         zone: ZoneInfo = LOCAL,
     ) -> None:
         super().__init__(env)
         self.committer: GroupCommitter | None = None
-        self.blind = BlindIndex(blind_key or os.urandom(32))
-        self._code_key = hmac.new(
-            blind_key or self.blind._key, b"onestop case codes", hashlib.sha256
-        ).digest()
+        # without keys (tests): keys of its own, that no other process shares
+        self.blind = BlindIndex(keys.petitioner_id if keys else os.urandom(32))
+        self._code_key = keys.case_code if keys else os.urandom(32)
         self.index = CaseIndex(self, index_store or MemoryIndexStore())
         self.clock = clock
         self.zone = zone

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -13,6 +12,7 @@ from services.intake.index import PostgresIndexStore
 from shared.batching import GroupCommitter
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.keys import Keys
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
 from shared.settings import Settings
@@ -28,7 +28,7 @@ def build_application(settings: Settings) -> IntakeApplication:
     migrate(settings, "intake", *MIGRATIONS)
     return IntakeApplication(
         eventsourcing_env(settings, "intake", encrypt=True),
-        blind_key=base64.b64decode(settings.pii_key.get_secret_value()),
+        keys=Keys.of(settings),
         index_store=PostgresIndexStore(settings),
         clock=service_clock(settings.clock_file),
         zone=ZoneInfo(settings.timezone),
