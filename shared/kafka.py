@@ -37,8 +37,9 @@ from psycopg import sql
 
 from shared.domain import DomainError
 from shared.envelope import CloudEvent, MalformedEvent
+from shared.messages import parse
 from shared.metrics import Metrics, dead_letter_kind
-from shared.settings import ServiceName, Settings
+from shared.settings import SERVICES, ServiceName, Settings
 from shared.store import connect
 from shared.tracing import Tracing, case_of_log
 
@@ -320,6 +321,24 @@ class _SeekToTracked(ConsumerRebalanceListener):
                 self.applied.pop(name, None)
 
 
+def trusted(topic: str, event: CloudEvent) -> None:
+    """A record touches no aggregate and no history unless it is an event of the topic's own
+    service, of a type that service publishes, whose data fits that type's contract and
+    whose subject is the case its data names. Raises ValueError saying what is wrong (the
+    record is then dead-lettered with that reason)."""
+    parts = topic.rsplit(".", 2)  # <prefix>.<service>.events
+    publisher = parts[-2] if len(parts) == 3 and parts[-1] == "events" else None
+    if publisher in SERVICES:
+        if event.service != publisher:
+            raise ValueError(f"an event from {event.service!r} on {publisher}'s topic")
+        if not event.type.startswith(f"onestop.{publisher}."):
+            raise ValueError(f"{event.type!r} is not a type {publisher} publishes")
+    message = parse(event.type, event.data)
+    case_id = getattr(message, "case_id", None)
+    if case_id is not None and case_id != event.subject:
+        raise ValueError(f"the subject {event.subject!r} is not the case the data names")
+
+
 def tracking_name(topic: str, partition: int) -> str:
     return f"kafka:{topic}:{partition}"
 
@@ -517,8 +536,10 @@ class Consumer:
         self._dead_letter(record, tracking, producer, "kept conflicting with concurrent writers")
 
     def _handle(self, record: Any, event: CloudEvent, tracking: Tracking) -> None:
-        """The application applies the record, in the span of this service handling it (the
-        child of the event's publication, from the record's `traceparent`)."""
+        """The application applies the record — only if it is what its topic may carry —
+        in the span of this service handling it (the child of the event's publication, from
+        the record's `traceparent`)."""
+        trusted(record.topic, event)
         token = case_of_log.set(event.subject)
         try:
             if self.tracing is None:

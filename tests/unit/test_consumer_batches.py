@@ -3,7 +3,9 @@ effects as applying them one at a time, and nothing lost when one of them is ref
 
 from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
+import orjson
 from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import Tracking
 
@@ -175,3 +177,51 @@ def test_an_aggregate_a_batch_changed_but_did_not_save_is_read_again_from_the_st
 
     case = followup.get_case(case_id)
     assert case.manual_dispatch_reason is None and case.version == stored(followup, case_id).version
+
+
+def forged(event: Any, **changes: Any) -> bytes:
+    body = {**orjson.loads(event.to_json()), **changes}
+    return orjson.dumps(body)
+
+
+def test_a_forged_or_malformed_record_on_a_services_own_topic_never_enters_a_history():
+    """Follow-up hears its own topic too: a record there must be follow-up's, of a type it
+    publishes, fitting its contract, about the case it names — else it is dead-lettered
+    with the reason, and no case's history records it."""
+    intake = seeded(IntakeApplication())
+    case = register(intake)
+    [registered] = published(intake, intake_wire)
+    followup = seeded(FollowUpApplication())
+    topic = "onestop.followup.events"
+    consumer = Consumer(Settings(), "followup", [topic], followup)
+    parked = Parked()
+    closed_out = {
+        "type": "onestop.followup.case.closed-out.v1",
+        "source": "/onestop/followup",
+        "actor": "mallory",
+        "data": {"case_id": str(case.id), "basis": "because"},
+    }
+    bad = [
+        forged(registered, **closed_out),  # wrong schema
+        forged(registered),  # intake's event on follow-up's topic
+        forged(registered, source="/onestop/followup"),  # not a type follow-up publishes
+        forged(
+            registered,
+            **{
+                **closed_out,
+                "data": {
+                    "case_id": str(uuid4()),
+                    "basis": "x",
+                    "closed_at": "2026-11-01T00:00:00Z",
+                },
+            },
+        ),  # fits the contract, but about another case than its subject
+    ]
+    consumer._process_batch(records(topic, [registered] * 4, bad), parked)
+    reasons = [headers["onestop-reason"].decode() for _, _, headers in parked.sent]
+    assert len(reasons) == 4
+    assert "does not fit its contract" in reasons[0]
+    assert "an event from 'intake' on followup's topic" in reasons[1]
+    assert "is not a type followup publishes" in reasons[2]
+    assert "is not the case the data names" in reasons[3]
+    assert followup.history(case.id)[0] == []  # nothing entered any history
