@@ -11,9 +11,19 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from services.routing.application import RoutingApplication
-from services.routing.domain import Assignment
-from services.routing.inbox import ROLES as INBOX_ROLES
-from services.routing.inbox import STATES
+from services.routing.domain import (
+    Assignment,
+    CaseLeader,
+    DepartmentRef,
+    Escalation,
+    JointMeeting,
+    Objection,
+    Party,
+    PartyState,
+    ReviewOutcome,
+    Role,
+    Transfer,
+)
 from shared.auth import CurrentActor, Forbidden, require_role
 from shared.domain import Actor
 from shared.http import example, request_trace
@@ -49,9 +59,9 @@ def view(a: Assignment, actor: Actor) -> dict[str, Any]:
     return {
         "case_id": str(a.id),
         "status": a.status,
-        "lead": a.lead,
-        "co_handlers": a.co_handlers,
-        "departments": list(a.parties.values()),
+        "lead": department(a.lead) if a.lead else None,
+        "co_handlers": [department(d) for d in a.co_handlers],
+        "departments": [party(p) for p in a.parties.values()],
         "rule_id": a.rule_id,
         "rule_version": a.rule_version,
         "reason": a.reason,
@@ -59,11 +69,72 @@ def view(a: Assignment, actor: Actor) -> dict[str, Any]:
         "legal_class": a.legal_class,
         "restricted": a.accused is not None,
         "level": a.level,
-        "escalations": a.escalations,
-        "joint_meetings": a.meetings,
-        "leader": a.leader,
-        "transfers": a.transfers,
+        "escalations": [escalation(e) for e in a.escalations],
+        "joint_meetings": [meeting(m) for m in a.meetings],
+        "leader": leader(a.leader) if a.leader else None,
+        "transfers": [transfer(t) for t in a.transfers],
         "version": a.version,
+    }
+
+
+def department(ref: DepartmentRef) -> dict[str, Any]:
+    return {"code": ref.code, "name": ref.name}
+
+
+def party(p: Party) -> dict[str, Any]:
+    return {
+        **department(p.department),
+        "role": p.role,
+        "state": p.state,
+        "since": p.since,
+        "objection_due": p.objection_due,
+        "objection": objection(p.objection) if p.objection else None,
+        "binding": p.binding,
+        "handler": p.handler,
+        "recused": list(p.recused),
+        "answered_at": p.answered_at,
+        "parts": [{"summary": r.summary, "at": r.at} for r in p.parts],
+    }
+
+
+def objection(o: Objection) -> dict[str, Any]:
+    """Its reason and time; and the review's reason once it is overruled."""
+    found: dict[str, Any] = {"reason": o.reason, "at": o.at}
+    if o.overruled is not None:
+        found["overruled"] = o.overruled
+    return found
+
+
+def escalation(e: Escalation) -> dict[str, Any]:
+    return {
+        "level": e.level,
+        "trigger": e.trigger,
+        "reason": e.reason,
+        "at": e.at,
+        "by": e.by.as_dict(),
+    }
+
+
+def meeting(m: JointMeeting) -> dict[str, Any]:
+    return {
+        "chair": m.chair,
+        "departments": list(m.departments),
+        "minutes": m.minutes,
+        "decisions": list(m.decisions),
+        "at": m.at,
+    }
+
+
+def leader(taken: CaseLeader) -> dict[str, Any]:
+    return {"user": taken.user, "note": taken.note, "at": taken.at}
+
+
+def transfer(t: Transfer) -> dict[str, Any]:
+    return {
+        "from": department(t.from_lead),
+        "to": department(t.to_lead),
+        "trigger": t.trigger,
+        "at": t.at,
     }
 
 
@@ -103,7 +174,7 @@ class ReviewIn(BaseModel):
         {"department": "ninghe-hrss", "outcome": "reroute", "reason": "the farm is SASAC's"}
     )
     department: Code
-    outcome: Annotated[str, Field(pattern="^(overrule|reroute|escalate)$")]
+    outcome: ReviewOutcome
     reason: Reason
     lead: Code | None = Field(
         default=None, description="reroute: the new lead; omitted, the catalogue chooses"
@@ -123,7 +194,7 @@ def review(case_id: UUID, body: ReviewIn, request: Request, actor: CurrentActor)
         outcome=body.outcome,
         reason=body.reason,
         lead=body.lead,
-        co_handlers=body.co_handlers,
+        co_handlers=tuple(body.co_handlers),
         actor=actor,
         trace=request_trace(request),
     )
@@ -150,7 +221,7 @@ def dispatch(
     a = _app(request).dispatch(
         case_id,
         lead=body.lead,
-        co_handlers=body.co_handlers,
+        co_handlers=tuple(body.co_handlers),
         reason=body.reason,
         actor=actor,
         trace=request_trace(request),
@@ -207,11 +278,11 @@ def joint_meeting(
     a = _app(request).hold_joint_meeting(
         case_id,
         chair=body.chair,
-        departments=body.departments,
+        departments=tuple(body.departments),
         minutes=body.minutes,
-        decisions=body.decisions,
+        decisions=tuple(body.decisions),
         lead=body.lead,
-        co_handlers=body.co_handlers,
+        co_handlers=tuple(body.co_handlers),
         actor=actor,
         trace=request_trace(request),
     )
@@ -285,8 +356,8 @@ def inbox(
     code: str,
     request: Request,
     actor: CurrentActor,
-    state: Annotated[str | None, Query(pattern=f"^({'|'.join(STATES)})$")] = None,
-    role: Annotated[str | None, Query(pattern=f"^({'|'.join(INBOX_ROLES)})$")] = None,
+    state: PartyState | None = None,
+    role: Role | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -296,7 +367,13 @@ def inbox(
     rows, total = _app(request).department_inbox(
         code, state=state, role=role, limit=limit, offset=offset
     )
-    return {"department": code, "total": total, "limit": limit, "offset": offset, "cases": rows}
+    return {
+        "department": code,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "cases": [asdict(r) for r in rows],
+    }
 
 
 @router.get("/dispatch-queue", summary="Cases no rule covers, waiting to be dispatched by hand")
@@ -308,4 +385,4 @@ def dispatch_queue(
 ) -> dict[str, Any]:
     require_role(actor, *SUPERVISING, "auditor")
     rows, total = _app(request).inbox.manual_queue(limit, offset)
-    return {"total": total, "limit": limit, "offset": offset, "cases": rows}
+    return {"total": total, "limit": limit, "offset": offset, "cases": [asdict(r) for r in rows]}

@@ -18,16 +18,22 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.routing.calendar import CALENDAR_ID, PublishedCalendar
 from services.routing.domain import (
-    LEVELS,
     OBJECTION_WINDOW,
+    VALUE_OBJECTS,
     Assignment,
+    DepartmentRef,
+    HandOff,
     ObjectionWindow,
+    PartyState,
+    ReviewOutcome,
+    Role,
     RoutingRefused,
+    Status,
+    Trigger,
     accused_departments,
-    department_ref,
     reroute_by_catalogue,
 )
-from services.routing.inbox import Inbox
+from services.routing.inbox import Inbox, InboxEntry
 from services.routing.organisation import (
     CATALOGUE_ID,
     ORGANISATION_ID,
@@ -76,6 +82,7 @@ FOLLOWED = (
 
 class RoutingApplication(TrackedApplication):
     name = "routing"
+    value_objects = VALUE_OBJECTS
 
     def __init__(
         self,
@@ -243,7 +250,7 @@ class RoutingApplication(TrackedApplication):
                 self.save_tracked(tracking)
                 return
             assignment = self._route(case_id, message, trace)
-        elif assignment is None or assignment.status == "withdrawn":
+        elif assignment is None or assignment.status is Status.WITHDRAWN:
             self.save_tracked(tracking)  # a case routed elsewhere, or no longer handled
             return
         elif isinstance(message, CaseClassified):
@@ -255,14 +262,14 @@ class RoutingApplication(TrackedApplication):
         elif isinstance(message, CaseRepeated):
             self._escalate_if_possible(
                 assignment,
-                "repeat",
+                Trigger.REPEAT,
                 f"the petitioner came again ({message.repeat_count}× so far)",
                 trace,
             )
         elif isinstance(message, CaseOverdue) and message.escalate:
             self._escalate_if_possible(
                 assignment,
-                "overdue",
+                Trigger.OVERDUE,
                 f"the {message.deadline} deadline passed at {local_minute(message.due_at)}",
                 trace,
             )
@@ -286,7 +293,7 @@ class RoutingApplication(TrackedApplication):
         if message.group_size:
             self._escalate_if_possible(
                 assignment,
-                "group",
+                Trigger.GROUP,
                 f"a group petition of {message.group_size} people (Art. 20)",
                 trace,
             )
@@ -303,22 +310,19 @@ class RoutingApplication(TrackedApplication):
         if assignment.lead is not None and not changed:
             return
         version, rules = self.catalogue().rules()
-        choice = reroute_by_catalogue(
-            assignment, territory, rules, version, frozenset(assignment.barred)
-        )
+        choice = reroute_by_catalogue(assignment, territory, rules, version, assignment.barred)
         if choice is None:
             return  # the supervision office dispatches it by hand
-        rule, lead, co, why = choice
-        if assignment.lead is not None and lead["code"] == assignment.lead["code"]:
+        if assignment.lead is not None and choice.lead.code == assignment.lead.code:
             return
         assignment.dispatch(
-            lead=lead,
-            co_handlers=co,
-            reason=why,
-            trigger="confidentiality" if assignment.lead is None else "reclassified",
-            rule=rule,
+            lead=choice.lead,
+            co_handlers=choice.co_handlers,
+            reason=choice.reason,
+            trigger=HandOff.CONFIDENTIALITY if assignment.lead is None else HandOff.RECLASSIFIED,
+            rule=choice.rule,
             rule_version=version,
-            handled_at=territory.handling_place(rule.scope),
+            handled_at=territory.handling_place(choice.rule.scope),
             window=self.objection_window,
             calendar=self.calendar(),
             actor=ROUTING,
@@ -327,9 +331,9 @@ class RoutingApplication(TrackedApplication):
 
     @staticmethod
     def _escalate_if_possible(
-        assignment: Assignment, trigger: str, reason: str, trace: Trace
+        assignment: Assignment, trigger: Trigger, reason: str, trace: Trace
     ) -> None:
-        if LEVELS.index(assignment.level) < len(LEVELS) - 1:
+        if assignment.may_escalate:
             assignment.escalate(trigger, reason, ROUTING, trace)
 
     # --- commands from people -------------------------------------------------------------
@@ -348,10 +352,10 @@ class RoutingApplication(TrackedApplication):
         case_id: UUID,
         *,
         department: str,
-        outcome: str,
+        outcome: ReviewOutcome,
         reason: str,
         lead: str | None,
-        co_handlers: list[str],
+        co_handlers: tuple[str, ...],
         actor: Actor,
         trace: Trace,
     ) -> Assignment:
@@ -359,16 +363,13 @@ class RoutingApplication(TrackedApplication):
         the catalogue's choice without the objectors; escalate: a dispute for a joint meeting."""
 
         def review(a: Assignment) -> None:
-            if a.parties.get(department, {}).get("state") != "objected":
-                raise RoutingRefused(f"{department!r} has no objection to review", "department")
-            if outcome == "overrule":
+            a.check_objection_to_review(department)
+            if outcome is ReviewOutcome.OVERRULE:
                 a.overrule(department, reason, actor, trace)
-            elif outcome == "escalate":
-                a.escalate("objection-dispute", reason, actor, trace)
-            elif outcome == "reroute":
-                self._redispatch(a, lead, co_handlers, reason, "objection", actor, trace)
+            elif outcome is ReviewOutcome.ESCALATE:
+                a.escalate(Trigger.OBJECTION_DISPUTE, reason, actor, trace)
             else:
-                raise RoutingRefused("outcome is overrule, reroute or escalate", "outcome")
+                self._redispatch(a, lead, co_handlers, reason, HandOff.OBJECTION, actor, trace)
 
         return self._on_case(case_id, review)
 
@@ -377,7 +378,7 @@ class RoutingApplication(TrackedApplication):
         case_id: UUID,
         *,
         lead: str,
-        co_handlers: list[str],
+        co_handlers: tuple[str, ...],
         reason: str,
         actor: Actor,
         trace: Trace,
@@ -387,7 +388,7 @@ class RoutingApplication(TrackedApplication):
         return self._on_case(
             case_id,
             lambda a: self._redispatch(
-                a, lead, co_handlers, reason, "manual-dispatch", actor, trace
+                a, lead, co_handlers, reason, HandOff.MANUAL_DISPATCH, actor, trace
             ),
         )
 
@@ -395,9 +396,9 @@ class RoutingApplication(TrackedApplication):
         self,
         a: Assignment,
         lead: str | None,
-        co_handlers: list[str],
+        co_handlers: tuple[str, ...],
         reason: str,
-        trigger: str,
+        trigger: HandOff,
         actor: Actor,
         trace: Trace,
     ) -> None:
@@ -405,7 +406,7 @@ class RoutingApplication(TrackedApplication):
         if lead is not None:
             chosen = org.department(lead, "lead")
             a.dispatch(
-                lead=department_ref(chosen),
+                lead=DepartmentRef.of(chosen),
                 co_handlers=_refs(org, co_handlers, "co_handlers"),
                 reason=reason,
                 trigger=trigger,
@@ -417,21 +418,20 @@ class RoutingApplication(TrackedApplication):
             )
             return
         version, rules = self.catalogue().rules()
-        excluded = frozenset(a.objectors) | frozenset(a.barred)
+        excluded = a.objectors | a.barred
         choice = reroute_by_catalogue(a, org.territory, rules, version, excluded)
         if choice is None:
             raise RoutingRefused(
                 "the catalogue has no other department for this case: name the lead", "lead"
             )
-        rule, lead_ref, co, why = choice
         a.dispatch(
-            lead=lead_ref,
-            co_handlers=co,
-            reason=f"{reason} — {why}",
+            lead=choice.lead,
+            co_handlers=choice.co_handlers,
+            reason=f"{reason} — {choice.reason}",
             trigger=trigger,
-            rule=rule,
+            rule=choice.rule,
             rule_version=version,
-            handled_at=org.territory.handling_place(rule.scope),
+            handled_at=org.territory.handling_place(choice.rule.scope),
             window=self.objection_window,
             calendar=self.calendar(),
             actor=actor,
@@ -439,18 +439,18 @@ class RoutingApplication(TrackedApplication):
         )
 
     def escalate(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.escalate("request", reason, actor, trace))
+        return self._on_case(case_id, lambda a: a.escalate(Trigger.REQUEST, reason, actor, trace))
 
     def hold_joint_meeting(
         self,
         case_id: UUID,
         *,
         chair: str,
-        departments: list[str],
+        departments: tuple[str, ...],
         minutes: str,
-        decisions: list[str],
+        decisions: tuple[str, ...],
         lead: str | None,
-        co_handlers: list[str],
+        co_handlers: tuple[str, ...],
         actor: Actor,
         trace: Trace,
     ) -> Assignment:
@@ -470,10 +470,10 @@ class RoutingApplication(TrackedApplication):
             if lead is not None:
                 chosen = org.department(lead, "lead")
                 a.dispatch(
-                    lead=department_ref(chosen),
+                    lead=DepartmentRef.of(chosen),
                     co_handlers=_refs(org, co_handlers, "co_handlers"),
                     reason=f"decided by the joint meeting chaired by {chair}",
-                    trigger="joint-meeting",
+                    trigger=HandOff.JOINT_MEETING,
                     window=self.objection_window,
                     calendar=self.calendar(),
                     actor=actor,
@@ -492,7 +492,7 @@ class RoutingApplication(TrackedApplication):
         return self._on_case(case_id, lambda a: a.recuse(reason, actor, trace))
 
     def take(self, case_id: UUID, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.take(actor, trace))
+        return self._on_case(case_id, lambda a: a.take_over(actor, trace))
 
     def report_part(self, case_id: UUID, summary: str, actor: Actor, trace: Trace) -> Assignment:
         return self._on_case(case_id, lambda a: a.report_part(summary, actor, trace))
@@ -505,12 +505,25 @@ class RoutingApplication(TrackedApplication):
             raise NotFound(f"an assignment for case {case_id}")
         return assignment
 
-    def department_inbox(self, department: str, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+    def department_inbox(
+        self,
+        department: str,
+        *,
+        state: PartyState | None = None,
+        role: Role | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[InboxEntry], int]:
+        """A registered department's inbox (see `Inbox.query`)."""
         self.organisation().department(department)
-        return self.inbox.query(department=department, **filters)
+        return self.inbox.query(
+            department=department, state=state, role=role, limit=limit, offset=offset
+        )
 
 
-def _refs(org: Organisation, codes: list[str], field: str) -> list[dict[str, str]]:
-    """The departments a request names in the list `field`; an unknown one is refused by
+def _refs(org: Organisation, codes: tuple[str, ...], field: str) -> tuple[DepartmentRef, ...]:
+    """The departments a command names in the list `field`; an unknown one is refused by
     its place in that list (`co_handlers.1`)."""
-    return [department_ref(org.department(code, f"{field}.{i}")) for i, code in enumerate(codes)]
+    return tuple(
+        DepartmentRef.of(org.department(code, f"{field}.{i}")) for i, code in enumerate(codes)
+    )

@@ -8,7 +8,7 @@ import pytest
 
 from services.routing import wire
 from services.routing.application import RoutingApplication
-from services.routing.domain import RoutingRefused
+from services.routing.domain import ReviewOutcome, RoutingRefused
 from services.routing.organisation import ORGANISATION_ID, InvalidOrganisation
 from shared.calendar import CHINA, Period
 from shared.domain import Actor, Trace
@@ -60,21 +60,21 @@ def app():
 def test_small_matters_stay_in_the_small_grid_and_the_choice_says_why(app):
     street = app.get_assignment(register(app, "urban-management", ("ninghe", "lutai", "yuhe")))
     town = app.get_assignment(register(app, "urban-management", ("ninghe", "fengtai", "x")))
-    assert (street.rule_id, street.lead["code"]) == ("R-07", "lutai-office")
-    assert (town.rule_id, town.lead["code"]) == ("R-06", "ninghe-urban")
+    assert (street.rule_id, street.lead.code) == ("R-07", "lutai-office")
+    assert (town.rule_id, town.lead.code) == ("R-06", "ninghe-urban")
     assert street.rule_version == "v1" and "R-07 (v1)" in street.reason
     assert street.status == "awaiting-acceptance"
-    assert street.parties["ninghe-urban"]["role"] == "co-handler"
+    assert street.parties["ninghe-urban"].role == "co-handler"
 
 
 def test_a_case_no_rule_covers_waits_for_manual_dispatch_then_is_dispatched_by_hand(app):
     case_id = register(app, "fishing-rights")
     assert app.get_assignment(case_id).status == "awaiting-manual-dispatch"
-    assert [r["case_id"] for r in app.inbox.manual_queue()[0]] == [case_id]
+    assert [r.case_id for r in app.inbox.manual_queue()[0]] == [case_id]
     a = app.dispatch(
         case_id, lead="ninghe-eco", co_handlers=[], reason="ponds", actor=SUPERVISOR, trace=T
     )
-    assert (a.status, a.lead["code"], a.rule_version) == (
+    assert (a.status, a.lead.code, a.rule_version) == (
         "awaiting-acceptance",
         "ninghe-eco",
         "by hand",
@@ -149,23 +149,23 @@ def test_objection_within_five_working_days_then_reroute_by_the_catalogue(app):
     case_id = register(app, "property-management", ("ninghe", "lutai", "yuhe"))
     a = app.object(case_id, "the estate is managed by the district", handler("lutai-office"), T)
     assert a.status == "objected"
-    assert [r["case_id"] for r in app.department_inbox("lutai-office", state="objected")[0]] == [
+    assert [r.case_id for r in app.department_inbox("lutai-office", state="objected")[0]] == [
         case_id
     ]
     a = app.review_objection(
         case_id,
         department="lutai-office",
-        outcome="reroute",
+        outcome=ReviewOutcome.REROUTE,
         reason="agreed",
         lead=None,
         co_handlers=[],
         actor=SUPERVISOR,
         trace=T,
     )
-    assert (a.lead["code"], a.rule_id, len(a.transfers)) == ("ninghe-housing", "R-04", 1)
+    assert (a.lead.code, a.rule_id, len(a.transfers)) == ("ninghe-housing", "R-04", 1)
     assert "lutai-office" not in a.parties
     a = app.accept(case_id, handler("ninghe-housing", "wang"), T)
-    assert (a.status, a.parties["ninghe-housing"]["handler"]) == ("accepted", "wang")
+    assert (a.status, a.parties["ninghe-housing"].handler) == ("accepted", "wang")
 
 
 def test_a_late_or_second_objection_is_refused(app):
@@ -178,7 +178,7 @@ def test_a_late_or_second_objection_is_refused(app):
     app.review_objection(
         case_id,
         department="ninghe-hrss",
-        outcome="overrule",
+        outcome=ReviewOutcome.OVERRULE,
         reason="wages are HRSS's",
         lead=None,
         co_handlers=[],
@@ -207,7 +207,7 @@ def test_ping_pong_is_escalated_to_a_joint_meeting_never_looped(app):
         app.review_objection(
             case_id,
             department=current,
-            outcome="reroute",
+            outcome=ReviewOutcome.REROUTE,
             reason="try them",
             lead=nxt,
             co_handlers=[],
@@ -218,15 +218,15 @@ def test_ping_pong_is_escalated_to_a_joint_meeting_never_looped(app):
     a = app.review_objection(
         case_id,
         department="ninghe-urban",
-        outcome="reroute",
+        outcome=ReviewOutcome.REROUTE,
         reason="back to eco",
         lead="ninghe-eco",
         co_handlers=[],
         actor=SUPERVISOR,
         trace=T,
     )
-    assert a.lead["code"] == "ninghe-urban"  # not moved a third time
-    assert (a.level, a.escalations[-1]["trigger"]) == ("joint-meeting", "ping-pong")
+    assert a.lead.code == "ninghe-urban"  # not moved a third time
+    assert (a.level, a.escalations[-1].trigger) == ("joint-meeting", "ping-pong")
     a = app.hold_joint_meeting(
         case_id,
         chair="副区长",
@@ -238,14 +238,14 @@ def test_ping_pong_is_escalated_to_a_joint_meeting_never_looped(app):
         actor=SUPERVISOR,
         trace=T,
     )
-    assert (a.lead["code"], a.parties["ninghe-eco"]["binding"]) == ("ninghe-eco", "joint-meeting")
+    assert (a.lead.code, a.parties["ninghe-eco"].binding) == ("ninghe-eco", "joint-meeting")
     with pytest.raises(RoutingRefused, match="binding"):
         app.object(case_id, "still not ours", handler("ninghe-eco"), T)
 
 
 def test_the_ladder_window_joint_meeting_leader_and_its_triggers(app):
     group = app.get_assignment(register(app, group_size=30))
-    assert (group.level, group.escalations[0]["trigger"]) == ("joint-meeting", "group")
+    assert (group.level, group.escalations[0].trigger) == ("joint-meeting", "group")
     case_id = register(app)
     with pytest.raises(RoutingRefused, match="joint meeting first"):
         app.hold_joint_meeting(
@@ -275,19 +275,19 @@ def test_the_ladder_window_joint_meeting_leader_and_its_triggers(app):
         "followup",
     )
     a = app.get_assignment(case_id)
-    assert [(e["level"], e["trigger"]) for e in a.escalations] == [
+    assert [(e.level, e.trigger) for e in a.escalations] == [
         ("joint-meeting", "repeat"),
         ("leader", "overdue"),
     ]
     a = app.take_personally(case_id, "lin", "I will see the petitioner", Actor("lin", "leader"), T)
-    assert a.leader["user"] == "lin"
+    assert a.leader.user == "lin"
     with pytest.raises(RoutingRefused, match="already"):
         app.escalate(case_id, "more", SUPERVISOR, T)
 
 
 def test_an_accusation_never_reaches_or_is_shown_to_the_accused_unit(app):
     case_id = register(app, "labour-wages")
-    assert app.get_assignment(case_id).lead["code"] == "ninghe-hrss"
+    assert app.get_assignment(case_id).lead.code == "ninghe-hrss"
     send(
         app,
         CaseClassified(
@@ -299,8 +299,8 @@ def test_an_accusation_never_reaches_or_is_shown_to_the_accused_unit(app):
         ),
     )
     a = app.get_assignment(case_id)
-    assert (a.lead["code"], a.rule_id) == ("ninghe-discipline", "R-90")
-    assert a.barred == ["ninghe-hrss"] and not a.visible_to("ninghe-hrss")
+    assert (a.lead.code, a.rule_id) == ("ninghe-discipline", "R-90")
+    assert a.barred == {"ninghe-hrss"} and not a.visible_to("ninghe-hrss")
     assert app.department_inbox("ninghe-hrss")[1] == 0
     with pytest.raises(RoutingRefused, match=r"Art\. 30"):
         app.dispatch(
@@ -314,11 +314,11 @@ def test_a_handler_with_a_conflict_is_replaced_and_cannot_take_it_back(app):
     case_id = register(app)
     app.accept(case_id, handler("ninghe-hrss", "li"), T)
     a = app.recuse(case_id, "the employer is my cousin", handler("ninghe-hrss", "li"), T)
-    assert a.parties["ninghe-hrss"]["state"] == "awaiting-handler"
+    assert a.parties["ninghe-hrss"].state == "awaiting-handler"
     with pytest.raises(RoutingRefused, match="conflict of interest"):
         app.take(case_id, handler("ninghe-hrss", "li"), T)
     a = app.take(case_id, handler("ninghe-hrss", "zhao"), T)
-    assert (a.status, a.parties["ninghe-hrss"]["handler"]) == ("accepted", "zhao")
+    assert (a.status, a.parties["ninghe-hrss"].handler) == ("accepted", "zhao")
 
 
 def test_co_handlers_report_their_part_to_the_lead(app):
@@ -327,7 +327,7 @@ def test_co_handlers_report_their_part_to_the_lead(app):
         app.report_part(case_id, "done", handler("ninghe-civil"), T)
     app.accept(case_id, handler("ninghe-civil", "sun"), T)
     a = app.report_part(case_id, "subsidy restored", handler("ninghe-civil", "sun"), T)
-    assert a.parties["ninghe-civil"]["parts"][0]["summary"] == "subsidy restored"
+    assert a.parties["ninghe-civil"].parts[0].summary == "subsidy restored"
 
 
 def test_a_declined_matter_is_withdrawn_from_the_departments(app):
@@ -353,10 +353,10 @@ def test_inbox_filters_and_pages_newest_first(app):
     ids = [register(app) for _ in range(5)]
     app.accept(ids[0], handler("ninghe-hrss"), T)
     page, total = app.department_inbox("ninghe-hrss", state="awaiting-acceptance", limit=2)
-    assert total == 4 and [r["case_id"] for r in page] == [ids[4], ids[3]]
+    assert total == 4 and [r.case_id for r in page] == [ids[4], ids[3]]
     page, _ = app.department_inbox("ninghe-hrss", state="awaiting-acceptance", limit=2, offset=2)
-    assert [r["case_id"] for r in page] == [ids[2], ids[1]]
-    assert app.department_inbox("ninghe-hrss", state="accepted")[0][0]["case_id"] == ids[0]
+    assert [r.case_id for r in page] == [ids[2], ids[1]]
+    assert app.department_inbox("ninghe-hrss", state="accepted")[0][0].case_id == ids[0]
 
 
 def test_every_hand_off_goes_on_the_wire_in_order(app):
@@ -365,7 +365,7 @@ def test_every_hand_off_goes_on_the_wire_in_order(app):
     app.review_objection(
         case_id,
         department="lutai-office",
-        outcome="reroute",
+        outcome=ReviewOutcome.REROUTE,
         reason="ok",
         lead=None,
         co_handlers=[],
