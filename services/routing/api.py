@@ -11,6 +11,18 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from services.routing.application import RoutingApplication
+from services.routing.commands import (
+    AcceptAssignment,
+    DispatchByHand,
+    Escalate,
+    HoldJointMeeting,
+    ObjectToAssignment,
+    Recuse,
+    ReportPart,
+    ReviewObjection,
+    TakeOver,
+    TakePersonally,
+)
 from services.routing.domain import (
     Assignment,
     CaseLeader,
@@ -155,7 +167,8 @@ class ObjectionIn(BaseModel):
 @router.post("/cases/{case_id}/assignment/accept", summary="Your department takes its part")
 def accept(case_id: UUID, request: Request, actor: CurrentActor) -> dict[str, Any]:
     _handler(actor)
-    return view(_app(request).accept(case_id, actor, request_trace(request)), actor)
+    command = AcceptAssignment(case_id=case_id, actor=actor, trace=request_trace(request))
+    return view(_app(request).accept(command), actor)
 
 
 @router.post(
@@ -166,7 +179,10 @@ def object_to(
     case_id: UUID, body: ObjectionIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     _handler(actor)
-    return view(_app(request).object(case_id, body.reason, actor, request_trace(request)), actor)
+    command = ObjectToAssignment(
+        case_id=case_id, reason=body.reason, actor=actor, trace=request_trace(request)
+    )
+    return view(_app(request).object(command), actor)
 
 
 class ReviewIn(BaseModel):
@@ -189,14 +205,16 @@ class ReviewIn(BaseModel):
 def review(case_id: UUID, body: ReviewIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, *SUPERVISING)
     a = _app(request).review_objection(
-        case_id,
-        department=body.department,
-        outcome=body.outcome,
-        reason=body.reason,
-        lead=body.lead,
-        co_handlers=tuple(body.co_handlers),
-        actor=actor,
-        trace=request_trace(request),
+        ReviewObjection(
+            case_id=case_id,
+            department=body.department,
+            outcome=body.outcome,
+            reason=body.reason,
+            lead=body.lead,
+            co_handlers=tuple(body.co_handlers),
+            actor=actor,
+            trace=request_trace(request),
+        )
     )
     return view(a, actor)
 
@@ -219,12 +237,14 @@ def dispatch(
 ) -> dict[str, Any]:
     require_role(actor, *SUPERVISING)
     a = _app(request).dispatch(
-        case_id,
-        lead=body.lead,
-        co_handlers=tuple(body.co_handlers),
-        reason=body.reason,
-        actor=actor,
-        trace=request_trace(request),
+        DispatchByHand(
+            case_id=case_id,
+            lead=body.lead,
+            co_handlers=tuple(body.co_handlers),
+            reason=body.reason,
+            actor=actor,
+            trace=request_trace(request),
+        )
     )
     return view(a, actor)
 
@@ -242,7 +262,10 @@ def escalate(
     case_id: UUID, body: EscalationIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     require_role(actor, "handler", *SUPERVISING)
-    a = _app(request).escalate(case_id, body.reason, actor, request_trace(request))
+    command = Escalate(
+        case_id=case_id, reason=body.reason, actor=actor, trace=request_trace(request)
+    )
+    a = _app(request).escalate(command)
     return view(a, actor)
 
 
@@ -276,15 +299,17 @@ def joint_meeting(
 ) -> dict[str, Any]:
     require_role(actor, *SUPERVISING)
     a = _app(request).hold_joint_meeting(
-        case_id,
-        chair=body.chair,
-        departments=tuple(body.departments),
-        minutes=body.minutes,
-        decisions=tuple(body.decisions),
-        lead=body.lead,
-        co_handlers=tuple(body.co_handlers),
-        actor=actor,
-        trace=request_trace(request),
+        HoldJointMeeting(
+            case_id=case_id,
+            chair=body.chair,
+            departments=tuple(body.departments),
+            minutes=body.minutes,
+            decisions=tuple(body.decisions),
+            lead=body.lead,
+            co_handlers=tuple(body.co_handlers),
+            actor=actor,
+            trace=request_trace(request),
+        )
     )
     return view(a, actor)
 
@@ -301,7 +326,10 @@ def take_personally(
     case_id: UUID, body: LeaderIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     require_role(actor, "leader")
-    a = _app(request).take_personally(case_id, actor.user, body.note, actor, request_trace(request))
+    command = TakePersonally(
+        case_id=case_id, note=body.note, actor=actor, trace=request_trace(request)
+    )
+    a = _app(request).take_personally(command)
     return view(a, actor)
 
 
@@ -316,7 +344,8 @@ class RecusalIn(BaseModel):
 )
 def recuse(case_id: UUID, body: RecusalIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
     _handler(actor)
-    return view(_app(request).recuse(case_id, body.reason, actor, request_trace(request)), actor)
+    command = Recuse(case_id=case_id, reason=body.reason, actor=actor, trace=request_trace(request))
+    return view(_app(request).recuse(command), actor)
 
 
 @router.post(
@@ -325,7 +354,8 @@ def recuse(case_id: UUID, body: RecusalIn, request: Request, actor: CurrentActor
 )
 def take_over(case_id: UUID, request: Request, actor: CurrentActor) -> dict[str, Any]:
     _handler(actor)
-    return view(_app(request).take(case_id, actor, request_trace(request)), actor)
+    command = TakeOver(case_id=case_id, actor=actor, trace=request_trace(request))
+    return view(_app(request).take_over(command), actor)
 
 
 class PartIn(BaseModel):
@@ -341,7 +371,10 @@ def report_part(
     case_id: UUID, body: PartIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     _handler(actor)
-    a = _app(request).report_part(case_id, body.summary, actor, request_trace(request))
+    command = ReportPart(
+        case_id=case_id, summary=body.summary, actor=actor, trace=request_trace(request)
+    )
+    a = _app(request).report_part(command)
     return view(a, actor)
 
 

@@ -17,6 +17,18 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.routing.calendar import CALENDAR_ID, PublishedCalendar
+from services.routing.commands import (
+    AcceptAssignment,
+    DispatchByHand,
+    Escalate,
+    HoldJointMeeting,
+    ObjectToAssignment,
+    Recuse,
+    ReportPart,
+    ReviewObjection,
+    TakeOver,
+    TakePersonally,
+)
 from services.routing.domain import (
     OBJECTION_WINDOW,
     VALUE_OBJECTS,
@@ -341,54 +353,50 @@ class RoutingApplication(TrackedApplication):
     def _on_case(self, case_id: UUID, change: Callable[[Assignment], object]) -> Assignment:
         return self._change(lambda: self.get_assignment(case_id), change)
 
-    def accept(self, case_id: UUID, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.accept(actor, trace))
+    def accept(self, cmd: AcceptAssignment) -> Assignment:
+        return self._on_case(cmd.case_id, lambda a: a.accept(cmd.actor, cmd.trace))
 
-    def object(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.object(reason, self.clock(), actor, trace))
+    def object(self, cmd: ObjectToAssignment) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.object(cmd.reason, self.clock(), cmd.actor, cmd.trace)
+        )
 
-    def review_objection(
-        self,
-        case_id: UUID,
-        *,
-        department: str,
-        outcome: ReviewOutcome,
-        reason: str,
-        lead: str | None,
-        co_handlers: tuple[str, ...],
-        actor: Actor,
-        trace: Trace,
-    ) -> Assignment:
+    def review_objection(self, cmd: ReviewObjection) -> Assignment:
         """overrule: the department handles its part; reroute: to the departments given, or
         the catalogue's choice without the objectors; escalate: a dispute for a joint meeting."""
 
         def review(a: Assignment) -> None:
-            a.check_objection_to_review(department)
-            if outcome is ReviewOutcome.OVERRULE:
-                a.overrule(department, reason, actor, trace)
-            elif outcome is ReviewOutcome.ESCALATE:
-                a.escalate(Trigger.OBJECTION_DISPUTE, reason, actor, trace)
+            a.check_objection_to_review(cmd.department)
+            if cmd.outcome is ReviewOutcome.OVERRULE:
+                a.overrule(cmd.department, cmd.reason, cmd.actor, cmd.trace)
+            elif cmd.outcome is ReviewOutcome.ESCALATE:
+                a.escalate(Trigger.OBJECTION_DISPUTE, cmd.reason, cmd.actor, cmd.trace)
             else:
-                self._redispatch(a, lead, co_handlers, reason, HandOff.OBJECTION, actor, trace)
+                self._redispatch(
+                    a,
+                    cmd.lead,
+                    cmd.co_handlers,
+                    cmd.reason,
+                    HandOff.OBJECTION,
+                    cmd.actor,
+                    cmd.trace,
+                )
 
-        return self._on_case(case_id, review)
+        return self._on_case(cmd.case_id, review)
 
-    def dispatch(
-        self,
-        case_id: UUID,
-        *,
-        lead: str,
-        co_handlers: tuple[str, ...],
-        reason: str,
-        actor: Actor,
-        trace: Trace,
-    ) -> Assignment:
+    def dispatch(self, cmd: DispatchByHand) -> Assignment:
         """The supervision office dispatches a case by hand (from the manual queue, or to
         correct a routing)."""
         return self._on_case(
-            case_id,
+            cmd.case_id,
             lambda a: self._redispatch(
-                a, lead, co_handlers, reason, HandOff.MANUAL_DISPATCH, actor, trace
+                a,
+                cmd.lead,
+                cmd.co_handlers,
+                cmd.reason,
+                HandOff.MANUAL_DISPATCH,
+                cmd.actor,
+                cmd.trace,
             ),
         )
 
@@ -438,64 +446,56 @@ class RoutingApplication(TrackedApplication):
             trace=trace,
         )
 
-    def escalate(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.escalate(Trigger.REQUEST, reason, actor, trace))
+    def escalate(self, cmd: Escalate) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.escalate(Trigger.REQUEST, cmd.reason, cmd.actor, cmd.trace)
+        )
 
-    def hold_joint_meeting(
-        self,
-        case_id: UUID,
-        *,
-        chair: str,
-        departments: tuple[str, ...],
-        minutes: str,
-        decisions: tuple[str, ...],
-        lead: str | None,
-        co_handlers: tuple[str, ...],
-        actor: Actor,
-        trace: Trace,
-    ) -> Assignment:
+    def hold_joint_meeting(self, cmd: HoldJointMeeting) -> Assignment:
         """Record the meeting; if it decided who leads, that binds (Art. 24)."""
         org = self.organisation()
 
         def meet(a: Assignment) -> None:
-            _refs(org, departments, "departments")
+            _refs(org, cmd.departments, "departments")
             a.hold_joint_meeting(
-                chair=chair,
-                departments=departments,
-                minutes=minutes,
-                decisions=decisions,
-                actor=actor,
-                trace=trace,
+                chair=cmd.chair,
+                departments=cmd.departments,
+                minutes=cmd.minutes,
+                decisions=cmd.decisions,
+                actor=cmd.actor,
+                trace=cmd.trace,
             )
-            if lead is not None:
-                chosen = org.department(lead, "lead")
+            if cmd.lead is not None:
+                chosen = org.department(cmd.lead, "lead")
                 a.dispatch(
                     lead=DepartmentRef.of(chosen),
-                    co_handlers=_refs(org, co_handlers, "co_handlers"),
-                    reason=f"decided by the joint meeting chaired by {chair}",
+                    co_handlers=_refs(org, cmd.co_handlers, "co_handlers"),
+                    reason=f"decided by the joint meeting chaired by {cmd.chair}",
                     trigger=HandOff.JOINT_MEETING,
                     window=self.objection_window,
                     calendar=self.calendar(),
-                    actor=actor,
-                    trace=trace,
+                    actor=cmd.actor,
+                    trace=cmd.trace,
                     handled_at=org.territory.handling_place(chosen.place),
                 )
 
-        return self._on_case(case_id, meet)
+        return self._on_case(cmd.case_id, meet)
 
-    def take_personally(
-        self, case_id: UUID, leader: str, note: str, actor: Actor, trace: Trace
-    ) -> Assignment:
-        return self._on_case(case_id, lambda a: a.take_personally(leader, note, actor, trace))
+    def take_personally(self, cmd: TakePersonally) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.take_personally(cmd.actor.user, cmd.note, cmd.actor, cmd.trace)
+        )
 
-    def recuse(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.recuse(reason, actor, trace))
+    def recuse(self, cmd: Recuse) -> Assignment:
+        return self._on_case(cmd.case_id, lambda a: a.recuse(cmd.reason, cmd.actor, cmd.trace))
 
-    def take(self, case_id: UUID, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.take_over(actor, trace))
+    def take_over(self, cmd: TakeOver) -> Assignment:
+        return self._on_case(cmd.case_id, lambda a: a.take_over(cmd.actor, cmd.trace))
 
-    def report_part(self, case_id: UUID, summary: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.report_part(summary, actor, trace))
+    def report_part(self, cmd: ReportPart) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.report_part(cmd.summary, cmd.actor, cmd.trace)
+        )
 
     # --- reading --------------------------------------------------------------------------
 

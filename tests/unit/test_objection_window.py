@@ -5,6 +5,7 @@ published holiday moves a deadline already given, and old events keep what they 
 
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
+from uuid import UUID
 
 import pytest
 from eventsourcing.application import project_aggregate
@@ -15,6 +16,7 @@ from services.followup.application import FollowUpApplication
 from services.followup.domain import CALENDAR_ID as FOLLOWUP_CALENDAR_ID
 from services.routing.application import RoutingApplication
 from services.routing.calendar import CALENDAR_ID as ROUTING_CALENDAR_ID
+from services.routing.commands import DispatchByHand
 from services.routing.domain import Assignment, ObjectionWindow, Party
 from shared.calendar import CHINA, LOCAL, Period, WorkCalendar
 from shared.domain import Actor, Trace
@@ -36,6 +38,13 @@ def lead(app: RoutingApplication, case_id: str) -> Party:
 def replayed(app: RoutingApplication, case_id: str) -> Assignment:
     """The assignment made again from its stored events alone, not from any cache."""
     return project_aggregate(None, app.events.get(case_id))
+
+
+def by_hand(case_id: str) -> DispatchByHand:
+    """The supervision office moves the case to the environment bureau."""
+    return DispatchByHand(
+        case_id=UUID(case_id), lead="ninghe-eco", reason="r", actor=SUPERVISOR, trace=T
+    )
 
 
 def two_weeks_off(followup: FollowUpApplication) -> WorkCalendar:
@@ -75,9 +84,7 @@ def test_changing_the_window_moves_only_the_deadlines_of_cases_received_afterwar
     assert lead(app, before).objection_due == given
     assert replayed(app, before).parties["ninghe-hrss"].objection_due == given
 
-    moved = app.dispatch(
-        before, lead="ninghe-eco", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T
-    )
+    moved = app.dispatch(by_hand(before))
     eco = moved.parties["ninghe-eco"]
     assert eco.objection_due == CHINA.end(eco.since, Period(10, "working-days"))
 
@@ -139,7 +146,7 @@ def as_stored_before_the_deadline_was(app: RoutingApplication, stored: StoredEve
 def test_assignments_stored_before_the_deadline_was_in_the_event_keep_what_they_meant():
     then = seeded(RoutingApplication())
     case_id = register(then)
-    then.dispatch(case_id, lead="ninghe-eco", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T)
+    then.dispatch(by_hand(case_id))
     stored = [
         n
         for n in then.recorder.select_notifications(start=0, limit=100, inclusive_of_start=False)
