@@ -21,7 +21,7 @@ from eventsourcing.persistence import StoredEvent
 from fastapi.encoders import jsonable_encoder
 
 from services.routing import wire
-from services.routing.api import view as assignment_view
+from services.routing.api.views import assignment_view
 from services.routing.application import RoutingApplication
 from services.routing.domain import (
     Assignment,
