@@ -242,10 +242,6 @@ class Party:
         if len(reason.strip()) < 2:
             raise RoutingRefused("say why the case is outside the department's remit", "reason")
 
-    def check_objected(self) -> None:
-        if self.state is not PartyState.OBJECTED:
-            raise RoutingRefused(f"{self.department.name} has no objection to review", "department")
-
     def check_may_recuse(self, user: str, reason: str) -> None:
         if self.handler != user:
             raise RoutingRefused("only the case's handler in the department can recuse")
@@ -818,8 +814,8 @@ class Assignment(Aggregate):
     def overrule(self, department: str, reason: str, actor: Actor, trace: Trace) -> None:
         """The objection is reviewed and rejected: the department must handle its part."""
         self.check_open()
-        party = self.party(department)
-        party.check_objected()
+        self.check_objection_to_review(department)
+        party = self.parties[department]
         self.trigger_event(
             self.ObjectionOverruled,
             department=party.department,
@@ -828,6 +824,7 @@ class Assignment(Aggregate):
         )
 
     def check_objection_to_review(self, department: str) -> None:
+        """Whatever the review decides, it reviews an objection the department made."""
         party = self.parties.get(department)
         if party is None or party.state is not PartyState.OBJECTED:
             raise RoutingRefused(f"{department!r} has no objection to review", "department")
