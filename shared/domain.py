@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias
 
 from eventsourcing.domain import Aggregate
 
@@ -116,3 +116,9 @@ def attribution(actor: Actor, trace: Trace) -> dict[str, Any]:
         "correlation_id": trace.correlation_id,
         "causation_id": trace.causation_id,
     }
+
+
+StoredState: TypeAlias = dict[str, Any]
+"""What the event store gives back of an event before the event is made (or of a value the
+event carried, in an older shape): JSON's values and the value objects the transcoder knows.
+An upcast brings it to the event's current shape."""

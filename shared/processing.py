@@ -14,13 +14,14 @@ from eventsourcing.application import AggregateNotFoundError, Application, proje
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     ProcessRecorder,
     StoredEvent,
     Tracking,
 )
 
 from shared.territory import VALUE_OBJECTS
-from shared.values import register_values
+from shared.values import TypedMapper, register_values
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -48,6 +49,8 @@ class TrackedApplication(Application[UUID]):
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
     """Every service keeps recently used aggregates (see `remember`), in tests too, so that
     tests run the same paths as the services."""
+    value_objects: ClassVar[tuple[type, ...]] = ()
+    """The service's own value objects that its events carry, stored like the territory's."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
@@ -56,7 +59,11 @@ class TrackedApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """Stored events carry the domain's value objects (places, departments…) as such."""
         super().register_transcodings(transcoder)
-        register_values(transcoder, *VALUE_OBJECTS)
+        register_values(transcoder, *VALUE_OBJECTS, *self.value_objects)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Events are read back with the types their classes declare (see `TypedMapper`)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TypedMapper)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()

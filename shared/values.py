@@ -1,6 +1,7 @@
 """Value objects in stored events: each frozen dataclass of the domain is stored through the
 event store's transcoder under its own name (as eventsourcing's cargo-shipping example
-stores its `Location` and `Itinerary`), and read back as the same typed object."""
+stores its `Location` and `Itinerary`), and read back as the same typed object; an event's
+own fields are read back as the types its class declares (`TypedMapper`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import typing
 from enum import Enum
 from functools import cache
 from typing import Any, Union
+from uuid import UUID
 
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Transcoding
 
 
 class ValueObjectTranscoding(Transcoding):
@@ -35,6 +38,23 @@ def register_values(transcoder: JSONTranscoder, *kinds: type) -> None:
         transcoder.register(ValueObjectTranscoding(kind))
 
 
+class TypedMapper(Mapper[UUID]):
+    """Reads a stored event back with the types its class declares for its fields.
+
+    A `StrEnum` is stored as its plain string, which the transcoder never sees, and a tuple
+    as a JSON list: without this, an event declared to carry a `Level` or a tuple of value
+    objects would be read back carrying a `str` or a list.
+    """
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        event = super().to_domain_event(stored_event)
+        state = vars(event)
+        for name, hint in _typed_fields(type(event)):
+            if name in state:
+                state[name] = _coerce(hint, state[name])
+        return event
+
+
 def revive(kind: type, data: dict[str, Any]) -> Any:
     """A value object from its fields as JSON gave them back (lists, plain strings)."""
     hints = _hints(kind)
@@ -44,6 +64,21 @@ def revive(kind: type, data: dict[str, Any]) -> Any:
 @cache
 def _hints(kind: type) -> dict[str, Any]:
     return typing.get_type_hints(kind)
+
+
+@cache
+def _typed_fields(kind: type) -> tuple[tuple[str, Any], ...]:
+    """The fields of an event class that JSON alone does not give back as declared."""
+    return tuple((name, hint) for name, hint in _hints(kind).items() if _typed(hint))
+
+
+def _typed(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_typed(arg) for arg in typing.get_args(hint))
+    if origin is tuple:
+        return True
+    return isinstance(hint, type) and (issubclass(hint, Enum) or dataclasses.is_dataclass(hint))
 
 
 def _coerce(hint: Any, value: Any) -> Any:

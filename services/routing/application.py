@@ -17,17 +17,35 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.routing.calendar import CALENDAR_ID, PublishedCalendar
+from services.routing.commands import (
+    AcceptAssignment,
+    DispatchByHand,
+    Escalate,
+    HoldJointMeeting,
+    ObjectToAssignment,
+    Recuse,
+    ReportPart,
+    ReviewObjection,
+    TakeOver,
+    TakePersonally,
+)
 from services.routing.domain import (
-    LEVELS,
     OBJECTION_WINDOW,
+    VALUE_OBJECTS,
     Assignment,
+    DepartmentRef,
+    HandOff,
     ObjectionWindow,
+    PartyState,
+    ReviewOutcome,
+    Role,
     RoutingRefused,
+    Status,
+    Trigger,
     accused_departments,
-    department_ref,
     reroute_by_catalogue,
 )
-from services.routing.inbox import Inbox
+from services.routing.inbox import Inbox, InboxEntry
 from services.routing.organisation import (
     CATALOGUE_ID,
     ORGANISATION_ID,
@@ -76,6 +94,7 @@ FOLLOWED = (
 
 class RoutingApplication(TrackedApplication):
     name = "routing"
+    value_objects = VALUE_OBJECTS
 
     def __init__(
         self,
@@ -243,7 +262,7 @@ class RoutingApplication(TrackedApplication):
                 self.save_tracked(tracking)
                 return
             assignment = self._route(case_id, message, trace)
-        elif assignment is None or assignment.status == "withdrawn":
+        elif assignment is None or assignment.status is Status.WITHDRAWN:
             self.save_tracked(tracking)  # a case routed elsewhere, or no longer handled
             return
         elif isinstance(message, CaseClassified):
@@ -255,14 +274,14 @@ class RoutingApplication(TrackedApplication):
         elif isinstance(message, CaseRepeated):
             self._escalate_if_possible(
                 assignment,
-                "repeat",
+                Trigger.REPEAT,
                 f"the petitioner came again ({message.repeat_count}× so far)",
                 trace,
             )
         elif isinstance(message, CaseOverdue) and message.escalate:
             self._escalate_if_possible(
                 assignment,
-                "overdue",
+                Trigger.OVERDUE,
                 f"the {message.deadline} deadline passed at {local_minute(message.due_at)}",
                 trace,
             )
@@ -286,7 +305,7 @@ class RoutingApplication(TrackedApplication):
         if message.group_size:
             self._escalate_if_possible(
                 assignment,
-                "group",
+                Trigger.GROUP,
                 f"a group petition of {message.group_size} people (Art. 20)",
                 trace,
             )
@@ -303,22 +322,19 @@ class RoutingApplication(TrackedApplication):
         if assignment.lead is not None and not changed:
             return
         version, rules = self.catalogue().rules()
-        choice = reroute_by_catalogue(
-            assignment, territory, rules, version, frozenset(assignment.barred)
-        )
+        choice = reroute_by_catalogue(assignment, territory, rules, version, assignment.barred)
         if choice is None:
             return  # the supervision office dispatches it by hand
-        rule, lead, co, why = choice
-        if assignment.lead is not None and lead["code"] == assignment.lead["code"]:
+        if assignment.lead is not None and choice.lead.code == assignment.lead.code:
             return
         assignment.dispatch(
-            lead=lead,
-            co_handlers=co,
-            reason=why,
-            trigger="confidentiality" if assignment.lead is None else "reclassified",
-            rule=rule,
+            lead=choice.lead,
+            co_handlers=choice.co_handlers,
+            reason=choice.reason,
+            trigger=HandOff.CONFIDENTIALITY if assignment.lead is None else HandOff.RECLASSIFIED,
+            rule=choice.rule,
             rule_version=version,
-            handled_at=territory.handling_place(rule.scope),
+            handled_at=territory.handling_place(choice.rule.scope),
             window=self.objection_window,
             calendar=self.calendar(),
             actor=ROUTING,
@@ -327,9 +343,9 @@ class RoutingApplication(TrackedApplication):
 
     @staticmethod
     def _escalate_if_possible(
-        assignment: Assignment, trigger: str, reason: str, trace: Trace
+        assignment: Assignment, trigger: Trigger, reason: str, trace: Trace
     ) -> None:
-        if LEVELS.index(assignment.level) < len(LEVELS) - 1:
+        if assignment.may_escalate:
             assignment.escalate(trigger, reason, ROUTING, trace)
 
     # --- commands from people -------------------------------------------------------------
@@ -337,57 +353,50 @@ class RoutingApplication(TrackedApplication):
     def _on_case(self, case_id: UUID, change: Callable[[Assignment], object]) -> Assignment:
         return self._change(lambda: self.get_assignment(case_id), change)
 
-    def accept(self, case_id: UUID, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.accept(actor, trace))
+    def accept(self, cmd: AcceptAssignment) -> Assignment:
+        return self._on_case(cmd.case_id, lambda a: a.accept(cmd.actor, cmd.trace))
 
-    def object(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.object(reason, self.clock(), actor, trace))
+    def object(self, cmd: ObjectToAssignment) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.object(cmd.reason, self.clock(), cmd.actor, cmd.trace)
+        )
 
-    def review_objection(
-        self,
-        case_id: UUID,
-        *,
-        department: str,
-        outcome: str,
-        reason: str,
-        lead: str | None,
-        co_handlers: list[str],
-        actor: Actor,
-        trace: Trace,
-    ) -> Assignment:
+    def review_objection(self, cmd: ReviewObjection) -> Assignment:
         """overrule: the department handles its part; reroute: to the departments given, or
         the catalogue's choice without the objectors; escalate: a dispute for a joint meeting."""
 
         def review(a: Assignment) -> None:
-            if a.parties.get(department, {}).get("state") != "objected":
-                raise RoutingRefused(f"{department!r} has no objection to review", "department")
-            if outcome == "overrule":
-                a.overrule(department, reason, actor, trace)
-            elif outcome == "escalate":
-                a.escalate("objection-dispute", reason, actor, trace)
-            elif outcome == "reroute":
-                self._redispatch(a, lead, co_handlers, reason, "objection", actor, trace)
+            a.check_objection_to_review(cmd.department)
+            if cmd.outcome is ReviewOutcome.OVERRULE:
+                a.overrule(cmd.department, cmd.reason, cmd.actor, cmd.trace)
+            elif cmd.outcome is ReviewOutcome.ESCALATE:
+                a.escalate(Trigger.OBJECTION_DISPUTE, cmd.reason, cmd.actor, cmd.trace)
             else:
-                raise RoutingRefused("outcome is overrule, reroute or escalate", "outcome")
+                self._redispatch(
+                    a,
+                    cmd.lead,
+                    cmd.co_handlers,
+                    cmd.reason,
+                    HandOff.OBJECTION,
+                    cmd.actor,
+                    cmd.trace,
+                )
 
-        return self._on_case(case_id, review)
+        return self._on_case(cmd.case_id, review)
 
-    def dispatch(
-        self,
-        case_id: UUID,
-        *,
-        lead: str,
-        co_handlers: list[str],
-        reason: str,
-        actor: Actor,
-        trace: Trace,
-    ) -> Assignment:
+    def dispatch(self, cmd: DispatchByHand) -> Assignment:
         """The supervision office dispatches a case by hand (from the manual queue, or to
         correct a routing)."""
         return self._on_case(
-            case_id,
+            cmd.case_id,
             lambda a: self._redispatch(
-                a, lead, co_handlers, reason, "manual-dispatch", actor, trace
+                a,
+                cmd.lead,
+                cmd.co_handlers,
+                cmd.reason,
+                HandOff.MANUAL_DISPATCH,
+                cmd.actor,
+                cmd.trace,
             ),
         )
 
@@ -395,9 +404,9 @@ class RoutingApplication(TrackedApplication):
         self,
         a: Assignment,
         lead: str | None,
-        co_handlers: list[str],
+        co_handlers: tuple[str, ...],
         reason: str,
-        trigger: str,
+        trigger: HandOff,
         actor: Actor,
         trace: Trace,
     ) -> None:
@@ -405,7 +414,7 @@ class RoutingApplication(TrackedApplication):
         if lead is not None:
             chosen = org.department(lead, "lead")
             a.dispatch(
-                lead=department_ref(chosen),
+                lead=DepartmentRef.of(chosen),
                 co_handlers=_refs(org, co_handlers, "co_handlers"),
                 reason=reason,
                 trigger=trigger,
@@ -417,85 +426,76 @@ class RoutingApplication(TrackedApplication):
             )
             return
         version, rules = self.catalogue().rules()
-        excluded = frozenset(a.objectors) | frozenset(a.barred)
+        excluded = a.objectors | a.barred
         choice = reroute_by_catalogue(a, org.territory, rules, version, excluded)
         if choice is None:
             raise RoutingRefused(
                 "the catalogue has no other department for this case: name the lead", "lead"
             )
-        rule, lead_ref, co, why = choice
         a.dispatch(
-            lead=lead_ref,
-            co_handlers=co,
-            reason=f"{reason} — {why}",
+            lead=choice.lead,
+            co_handlers=choice.co_handlers,
+            reason=f"{reason} — {choice.reason}",
             trigger=trigger,
-            rule=rule,
+            rule=choice.rule,
             rule_version=version,
-            handled_at=org.territory.handling_place(rule.scope),
+            handled_at=org.territory.handling_place(choice.rule.scope),
             window=self.objection_window,
             calendar=self.calendar(),
             actor=actor,
             trace=trace,
         )
 
-    def escalate(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.escalate("request", reason, actor, trace))
+    def escalate(self, cmd: Escalate) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.escalate(Trigger.REQUEST, cmd.reason, cmd.actor, cmd.trace)
+        )
 
-    def hold_joint_meeting(
-        self,
-        case_id: UUID,
-        *,
-        chair: str,
-        departments: list[str],
-        minutes: str,
-        decisions: list[str],
-        lead: str | None,
-        co_handlers: list[str],
-        actor: Actor,
-        trace: Trace,
-    ) -> Assignment:
+    def hold_joint_meeting(self, cmd: HoldJointMeeting) -> Assignment:
         """Record the meeting; if it decided who leads, that binds (Art. 24)."""
         org = self.organisation()
 
         def meet(a: Assignment) -> None:
-            _refs(org, departments, "departments")
+            _refs(org, cmd.departments, "departments")
             a.hold_joint_meeting(
-                chair=chair,
-                departments=departments,
-                minutes=minutes,
-                decisions=decisions,
-                actor=actor,
-                trace=trace,
+                chair=cmd.chair,
+                departments=cmd.departments,
+                minutes=cmd.minutes,
+                decisions=cmd.decisions,
+                actor=cmd.actor,
+                trace=cmd.trace,
             )
-            if lead is not None:
-                chosen = org.department(lead, "lead")
+            if cmd.lead is not None:
+                chosen = org.department(cmd.lead, "lead")
                 a.dispatch(
-                    lead=department_ref(chosen),
-                    co_handlers=_refs(org, co_handlers, "co_handlers"),
-                    reason=f"decided by the joint meeting chaired by {chair}",
-                    trigger="joint-meeting",
+                    lead=DepartmentRef.of(chosen),
+                    co_handlers=_refs(org, cmd.co_handlers, "co_handlers"),
+                    reason=f"decided by the joint meeting chaired by {cmd.chair}",
+                    trigger=HandOff.JOINT_MEETING,
                     window=self.objection_window,
                     calendar=self.calendar(),
-                    actor=actor,
-                    trace=trace,
+                    actor=cmd.actor,
+                    trace=cmd.trace,
                     handled_at=org.territory.handling_place(chosen.place),
                 )
 
-        return self._on_case(case_id, meet)
+        return self._on_case(cmd.case_id, meet)
 
-    def take_personally(
-        self, case_id: UUID, leader: str, note: str, actor: Actor, trace: Trace
-    ) -> Assignment:
-        return self._on_case(case_id, lambda a: a.take_personally(leader, note, actor, trace))
+    def take_personally(self, cmd: TakePersonally) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.take_personally(cmd.actor.user, cmd.note, cmd.actor, cmd.trace)
+        )
 
-    def recuse(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.recuse(reason, actor, trace))
+    def recuse(self, cmd: Recuse) -> Assignment:
+        return self._on_case(cmd.case_id, lambda a: a.recuse(cmd.reason, cmd.actor, cmd.trace))
 
-    def take(self, case_id: UUID, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.take(actor, trace))
+    def take_over(self, cmd: TakeOver) -> Assignment:
+        return self._on_case(cmd.case_id, lambda a: a.take_over(cmd.actor, cmd.trace))
 
-    def report_part(self, case_id: UUID, summary: str, actor: Actor, trace: Trace) -> Assignment:
-        return self._on_case(case_id, lambda a: a.report_part(summary, actor, trace))
+    def report_part(self, cmd: ReportPart) -> Assignment:
+        return self._on_case(
+            cmd.case_id, lambda a: a.report_part(cmd.summary, cmd.actor, cmd.trace)
+        )
 
     # --- reading --------------------------------------------------------------------------
 
@@ -505,12 +505,25 @@ class RoutingApplication(TrackedApplication):
             raise NotFound(f"an assignment for case {case_id}")
         return assignment
 
-    def department_inbox(self, department: str, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+    def department_inbox(
+        self,
+        department: str,
+        *,
+        state: PartyState | None = None,
+        role: Role | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[InboxEntry], int]:
+        """A registered department's inbox (see `Inbox.query`)."""
         self.organisation().department(department)
-        return self.inbox.query(department=department, **filters)
+        return self.inbox.query(
+            department=department, state=state, role=role, limit=limit, offset=offset
+        )
 
 
-def _refs(org: Organisation, codes: list[str], field: str) -> list[dict[str, str]]:
-    """The departments a request names in the list `field`; an unknown one is refused by
+def _refs(org: Organisation, codes: tuple[str, ...], field: str) -> tuple[DepartmentRef, ...]:
+    """The departments a command names in the list `field`; an unknown one is refused by
     its place in that list (`co_handlers.1`)."""
-    return [department_ref(org.department(code, f"{field}.{i}")) for i, code in enumerate(codes)]
+    return tuple(
+        DepartmentRef.of(org.department(code, f"{field}.{i}")) for i, code in enumerate(codes)
+    )

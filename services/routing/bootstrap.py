@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.routing import api, registry_api, wire
+from services.routing import api, wire
 from services.routing.application import RoutingApplication
 from services.routing.metrics import RoutingMetrics
 from shared.clock import service_clock
@@ -48,5 +48,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="OneStop routing",
         description="Assigns every case to the departments that own it, by a published catalogue.",
-        routers=[api.router, registry_api.router],
+        routers=[api.router],
     )

@@ -7,8 +7,8 @@ publishes changes it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -16,6 +16,15 @@ from eventsourcing.domain import Aggregate
 from shared.calendar import CHINA, WorkCalendar
 
 CALENDAR_ID = uuid5(NAMESPACE_URL, "onestop:routing:holiday-calendar")
+
+
+@dataclass(frozen=True)
+class PublishedYear:
+    """A year's days off and make-up working days, as follow-up last published them."""
+
+    holidays: frozenset[date]
+    make_up_days: frozenset[date]
+    published_at: datetime
 
 
 class PublishedCalendar(Aggregate):
@@ -27,19 +36,20 @@ class PublishedCalendar(Aggregate):
 
     class YearHeard(Aggregate.Event):
         year: int
-        holidays: list[str]
-        make_up_days: list[str]
+        holidays: tuple[str, ...]
+        """ISO dates, as follow-up publishes them."""
+        make_up_days: tuple[str, ...]
         published_at: datetime
 
         def apply(self, book: PublishedCalendar) -> None:
-            book.years[self.year] = {
-                "holidays": self.holidays,
-                "make_up_days": self.make_up_days,
-                "published_at": self.published_at,
-            }
+            book.years[self.year] = PublishedYear(
+                frozenset(map(date.fromisoformat, self.holidays)),
+                frozenset(map(date.fromisoformat, self.make_up_days)),
+                self.published_at,
+            )
 
     def __init__(self) -> None:
-        self.years: dict[int, dict[str, Any]] = {}
+        self.years: dict[int, PublishedYear] = {}
 
     @classmethod
     def start(cls) -> PublishedCalendar:
@@ -49,13 +59,20 @@ class PublishedCalendar(Aggregate):
         self, year: int, holidays: list[date], make_up_days: list[date], published_at: datetime
     ) -> None:
         """Keep a year as published; the same publication heard again changes nothing."""
-        days = {
-            "holidays": sorted(d.isoformat() for d in set(holidays)),
-            "make_up_days": sorted(d.isoformat() for d in set(make_up_days)),
-        }
-        if self.years.get(year) == {**days, "published_at": published_at}:
+        heard = PublishedYear(frozenset(holidays), frozenset(make_up_days), published_at)
+        if self.years.get(year) == heard:
             return
-        self.trigger_event(self.YearHeard, year=year, published_at=published_at, **days)
+        self.trigger_event(
+            self.YearHeard,
+            year=year,
+            holidays=tuple(sorted(d.isoformat() for d in heard.holidays)),
+            make_up_days=tuple(sorted(d.isoformat() for d in heard.make_up_days)),
+            published_at=published_at,
+        )
 
     def calendar(self, base: WorkCalendar = CHINA) -> WorkCalendar:
-        return base.with_published(self.years)
+        """`base` with each published year in place of its own."""
+        found = base
+        for year, days in sorted(self.years.items()):
+            found = found.with_year(days.holidays, days.make_up_days, year)
+        return found

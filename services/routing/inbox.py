@@ -7,21 +7,46 @@ brought up to date before each query. A department never sees a case it is barre
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from services.routing.domain import Assignment
+from services.routing.domain import Assignment, Level, PartyState, Role, Status
+from shared.processing import TrackedApplication
 from shared.projection import LogFollower, current
 
-STATES = ("awaiting-acceptance", "accepted", "objected", "awaiting-handler", "released")
-ROLES = ("lead", "co-handler")
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """A department's part in a case, as its inbox lists it."""
+
+    case_id: str
+    department: str
+    role: Role
+    state: PartyState
+    case_status: Status
+    since: datetime
+    objection_due: datetime
+    handler: str | None
+    level: Level
+    category: str | None
+    restricted: bool
+
+
+@dataclass(frozen=True)
+class QueuedCase:
+    """A case no rule covers, waiting to be dispatched by hand."""
+
+    case_id: str
+    reason: str
+    category: str | None
+    level: Level
 
 
 class Inbox:
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._rows: dict[UUID, list[dict[str, Any]]] = {}
-        self._manual: dict[UUID, dict[str, Any]] = {}
+    def __init__(self, app: TrackedApplication) -> None:
+        self._rows: dict[UUID, list[InboxEntry]] = {}
+        self._manual: dict[UUID, QueuedCase] = {}
         self._log = LogFollower(app, Assignment, lambda i, v: self._project(current(app, i, v)))
 
     def catch_up(self) -> None:
@@ -29,28 +54,23 @@ class Inbox:
 
     def _project(self, a: Assignment) -> None:
         self._rows[a.id] = [
-            {
-                "case_id": str(a.id),
-                "department": party["code"],
-                "role": party["role"],
-                "state": party["state"],
-                "case_status": a.status,
-                "since": party["since"],
-                "objection_due": party["objection_due"],
-                "handler": party["handler"],
-                "level": a.level,
-                "category": a.category,
-                "restricted": a.accused is not None,
-            }
+            InboxEntry(
+                case_id=str(a.id),
+                department=party.code,
+                role=party.role,
+                state=party.state,
+                case_status=a.status,
+                since=party.since,
+                objection_due=party.objection_due,
+                handler=party.handler,
+                level=a.level,
+                category=a.category,
+                restricted=a.accused is not None,
+            )
             for party in a.parties.values()
         ]
-        if a.status == "awaiting-manual-dispatch":
-            self._manual[a.id] = {
-                "case_id": str(a.id),
-                "reason": a.reason,
-                "category": a.category,
-                "level": a.level,
-            }
+        if a.status is Status.AWAITING_MANUAL_DISPATCH:
+            self._manual[a.id] = QueuedCase(str(a.id), a.reason, a.category, a.level)
         else:
             self._manual.pop(a.id, None)
 
@@ -58,25 +78,25 @@ class Inbox:
         self,
         *,
         department: str,
-        state: str | None = None,
-        role: str | None = None,
+        state: PartyState | None = None,
+        role: Role | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[InboxEntry], int]:
         """A department's cases, newest first; `state` and `role` narrow it down."""
         self.catch_up()
         rows = [
             r
             for rows in list(self._rows.values())
             for r in rows
-            if r["department"] == department
-            and (state is None or r["state"] == state)
-            and (role is None or r["role"] == role)
+            if r.department == department
+            and (state is None or r.state == state)
+            and (role is None or r.role == role)
         ]
-        rows.sort(key=lambda r: (r["since"], r["case_id"]), reverse=True)
+        rows.sort(key=lambda r: (r.since, r.case_id), reverse=True)
         return rows[offset : offset + limit], len(rows)
 
-    def manual_queue(self, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    def manual_queue(self, limit: int = 50, offset: int = 0) -> tuple[list[QueuedCase], int]:
         self.catch_up()
         rows = list(self._manual.values())
         return rows[offset : offset + limit], len(rows)

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import NotRequired, TypedDict
 from uuid import NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from shared.domain import DomainError, Problem
+from shared.domain import DomainError, Problem, StoredState
 from shared.territory import (
     ANY_CATEGORY,
     LEGACY_LAYOUT,
@@ -43,6 +43,15 @@ class InvalidOrganisation(DomainError):
     """A registry or catalogue change that would leave it inconsistent."""
 
 
+class StoredJurisdiction(TypedDict):
+    """A place as earlier releases stored it, in one of three fixed tiers."""
+
+    code: str
+    name: str
+    tier: str
+    parent: NotRequired[str | None]
+
+
 class Organisation(Aggregate):
     """The registry of the centre's territory (one per centre): tiers and grid levels,
     places, departments, queue lines, windows, categories and statistics definitions."""
@@ -53,7 +62,7 @@ class Organisation(Aggregate):
     class JurisdictionDefined(Aggregate.Event):
         """A place of the three fixed tiers of earlier releases (read, never written now)."""
 
-        jurisdiction: dict[str, Any]
+        jurisdiction: StoredJurisdiction
         by: str
 
         def apply(self, org: Organisation) -> None:
@@ -67,7 +76,7 @@ class Organisation(Aggregate):
         class_version = 2
 
         @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
+        def upcast_v1_v2(state: StoredState) -> None:
             """Version 1 stored a dict, and called the place its `jurisdiction`."""
             d = state["department"]
             state["department"] = Department(
@@ -89,7 +98,7 @@ class Organisation(Aggregate):
         class_version = 2
 
         @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
+        def upcast_v1_v2(state: StoredState) -> None:
             """Version 1 stored a dict, without the lines the window calls."""
             w = state["window"]
             state["window"] = Window(w["code"], tuple(w["departments"]), ())
@@ -282,7 +291,7 @@ def choose(
     rules: Iterable[DispatchRule],
     category: str,
     location: Location,
-    legal_class: str | None,
+    legal_class: LegalClass | None,
     excluded: frozenset[str] = frozenset(),
 ) -> tuple[DispatchRule | None, list[str]]:
     """The most specific rule covering the case — the lowest tier able to handle it, and a
@@ -318,7 +327,7 @@ class CatalogueVersion:
     published_at: datetime
 
 
-def _legacy_rule(d: dict[str, Any]) -> DispatchRule:
+def _legacy_rule(d: StoredState) -> DispatchRule:
     """A rule as version 1 stored it: a dict whose scope was a path of up to three places."""
     legal = d.get("legal_class")
     return DispatchRule(
@@ -342,7 +351,7 @@ class DispatchCatalogue(Aggregate):
         class_version = 2
 
         @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
+        def upcast_v1_v2(state: StoredState) -> None:
             state["rules"] = tuple(_legacy_rule(r) for r in state["rules"])
 
         number: int

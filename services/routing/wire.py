@@ -7,10 +7,11 @@ follow-up published those already).
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from services.routing.calendar import PublishedCalendar
 from services.routing.domain import Assignment as A
+from services.routing.domain import DepartmentRef
 from services.routing.organisation import DispatchCatalogue, Organisation
 from shared.domain import Actor
 from shared.envelope import CloudEvent
@@ -44,16 +45,24 @@ WIRE.internal(
 )
 
 
-def _assigned(event: A.Assigned | A.Dispatched, trigger: str, transfers: int) -> Contract:
+# The contracts spell routing's words (roles, levels, triggers) as Literals, for their JSON
+# Schema; each StrEnum of the domain is its value there, which is why `Any` is passed.
+
+
+def _department(ref: DepartmentRef) -> Department:
+    return Department(code=ref.code, name=ref.name)
+
+
+def _assigned(event: A.Assigned | A.Dispatched, trigger: Any, transfers: int) -> Contract:
     return CaseAssigned(
         case_id=str(event.originator_id),
-        lead=Department(**event.lead),
-        co_handlers=[Department(**d) for d in event.co_handlers],
+        lead=_department(event.lead),
+        co_handlers=[_department(d) for d in event.co_handlers],
         rule_id=event.rule_id,
         rule_version=event.rule_version,
         reason=event.reason,
         assigned_at=event.timestamp,
-        trigger=trigger,  # type: ignore[arg-type]
+        trigger=trigger,
         transfers=transfers,
         handled_at=event.handled_at,
     )
@@ -80,13 +89,14 @@ def _queued(event: A.QueuedForManualDispatch) -> Contract:
 
 
 def _answered(
-    event: A.Accepted | A.HandlerTook | A.Objected, answer: str, **detail: Any
+    event: A.Accepted | A.HandlerTook | A.Objected, answer: Any, **detail: Any
 ) -> Contract:
+    role: Any = event.role
     return CaseAnswered(
         case_id=str(event.originator_id),
-        department=Department(**event.department),
-        role=cast(Any, event.role),
-        answer=cast(Any, answer),
+        department=_department(event.department),
+        role=role,
+        answer=answer,
         answered_at=event.timestamp,
         **detail,
     )
@@ -111,7 +121,7 @@ def _objected(event: A.Objected) -> Contract:
 def _overruled(event: A.ObjectionOverruled) -> Contract:
     return ObjectionOverruled(
         case_id=str(event.originator_id),
-        department=Department(**event.department),
+        department=_department(event.department),
         reason=event.reason,
         overruled_at=event.timestamp,
     )
@@ -119,10 +129,12 @@ def _overruled(event: A.ObjectionOverruled) -> Contract:
 
 @WIRE.maps(A.Escalated)
 def _escalated(event: A.Escalated) -> Contract:
+    level: Any = event.level
+    trigger: Any = event.trigger
     return CaseEscalated(
         case_id=str(event.originator_id),
-        level=cast(Any, event.level),
-        trigger=cast(Any, event.trigger),
+        level=level,
+        trigger=trigger,
         reason=event.reason,
         escalated_at=event.timestamp,
     )
@@ -145,9 +157,9 @@ def _joint_meeting(event: A.JointMeetingHeld) -> Contract:
     return JointMeetingHeld(
         case_id=str(event.originator_id),
         chair=event.chair,
-        departments=event.departments,
+        departments=list(event.departments),
         minutes=event.minutes,
-        decisions=event.decisions,
+        decisions=list(event.decisions),
         held_at=event.timestamp,
     )
 
@@ -156,7 +168,7 @@ def _joint_meeting(event: A.JointMeetingHeld) -> Contract:
 def _recused(event: A.HandlerRecused) -> Contract:
     return HandlerRecused(
         case_id=str(event.originator_id),
-        department=Department(**event.department),
+        department=_department(event.department),
         handler=event.handler,
         reason=event.reason,
         recused_at=event.timestamp,
@@ -167,7 +179,7 @@ def _recused(event: A.HandlerRecused) -> Contract:
 def _part(event: A.PartReported) -> Contract:
     return PartReported(
         case_id=str(event.originator_id),
-        department=Department(**event.department),
+        department=_department(event.department),
         summary=event.summary,
         reported_at=event.timestamp,
     )
@@ -177,7 +189,7 @@ def _part(event: A.PartReported) -> Contract:
 def _restricted(event: A.Restricted) -> Contract:
     return CaseRestricted(
         case_id=str(event.originator_id),
-        barred_departments=event.barred,
+        barred_departments=list(event.barred),
         restricted_at=event.timestamp,
     )
 

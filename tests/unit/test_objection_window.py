@@ -3,7 +3,9 @@ with the rule and the holidays as they are then — follow-up's published calend
 its topic — and stored in the event, so neither a later change of the rule nor a newly
 published holiday moves a deadline already given, and old events keep what they meant."""
 
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
+from uuid import UUID
 
 import pytest
 from eventsourcing.application import project_aggregate
@@ -14,7 +16,8 @@ from services.followup.application import FollowUpApplication
 from services.followup.domain import CALENDAR_ID as FOLLOWUP_CALENDAR_ID
 from services.routing.application import RoutingApplication
 from services.routing.calendar import CALENDAR_ID as ROUTING_CALENDAR_ID
-from services.routing.domain import Assignment, ObjectionWindow
+from services.routing.commands import DispatchByHand
+from services.routing.domain import Assignment, ObjectionWindow, Party
 from shared.calendar import CHINA, LOCAL, Period, WorkCalendar
 from shared.domain import Actor, Trace
 from shared.http import NotFound
@@ -27,14 +30,21 @@ ADMIN = Actor("root", "admin")
 T = Trace("corr-w")
 
 
-def lead(app: RoutingApplication, case_id: str) -> dict:
+def lead(app: RoutingApplication, case_id: str) -> Party:
     assignment = app.get_assignment(case_id)
-    return assignment.parties[assignment.lead["code"]]
+    return assignment.parties[assignment.lead.code]
 
 
 def replayed(app: RoutingApplication, case_id: str) -> Assignment:
     """The assignment made again from its stored events alone, not from any cache."""
     return project_aggregate(None, app.events.get(case_id))
+
+
+def by_hand(case_id: str) -> DispatchByHand:
+    """The supervision office moves the case to the environment bureau."""
+    return DispatchByHand(
+        case_id=UUID(case_id), lead="ninghe-eco", reason="r", actor=SUPERVISOR, trace=T
+    )
 
 
 def two_weeks_off(followup: FollowUpApplication) -> WorkCalendar:
@@ -58,33 +68,31 @@ def test_a_department_receives_the_case_with_its_deadline_to_object_in_the_event
     app = seeded(RoutingApplication())
     case_id = register(app)
     party = lead(app, case_id)
-    assert party["objection_due"] == CHINA.end(party["since"], FIVE)
+    assert party.objection_due == CHINA.end(party.since, FIVE)
     [assigned] = [e for e in app.events.get(case_id) if isinstance(e, Assignment.Assigned)]
-    assert assigned.objection_due == party["objection_due"]
+    assert assigned.objection_due == party.objection_due
 
 
 def test_changing_the_window_moves_only_the_deadlines_of_cases_received_afterwards():
     app = seeded(RoutingApplication())
     before = register(app)
-    given = lead(app, before)["objection_due"]
+    given = lead(app, before).objection_due
 
     app.objection_window = ObjectionWindow(Period(10, "working-days"))
     after = lead(app, register(app))
-    assert after["objection_due"] == CHINA.end(after["since"], Period(10, "working-days"))
-    assert lead(app, before)["objection_due"] == given
-    assert replayed(app, before).parties["ninghe-hrss"]["objection_due"] == given
+    assert after.objection_due == CHINA.end(after.since, Period(10, "working-days"))
+    assert lead(app, before).objection_due == given
+    assert replayed(app, before).parties["ninghe-hrss"].objection_due == given
 
-    moved = app.dispatch(
-        before, lead="ninghe-eco", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T
-    )
+    moved = app.dispatch(by_hand(before))
     eco = moved.parties["ninghe-eco"]
-    assert eco["objection_due"] == CHINA.end(eco["since"], Period(10, "working-days"))
+    assert eco.objection_due == CHINA.end(eco.since, Period(10, "working-days"))
 
 
 def test_routing_hears_the_holidays_follow_up_publishes_and_counts_later_windows_with_them():
     followup, routing = FollowUpApplication(), seeded(RoutingApplication())
     before = register(routing)
-    given = lead(routing, before)["objection_due"]
+    given = lead(routing, before).objection_due
 
     calendar = two_weeks_off(followup)
     wired = published(followup, followup_wire)
@@ -93,10 +101,10 @@ def test_routing_hears_the_holidays_follow_up_publishes_and_counts_later_windows
     assert routing.calendar() == calendar
 
     after = lead(routing, register(routing))
-    assert after["objection_due"] == calendar.end(after["since"], FIVE)
-    assert after["objection_due"] > CHINA.end(after["since"], FIVE) + timedelta(days=7)
-    assert lead(routing, before)["objection_due"] == given
-    assert replayed(routing, before).parties["ninghe-hrss"]["objection_due"] == given
+    assert after.objection_due == calendar.end(after.since, FIVE)
+    assert after.objection_due > CHINA.end(after.since, FIVE) + timedelta(days=7)
+    assert lead(routing, before).objection_due == given
+    assert replayed(routing, before).parties["ninghe-hrss"].objection_due == given
 
 
 def test_a_publication_heard_again_changes_nothing_and_is_no_case_of_follow_up():
@@ -114,11 +122,14 @@ def test_a_publication_heard_again_changes_nothing_and_is_no_case_of_follow_up()
 
 
 def as_stored_before_the_deadline_was(app: RoutingApplication, stored: StoredEvent) -> StoredEvent:
-    """The stored event as an earlier release wrote it: no `objection_due`; an assignment at
-    its first version, before it carried its category, place and legal class."""
+    """The stored event as an earlier release wrote it: no `objection_due`, its departments
+    as dicts; an assignment at its first version, before it carried its category, place and
+    legal class."""
     transcoder = app.mapper.transcoder
     state = transcoder.decode(stored.state)
     state.pop("objection_due", None)
+    state["lead"] = asdict(state["lead"])
+    state["co_handlers"] = [asdict(d) for d in state["co_handlers"]]
     if stored.topic.endswith("Assignment.Assigned"):
         for later in ("class_version", "category", "location", "legal_class"):
             state.pop(later)
@@ -135,7 +146,7 @@ def as_stored_before_the_deadline_was(app: RoutingApplication, stored: StoredEve
 def test_assignments_stored_before_the_deadline_was_in_the_event_keep_what_they_meant():
     then = seeded(RoutingApplication())
     case_id = register(then)
-    then.dispatch(case_id, lead="ninghe-eco", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T)
+    then.dispatch(by_hand(case_id))
     stored = [
         n
         for n in then.recorder.select_notifications(start=0, limit=100, inclusive_of_start=False)
@@ -153,5 +164,5 @@ def test_assignments_stored_before_the_deadline_was_in_the_event_keep_what_they_
     old = replayed(now, case_id)
     assert set(old.parties) == {"ninghe-eco"}
     for party in [*old.parties.values(), *then.get_assignment(case_id).parties.values()]:
-        assert party["objection_due"] == CHINA.end(party["since"], FIVE)
+        assert party.objection_due == CHINA.end(party.since, FIVE)
     assert old.parties == then.get_assignment(case_id).parties

@@ -2,13 +2,25 @@
 the escalation ladder, confidentiality of accusations, recusal and department inboxes."""
 
 from datetime import UTC, date, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
 from services.routing import wire
 from services.routing.application import RoutingApplication
-from services.routing.domain import RoutingRefused
+from services.routing.commands import (
+    AcceptAssignment,
+    DispatchByHand,
+    Escalate,
+    HoldJointMeeting,
+    ObjectToAssignment,
+    Recuse,
+    ReportPart,
+    ReviewObjection,
+    TakeOver,
+    TakePersonally,
+)
+from services.routing.domain import PartyState, ReviewOutcome, RoutingRefused
 from services.routing.organisation import ORGANISATION_ID, InvalidOrganisation
 from shared.calendar import CHINA, Period
 from shared.domain import Actor, Trace
@@ -52,6 +64,36 @@ def register(app, category="labour-wages", place=("ninghe", "lutai", "jinxiu"), 
     return case_id
 
 
+def acceptance(case_id: str, actor: Actor) -> AcceptAssignment:
+    return AcceptAssignment(case_id=UUID(case_id), actor=actor, trace=T)
+
+
+def objection(case_id: str, reason: str, department: str = "ninghe-hrss") -> ObjectToAssignment:
+    return ObjectToAssignment(
+        case_id=UUID(case_id), reason=reason, actor=handler(department), trace=T
+    )
+
+
+def review(
+    case_id: str, department: str, outcome: ReviewOutcome, reason: str, lead: str | None = None
+) -> ReviewObjection:
+    return ReviewObjection(
+        case_id=UUID(case_id),
+        department=department,
+        outcome=outcome,
+        reason=reason,
+        lead=lead,
+        actor=SUPERVISOR,
+        trace=T,
+    )
+
+
+def by_hand(case_id: str, lead: str, reason: str = "r") -> DispatchByHand:
+    return DispatchByHand(
+        case_id=UUID(case_id), lead=lead, reason=reason, actor=SUPERVISOR, trace=T
+    )
+
+
 @pytest.fixture
 def app():
     return seeded(RoutingApplication())
@@ -60,21 +102,19 @@ def app():
 def test_small_matters_stay_in_the_small_grid_and_the_choice_says_why(app):
     street = app.get_assignment(register(app, "urban-management", ("ninghe", "lutai", "yuhe")))
     town = app.get_assignment(register(app, "urban-management", ("ninghe", "fengtai", "x")))
-    assert (street.rule_id, street.lead["code"]) == ("R-07", "lutai-office")
-    assert (town.rule_id, town.lead["code"]) == ("R-06", "ninghe-urban")
+    assert (street.rule_id, street.lead.code) == ("R-07", "lutai-office")
+    assert (town.rule_id, town.lead.code) == ("R-06", "ninghe-urban")
     assert street.rule_version == "v1" and "R-07 (v1)" in street.reason
     assert street.status == "awaiting-acceptance"
-    assert street.parties["ninghe-urban"]["role"] == "co-handler"
+    assert street.parties["ninghe-urban"].role == "co-handler"
 
 
 def test_a_case_no_rule_covers_waits_for_manual_dispatch_then_is_dispatched_by_hand(app):
     case_id = register(app, "fishing-rights")
     assert app.get_assignment(case_id).status == "awaiting-manual-dispatch"
-    assert [r["case_id"] for r in app.inbox.manual_queue()[0]] == [case_id]
-    a = app.dispatch(
-        case_id, lead="ninghe-eco", co_handlers=[], reason="ponds", actor=SUPERVISOR, trace=T
-    )
-    assert (a.status, a.lead["code"], a.rule_version) == (
+    assert [r.case_id for r in app.inbox.manual_queue()[0]] == [case_id]
+    a = app.dispatch(by_hand(case_id, "ninghe-eco", reason="ponds"))
+    assert (a.status, a.lead.code, a.rule_version) == (
         "awaiting-acceptance",
         "ninghe-eco",
         "by hand",
@@ -147,46 +187,27 @@ def test_what_the_catalogue_names_is_not_retired_under_it_and_retired_places_sta
 
 def test_objection_within_five_working_days_then_reroute_by_the_catalogue(app):
     case_id = register(app, "property-management", ("ninghe", "lutai", "yuhe"))
-    a = app.object(case_id, "the estate is managed by the district", handler("lutai-office"), T)
+    a = app.object(objection(case_id, "the estate is managed by the district", "lutai-office"))
     assert a.status == "objected"
-    assert [r["case_id"] for r in app.department_inbox("lutai-office", state="objected")[0]] == [
-        case_id
-    ]
-    a = app.review_objection(
-        case_id,
-        department="lutai-office",
-        outcome="reroute",
-        reason="agreed",
-        lead=None,
-        co_handlers=[],
-        actor=SUPERVISOR,
-        trace=T,
-    )
-    assert (a.lead["code"], a.rule_id, len(a.transfers)) == ("ninghe-housing", "R-04", 1)
+    objected = app.department_inbox("lutai-office", state=PartyState.OBJECTED)[0]
+    assert [r.case_id for r in objected] == [case_id]
+    a = app.review_objection(review(case_id, "lutai-office", ReviewOutcome.REROUTE, "agreed"))
+    assert (a.lead.code, a.rule_id, len(a.transfers)) == ("ninghe-housing", "R-04", 1)
     assert "lutai-office" not in a.parties
-    a = app.accept(case_id, handler("ninghe-housing", "wang"), T)
-    assert (a.status, a.parties["ninghe-housing"]["handler"]) == ("accepted", "wang")
+    a = app.accept(acceptance(case_id, handler("ninghe-housing", "wang")))
+    assert (a.status, a.parties["ninghe-housing"].handler) == ("accepted", "wang")
 
 
 def test_a_late_or_second_objection_is_refused(app):
     late = seeded(RoutingApplication(clock=lambda: datetime.now(UTC) + timedelta(days=9)))
     case_id = register(late)
     with pytest.raises(RoutingRefused, match="time to object ended"):
-        late.object(case_id, "not ours at all", handler("ninghe-hrss"), T)
+        late.object(objection(case_id, "not ours at all"))
     case_id = register(app)
-    app.object(case_id, "not ours at all", handler("ninghe-hrss"), T)
-    app.review_objection(
-        case_id,
-        department="ninghe-hrss",
-        outcome="overrule",
-        reason="wages are HRSS's",
-        lead=None,
-        co_handlers=[],
-        actor=SUPERVISOR,
-        trace=T,
-    )
+    app.object(objection(case_id, "not ours at all"))
+    app.review_objection(review(case_id, "ninghe-hrss", ReviewOutcome.OVERRULE, "wages are HRSS's"))
     with pytest.raises(RoutingRefused, match="binding"):
-        app.object(case_id, "still not ours", handler("ninghe-hrss"), T)
+        app.object(objection(case_id, "still not ours"))
 
 
 def test_five_working_days_skip_the_weekend_and_the_national_holidays():
@@ -201,63 +222,49 @@ def test_five_working_days_skip_the_weekend_and_the_national_holidays():
 
 def test_ping_pong_is_escalated_to_a_joint_meeting_never_looped(app):
     case_id = register(app, "fishing-rights")
-    app.dispatch(case_id, lead="ninghe-eco", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T)
+    app.dispatch(by_hand(case_id, "ninghe-eco"))
     for current, nxt in [("ninghe-eco", "ninghe-planning"), ("ninghe-planning", "ninghe-urban")]:
-        app.object(case_id, "outside our remit", handler(current), T)
-        app.review_objection(
-            case_id,
-            department=current,
-            outcome="reroute",
-            reason="try them",
-            lead=nxt,
-            co_handlers=[],
+        app.object(objection(case_id, "outside our remit", current))
+        app.review_objection(review(case_id, current, ReviewOutcome.REROUTE, "try them", lead=nxt))
+    app.object(objection(case_id, "outside our remit", "ninghe-urban"))
+    a = app.review_objection(
+        review(case_id, "ninghe-urban", ReviewOutcome.REROUTE, "back to eco", lead="ninghe-eco")
+    )
+    assert a.lead.code == "ninghe-urban"  # not moved a third time
+    assert (a.level, a.escalations[-1].trigger) == ("joint-meeting", "ping-pong")
+    a = app.hold_joint_meeting(
+        HoldJointMeeting(
+            case_id=UUID(case_id),
+            chair="副区长",
+            departments=("ninghe-eco", "ninghe-urban"),
+            minutes="heard both",
+            decisions=("eco leads",),
+            lead="ninghe-eco",
+            co_handlers=("ninghe-urban",),
             actor=SUPERVISOR,
             trace=T,
         )
-    app.object(case_id, "outside our remit", handler("ninghe-urban"), T)
-    a = app.review_objection(
-        case_id,
-        department="ninghe-urban",
-        outcome="reroute",
-        reason="back to eco",
-        lead="ninghe-eco",
-        co_handlers=[],
-        actor=SUPERVISOR,
-        trace=T,
     )
-    assert a.lead["code"] == "ninghe-urban"  # not moved a third time
-    assert (a.level, a.escalations[-1]["trigger"]) == ("joint-meeting", "ping-pong")
-    a = app.hold_joint_meeting(
-        case_id,
-        chair="副区长",
-        departments=["ninghe-eco", "ninghe-urban"],
-        minutes="heard both",
-        decisions=["eco leads"],
-        lead="ninghe-eco",
-        co_handlers=["ninghe-urban"],
-        actor=SUPERVISOR,
-        trace=T,
-    )
-    assert (a.lead["code"], a.parties["ninghe-eco"]["binding"]) == ("ninghe-eco", "joint-meeting")
+    assert (a.lead.code, a.parties["ninghe-eco"].binding) == ("ninghe-eco", "joint-meeting")
     with pytest.raises(RoutingRefused, match="binding"):
-        app.object(case_id, "still not ours", handler("ninghe-eco"), T)
+        app.object(objection(case_id, "still not ours", "ninghe-eco"))
 
 
 def test_the_ladder_window_joint_meeting_leader_and_its_triggers(app):
     group = app.get_assignment(register(app, group_size=30))
-    assert (group.level, group.escalations[0]["trigger"]) == ("joint-meeting", "group")
+    assert (group.level, group.escalations[0].trigger) == ("joint-meeting", "group")
     case_id = register(app)
     with pytest.raises(RoutingRefused, match="joint meeting first"):
         app.hold_joint_meeting(
-            case_id,
-            chair="c",
-            departments=["ninghe-hrss", "ninghe-civil"],
-            minutes="m",
-            decisions=["d"],
-            lead=None,
-            co_handlers=[],
-            actor=SUPERVISOR,
-            trace=T,
+            HoldJointMeeting(
+                case_id=UUID(case_id),
+                chair="c",
+                departments=("ninghe-hrss", "ninghe-civil"),
+                minutes="m",
+                decisions=("d",),
+                actor=SUPERVISOR,
+                trace=T,
+            )
         )
     send(
         app,
@@ -275,19 +282,22 @@ def test_the_ladder_window_joint_meeting_leader_and_its_triggers(app):
         "followup",
     )
     a = app.get_assignment(case_id)
-    assert [(e["level"], e["trigger"]) for e in a.escalations] == [
+    assert [(e.level, e.trigger) for e in a.escalations] == [
         ("joint-meeting", "repeat"),
         ("leader", "overdue"),
     ]
-    a = app.take_personally(case_id, "lin", "I will see the petitioner", Actor("lin", "leader"), T)
-    assert a.leader["user"] == "lin"
+    lin = Actor("lin", "leader")
+    a = app.take_personally(
+        TakePersonally(case_id=UUID(case_id), note="I will see the petitioner", actor=lin, trace=T)
+    )
+    assert a.leader.user == "lin"
     with pytest.raises(RoutingRefused, match="already"):
-        app.escalate(case_id, "more", SUPERVISOR, T)
+        app.escalate(Escalate(case_id=UUID(case_id), reason="more", actor=SUPERVISOR, trace=T))
 
 
 def test_an_accusation_never_reaches_or_is_shown_to_the_accused_unit(app):
     case_id = register(app, "labour-wages")
-    assert app.get_assignment(case_id).lead["code"] == "ninghe-hrss"
+    assert app.get_assignment(case_id).lead.code == "ninghe-hrss"
     send(
         app,
         CaseClassified(
@@ -299,35 +309,38 @@ def test_an_accusation_never_reaches_or_is_shown_to_the_accused_unit(app):
         ),
     )
     a = app.get_assignment(case_id)
-    assert (a.lead["code"], a.rule_id) == ("ninghe-discipline", "R-90")
-    assert a.barred == ["ninghe-hrss"] and not a.visible_to("ninghe-hrss")
+    assert (a.lead.code, a.rule_id) == ("ninghe-discipline", "R-90")
+    assert a.barred == {"ninghe-hrss"} and not a.visible_to("ninghe-hrss")
     assert app.department_inbox("ninghe-hrss")[1] == 0
     with pytest.raises(RoutingRefused, match=r"Art\. 30"):
-        app.dispatch(
-            case_id, lead="ninghe-hrss", co_handlers=[], reason="r", actor=SUPERVISOR, trace=T
-        )
+        app.dispatch(by_hand(case_id, "ninghe-hrss"))
     with pytest.raises(RoutingRefused, match="no part"):
-        app.accept(case_id, handler("ninghe-hrss"), T)
+        app.accept(acceptance(case_id, handler("ninghe-hrss")))
 
 
 def test_a_handler_with_a_conflict_is_replaced_and_cannot_take_it_back(app):
-    case_id = register(app)
-    app.accept(case_id, handler("ninghe-hrss", "li"), T)
-    a = app.recuse(case_id, "the employer is my cousin", handler("ninghe-hrss", "li"), T)
-    assert a.parties["ninghe-hrss"]["state"] == "awaiting-handler"
+    case_id, li, zhao = (
+        UUID(register(app)),
+        handler("ninghe-hrss", "li"),
+        handler("ninghe-hrss", "zhao"),
+    )
+    app.accept(AcceptAssignment(case_id=case_id, actor=li, trace=T))
+    a = app.recuse(Recuse(case_id=case_id, reason="the employer is my cousin", actor=li, trace=T))
+    assert a.parties["ninghe-hrss"].state == "awaiting-handler"
     with pytest.raises(RoutingRefused, match="conflict of interest"):
-        app.take(case_id, handler("ninghe-hrss", "li"), T)
-    a = app.take(case_id, handler("ninghe-hrss", "zhao"), T)
-    assert (a.status, a.parties["ninghe-hrss"]["handler"]) == ("accepted", "zhao")
+        app.take_over(TakeOver(case_id=case_id, actor=li, trace=T))
+    a = app.take_over(TakeOver(case_id=case_id, actor=zhao, trace=T))
+    assert (a.status, a.parties["ninghe-hrss"].handler) == ("accepted", "zhao")
 
 
 def test_co_handlers_report_their_part_to_the_lead(app):
-    case_id = register(app, "social-security", ("ninghe", "qiaobei", "xinhua"))
+    case_id = UUID(register(app, "social-security", ("ninghe", "qiaobei", "xinhua")))
+    sun = handler("ninghe-civil", "sun")
     with pytest.raises(RoutingRefused, match="once it accepted"):
-        app.report_part(case_id, "done", handler("ninghe-civil"), T)
-    app.accept(case_id, handler("ninghe-civil", "sun"), T)
-    a = app.report_part(case_id, "subsidy restored", handler("ninghe-civil", "sun"), T)
-    assert a.parties["ninghe-civil"]["parts"][0]["summary"] == "subsidy restored"
+        app.report_part(ReportPart(case_id=case_id, summary="done", actor=sun, trace=T))
+    app.accept(AcceptAssignment(case_id=case_id, actor=sun, trace=T))
+    a = app.report_part(ReportPart(case_id=case_id, summary="subsidy restored", actor=sun, trace=T))
+    assert a.parties["ninghe-civil"].parts[0].summary == "subsidy restored"
 
 
 def test_a_declined_matter_is_withdrawn_from_the_departments(app):
@@ -344,35 +357,30 @@ def test_a_declined_matter_is_withdrawn_from_the_departments(app):
     )
     a = app.get_assignment(case_id)
     assert a.status == "withdrawn" and "diverted to court" in a.reason
-    assert app.department_inbox("ninghe-hrss", state="released")[1] == 1
+    assert app.department_inbox("ninghe-hrss", state=PartyState.RELEASED)[1] == 1
     with pytest.raises(RoutingRefused, match="declined or diverted"):
-        app.accept(case_id, handler("ninghe-hrss"), T)
+        app.accept(acceptance(case_id, handler("ninghe-hrss")))
 
 
 def test_inbox_filters_and_pages_newest_first(app):
     ids = [register(app) for _ in range(5)]
-    app.accept(ids[0], handler("ninghe-hrss"), T)
-    page, total = app.department_inbox("ninghe-hrss", state="awaiting-acceptance", limit=2)
-    assert total == 4 and [r["case_id"] for r in page] == [ids[4], ids[3]]
-    page, _ = app.department_inbox("ninghe-hrss", state="awaiting-acceptance", limit=2, offset=2)
-    assert [r["case_id"] for r in page] == [ids[2], ids[1]]
-    assert app.department_inbox("ninghe-hrss", state="accepted")[0][0]["case_id"] == ids[0]
+    app.accept(acceptance(ids[0], handler("ninghe-hrss")))
+    waiting = PartyState.AWAITING_ACCEPTANCE
+    page, total = app.department_inbox("ninghe-hrss", state=waiting, limit=2)
+    assert total == 4 and [r.case_id for r in page] == [ids[4], ids[3]]
+    page, _ = app.department_inbox("ninghe-hrss", state=waiting, limit=2, offset=2)
+    assert [r.case_id for r in page] == [ids[2], ids[1]]
+    accepted = app.department_inbox("ninghe-hrss", state=PartyState.ACCEPTED)[0]
+    assert accepted[0].case_id == ids[0]
 
 
 def test_every_hand_off_goes_on_the_wire_in_order(app):
     case_id = register(app, "property-management", ("ninghe", "lutai", "yuhe"))
-    app.object(case_id, "district estate", handler("lutai-office"), T)
-    app.review_objection(
-        case_id,
-        department="lutai-office",
-        outcome="reroute",
-        reason="ok",
-        lead=None,
-        co_handlers=[],
-        actor=SUPERVISOR,
-        trace=T,
+    app.object(objection(case_id, "district estate", "lutai-office"))
+    app.review_objection(review(case_id, "lutai-office", ReviewOutcome.REROUTE, "ok"))
+    app.escalate(
+        Escalate(case_id=UUID(case_id), reason="petitioner insists", actor=SUPERVISOR, trace=T)
     )
-    app.escalate(case_id, "petitioner insists", SUPERVISOR, T)
     notes = app.recorder.select_notifications(start=0, limit=1000)
     events = [wire.to_cloudevent(app.mapper.to_domain_event(n)) for n in notes]
     mine = [e for e in events if e is not None and e.subject == case_id]
@@ -387,20 +395,21 @@ def test_every_hand_off_goes_on_the_wire_in_order(app):
 
 def test_a_joint_meeting_that_confirms_the_lead_binds_it_too(app):
     case_id = register(app)
-    app.escalate(case_id, "disputed", SUPERVISOR, T)
+    app.escalate(Escalate(case_id=UUID(case_id), reason="disputed", actor=SUPERVISOR, trace=T))
     app.hold_joint_meeting(
-        case_id,
-        chair="副区长",
-        departments=["ninghe-hrss", "ninghe-civil"],
-        minutes="heard both",
-        decisions=["HRSS keeps it"],
-        lead="ninghe-hrss",
-        co_handlers=[],
-        actor=SUPERVISOR,
-        trace=T,
+        HoldJointMeeting(
+            case_id=UUID(case_id),
+            chair="副区长",
+            departments=("ninghe-hrss", "ninghe-civil"),
+            minutes="heard both",
+            decisions=("HRSS keeps it",),
+            lead="ninghe-hrss",
+            actor=SUPERVISOR,
+            trace=T,
+        )
     )
     with pytest.raises(RoutingRefused, match="binding"):
-        app.object(case_id, "still not ours", handler("ninghe-hrss"), T)
+        app.object(objection(case_id, "still not ours"))
 
 
 def test_a_registry_another_process_changed_is_read_anew_and_never_changed_under_a_reader(app):

@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from services.routing import api, registry_api
+from services.routing import api
 from services.routing.application import RoutingApplication
 from shared.auth import CALLER_ROLES, issue_token
 from shared.messages import CaseClassified
@@ -115,7 +115,7 @@ def service():
         SETTINGS,
         title="t",
         description="d",
-        routers=[api.router, registry_api.router],
+        routers=[api.router],
     )
     with TestClient(app) as client:
         yield client, application

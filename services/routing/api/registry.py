@@ -1,6 +1,6 @@
-"""Routing's HTTP API for the one registry of the centre's territory and the dispatch
-catalogue: read by every staff role, changed by an `admin` — one entry at a time, or a whole
-territory file at once (`PUT /v1/territory`, what `onestop territory import` sends)."""
+"""The one registry of the centre's territory and the dispatch catalogue: read by every
+caller with a token, changed by an `admin` — one entry at a time, or a whole territory file
+at once (`PUT /v1/territory`, what `onestop territory import` sends)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from services.routing.application import RoutingApplication
+from services.routing.api.deps import REGISTRY_READING, CurrentActor, Routing
 from services.routing.organisation import CatalogueVersion
-from shared.auth import CurrentActor, require_role
+from shared.auth import require_role
 from shared.http import NotFound, example
 from shared.territory import (
     Category,
@@ -44,21 +44,13 @@ from shared.vocabulary import LegalChannel, Stationing
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 
-READING = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "integration")
-
-
-def _app(request: Request) -> RoutingApplication:
-    app: RoutingApplication = request.app.state.runtime.application
-    return app
-
 
 # --- the whole territory -----------------------------------------------------------------
 
 
 @router.get("/territory", summary="The whole territory as a file (what the import reads)")
-def get_territory(request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *READING)
-    app = _app(request)
+def get_territory(app: Routing, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *REGISTRY_READING)
     current = app.catalogue().current
     if current is None:
         return export(app.territory(), (), "")
@@ -72,12 +64,12 @@ def get_territory(request: Request, actor: CurrentActor) -> dict[str, Any]:
 )
 def put_territory(
     body: TerritoryFile,
-    request: Request,
+    app: Routing,
     actor: CurrentActor,
     dry_run: Annotated[bool, Query(description="Check only; record nothing.")] = False,
 ) -> dict[str, Any]:
     require_role(actor, "admin")
-    return _app(request).import_territory(body.document(), actor, dry_run=dry_run)
+    return app.import_territory(body.document(), actor, dry_run=dry_run)
 
 
 # --- tiers, grid levels and statistics definitions --------------------------------------
@@ -102,33 +94,33 @@ def _layout(t: Territory) -> dict[str, Any]:
 
 
 @router.get("/tiers", summary="The locality's tiers, top first, and its grid levels")
-def get_tiers(request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *READING)
-    return _layout(_app(request).territory())
+def get_tiers(app: Routing, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *REGISTRY_READING)
+    return _layout(app.territory())
 
 
 @router.put("/tiers", summary="Define the tiers and grid levels (admin)")
-def put_tiers(body: LayoutIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
+def put_tiers(body: LayoutIn, app: Routing, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, "admin")
     layout = Layout(
         tuple(Tier(t.code, t.name, t.grid) for t in body.tiers),
         tuple(GridLevel(g.code, g.name) for g in body.grids),
     )
-    return _layout(_app(request).define_layout(layout, actor))
+    return _layout(app.define_layout(layout, actor))
 
 
 @router.get("/statistics-definitions", summary="The locality's 办结率, 化解率 and 息访率")
-def get_statistics(request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *READING)
-    found = _app(request).territory().statistics
+def get_statistics(app: Routing, actor: CurrentActor) -> dict[str, Any]:
+    require_role(actor, *REGISTRY_READING)
+    found = app.territory().statistics
     return asdict(found or Statistics())
 
 
 @router.put("/statistics-definitions", summary="Define how the rates are counted (admin)")
-def put_statistics(body: StatisticsIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
+def put_statistics(body: StatisticsIn, app: Routing, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, "admin")
     statistics = Statistics(**body.model_dump())
-    _app(request).define_statistics(statistics, actor)
+    app.define_statistics(statistics, actor)
     return asdict(statistics)
 
 
@@ -210,27 +202,26 @@ def _entries(
         return found
 
     def listing(
-        request: Request,
+        app: Routing,
         actor: CurrentActor,
         retired: Annotated[bool, Query(description="Include retired entries.")] = False,
     ) -> list[dict[str, Any]]:
-        require_role(actor, *READING)
-        territory = _app(request).territory()
+        require_role(actor, *REGISTRY_READING)
+        territory = app.territory()
         return [show(territory, x) for x in table(territory).values() if retired or x.active]
 
-    def read(code: str, request: Request, actor: CurrentActor) -> dict[str, Any]:
-        require_role(actor, *READING)
-        territory = _app(request).territory()
+    def read(code: str, app: Routing, actor: CurrentActor) -> dict[str, Any]:
+        require_role(actor, *REGISTRY_READING)
+        territory = app.territory()
         return show(territory, one(territory, code))
 
-    def put(code: str, request: Request, actor: CurrentActor, data: Any) -> dict[str, Any]:
+    def put(code: str, app: Routing, actor: CurrentActor, data: Any) -> dict[str, Any]:
         require_role(actor, "admin")
-        territory = _app(request).define(build(code, data), actor)
+        territory = app.define(build(code, data), actor)
         return show(territory, one(territory, code))
 
-    def retire(code: str, request: Request, actor: CurrentActor) -> dict[str, Any]:
+    def retire(code: str, app: Routing, actor: CurrentActor) -> dict[str, Any]:
         require_role(actor, "admin")
-        app = _app(request)
         item = one(app.territory(), code)
         territory = app.define(retired(item), actor)
         return show(territory, one(territory, code))
@@ -294,12 +285,12 @@ def _version(found: CatalogueVersion | None, versions: int) -> dict[str, Any]:
 
 @router.get("/dispatch-rules", summary="The dispatch catalogue (派单目录) in force, or a past one")
 def dispatch_rules(
-    request: Request,
+    app: Routing,
     actor: CurrentActor,
     version: Annotated[str | None, Query(pattern=r"^v\d+$")] = None,
 ) -> dict[str, Any]:
-    require_role(actor, *READING)
-    catalogue = _app(request).catalogue()
+    require_role(actor, *REGISTRY_READING)
+    catalogue = app.catalogue()
     chosen = catalogue.release(version) if version else catalogue.current
     return _version(chosen, len(catalogue.versions))
 
@@ -327,11 +318,11 @@ class CatalogueBody(BaseModel):
     status_code=201,
     summary="Publish a new version of the whole catalogue (admin); old versions stay readable",
 )
-def publish_rules(body: CatalogueBody, request: Request, actor: CurrentActor) -> dict[str, Any]:
+def publish_rules(body: CatalogueBody, app: Routing, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, "admin")
     rules = [
         DispatchRule(r.rule_id, r.category, r.scope, r.lead, tuple(r.co_handlers), r.legal_class)
         for r in body.rules
     ]
-    catalogue = _app(request).publish_catalogue(rules, body.note, actor)
+    catalogue = app.publish_catalogue(rules, body.note, actor)
     return _version(catalogue.current, len(catalogue.versions))

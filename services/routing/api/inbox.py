@@ -1,0 +1,52 @@
+"""Department inboxes and the queue of cases waiting to be dispatched by hand."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from services.routing.api.deps import SUPERVISING, CurrentActor, Routing
+from services.routing.domain import PartyState, Role
+from shared.auth import Forbidden, require_role
+
+router = APIRouter(prefix="/v1", tags=["routing"])
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get(
+    "/departments/{code}/inbox",
+    summary="A department's cases: assigned, awaiting acceptance, objected — filtered, paged",
+)
+def inbox(
+    code: str,
+    app: Routing,
+    actor: CurrentActor,
+    state: PartyState | None = None,
+    role: Role | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    require_role(actor, "handler", *SUPERVISING, "auditor")
+    if actor.role == "handler" and actor.department != code:
+        raise Forbidden("a handler reads their own department's inbox")
+    rows, total = app.department_inbox(code, state=state, role=role, limit=limit, offset=offset)
+    return {
+        "department": code,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "cases": [asdict(r) for r in rows],
+    }
+
+
+@router.get("/dispatch-queue", summary="Cases no rule covers, waiting to be dispatched by hand")
+def dispatch_queue(
+    app: Routing, actor: CurrentActor, limit: Limit = 50, offset: Offset = 0
+) -> dict[str, Any]:
+    require_role(actor, *SUPERVISING, "auditor")
+    rows, total = app.inbox.manual_queue(limit, offset)
+    return {"total": total, "limit": limit, "offset": offset, "cases": [asdict(r) for r in rows]}
