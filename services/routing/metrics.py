@@ -23,8 +23,8 @@ class RoutingMetrics(Collector):
         inbox = self.app.inbox
         inbox.catch_up()
         rows = [r for rows in list(inbox._rows.values()) for r in rows]
-        levels = {r["case_id"]: r["level"] for r in rows if r["case_status"] != "withdrawn"}
-        levels.update((m["case_id"], m["level"]) for m in list(inbox._manual.values()))
+        levels = {r.case_id: r.level.value for r in rows if r.case_status != "withdrawn"}
+        levels.update((m.case_id, m.level.value) for m in list(inbox._manual.values()))
 
         ladder = GaugeMetricFamily(
             "onestop_cases_by_level",
@@ -41,7 +41,7 @@ class RoutingMetrics(Collector):
             labels=["department", "state"],
         )
         for (department, state), n in sorted(
-            Counter((r["department"], r["state"]) for r in rows).items()
+            Counter((r.department, r.state.value) for r in rows).items()
         ):
             answers.add_metric([department, state], n)
         yield answers
