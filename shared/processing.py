@@ -49,6 +49,9 @@ class TrackedApplication(Application[UUID]):
     """Every service keeps recently used aggregates (see `remember`), in tests too, so that
     tests run the same paths as the services."""
 
+    values: ClassVar[tuple[type, ...]] = ()
+    """The service's own value objects its stored events carry, beside the territory's."""
+
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._local = threading.local()
@@ -56,7 +59,7 @@ class TrackedApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         """Stored events carry the domain's value objects (places, departments…) as such."""
         super().register_transcodings(transcoder)
-        register_values(transcoder, *VALUE_OBJECTS)
+        register_values(transcoder, *VALUE_OBJECTS, *self.values)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()

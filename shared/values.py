@@ -1,6 +1,8 @@
 """Value objects in stored events: each frozen dataclass of the domain is stored through the
 event store's transcoder under its own name (as eventsourcing's cargo-shipping example
-stores its `Location` and `Itinerary`), and read back as the same typed object."""
+stores its `Location` and `Itinerary`), and read back as the same typed object. An event's
+own enum and tuple fields, which JSON gives back as strings and lists, are read back as
+annotated by `TypedMapper`."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import typing
 from enum import Enum
 from functools import cache
 from typing import Any, Union
+from uuid import UUID
 
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent, Transcoding
 
 
 class ValueObjectTranscoding(Transcoding):
@@ -39,6 +43,34 @@ def revive(kind: type, data: dict[str, Any]) -> Any:
     """A value object from its fields as JSON gave them back (lists, plain strings)."""
     hints = _hints(kind)
     return kind(**{name: _coerce(hints[name], value) for name, value in data.items()})
+
+
+class TypedMapper(Mapper[UUID]):
+    """Reads each stored event back as typed as it was raised: a field its class annotates
+    as an enum or a tuple is one again, not the string or list JSON holds; so the domain, the
+    wire mapping and the API read the same types from a new event and from a stored one."""
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        event = super().to_domain_event(stored_event)
+        state = vars(event)
+        for name, hint in _retyped(type(event)):
+            if name in state:
+                state[name] = _coerce(hint, state[name])
+        return event
+
+
+@cache
+def _retyped(kind: type) -> tuple[tuple[str, Any], ...]:
+    """The fields of an event class that JSON gives back as something else than annotated
+    (value objects come back through their transcodings)."""
+    return tuple((name, hint) for name, hint in _hints(kind).items() if _json_loses(hint))
+
+
+def _json_loses(hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_json_loses(arg) for arg in typing.get_args(hint))
+    return origin is tuple or (isinstance(hint, type) and issubclass(hint, Enum))
 
 
 @cache

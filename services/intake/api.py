@@ -12,20 +12,31 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from services.intake import commands, domain
 from services.intake.application import (
     IntakeApplication,
     Outcome,
     PossibleDuplicates,
-    Submission,
     fingerprint,
 )
-from services.intake.domain import Case, Channel, Decision, LegalChannel, LegalClass, masked
+from services.intake.domain import (
+    AcceptanceDecision,
+    Case,
+    DuplicateAction,
+    ExternalReference,
+    GroupPetition,
+    PersonShown,
+    Petitioner,
+    Whereabouts,
+    masked,
+)
 from services.intake.index import Query as CaseQuery
-from services.intake.queue import Layout
+from services.intake.queue import Figures, Layout, Ticket, TicketState
 from shared.auth import CurrentActor, Forbidden, require_role
 from shared.domain import Actor, DomainError
 from shared.http import example, problem, request_trace
 from shared.territory import Location, Territory
+from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
@@ -228,29 +239,75 @@ def location_view(location: Location, territory: Territory) -> dict[str, Any]:
     return {**location.as_dict(), "label": territory.place_label(location)}
 
 
+def person_view(shown: PersonShown, petitioner_id: str | None = None) -> dict[str, Any]:
+    """A person as shown to the caller (masked or not), with their registry id if known."""
+    details = shown.details
+    seen: dict[str, Any] = {
+        "name": details.name,
+        "id_number": details.id_number,
+        "phone": details.phone,
+        "address": details.address,
+    }
+    if petitioner_id:
+        seen["petitioner_id"] = petitioner_id
+    return {**seen, "masked": shown.masked}
+
+
+def progress_view(case: Case) -> dict[str, Any] | None:
+    progress = case.progress
+    if progress is None:
+        return None
+    return {"stage": progress.stage.value, "summary": progress.summary, "at": progress.at}
+
+
+def acceptance_view(case: Case) -> dict[str, Any] | None:
+    acceptance = case.acceptance
+    if acceptance is None:
+        return None
+    decided = acceptance.decision
+    return {
+        "decision": decided.decision.value,
+        "reason": decided.reason,
+        "diverted_to": decided.diverted_to.value if decided.diverted_to else None,
+        "notice_required": acceptance.notice_required,
+        "decided_at": acceptance.decided_at,
+        "decided_by": acceptance.decided_by.as_dict(),
+    }
+
+
 def view(case: Case, actor: Actor, territory: Territory) -> CaseView:
+    review = case.duplicate_review
     return CaseView(
         case_id=case.id,
-        status=case.status,
-        channel=Channel(case.channel),
-        petitioners=case.petitioners_for(actor),
-        group=case.group,
+        status=case.status.value,
+        channel=case.channel,
+        petitioners=[
+            person_view(shown, p.petitioner_id) for p, shown in case.petitioners_for(actor)
+        ],
+        group=asdict(case.group) if case.group else None,
         subject=case.subject,
         description=case.description,
         category=case.category,
         location=location_view(case.location, territory),
-        legal_class=case.legal_class,
+        legal_class=case.legal_class.value if case.legal_class else None,
         litigation_related=case.litigation_related,
         accused=case.accused,
         addressed_to=case.addressed_to,
-        external=case.external,
-        acceptance=case.acceptance,
+        external=asdict(case.external) if case.external else None,
+        acceptance=acceptance_view(case),
         notice_required=case.notice_required,
-        duplicate_review=case.duplicate_review,
+        duplicate_review={
+            "candidates": list(review.candidates),
+            "decision": review.decision.value,
+            "reason": review.reason,
+            "new_facts": review.new_facts,
+        }
+        if review
+        else None,
         repeat_count=case.repeat_count,
-        progress=case.progress,
+        progress=progress_view(case),
         first_receiver=case.first_receiver,
-        registered_by=case.registered_by,
+        registered_by=case.registered_by.as_dict(),
         registered_at=case.created_on,
         updated_at=case.updated_at,
         version=case.version,
@@ -274,12 +331,12 @@ def answer(outcome: Outcome, response: Response, code: str) -> Registered:
     if outcome.outcome == "existing":
         response.headers["Idempotent-Replayed"] = "true"
     return Registered(
-        outcome=outcome.outcome,  # type: ignore[arg-type]
+        outcome=outcome.outcome,
         case_id=case.id,
-        status=case.status,
+        status=case.status.value,
         message=MESSAGES[outcome.outcome],
         repeat_count=case.repeat_count,
-        progress=case.progress,
+        progress=progress_view(case),
         case_code=code,
     )
 
@@ -326,38 +383,48 @@ async def register_case(
     ] = None,
 ) -> Any:
     require_role(actor, *REGISTERING_ROLES)
-    external = body.external.model_dump() if body.external else None
+    given = body.external
+    external = ExternalReference(given.system, given.reference) if given else None
     if actor.role == "integration":
         if body.channel is not Channel.SYSTEM:
             raise DomainError("another system files cases on the 'system' channel", "channel")
-        external = {"system": actor.user, "reference": (external or {}).get("reference")}
+        external = ExternalReference(actor.user, given.reference if given else None)
     elif body.channel is Channel.SYSTEM:
         raise DomainError("the 'system' channel is for other systems' tokens", field="channel")
     people = (
         [body.petitioner] if body.petitioner else (body.group.representatives if body.group else [])
     )
-    submission = Submission(
+    duplicate = body.duplicate_decision
+    command = commands.RegisterCase(
         channel=body.channel,
-        petitioners=[p.model_dump() for p in people],
-        group=({"participant_count": body.group.participant_count} if body.group else None),
+        petitioners=tuple(
+            commands.PersonGiven(p.name, p.id_number, p.phone, p.address) for p in people
+        ),
+        group=GroupPetition(body.group.participant_count) if body.group else None,
         subject=body.subject,
         description=body.description,
         category=body.category,
-        location=body.location.model_dump(),
+        location=Whereabouts(body.location.place, body.location.lat, body.location.long),
         legal_class=body.legal_class,
         addressed_to=body.addressed_to,
         external=external,
         idempotency_key=idempotency_key,
-        duplicate_decision=(
-            body.duplicate_decision.model_dump(mode="json") if body.duplicate_decision else None
-        ),
+        duplicate_decision=domain.DuplicateDecision(
+            DuplicateAction(duplicate.action),
+            duplicate.case_id,
+            duplicate.reason,
+            duplicate.new_facts,
+            duplicate.note,
+        )
+        if duplicate
+        else None,
         fingerprint=fingerprint(body.model_dump(mode="json", exclude={"duplicate_decision"})),
     )
     app = _app(request)
     try:
         # The one blocking step goes to the thread pool; the rest of the request (and the
         # answer's validation) stays on the event loop, without two more hops there and back.
-        outcome = await run_in_threadpool(app.register, submission, actor, request_trace(request))
+        outcome = await run_in_threadpool(app.register, command, actor, request_trace(request))
     except PossibleDuplicates as error:
         return duplicates_problem(error)
     return answer(outcome, response, app.case_code(outcome.case.id))
@@ -401,7 +468,9 @@ def get_case(case_id: UUID, request: Request, actor: CurrentActor) -> CaseView:
     require_role(actor, *READING_ROLES)
     app = _app(request)
     case = app.get_case(case_id)
-    if actor.role == "integration" and (case.external or {}).get("system") != actor.user:
+    if actor.role == "integration" and (
+        case.external is None or case.external.system != actor.user
+    ):
         raise Forbidden("another system reads only the cases it filed")
     return view(case, actor, app.territory())
 
@@ -414,7 +483,10 @@ def classify_case(
 ) -> CaseView:
     require_role(actor, *DECIDING_ROLES)
     app = _app(request)
-    case = app.classify(case_id, actor, request_trace(request), **body.model_dump())
+    command = commands.Classify(
+        case_id, body.legal_class, body.litigation_related, body.accused, body.note
+    )
+    case = app.classify(command, actor, request_trace(request))
     return view(case, actor, app.territory())
 
 
@@ -428,7 +500,10 @@ def decide_acceptance(
 ) -> CaseView:
     require_role(actor, *DECIDING_ROLES)
     app = _app(request)
-    case = app.decide_acceptance(case_id, actor, request_trace(request), **body.model_dump())
+    decision = AcceptanceDecision(body.decision, body.reason, body.diverted_to)
+    case = app.decide_acceptance(
+        commands.DecideAcceptance(case_id, decision), actor, request_trace(request)
+    )
     return view(case, actor, app.territory())
 
 
@@ -450,10 +525,10 @@ def get_petitioner(petitioner_id: UUID, request: Request, actor: CurrentActor) -
     return petitioner_view(_app(request).petitioner(petitioner_id), actor)
 
 
-def petitioner_view(person: Any, actor: Actor) -> dict[str, Any]:
+def petitioner_view(person: Petitioner, actor: Actor) -> dict[str, Any]:
     return {
         "petitioner_id": str(person.id),
-        **masked(person.as_dict(), actor),
+        **person_view(masked(person.details, actor)),
         "case_ids": person.case_ids,
         "repeat_count": person.repeat_count,
     }
@@ -508,6 +583,28 @@ class FinishIn(Strict):
     case_id: UUID | None = None
 
 
+def ticket_view(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "number": ticket.number,
+        "line": ticket.line,
+        "issued_at": ticket.issued_at,
+        "state": ticket.state.value,
+        "window": ticket.window,
+        "for_window": ticket.for_window,
+        "first_called_at": ticket.first_called_at,
+        "called_at": ticket.called_at,
+        "finished_at": ticket.finished_at,
+        "case_id": ticket.case_id,
+        "transfers": [
+            {"from": t.from_window, "to": t.to_window, "reason": t.reason} for t in ticket.transfers
+        ],
+    }
+
+
+def figures_view(figures: Figures) -> dict[str, Any]:
+    return asdict(figures)
+
+
 def windows_view(layout: Layout) -> dict[str, dict[str, list[str]]]:
     return {
         code: {"departments": list(w.departments), "lines": list(w.lines)}
@@ -523,8 +620,8 @@ def queue_board(request: Request, actor: CurrentActor) -> dict[str, Any]:
     return {
         "lines": dict(layout.lines),
         "windows": windows_view(layout),
-        "tickets": [t.as_dict() for t in today.tickets.values()],
-        "figures": today.figures(app.clock(), layout),
+        "tickets": [ticket_view(t) for t in today.tickets.values()],
+        "figures": figures_view(today.figures(app.clock(), layout)),
     }
 
 
@@ -532,13 +629,13 @@ def queue_board(request: Request, actor: CurrentActor) -> dict[str, Any]:
 def queue_figures(request: Request, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, *READING_ROLES)
     app = _app(request)
-    return app.queue_today().figures(app.clock(), app.layout())
+    return figures_view(app.queue_today().figures(app.clock(), app.layout()))
 
 
 @queue.post("/tickets", status_code=201, summary="A visitor takes a ticket for a line")
 def take_ticket(body: TicketIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
     require_role(actor, *QUEUE_ROLES)
-    return _app(request).issue_ticket(body.line, actor).as_dict()
+    return ticket_view(_app(request).issue_ticket(commands.IssueTicket(body.line), actor))
 
 
 @queue.post(
@@ -548,8 +645,8 @@ def take_ticket(body: TicketIn, request: Request, actor: CurrentActor) -> dict[s
 )
 def call_next(code: str, request: Request, actor: CurrentActor) -> Any:
     require_role(actor, *QUEUE_ROLES)
-    ticket = _app(request).call_next(code, actor)
-    return ticket.as_dict() if ticket is not None else Response(status_code=204)
+    ticket = _app(request).call_next(commands.CallNext(code), actor)
+    return ticket_view(ticket) if ticket is not None else Response(status_code=204)
 
 
 @queue.post("/tickets/{number}/transfer", summary="Send the visitor to another window")
@@ -557,7 +654,8 @@ def transfer_ticket(
     number: str, body: TransferIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     require_role(actor, *QUEUE_ROLES)
-    return _app(request).transfer_ticket(number, body.to_window, body.reason, actor).as_dict()
+    command = commands.TransferTicket(number, body.to_window, body.reason)
+    return ticket_view(_app(request).transfer_ticket(command, actor))
 
 
 @queue.post("/tickets/{number}/finish", summary="The visitor was served, or did not come")
@@ -565,5 +663,5 @@ def finish_ticket(
     number: str, body: FinishIn, request: Request, actor: CurrentActor
 ) -> dict[str, Any]:
     require_role(actor, *QUEUE_ROLES)
-    case_id = str(body.case_id) if body.case_id else None
-    return _app(request).finish_ticket(number, body.outcome, case_id).as_dict()
+    command = commands.FinishTicket(number, TicketState(body.outcome), body.case_id)
+    return ticket_view(_app(request).finish_ticket(command))

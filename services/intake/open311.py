@@ -23,12 +23,14 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from services.intake.application import IntakeApplication, Submission, fingerprint
-from services.intake.domain import Case, Channel
-from services.intake.index import CLOSED_STATES, OPEN311_SYSTEMS, Query, open311_public, row_of
+from services.intake.application import IntakeApplication, fingerprint
+from services.intake.commands import PersonGiven, RegisterCase
+from services.intake.domain import CLOSED_STATES, Case, ExternalReference, Status, Whereabouts
+from services.intake.index import OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
 from shared.http import NotFound
 from shared.territory import Category, Territory
+from shared.vocabulary import Channel
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -146,20 +148,20 @@ def _redact(text: str) -> str:
 
 
 def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, Any]:
-    progress = case.progress or {}
-    acceptance = case.acceptance or {}
-    notes = acceptance.get("reason") if case.status in ("declined", "diverted") else None
+    progress, acceptance = case.progress, case.acceptance
+    refused = case.status in (Status.DECLINED, Status.DIVERTED)
+    notes = acceptance.decision.reason if acceptance and refused else None
     return {
         "service_request_id": str(case.id),
         "status": "closed" if case.status in CLOSED_STATES else "open",
-        "status_notes": notes or progress.get("summary") or case.status,
+        "status_notes": notes or (progress.summary if progress else None) or case.status.value,
         "service_name": _service(territory.categories.get(case.category), case.category)[
             "service_name"
         ],
         "service_code": case.category,
         "description": _redact(case.description),
-        "agency_responsible": progress.get("summary")
-        if progress.get("stage") == "assigned"
+        "agency_responsible": progress.summary
+        if progress and progress.stage is Status.ASSIGNED
         else None,
         "service_notice": None,
         "requested_datetime": _local(case.created_on, zone),
@@ -257,35 +259,27 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         raise Open311Error(400, "description is required")
     if len(description) > 5000:
         raise Open311Error(400, "description is longer than 5000 characters")
-    location: dict[str, Any] = {"place": place.rsplit("/", 1)[-1]}
-    for name in ("lat", "long"):
-        if form.get(name):
-            try:
-                location[name] = float(form[name])
-            except ValueError:
-                raise Open311Error(400, f"{name} is not a number") from None
+    point = {name: _number(form, name) for name in ("lat", "long")}
     name = (form.get("last_name", "") + form.get("first_name", "")).strip()
     phone = form.get("phone", "").strip()
     if phone and not name:
         raise Open311Error(400, "first_name or last_name is needed with a phone")
-    petitioners = [{"name": name, "phone": phone or None}] if name else []
+    petitioners = (PersonGiven(name, phone=phone or None),) if name else ()
     subject = (form.get("attribute[subject]") or description.splitlines()[0])[:200]
-    submission = Submission(
+    command = RegisterCase(
         channel=Channel.SYSTEM,
         petitioners=petitioners,
         subject=subject,
         description=description,
         category=code,
-        location=location,
-        external={"system": OPEN311_SYSTEMS + client, "reference": None},
+        location=Whereabouts(place.rsplit("/", 1)[-1], point["lat"], point["long"]),
+        external=ExternalReference(OPEN311_SYSTEMS + client),
         idempotency_key=request.headers.get("idempotency-key"),
         fingerprint=fingerprint({k: v for k, v in form.items() if k != "api_key"}),
     )
     actor = Actor(user=OPEN311_SYSTEMS + client, role="integration")
     try:
-        outcome = app.register(
-            submission, actor, Trace(correlation_id=request.state.correlation_id)
-        )
+        outcome = app.register(command, actor, Trace(correlation_id=request.state.correlation_id))
     except DomainError as error:
         where = f" ({error.field})" if error.field else ""
         raise Open311Error(400, f"{error}{where}") from None
@@ -296,6 +290,15 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         "refused": "This matter is final after re-review; it is not accepted again.",
     }[outcome.outcome]
     return str(outcome.case.id), notice
+
+
+def _number(form: dict[str, str], name: str) -> float | None:
+    if not form.get(name):
+        return None
+    try:
+        return float(form[name])
+    except ValueError:
+        raise Open311Error(400, f"{name} is not a number") from None
 
 
 @router.get("/requests.{fmt}", summary="Requests by id, service, period and status")
