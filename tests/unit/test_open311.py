@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from services.intake import open311
+from services.intake.api import open311
 from services.intake.application import IntakeApplication
 from services.intake.commands import Classify, IssueApiKey, RegisterCase, RevokeApiKey
 from services.intake.domain import Whereabouts

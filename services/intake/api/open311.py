@@ -23,6 +23,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from services.intake.api.deps import Intake, RequestTrace, SettingsDep
 from services.intake.application import IntakeApplication, fingerprint
 from services.intake.commands import PersonGiven, RegisterCase
 from services.intake.domain import CLOSED_STATES, Case, ExternalReference, Status, Whereabouts
@@ -176,14 +177,6 @@ def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, 
     }
 
 
-def _app(request: Request) -> IntakeApplication:
-    return request.app.state.runtime.application  # type: ignore[no-any-return]
-
-
-def _zone(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.timezone)
-
-
 def _parse_time(name: str, raw: str | None) -> datetime | None:
     if not raw:
         return None
@@ -200,26 +193,26 @@ def _parse_time(name: str, raw: str | None) -> datetime | None:
 
 
 @router.get("/services.{fmt}", summary="The services (case categories) requests may use")
-def services(fmt: str, request: Request) -> Response:
+def services(fmt: str, app: Intake) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    offered = _app(request).territory().categories.values()
+    offered = app.territory().categories.values()
     listed = [_service(c, c.code) for c in offered if c.active]
     return _render(fmt, "services", listed, "service")
 
 
 @router.get("/services/{service_code}.{fmt}", summary="A service's definition (attributes)")
-def service_definition(service_code: str, fmt: str, request: Request) -> Response:
+def service_definition(service_code: str, fmt: str, app: Intake) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    territory = _app(request).territory()
+    territory = app.territory()
     if territory.category_problems(service_code):
         return _error(fmt, 404, f"no service {service_code!r}; see services.{fmt}")
     return _render(fmt, "service_definition", _definition(service_code, territory))
 
 
 @router.post("/requests.{fmt}", summary="File a service request (form-encoded, with api_key)")
-async def post_request(fmt: str, request: Request) -> Response:
+async def post_request(fmt: str, request: Request, app: Intake, trace: RequestTrace) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
@@ -233,15 +226,17 @@ async def post_request(fmt: str, request: Request) -> Response:
     except ValueError as error:
         return _error(fmt, 400, f"the form could not be read: {error}")
     try:
-        case_id, notice = await run_in_threadpool(_file, request, form)
+        key = request.headers.get("idempotency-key")
+        case_id, notice = await run_in_threadpool(_file, app, form, key, trace)
     except Open311Error as error:
         return _error(fmt, error.status, error.description)
     answer = [{"service_request_id": case_id, "service_notice": notice, "account_id": None}]
     return _render(fmt, "service_requests", answer, "request", status=201)
 
 
-def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
-    app = _app(request)
+def _file(
+    app: IntakeApplication, form: dict[str, str], idempotency_key: str | None, trace: Trace
+) -> tuple[str, str]:
     client = app.api_client(form.get("api_key", ""))
     if client is None:
         raise Open311Error(403, "api_key is missing, unknown or revoked")
@@ -274,12 +269,12 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         category=code,
         location=Whereabouts(place.rsplit("/", 1)[-1], point["lat"], point["long"]),
         external=ExternalReference(OPEN311_SYSTEMS + client),
-        idempotency_key=request.headers.get("idempotency-key"),
+        idempotency_key=idempotency_key,
         fingerprint=fingerprint({k: v for k, v in form.items() if k != "api_key"}),
     )
     actor = Actor(user=OPEN311_SYSTEMS + client, role="integration")
     try:
-        outcome = app.register(command, actor, Trace(correlation_id=request.state.correlation_id))
+        outcome = app.register(command, actor, trace)
     except DomainError as error:
         where = f" ({error.field})" if error.field else ""
         raise Open311Error(400, f"{error}{where}") from None
@@ -302,7 +297,7 @@ def _number(form: dict[str, str], name: str) -> float | None:
 
 
 @router.get("/requests.{fmt}", summary="Requests by id, service, period and status")
-def get_requests(fmt: str, request: Request) -> Response:
+def get_requests(fmt: str, request: Request, app: Intake, settings: SettingsDep) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
     params = request.query_params
@@ -322,12 +317,12 @@ def get_requests(fmt: str, request: Request) -> Response:
         start = _parse_time("start_date", params.get("start_date"))
         end = _parse_time("end_date", params.get("end_date"))
         if ids is None and start is None:
-            start = (end or datetime.now(_zone(request))) - DEFAULT_PERIOD
+            start = (end or datetime.now(ZoneInfo(settings.timezone))) - DEFAULT_PERIOD
         if start and end and start > end:
             raise Open311Error(400, "start_date is after end_date")
     except Open311Error as error:
         return _error(fmt, error.status, error.description)
-    cases, _ = _app(request).cases(
+    cases, _ = app.cases(
         Query(
             case_ids=ids,
             categories=codes,
@@ -338,21 +333,20 @@ def get_requests(fmt: str, request: Request) -> Response:
             limit=MAX_REQUESTS,
         )
     )
-    zone, territory = _zone(request), _app(request).territory()
+    zone, territory = ZoneInfo(settings.timezone), app.territory()
     shown = [request_view(c, zone, territory) for c in cases]
     return _render(fmt, "service_requests", shown, "request")
 
 
 @router.get("/requests/{request_id}.{fmt}", summary="One request")
-def get_request(request_id: str, fmt: str, request: Request) -> Response:
+def get_request(request_id: str, fmt: str, app: Intake, settings: SettingsDep) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    app = _app(request)
     try:
         case = app.get_case(UUID(request_id))
     except (ValueError, NotFound):
         return _error(fmt, 404, f"no request {request_id}")
     if not open311_public(row_of(case)):  # a matter filed at the door, or an accusation
         return _error(fmt, 404, f"no request {request_id}")
-    shown = [request_view(case, _zone(request), app.territory())]
+    shown = [request_view(case, ZoneInfo(settings.timezone), app.territory())]
     return _render(fmt, "service_requests", shown, "request")
