@@ -370,8 +370,9 @@ class Progress:
 def first_visit_owner(received_by: Actor) -> str:
     """首访责任制 (first-visit responsibility): whoever first receives a matter owns it — the
     clerk at the window, the one who opens the letter or takes the call, or the system that
-    pushed it in — and stays answerable for it however it is routed. A repeat of the matter
-    is linked to its case, so it comes back to the same owner instead of finding a new one."""
+    pushed it in — and every service records them as its first receiver, however the matter
+    is routed. A repeat of the matter is linked to its case, so it comes back to the same
+    owner instead of finding a new one."""
     return received_by.user
 
 
