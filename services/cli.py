@@ -118,13 +118,14 @@ def _api_key(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
 
     from services.intake.bootstrap import build_application
+    from services.intake.commands import IssueApiKey, RevokeApiKey
     from shared.domain import DomainError
 
     app = build_application(settings)
     operator = f"cli:{getpass.getuser()}"
     try:
         if args.key_command == "create":
-            secret = app.issue_api_key(args.name, operator)
+            secret = app.issue_api_key(IssueApiKey(args.name), operator)
             print(secret)
             print(
                 f"issued key {args.name!r}; it is shown only now — send it as the Open311 "
@@ -132,14 +133,12 @@ def _api_key(settings: Settings, args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         elif args.key_command == "revoke":
-            app.revoke_api_key(args.name, operator)
+            app.revoke_api_key(RevokeApiKey(args.name), operator)
             print(f"revoked key {args.name!r}", file=sys.stderr)
         else:
             for name, key in sorted(app.api_keys().items()):
-                state = (
-                    f"revoked {key['revoked_at']:%Y-%m-%d %H:%M}" if key["revoked_at"] else "live"
-                )
-                issued = f"issued {key['issued_at']:%Y-%m-%d %H:%M} by {key['issued_by']}"
+                state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "live"
+                issued = f"issued {key.issued_at:%Y-%m-%d %H:%M} by {key.issued_by}"
                 print(f"{name:<30} {issued:<45} {state}")
     except DomainError as error:
         print(f"onestop: {error}", file=sys.stderr)

@@ -7,10 +7,10 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
@@ -18,15 +18,32 @@ import orjson
 from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import IntegrityError, Tracking
 
+from services.intake.commands import (
+    CallNext,
+    Classify,
+    DecideAcceptance,
+    FinishTicket,
+    IssueApiKey,
+    IssueTicket,
+    RegisterCase,
+    RevokeApiKey,
+    TransferTicket,
+)
 from services.intake.domain import (
+    VALUE_OBJECTS,
+    ApiKey,
     ApiKeys,
     Case,
     CaseIsFinal,
-    Channel,
+    CasePetitioner,
+    DuplicateAction,
+    DuplicateReview,
     InvalidCase,
+    PersonDetails,
     Petitioner,
+    ReviewDecision,
+    Status,
     check_id_number,
-    check_person,
     normalise_phone,
 )
 from services.intake.index import CaseIndex, IndexStore, Likeness, MemoryIndexStore, Query
@@ -52,12 +69,14 @@ from shared.messages import (
     CaseClosedOut,
     CaseFinal,
     CaseReopened,
+    Contract,
     OutcomeRecorded,
     parse,
 )
 from shared.processing import TrackedApplication
 from shared.registry import hear_registry, hears_registry, replicated_territory
 from shared.territory import Location, Territory
+from shared.vocabulary import Channel
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -85,23 +104,7 @@ class IdempotencyConflict(DomainError):
     """The same idempotency key or external reference came with a different submission."""
 
 
-@dataclass(frozen=True)
-class Submission:
-    """What arrived at the door, from any channel, before it is a case."""
-
-    channel: str
-    subject: str
-    description: str
-    category: str
-    location: dict[str, Any]
-    petitioners: list[dict[str, Any]] = field(default_factory=list)
-    group: dict[str, Any] | None = None
-    legal_class: str | None = None
-    addressed_to: str | None = None
-    external: dict[str, Any] | None = None
-    idempotency_key: str | None = None
-    duplicate_decision: dict[str, Any] | None = None
-    fingerprint: str | None = None
+OutcomeKind = Literal["registered", "existing", "linked", "refused"]
 
 
 @dataclass
@@ -110,9 +113,18 @@ class Outcome:
     submission that already made its case), `linked` (a repeat of an earlier case, no new
     case) or `refused` (a repeat of a matter that is final, Art. 36)."""
 
-    outcome: str
+    outcome: OutcomeKind
     case: Case
     petitioners: list[Petitioner] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A registration whose every rule held: its people in normal form, its place found."""
+
+    command: RegisterCase
+    people: tuple[PersonDetails, ...]
+    location: Location
 
 
 class BlindIndex:
@@ -148,26 +160,27 @@ HEARD = (
 """What routing and follow-up did that the petitioner is told at the window."""
 
 
-def progress_of(message: Any) -> tuple[str, str]:
+def progress_of(message: Contract) -> tuple[Status, str]:
     """A stage and a sentence for the clerk and the petitioner (and Open311's status)."""
     if isinstance(message, CaseAssigned):
         co = ", ".join(d.name for d in message.co_handlers)
-        return "assigned", message.lead.name + (f" (with {co})" if co else "")
+        return Status.ASSIGNED, message.lead.name + (f" (with {co})" if co else "")
     if isinstance(message, CaseAwaitingManualDispatch):
-        return "awaiting-dispatch", "being matched to a department by hand"
+        return Status.AWAITING_DISPATCH, "being matched to a department by hand"
     if isinstance(message, OutcomeRecorded):
         how = OPINIONS.get(message.opinion or "", "调解/和解协议")
-        return "answered", f"{how}: {message.summary}"
+        return Status.ANSWERED, f"{how}: {message.summary}"
     if isinstance(message, CaseReopened):
-        return "reopened", f"handled again: {message.reason}"
+        return Status.REOPENED, f"handled again: {message.reason}"
     if isinstance(message, CaseClosedOut):
-        return "closed", f"closed out ({message.basis})"
+        return Status.CLOSED, f"closed out ({message.basis})"
     assert isinstance(message, CaseFinal)
-    return "final", message.summary
+    return Status.FINAL, message.summary
 
 
 class IntakeApplication(TrackedApplication):
     name = "intake"
+    value_objects = VALUE_OBJECTS
 
     def __init__(
         self,
@@ -212,94 +225,138 @@ class IntakeApplication(TrackedApplication):
 
     # --- registration -------------------------------------------------------------------
 
-    def register(self, submission: Submission, actor: Actor, trace: Trace) -> Outcome:
+    def register(self, command: RegisterCase, actor: Actor, trace: Trace) -> Outcome:
         """Register a submission, link it as a repeat, or refuse it — see `Outcome`."""
-        case_id = self._idempotent_id(submission, actor)
+        case_id = self._idempotent_id(command, actor)
         if case_id is not None and case_id in self.repository:
-            return self._replayed(case_id, submission)
+            return self._replayed(case_id, command)
+        checked = self._checked(command)
         try:
-            return self._retrying(lambda: self._register(submission, actor, trace, case_id))
+            return self._retrying(lambda: self._register(checked, actor, trace, case_id))
         except IntegrityError:
             if case_id is not None and case_id in self.repository:
-                return self._replayed(case_id, submission)  # a concurrent identical submission
+                return self._replayed(case_id, command)  # a concurrent identical submission
             raise
 
-    def _idempotent_id(self, submission: Submission, actor: Actor) -> UUID | None:
+    def _idempotent_id(self, command: RegisterCase, actor: Actor) -> UUID | None:
         """A case id fixed by the sender's reference, so a retried submission finds its case."""
-        external = submission.external or {}
-        if external.get("system") and external.get("reference"):
+        external = command.external
+        if external is not None and external.system and external.reference:
             return uuid5(
-                NAMESPACE_URL, f"onestop:case:external:{external['system']}:{external['reference']}"
+                NAMESPACE_URL, f"onestop:case:external:{external.system}:{external.reference}"
             )
-        if submission.idempotency_key:
-            return uuid5(
-                NAMESPACE_URL, f"onestop:case:key:{actor.user}:{submission.idempotency_key}"
-            )
+        if command.idempotency_key:
+            return uuid5(NAMESPACE_URL, f"onestop:case:key:{actor.user}:{command.idempotency_key}")
         return None
 
-    def _replayed(self, case_id: UUID, submission: Submission) -> Outcome:
+    def _replayed(self, case_id: UUID, command: RegisterCase) -> Outcome:
         case = self.get_case(case_id)
-        if case.fingerprint != submission.fingerprint:
+        if case.fingerprint != command.fingerprint:
             raise IdempotencyConflict(
                 "this idempotency key or external reference was already used for a different "
                 f"submission (case {case_id}); use a new key for a new submission",
-                field="Idempotency-Key" if submission.idempotency_key else "external.reference",
+                field="Idempotency-Key" if command.idempotency_key else "external.reference",
             )
         return Outcome("existing", case)
 
-    def _register(
-        self, submission: Submission, actor: Actor, trace: Trace, case_id: UUID | None
-    ) -> Outcome:
+    def _checked(self, command: RegisterCase) -> Checked:
+        """Every rule a registration must meet, each problem with any field found before
+        anything is saved; checked once, however often a conflicting save is retried."""
         territory = self.territory()
-        people, problems = self._people(submission)
-        details = [d for d, _ in people]
-        channel = Channel(submission.channel)
-        problems += Case.check_submission(  # every field, before anything is saved
+        people, problems = self._details(command)
+        problems += Case.check_submission(
             territory,
-            channel=channel,
-            petitioners=submission.petitioners,  # as given: a bad one is named above
-            group=submission.group,
-            subject=submission.subject,
-            description=submission.description,
-            category=submission.category,
-            location=submission.location,
-            addressed_to=submission.addressed_to,
-            external=submission.external,
+            channel=command.channel,
+            petitioner_count=len(command.petitioners),  # as given: a bad one is named above
+            group=command.group,
+            subject=command.subject,
+            description=command.description,
+            category=command.category,
+            location=command.location,
+            addressed_to=command.addressed_to,
+            external=command.external,
         )
         if problems:
             raise InvalidCase.listing(problems)
-        place = submission.location
-        location = territory.locate(place["place"], place.get("lat"), place.get("long"))
-        decision = submission.duplicate_decision
-        if decision and decision.get("action") == "link":
-            return self._link(decision, submission, people, actor, trace)
+        place = command.location
+        return Checked(command, tuple(people), territory.locate(place.place, place.lat, place.long))
+
+    @staticmethod
+    def _details(command: RegisterCase) -> tuple[list[PersonDetails], list[Problem]]:
+        """Each petitioner's details in normal form, and every problem with any of them."""
+        if command.group is not None:
+            fields = [f"group.representatives.{i}" for i in range(len(command.petitioners))]
+        else:
+            fields = ["petitioner"] * len(command.petitioners)
+        people: list[PersonDetails] = []
+        problems: list[Problem] = []
+        for given, at in zip(command.petitioners, fields, strict=True):
+            try:
+                people.append(
+                    PersonDetails.of(
+                        given.name,
+                        given.id_number,
+                        given.phone,
+                        given.address,
+                        at=at,
+                        contact_required=command.channel is Channel.VISIT,
+                    )
+                )
+            except InvalidCase as error:
+                problems += error.problems
+        return people, problems
+
+    def _register(
+        self, checked: Checked, actor: Actor, trace: Trace, case_id: UUID | None
+    ) -> Outcome:
+        command = checked.command
+        people = self._people(checked.people)
+        decision = command.duplicate_decision
+        if decision is not None and decision.action is DuplicateAction.LINK:
+            return self._link(decision.case_id, decision.note, command, people, actor, trace)
         # only people the registry knew before can have earlier cases (a case is saved
         # together with its petitioners' entries)
-        known = [d["petitioner_id"] for d, p in people if p is not None and not p.is_new]
-        review = self._review_duplicates(submission, location, known, decision)
-        if review.get("refuse_for"):  # a system's repeat of a final matter: refused the same way
-            link = {"action": "link", "case_id": review["refuse_for"]}
-            return self._link(link, submission, people, actor, trace)
+        known = [
+            p.petitioner_id
+            for p, entry in people
+            if entry is not None and not entry.is_new and p.petitioner_id
+        ]
+        candidates = self.index.alike(
+            Likeness(
+                petitioner_ids=known,
+                category=command.category,
+                location=checked.location,
+                since=self.clock() - DUPLICATE_WINDOW,
+            )
+        )
+        final = [
+            c
+            for c in candidates
+            if c["status"] == Status.FINAL and "same petitioner" in c["reasons"]
+        ]
+        if decision is None and final and command.channel is Channel.SYSTEM:
+            # a system's repeat of a final matter with no new facts: refused like a clerk's
+            return self._link(UUID(str(final[0]["case_id"])), None, command, people, actor, trace)
         case_id = case_id or uuid4()
         case = Case.register(
-            channel=channel,
-            petitioners=details,
-            group=submission.group,
-            subject=submission.subject,
-            description=submission.description,
-            category=submission.category,
-            location=location,
-            legal_class=submission.legal_class,
-            addressed_to=submission.addressed_to,
-            external=submission.external,
-            fingerprint=submission.fingerprint,
-            duplicate_review=review or None,
+            channel=command.channel,
+            petitioners=[p for p, _ in people],
+            group=command.group,
+            subject=command.subject,
+            description=command.description,
+            category=command.category,
+            location=checked.location,
+            legal_class=command.legal_class,
+            addressed_to=command.addressed_to,
+            external=command.external,
+            fingerprint=command.fingerprint,
+            duplicate_review=self._review_duplicates(command, candidates, final),
             actor=actor,
             trace=trace,
             case_id=case_id,
             lookup_code_hash=code_hash(self.case_code(case_id)),
         )
-        petitioners = [p for _, p in people if p is not None]
+        petitioners = [entry for _, entry in people if entry is not None]
         for person in petitioners:
             person.add_case(case.id, repeat=False)
         # Kept in the cache as they are, not copied (copying a new case costs as much as the
@@ -312,41 +369,28 @@ class IntakeApplication(TrackedApplication):
         """The code the petitioner looks the case up with (printable again, never stored)."""
         return case_code(self._code_key, case_id)
 
+    @staticmethod
     def _review_duplicates(
-        self,
-        submission: Submission,
-        location: Location,
-        known: list[str],
-        decision: dict[str, Any] | None,
-    ) -> dict[str, Any]:
-        """Compare with earlier cases of the same petitioner, or the same place and category.
+        command: RegisterCase, candidates: list[dict[str, Any]], final: list[dict[str, Any]]
+    ) -> DuplicateReview | None:
+        """What is recorded of the earlier cases like this one (of the same petitioner, or
+        the same place and category), of which `final` are matters of the same petitioner
+        final after re-review.
 
         A clerk decides about likely duplicates (`PossibleDuplicates`); another system's
         submission is registered with its candidates noted for a clerk to review. A repeat of
         a final matter needs new facts (Art. 36).
         """
-        candidates = self.index.alike(
-            Likeness(
-                petitioner_ids=known,
-                category=submission.category,
-                location=location,
-                since=self.clock() - DUPLICATE_WINDOW,
-            )
-        )
-        final = [
-            c for c in candidates if c["status"] == "final" and "same petitioner" in c["reasons"]
-        ]
-        if decision is None and candidates and submission.channel != Channel.SYSTEM:
+        decision = command.duplicate_decision
+        if decision is None and candidates and command.channel is not Channel.SYSTEM:
             raise PossibleDuplicates(candidates)
-        new_facts = ((decision or {}).get("new_facts") or "").strip() or None
-        if decision is not None and not (decision.get("reason") or "").strip():
+        new_facts = ((decision.new_facts if decision else None) or "").strip() or None
+        if decision is not None and not (decision.reason or "").strip():
             raise InvalidCase(
                 "say why the submission is a new matter and not one of the earlier cases",
                 field="duplicate_decision.reason",
             )
         if final and not new_facts:
-            if decision is None:
-                return {"refuse_for": str(final[0]["case_id"])}
             raise CaseIsFinal(
                 f"case {final[0]['case_id']} of this petitioner is final after re-review; the "
                 "same facts are not accepted again (Art. 36) — link the submission to it, or "
@@ -354,33 +398,31 @@ class IntakeApplication(TrackedApplication):
                 field="duplicate_decision.new_facts",
             )
         if not (candidates or decision):
-            return {}
-        return {
-            "candidates": [str(c["case_id"]) for c in candidates],
-            "decision": "new" if decision else "unreviewed",
-            "reason": (decision or {}).get("reason"),
-            "new_facts": new_facts,
-        }
+            return None
+        return DuplicateReview(
+            candidates=tuple(str(c["case_id"]) for c in candidates),
+            decision=ReviewDecision.NEW if decision else ReviewDecision.UNREVIEWED,
+            reason=decision.reason if decision else None,
+            new_facts=new_facts,
+        )
 
     def _link(
         self,
-        decision: dict[str, Any],
-        submission: Submission,
-        people: list[tuple[dict[str, Any], Petitioner | None]],
+        case_id: UUID | None,
+        note: str | None,
+        command: RegisterCase,
+        people: list[tuple[CasePetitioner, Petitioner | None]],
         actor: Actor,
         trace: Trace,
     ) -> Outcome:
-        try:
-            case = self.get_case(UUID(str(decision.get("case_id"))))
-        except (ValueError, NotFound):
-            raise InvalidCase(
-                f"no case {decision.get('case_id')} to link to", field="duplicate_decision.case_id"
-            ) from None
-        petitioners = [p for _, p in people if p is not None]
+        case = self._find(case_id, Case) if case_id is not None else None
+        if case is None:
+            raise InvalidCase(f"no case {case_id} to link to", field="duplicate_decision.case_id")
+        petitioners = [entry for _, entry in people if entry is not None]
         case.link_repeat(
-            channel=submission.channel,
+            channel=command.channel,
             petitioner_ids=[str(p.id) for p in petitioners],
-            note=decision.get("note"),
+            note=note,
             actor=actor,
             trace=trace,
         )
@@ -390,37 +432,26 @@ class IntakeApplication(TrackedApplication):
         return Outcome("refused" if case.final else "linked", case, petitioners)
 
     def _people(
-        self, submission: Submission
-    ) -> tuple[list[tuple[dict[str, Any], Petitioner | None]], list[Problem]]:
-        """Each petitioner checked, found in or added to the registry, with their details as
-        this case records them; and every problem with any of them."""
-        if submission.group is not None:
-            prefix = "group.representatives"
-            fields = [f"{prefix}.{i}" for i in range(len(submission.petitioners))]
-        else:
-            fields = ["petitioner"] * len(submission.petitioners)
-        people, problems = [], []
-        for raw, at in zip(submission.petitioners, fields, strict=True):
-            try:
-                details = check_person(
-                    raw, at, contact_required=submission.channel == Channel.VISIT
-                )
-            except InvalidCase as error:
-                problems += error.problems
-                continue
-            person = self._registry_entry(details)
-            if person is not None:
-                details = {**person.as_dict(), "petitioner_id": str(person.id)}
-            people.append((details, person))
-        return people, problems
+        self, details: Sequence[PersonDetails]
+    ) -> list[tuple[CasePetitioner, Petitioner | None]]:
+        """Each petitioner found in or added to the registry, as this case records them
+        (their details as the registry now knows them, and their registry id)."""
+        people: list[tuple[CasePetitioner, Petitioner | None]] = []
+        for given in details:
+            person = self._registry_entry(given)
+            if person is None:
+                people.append((CasePetitioner(given), None))
+            else:
+                people.append((CasePetitioner(person.details, str(person.id)), person))
+        return people
 
-    def _registry_entry(self, details: dict[str, Any]) -> Petitioner | None:
+    def _registry_entry(self, details: PersonDetails) -> Petitioner | None:
         """Find the person by ID number (or phone, when no ID number is known); enrol them if
         new; bring their contact details up to date. Someone with neither stays anonymous."""
-        if details.get("id_number"):
-            key = self.blind.uuid("id", details["id_number"])
-        elif details.get("phone"):
-            key = self.blind.uuid("phone", details["phone"])
+        if details.id_number:
+            key = self.blind.uuid("id", details.id_number)
+        elif details.phone:
+            key = self.blind.uuid("phone", details.phone)
         else:
             return None
         try:
@@ -432,16 +463,23 @@ class IntakeApplication(TrackedApplication):
 
     # --- after registration -------------------------------------------------------------
 
-    def classify(self, case_id: UUID, actor: Actor, trace: Trace, **classification: Any) -> Case:
+    def classify(self, command: Classify, actor: Actor, trace: Trace) -> Case:
         return self._change(
-            lambda: self.get_case(case_id),
-            lambda case: case.classify(actor=actor, trace=trace, **classification),
+            lambda: self.get_case(command.case_id),
+            lambda case: case.classify(
+                command.legal_class,
+                litigation_related=command.litigation_related,
+                accused=command.accused,
+                note=command.note,
+                actor=actor,
+                trace=trace,
+            ),
         )
 
-    def decide_acceptance(self, case_id: UUID, actor: Actor, trace: Trace, **decision: Any) -> Case:
+    def decide_acceptance(self, command: DecideAcceptance, actor: Actor, trace: Trace) -> Case:
         return self._change(
-            lambda: self.get_case(case_id),
-            lambda case: case.decide_acceptance(actor=actor, trace=trace, **decision),
+            lambda: self.get_case(command.case_id),
+            lambda case: case.decide_acceptance(command.decision, actor=actor, trace=trace),
         )
 
     def territory(self) -> Territory:
@@ -500,24 +538,23 @@ class IntakeApplication(TrackedApplication):
 
     # --- API keys for Open311 -------------------------------------------------------------
 
-    def issue_api_key(self, name: str, issued_by: str) -> str:
+    def issue_api_key(self, command: IssueApiKey, issued_by: str) -> str:
         """Returns the new key; only its hash is stored, so it is shown this once."""
         secret = "os_" + secrets.token_urlsafe(32)
-        self._change(self._keys, lambda keys: keys.issue(name, api_key_hash(secret), issued_by))
+        self._change(
+            self._keys, lambda keys: keys.issue(command.name, api_key_hash(secret), issued_by)
+        )
         return secret
 
-    def revoke_api_key(self, name: str, revoked_by: str) -> None:
-        self._change(self._keys, lambda keys: keys.revoke(name, revoked_by))
+    def revoke_api_key(self, command: RevokeApiKey, revoked_by: str) -> None:
+        self._change(self._keys, lambda keys: keys.revoke(command.name, revoked_by))
 
     def _keys(self) -> ApiKeys:
         return self._find(API_KEYS_ID, ApiKeys) or ApiKeys.start(API_KEYS_ID)
 
-    def api_keys(self) -> dict[str, dict[str, Any]]:
+    def api_keys(self) -> dict[str, ApiKey]:
         keys = self._find(API_KEYS_ID, ApiKeys)
-        return {
-            n: {k: v for k, v in d.items() if k != "key_hash"}
-            for n, d in (keys.keys if keys else {}).items()
-        }
+        return dict(keys.keys) if keys else {}
 
     def api_client(self, secret: str) -> str | None:
         """The name of the live key, or None for an unknown or revoked one."""
@@ -544,19 +581,24 @@ class IntakeApplication(TrackedApplication):
     def queue_today(self) -> DayView:
         return self._queue_day(self.today()).read()
 
-    def issue_ticket(self, line: str, actor: Actor) -> Ticket:
-        return self._queue_command(lambda day, layout: day.issue(line, layout, actor))
+    def issue_ticket(self, command: IssueTicket, actor: Actor) -> Ticket:
+        return self._queue_command(lambda day, layout: day.issue(command.line, layout, actor))
 
-    def call_next(self, window: str, actor: Actor) -> Ticket | None:
-        return self._queue_command(lambda day, layout: day.call_next(window, layout, actor))
+    def call_next(self, command: CallNext, actor: Actor) -> Ticket | None:
+        return self._queue_command(lambda day, layout: day.call_next(command.window, layout, actor))
 
-    def transfer_ticket(self, number: str, to_window: str, reason: str, actor: Actor) -> Ticket:
+    def transfer_ticket(self, command: TransferTicket, actor: Actor) -> Ticket:
         return self._queue_command(
-            lambda day, layout: day.transfer(number, to_window, reason, layout, actor)
+            lambda day, layout: day.transfer(
+                command.number, command.to_window, command.reason, layout, actor
+            )
         )
 
-    def finish_ticket(self, number: str, outcome: str, case_id: str | None) -> Ticket:
-        return self._queue_command(lambda day, _: day.finish(number, outcome, case_id))
+    def finish_ticket(self, command: FinishTicket) -> Ticket:
+        case_id = str(command.case_id) if command.case_id else None
+        return self._queue_command(
+            lambda day, _: day.finish(command.number, command.outcome, case_id)
+        )
 
     def _queue_command(self, change: Callable[[QueueDay, Layout], T]) -> T:
         return self._queue_day(self.today()).run(change)

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
-from services.intake import api, open311, wire
+from services.intake import api, wire
 from services.intake.application import IntakeApplication
 from services.intake.index import PostgresIndexStore
 from shared.batching import GroupCommitter
@@ -70,5 +70,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="OneStop intake",
         description="Registers every petition at one door, from every channel, and publishes "
         "what it registered. Also speaks Open311 GeoReport v2 under /open311/v2.",
-        routers=[api.router, api.queue, open311.router],
+        routers=[api.router, api.open311.router],
     )

@@ -1,9 +1,14 @@
-"""Intake's domain: the case as registered at the one door, and the people who bring it."""
+"""Intake's domain: the case as registered at the one door, the people who bring it, and the
+rules of the door — first-visit responsibility, a group's representatives, litigation kept
+apart from petitions, and the written notice owed."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,9 +28,6 @@ from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 
 PII_ROLES = frozenset({"clerk", "handler", "supervisor", "leader", "admin"})
 """Roles entitled to see a petitioner's personal data; everyone else sees it masked."""
-
-MAX_REPRESENTATIVES = 5
-"""A group elects at most five representatives (《信访工作条例》第二十条)."""
 
 
 class InvalidCase(DomainError):
@@ -87,6 +89,62 @@ def check_id_number(
     return number
 
 
+@dataclass(frozen=True)
+class PersonDetails:
+    """A person's details in normal form — 姓名, 身份证号, 电话, 地址 — as the registry and a
+    case record them. Made from what was given by `of`, which checks it; read back from the
+    event store as it was recorded."""
+
+    name: str
+    id_number: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        name: str | None,
+        id_number: str | None = None,
+        phone: str | None = None,
+        address: str | None = None,
+        *,
+        at: str = "petitioner",
+        contact_required: bool = True,
+    ) -> PersonDetails:
+        """The details as given, in normal form: the ID-card number checked
+        (`check_id_number`), the phone in its normal form (`normalise_phone`), blanks as none.
+        A visitor is reached by phone or at an address (`contact_required`). Raises
+        `InvalidCase` naming every bad field under `at`."""
+        problems: list[Problem] = []
+
+        def checked(check: Callable[[str, str], str], raw: str | None, field: str) -> str | None:
+            if not raw:
+                return None
+            try:
+                return check(raw, f"{at}.{field}")
+            except InvalidCase as error:
+                problems.extend(error.problems)
+                return None
+
+        name = (name or "").strip()
+        if not name:
+            problems.append(Problem(f"{at}.name", "the petitioner's name is required"))
+        address = (address or "").strip() or None
+        if contact_required and not (phone or address):
+            problems.append(
+                Problem(f"{at}.phone", "a phone number or an address is needed to reach them")
+            )
+        details = cls(
+            name=name,
+            id_number=checked(check_id_number, id_number, "id_number"),
+            phone=checked(normalise_phone, phone, "phone"),
+            address=address,
+        )
+        if problems:
+            raise InvalidCase.listing(problems)
+        return details
+
+
 def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
 
@@ -103,60 +161,256 @@ def mask_address(address: str) -> str:
     return address[:6] + "****" if len(address) > 6 else "****"
 
 
-def masked(person: dict[str, Any], actor: Actor) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PersonShown:
+    """A person as one actor may see them (see `masked`)."""
+
+    details: PersonDetails
+    masked: bool
+
+
+def masked(person: PersonDetails, actor: Actor) -> PersonShown:
     """A person as this actor may see them: personal data masked unless their role is entitled."""
     if actor.role in PII_ROLES:
-        return {**person, "masked": False}
-    maskers = {
-        "name": mask_name,
-        "phone": mask_phone,
-        "id_number": mask_id_number,
-        "address": mask_address,
-    }
-    shown = {k: (maskers[k](v) if k in maskers and v else v) for k, v in person.items()}
-    return {**shown, "masked": True}
+        return PersonShown(person, masked=False)
+    shown = PersonDetails(
+        name=mask_name(person.name) if person.name else person.name,
+        id_number=mask_id_number(person.id_number) if person.id_number else person.id_number,
+        phone=mask_phone(person.phone) if person.phone else person.phone,
+        address=mask_address(person.address) if person.address else person.address,
+    )
+    return PersonShown(shown, masked=True)
 
 
-def check_person(
-    person: dict[str, Any], field: str, *, contact_required: bool = True
-) -> dict[str, Any]:
-    """A petitioner's details in normal form; raises naming every bad field."""
-    problems: list[Problem] = []
+@dataclass(frozen=True)
+class CasePetitioner:
+    """A petitioner as a case records them: their details when it was registered and, when
+    the registry knows them (by ID-card number or phone), their registry id."""
 
-    def checked(check: Any, raw: str | None, at: str) -> str | None:
-        if not raw:
-            return None
-        try:
-            return str(check(raw, at))
-        except InvalidCase as error:
-            problems.extend(error.problems)
-            return None
+    details: PersonDetails
+    petitioner_id: str | None = None
 
-    name = (person.get("name") or "").strip()
-    if not name:
-        problems.append(Problem(f"{field}.name", "the petitioner's name is required"))
-    phone, address = person.get("phone"), (person.get("address") or "").strip() or None
-    if contact_required and not (phone or address):
-        problems.append(
-            Problem(f"{field}.phone", "a phone number or an address is needed to reach them")
+
+# --- what else a submission says ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Whereabouts:
+    """Where a submission says the matter is, before the territory places it
+    (`Territory.locate`): a place's code, and a point on the map when the sender has one."""
+
+    place: str
+    lat: float | None = None
+    long: float | None = None
+
+
+MAX_REPRESENTATIVES = 5
+"""A group elects at most five representatives (《信访工作条例》第二十条)."""
+
+
+@dataclass(frozen=True)
+class GroupPetition:
+    """集体访 — one matter shared by many people, who speak through the representatives they
+    elect: the case's petitioners are its representatives."""
+
+    participant_count: int
+
+    def check_representatives(self, representatives: int) -> None:
+        """The group-representatives limit (Art. 20 ¶3): a group is heard through at least
+        one and at most `MAX_REPRESENTATIVES` elected representatives, so that the centre talks
+        with a few people it knows rather than with a crowd; and a group has at least two
+        participants, its representatives among them."""
+        if representatives > MAX_REPRESENTATIVES:
+            raise InvalidCase(
+                f"a group elects at most {MAX_REPRESENTATIVES} representatives "
+                f"(《信访工作条例》第二十条); {representatives} were given",
+                field="group.representatives",
+            )
+        if not representatives:
+            raise InvalidCase(
+                "a group petition needs at least one elected representative",
+                field="group.representatives",
+            )
+        if self.participant_count < max(2, representatives):
+            raise InvalidCase(
+                "a group petition has at least two participants, representatives included",
+                field="group.participant_count",
+            )
+
+
+@dataclass(frozen=True)
+class ExternalReference:
+    """Another government system's case this one came from: the system, and the system's
+    own reference when it gave one (a retried push with it finds its case again)."""
+
+    system: str
+    reference: str | None = None
+
+
+class DuplicateAction(StrEnum):
+    """What the clerk does with a submission like earlier cases."""
+
+    LINK = "link"
+    NEW = "new"
+
+
+@dataclass(frozen=True)
+class DuplicateDecision:
+    """The clerk's answer when earlier cases look like a submission: link it to one of them
+    as a repeat (no new case; `note` says what was said), or register it as a new matter,
+    saying why — and, when an earlier matter of theirs is final after re-review, stating the
+    new facts (Art. 36)."""
+
+    action: DuplicateAction
+    case_id: UUID | None = None
+    reason: str | None = None
+    new_facts: str | None = None
+    note: str | None = None
+
+
+class ReviewDecision(StrEnum):
+    """A case registered beside earlier ones like it: judged `new` by a clerk, or
+    `unreviewed` — another system pushed it in, and a clerk reviews the candidates later."""
+
+    NEW = "new"
+    UNREVIEWED = "unreviewed"
+
+
+@dataclass(frozen=True)
+class DuplicateReview:
+    """The earlier cases a registration found alike, and what was made of them."""
+
+    candidates: tuple[str, ...]
+    decision: ReviewDecision
+    reason: str | None = None
+    new_facts: str | None = None
+
+    @property
+    def repeat_of(self) -> tuple[str, ...]:
+        """The earlier cases a clerk judged alike but distinct."""
+        return self.candidates if self.decision is ReviewDecision.NEW else ()
+
+
+# --- decisions after registration and what the petitioner is told -------------------------
+
+
+@dataclass(frozen=True)
+class AcceptanceDecision:
+    """Whether the centre takes the matter up (`Decision`), with the reason the petitioner
+    is told and, for a diversion, the legal channel they are pointed to. A blank reason is
+    none."""
+
+    decision: Decision
+    reason: str | None = None
+    diverted_to: LegalChannel | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", (self.reason or "").strip() or None)
+
+    def check_complete(self) -> None:
+        """What the petitioner is told in writing is whole: a matter not accepted is told
+        why, and a diverted one where to go instead; only a diversion names a channel."""
+        if self.decision is not Decision.ACCEPT and not self.reason:
+            raise DecisionRefused(
+                f"to {self.decision.value} a matter, give the reason the petitioner will be told",
+                field="reason",
+            )
+        if self.decision is Decision.DIVERT and not self.diverted_to:
+            raise DecisionRefused(
+                "say which legal channel the petitioner is told to use", field="diverted_to"
+            )
+        if self.decision is not Decision.DIVERT and self.diverted_to:
+            raise DecisionRefused("only a diversion names a legal channel", field="diverted_to")
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The acceptance decision as the case records it: what was decided, whether a written
+    notice of it is owed (`notice_owed`), when and by whom."""
+
+    decision: AcceptanceDecision
+    notice_required: bool
+    decided_at: datetime
+    decided_by: Actor
+
+
+class Status(StrEnum):
+    """Where a matter stands, as the petitioner is told it: registered, then intake's own
+    decision, then what routing and follow-up did with it (`Progress`)."""
+
+    REGISTERED = "registered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    DIVERTED = "diverted"
+    AWAITING_DISPATCH = "awaiting-dispatch"
+    ASSIGNED = "assigned"
+    ANSWERED = "answered"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    FINAL = "final"
+
+
+CLOSED_STATES = (Status.DECLINED, Status.DIVERTED, Status.CLOSED, Status.FINAL)
+"""Where nothing more happens to a matter unless it is reopened."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the other services did with the case, as the petitioner is told it at the
+    window: the stage it reached, a sentence about it, and when."""
+
+    stage: Status
+    summary: str
+    at: datetime
+
+
+# --- the rules of the door -----------------------------------------------------------------
+
+
+def first_visit_owner(received_by: Actor) -> str:
+    """首访责任制 (first-visit responsibility): whoever first receives a matter owns it — the
+    clerk at the window, the one who opens the letter or takes the call, or the system that
+    pushed it in — and every service records them as its first receiver, however the matter
+    is routed. A repeat of the matter is linked to its case, so it comes back to the same
+    owner instead of finding a new one."""
+    return received_by.user
+
+
+def check_litigation_separation(decision: Decision, *, litigation_related: bool) -> None:
+    """诉访分离 (Art. 31): a matter that belongs to the courts, arbitration or another legal
+    channel is not accepted as a petition; it is diverted, and the petitioner is told which
+    channel to use (`AcceptanceDecision.diverted_to`)."""
+    if decision is Decision.ACCEPT and litigation_related:
+        raise DecisionRefused(
+            "a litigation-related matter is diverted to its legal channel, not accepted "
+            "as a petition (诉访分离, Art. 31)",
+            field="decision",
         )
-    details = {
-        "name": name,
-        "id_number": checked(check_id_number, person.get("id_number"), f"{field}.id_number"),
-        "phone": checked(normalise_phone, phone, f"{field}.phone"),
-        "address": address,
-    }
-    if problems:
-        raise InvalidCase.listing(problems)
-    return details
 
 
-def notice_owed(petitioners: list[dict[str, Any]]) -> bool:
-    """Art. 23 ¶2: no written notice is owed when the petitioner's name or address is unknown."""
-    return any(p.get("name") and (p.get("address") or p.get("phone")) for p in petitioners)
+def notice_owed(petitioners: Iterable[PersonDetails]) -> bool:
+    """The written notice owed (Art. 23 ¶2): the petitioner is told in writing whether the
+    matter is accepted — unless their name or address is unknown, when nobody can be told."""
+    return any(p.name and (p.address or p.phone) for p in petitioners)
 
 
 # --- events that carry who did it and why ---------------------------------------------
+
+StoredState = dict[str, Any]
+"""An event's state as the event store hands it to an upcaster: decoded JSON in the shape an
+earlier version stored, which the upcaster brings to the next version's shape."""
+
+
+def _petitioner_stored(person: StoredState) -> CasePetitioner:
+    return CasePetitioner(
+        PersonDetails(
+            name=person["name"],
+            id_number=person.get("id_number"),
+            phone=person.get("phone"),
+            address=person.get("address"),
+        ),
+        person.get("petitioner_id"),
+    )
 
 
 class Case(Aggregate):
@@ -164,10 +418,10 @@ class Case(Aggregate):
     its legal class, acceptance decision, repeats and the progress the petitioner is told."""
 
     class Registered(AttributedCreation):
-        class_version = 4
+        class_version = 5
 
         @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
+        def upcast_v1_v2(state: StoredState) -> None:
             """Version 1 (the walking skeleton) had one petitioner with a name and a phone."""
             person = state.pop("petitioner")
             state["petitioners"] = [{"name": person["name"], "phone": person["phone"]}]
@@ -181,34 +435,53 @@ class Case(Aggregate):
             )
 
         @staticmethod
-        def upcast_v2_v3(state: dict[str, Any]) -> None:
+        def upcast_v2_v3(state: StoredState) -> None:
             """Version 3 added the hash of the petitioner's case code."""
             state["lookup_code_hash"] = None
 
         @staticmethod
-        def upcast_v3_v4(state: dict[str, Any]) -> None:
+        def upcast_v3_v4(state: StoredState) -> None:
             """Version 4 locates the case at a place of the territory (any number of tiers),
             not in three fixed tiers."""
             state["location"] = Location.of(state["location"])
 
-        channel: str
-        petitioners: list[dict[str, Any]]
-        group: dict[str, Any] | None
+        @staticmethod
+        def upcast_v4_v5(state: StoredState) -> None:
+            """Version 5 stores the petitioners, the group, the external reference and the
+            duplicate review as value objects, not as dicts."""
+            state["petitioners"] = [_petitioner_stored(p) for p in state["petitioners"]]
+            if state["group"] is not None:
+                state["group"] = GroupPetition(state["group"]["participant_count"])
+            if state["external"] is not None:
+                external = state["external"]
+                state["external"] = ExternalReference(external["system"], external.get("reference"))
+            if state["duplicate_review"] is not None:
+                review = state["duplicate_review"]
+                state["duplicate_review"] = DuplicateReview(
+                    tuple(review["candidates"]),
+                    ReviewDecision(review["decision"]),
+                    review.get("reason"),
+                    review.get("new_facts"),
+                )
+
+        channel: Channel
+        petitioners: tuple[CasePetitioner, ...]
+        group: GroupPetition | None
         subject: str
         description: str
         category: str
         location: Location
-        legal_class: str | None
+        legal_class: LegalClass | None
         addressed_to: str | None
-        external: dict[str, Any] | None
+        external: ExternalReference | None
         fingerprint: str | None
-        duplicate_review: dict[str, Any] | None
+        duplicate_review: DuplicateReview | None
         first_receiver: str
         lookup_code_hash: str | None
 
         def apply(self, case: Case) -> None:
             case.channel = self.channel
-            case.petitioners = self.petitioners
+            case.petitioners = tuple(self.petitioners)
             case.group = self.group
             case.subject = self.subject
             case.description = self.description
@@ -220,11 +493,11 @@ class Case(Aggregate):
             case.fingerprint = self.fingerprint
             case.duplicate_review = self.duplicate_review
             case.first_receiver = self.first_receiver
-            case.registered_by = self.actor
+            case.registered_by = Actor.from_dict(self.actor)
             case.updated_at = self.timestamp
 
     class Classified(Attributed):
-        legal_class: str
+        legal_class: LegalClass
         litigation_related: bool
         accused: str | None
         note: str | None
@@ -236,26 +509,24 @@ class Case(Aggregate):
             case.updated_at = self.timestamp
 
     class AcceptanceDecided(Attributed):
-        decision: str
+        decision: Decision
         reason: str | None
-        diverted_to: str | None
+        diverted_to: LegalChannel | None
         notice_required: bool
 
         def apply(self, case: Case) -> None:
-            case.acceptance = {
-                "decision": self.decision,
-                "reason": self.reason,
-                "diverted_to": self.diverted_to,
-                "notice_required": self.notice_required,
-                "decided_at": self.timestamp,
-                "decided_by": self.actor,
-            }
+            case.acceptance = Acceptance(
+                AcceptanceDecision(self.decision, self.reason, self.diverted_to),
+                notice_required=self.notice_required,
+                decided_at=self.timestamp,
+                decided_by=Actor.from_dict(self.actor),
+            )
             case.updated_at = self.timestamp
 
     class RepeatLinked(Attributed):
         """The same matter came again and was linked here instead of becoming a new case."""
 
-        channel: str
+        channel: Channel
         petitioner_ids: list[str]
         repeat_number: int
         note: str | None
@@ -267,7 +538,7 @@ class Case(Aggregate):
     class RepeatRefused(Attributed):
         """The matter is final after re-review and came again with no new facts (Art. 36)."""
 
-        channel: str
+        channel: Channel
         petitioner_ids: list[str]
         repeat_number: int
 
@@ -279,39 +550,41 @@ class Case(Aggregate):
     class ProgressNoted(Attributed):
         """What another service did with the case, as the petitioner is told it."""
 
-        stage: str
+        stage: Status
         summary: str
         source_event: str
 
         def apply(self, case: Case) -> None:
-            case.progress = {"stage": self.stage, "summary": self.summary, "at": self.timestamp}
+            case.progress = Progress(self.stage, self.summary, self.timestamp)
             case.updated_at = self.timestamp
-            if self.stage == "final":
+            if self.stage is Status.FINAL:
                 case.final = True
-            elif self.stage == "closed":
+            elif self.stage is Status.CLOSED:
                 case.closed = True
 
+    channel: Channel
+    petitioners: tuple[CasePetitioner, ...]
+    group: GroupPetition | None
+    subject: str
+    description: str
+    category: str
+    location: Location
+    legal_class: LegalClass | None
+    addressed_to: str | None
+    external: ExternalReference | None
+    fingerprint: str | None
+    duplicate_review: DuplicateReview | None
+    first_receiver: str
+    registered_by: Actor
+    """All of the above as registered (`Registered.apply`)."""
+
     def __init__(self) -> None:
-        self.channel = ""
-        self.petitioners: list[dict[str, Any]] = []
-        self.group: dict[str, Any] | None = None
-        self.subject = ""
-        self.description = ""
-        self.category = ""
-        self.location = Location("", ())
-        self.legal_class: str | None = None
         self.litigation_related = False
         self.accused: str | None = None
-        self.addressed_to: str | None = None
-        self.external: dict[str, Any] | None = None
-        self.fingerprint: str | None = None
-        self.duplicate_review: dict[str, Any] | None = None
-        self.first_receiver = ""
-        self.registered_by: dict[str, Any] = {}
-        self.acceptance: dict[str, Any] | None = None
+        self.acceptance: Acceptance | None = None
         self.repeat_count = 0
         self.refused_repeats = 0
-        self.progress: dict[str, Any] | None = None
+        self.progress: Progress | None = None
         self.final = False
         self.closed = False
         self.updated_at: datetime | None = None
@@ -320,116 +593,93 @@ class Case(Aggregate):
     def register(
         cls,
         *,
-        channel: Channel | str,
-        petitioners: list[dict[str, Any]],
+        channel: Channel,
+        petitioners: Sequence[CasePetitioner],
         subject: str,
         description: str,
         category: str,
         location: Location,
         actor: Actor,
         trace: Trace,
-        group: dict[str, Any] | None = None,
-        legal_class: LegalClass | str | None = None,
+        group: GroupPetition | None = None,
+        legal_class: LegalClass | None = None,
         addressed_to: str | None = None,
-        external: dict[str, Any] | None = None,
+        external: ExternalReference | None = None,
         fingerprint: str | None = None,
-        duplicate_review: dict[str, Any] | None = None,
+        duplicate_review: DuplicateReview | None = None,
         case_id: UUID | None = None,
         lookup_code_hash: str | None = None,
     ) -> Case:
-        """Register a submission from any channel. Whoever registers it is its first receiver.
+        """Register a submission from any channel; whoever registers it owns it
+        (`first_visit_owner`).
 
-        `petitioners` are already checked (`check_person`) and carry their registry ids; a
-        group's entries are its elected representatives; the submission was checked against
-        the territory (`check_submission`) and `location` found in it.
+        `petitioners` are checked (`PersonDetails.of`) and carry their registry ids; a
+        group's are its elected representatives; the submission was checked against the
+        territory (`check_submission`) and `location` found in it.
         """
-        channel = Channel(channel)
         return cls._create(
             cls.Registered,
             id=case_id or uuid4(),
-            channel=channel.value,
-            petitioners=petitioners,
+            channel=channel,
+            petitioners=tuple(petitioners),
             group=group,
             subject=subject.strip(),
             description=description.strip(),
             category=category,
             location=location,
-            legal_class=LegalClass(legal_class).value if legal_class else None,
+            legal_class=legal_class,
             addressed_to=(addressed_to or "").strip() or None,
             external=external,
             fingerprint=fingerprint,
             duplicate_review=duplicate_review,
-            first_receiver=actor.user,
+            first_receiver=first_visit_owner(actor),
             lookup_code_hash=lookup_code_hash,
             **attribution(actor, trace),
         )
 
-    @classmethod
+    @staticmethod
     def check_submission(
-        cls,
         territory: Territory,
         *,
         channel: Channel,
-        petitioners: list[dict[str, Any]],
-        group: dict[str, Any] | None,
+        petitioner_count: int,
+        group: GroupPetition | None,
         subject: str,
         description: str,
         category: str,
-        location: dict[str, Any],
+        location: Whereabouts,
         addressed_to: str | None,
-        external: dict[str, Any] | None,
+        external: ExternalReference | None,
     ) -> list[Problem]:
         """Every rule a submission must meet to become a case, each problem naming its field:
-        the category and place must be the territory's, and active."""
+        the category and place must be the territory's, and active. `petitioner_count` is how
+        many people it names (a group's representatives), as given."""
         problems = territory.category_problems(category)
-        problems += territory.location_problems(location.get("place", ""))
-        lat, long = location.get("lat"), location.get("long")
-        if (lat is None) != (long is None):
+        problems += territory.location_problems(location.place)
+        if (location.lat is None) != (location.long is None):
             problems.append(Problem("location.lat", "give both lat and long, or neither"))
         if not subject.strip():
             problems.append(Problem("subject", "the subject is required"))
         if not description.strip():
             problems.append(Problem("description", "the description is required"))
-        if channel is Channel.VISIT and not petitioners:
+        if channel is Channel.VISIT and not petitioner_count:
             problems.append(Problem("petitioner", "a visitor is registered with their name"))
         if channel is Channel.LEADER_MAILBOX and not (addressed_to or "").strip():
             problems.append(Problem("addressed_to", "say whose mailbox the message was left in"))
-        if channel is Channel.SYSTEM and not (external and external.get("system")):
+        if channel is Channel.SYSTEM and not (external and external.system):
             problems.append(Problem("external", "a case from another system names that system"))
         if group is not None:
             try:
-                cls.check_group(group, petitioners)
+                group.check_representatives(petitioner_count)
             except InvalidCase as error:
                 problems += error.problems
         return problems
-
-    @staticmethod
-    def check_group(group: dict[str, Any], representatives: list[dict[str, Any]]) -> None:
-        """集体访: a common matter of many people, spoken for by at most five elected
-        representatives (Art. 20 ¶3)."""
-        if len(representatives) > MAX_REPRESENTATIVES:
-            raise InvalidCase(
-                f"a group elects at most {MAX_REPRESENTATIVES} representatives "
-                f"(《信访工作条例》第二十条); {len(representatives)} were given",
-                field="group.representatives",
-            )
-        if not representatives:
-            raise InvalidCase(
-                "a group petition needs at least one elected representative",
-                field="group.representatives",
-            )
-        size = group.get("participant_count", 0)
-        if size < max(2, len(representatives)):
-            raise InvalidCase(
-                "a group petition has at least two participants, representatives included",
-                field="group.participant_count",
-            )
 
     # --- decisions after registration ---------------------------------------------------
 
     def classify(
         self,
-        legal_class: LegalClass | str,
+        legal_class: LegalClass,
         *,
         actor: Actor,
         trace: Trace,
@@ -438,7 +688,6 @@ class Case(Aggregate):
         note: str | None = None,
     ) -> None:
         """Sort the matter by law (Arts. 29–31); may be corrected until acceptance is decided."""
-        legal_class = LegalClass(legal_class)
         if self.acceptance is not None:
             raise DecisionRefused(
                 "acceptance is already decided; the legal class can no longer change",
@@ -455,7 +704,7 @@ class Case(Aggregate):
             raise DecisionRefused("only an accusation names an accused", field="accused")
         self.trigger_event(
             self.Classified,
-            legal_class=legal_class.value,
+            legal_class=legal_class,
             litigation_related=litigation_related,
             accused=accused,
             note=(note or "").strip() or None,
@@ -464,23 +713,17 @@ class Case(Aggregate):
 
     @property
     def notice_required(self) -> bool:
-        return notice_owed(self.petitioners)
+        return notice_owed(p.details for p in self.petitioners)
 
     def decide_acceptance(
-        self,
-        decision: Decision | str,
-        *,
-        actor: Actor,
-        trace: Trace,
-        reason: str | None = None,
-        diverted_to: LegalChannel | str | None = None,
+        self, decision: AcceptanceDecision, *, actor: Actor, trace: Trace
     ) -> None:
-        """受理 or not, once; the petitioner is told in writing within 15 days (Art. 23)."""
-        decision = Decision(decision)
-        reason = (reason or "").strip() or None
+        """Accept the matter or not, once; the petitioner is told in writing within 15 days
+        (Art. 23)."""
         if self.acceptance is not None:
             raise DecisionRefused(
-                f"acceptance was already decided: {self.acceptance['decision']}", field="decision"
+                f"acceptance was already decided: {self.acceptance.decision.decision.value}",
+                field="decision",
             )
         if self.final:
             raise CaseIsFinal("the matter is final after re-review (Art. 36)", field="decision")
@@ -489,28 +732,13 @@ class Case(Aggregate):
                 "classify the matter (suggestion, accusation or claim) before deciding",
                 field="legal_class",
             )
-        if decision is Decision.ACCEPT and self.litigation_related:
-            raise DecisionRefused(
-                "a litigation-related matter is diverted to its legal channel, not accepted "
-                "as a petition (诉访分离, Art. 31)",
-                field="decision",
-            )
-        if decision is not Decision.ACCEPT and not reason:
-            raise DecisionRefused(
-                f"to {decision.value} a matter, give the reason the petitioner will be told",
-                field="reason",
-            )
-        if decision is Decision.DIVERT and not diverted_to:
-            raise DecisionRefused(
-                "say which legal channel the petitioner is told to use", field="diverted_to"
-            )
-        if decision is not Decision.DIVERT and diverted_to:
-            raise DecisionRefused("only a diversion names a legal channel", field="diverted_to")
+        check_litigation_separation(decision.decision, litigation_related=self.litigation_related)
+        decision.check_complete()
         self.trigger_event(
             self.AcceptanceDecided,
-            decision=decision.value,
-            reason=reason,
-            diverted_to=LegalChannel(diverted_to).value if diverted_to else None,
+            decision=decision.decision,
+            reason=decision.reason,
+            diverted_to=decision.diverted_to,
             notice_required=self.notice_required,
             **attribution(actor, trace),
         )
@@ -518,7 +746,7 @@ class Case(Aggregate):
     def link_repeat(
         self,
         *,
-        channel: Channel | str,
+        channel: Channel,
         petitioner_ids: list[str],
         actor: Actor,
         trace: Trace,
@@ -526,13 +754,13 @@ class Case(Aggregate):
     ) -> None:
         """The petitioner came again about this matter: no new case; they are told its progress.
 
-        A matter that is final after re-review is not taken up again: raises `CaseIsFinal`
-        after recording the refusal, so the repeat is counted either way.
+        A matter that is final after re-review is not taken up again: the repeat is recorded
+        as refused, so it is counted either way.
         """
         if self.final:
             self.trigger_event(
                 self.RepeatRefused,
-                channel=Channel(channel).value,
+                channel=channel,
                 petitioner_ids=petitioner_ids,
                 repeat_number=self.repeat_count + 1,
                 **attribution(actor, trace),
@@ -540,14 +768,16 @@ class Case(Aggregate):
             return
         self.trigger_event(
             self.RepeatLinked,
-            channel=Channel(channel).value,
+            channel=channel,
             petitioner_ids=petitioner_ids,
             repeat_number=self.repeat_count + 1,
             note=(note or "").strip() or None,
             **attribution(actor, trace),
         )
 
-    def note_progress(self, stage: str, summary: str, *, source_event: str, trace: Trace) -> None:
+    def note_progress(
+        self, stage: Status, summary: str, *, source_event: str, trace: Trace
+    ) -> None:
         self.trigger_event(
             self.ProgressNoted,
             stage=stage,
@@ -559,24 +789,27 @@ class Case(Aggregate):
     # --- what people see ----------------------------------------------------------------
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         """Where the matter stands, as the petitioner is told it."""
         if self.final:
-            return "final"
+            return Status.FINAL
         if self.closed:
-            return "closed"
-        if self.acceptance and self.acceptance["decision"] != Decision.ACCEPT:
-            return "declined" if self.acceptance["decision"] == Decision.DECLINE else "diverted"
+            return Status.CLOSED
+        if self.acceptance and self.acceptance.decision.decision is not Decision.ACCEPT:
+            if self.acceptance.decision.decision is Decision.DECLINE:
+                return Status.DECLINED
+            return Status.DIVERTED
         if self.progress:
-            return str(self.progress["stage"])
-        return "accepted" if self.acceptance else "registered"
+            return self.progress.stage
+        return Status.ACCEPTED if self.acceptance else Status.REGISTERED
 
     @property
     def petitioner_ids(self) -> list[str]:
-        return [p["petitioner_id"] for p in self.petitioners if p.get("petitioner_id")]
+        return [p.petitioner_id for p in self.petitioners if p.petitioner_id]
 
-    def petitioners_for(self, actor: Actor) -> list[dict[str, Any]]:
-        return [masked(p, actor) for p in self.petitioners]
+    def petitioners_for(self, actor: Actor) -> list[tuple[CasePetitioner, PersonShown]]:
+        """Each petitioner, with their details as this actor may see them."""
+        return [(p, masked(p.details, actor)) for p in self.petitioners]
 
 
 class Petitioner(Aggregate):
@@ -593,17 +826,14 @@ class Petitioner(Aggregate):
         address: str | None
 
         def apply(self, person: Petitioner) -> None:
-            person.name = self.name
-            person.id_number = self.id_number
-            person.phone = self.phone
-            person.address = self.address
+            person.details = PersonDetails(self.name, self.id_number, self.phone, self.address)
 
     class DetailsUpdated(Aggregate.Event):
         changes: dict[str, str]
+        """The fields of `PersonDetails` that changed, with their new values."""
 
         def apply(self, person: Petitioner) -> None:
-            for key, value in self.changes.items():
-                setattr(person, key, value)
+            person.details = replace(person.details, **self.changes)
 
     class CaseAdded(Aggregate.Event):
         case_id: str
@@ -615,23 +845,22 @@ class Petitioner(Aggregate):
             if self.repeat:
                 person.repeat_count += 1
 
+    details: PersonDetails
+    """As registered (`Registered.apply`), then as last updated."""
+
     def __init__(self) -> None:
-        self.name = ""
-        self.id_number: str | None = None
-        self.phone: str | None = None
-        self.address: str | None = None
         self.case_ids: list[str] = []
         self.repeat_count = 0
 
     @classmethod
-    def enrol(cls, petitioner_id: UUID, details: dict[str, Any]) -> Petitioner:
+    def enrol(cls, petitioner_id: UUID, details: PersonDetails) -> Petitioner:
         return cls._create(
             cls.Registered,
             id=petitioner_id,
-            name=details["name"],
-            id_number=details.get("id_number"),
-            phone=details.get("phone"),
-            address=details.get("address"),
+            name=details.name,
+            id_number=details.id_number,
+            phone=details.phone,
+            address=details.address,
         )
 
     @property
@@ -639,12 +868,17 @@ class Petitioner(Aggregate):
         """Enrolled just now and not saved yet."""
         return self.version == len(self.pending_events)
 
-    def update(self, details: dict[str, Any]) -> None:
+    def update(self, details: PersonDetails) -> None:
         """Newer contact details replace older ones; blanks never erase what is known."""
         changes = {
-            k: details[k]
-            for k in ("name", "id_number", "phone", "address")
-            if details.get(k) and details[k] != getattr(self, k)
+            field: new
+            for field, new, old in (
+                ("name", details.name, self.details.name),
+                ("id_number", details.id_number, self.details.id_number),
+                ("phone", details.phone, self.details.phone),
+                ("address", details.address, self.details.address),
+            )
+            if new and new != old
         }
         if changes:
             self.trigger_event(self.DetailsUpdated, changes=changes)
@@ -653,13 +887,15 @@ class Petitioner(Aggregate):
         """Count a submission: a new case of theirs, or a repeat of one (linked or refused)."""
         self.trigger_event(self.CaseAdded, case_id=str(case_id), repeat=repeat)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "id_number": self.id_number,
-            "phone": self.phone,
-            "address": self.address,
-        }
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key another system files Open311 requests with, known by its hash only."""
+
+    key_hash: str
+    issued_at: datetime
+    issued_by: str
+    revoked_at: datetime | None = None
 
 
 class ApiKeys(Aggregate):
@@ -674,22 +910,17 @@ class ApiKeys(Aggregate):
         issued_by: str
 
         def apply(self, keys: ApiKeys) -> None:
-            keys.keys[self.name] = {
-                "key_hash": self.key_hash,
-                "issued_at": self.timestamp,
-                "issued_by": self.issued_by,
-                "revoked_at": None,
-            }
+            keys.keys[self.name] = ApiKey(self.key_hash, self.timestamp, self.issued_by)
 
     class Revoked(Aggregate.Event):
         name: str
         revoked_by: str
 
         def apply(self, keys: ApiKeys) -> None:
-            keys.keys[self.name]["revoked_at"] = self.timestamp
+            keys.keys[self.name] = replace(keys.keys[self.name], revoked_at=self.timestamp)
 
     def __init__(self) -> None:
-        self.keys: dict[str, dict[str, Any]] = {}
+        self.keys: dict[str, ApiKey] = {}
 
     @classmethod
     def start(cls, registry_id: UUID) -> ApiKeys:
@@ -699,20 +930,30 @@ class ApiKeys(Aggregate):
         name = name.strip()
         if not re.fullmatch(r"[\w.\-]{2,60}", name):
             raise DomainError("a key's name is 2–60 letters, digits, '.', '-' or '_'", "name")
-        if name in self.keys and not self.keys[name]["revoked_at"]:
+        if name in self.keys and not self.keys[name].revoked_at:
             raise DomainError(f"a key named {name!r} is in use; revoke it first", field="name")
         self.trigger_event(self.Issued, name=name, key_hash=key_hash, issued_by=issued_by)
 
     def revoke(self, name: str, revoked_by: str) -> None:
         if name not in self.keys:
             raise DomainError(f"no key named {name!r}", field="name")
-        if self.keys[name]["revoked_at"]:
+        if self.keys[name].revoked_at:
             raise DomainError(f"key {name!r} is already revoked", field="name")
         self.trigger_event(self.Revoked, name=name, revoked_by=revoked_by)
 
     def holder(self, key_hash: str) -> str | None:
         """The name of the live key with this hash, if there is one."""
         return next(
-            (n for n, k in self.keys.items() if k["key_hash"] == key_hash and not k["revoked_at"]),
+            (n for n, k in self.keys.items() if k.key_hash == key_hash and not k.revoked_at),
             None,
         )
+
+
+VALUE_OBJECTS: tuple[type, ...] = (
+    PersonDetails,
+    CasePetitioner,
+    GroupPetition,
+    ExternalReference,
+    DuplicateReview,
+)
+"""What intake's stored events carry (see `shared.values.register_values`)."""

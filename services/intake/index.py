@@ -20,13 +20,11 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.intake.domain import Case
+from services.intake.domain import CLOSED_STATES, Case
 from shared.projection import cached as shared_cached
 from shared.settings import Settings
 from shared.store import conninfo
 from shared.territory import Location
-
-CLOSED_STATES = ("declined", "diverted", "closed", "final")
 
 
 def row_of(case: Case) -> dict[str, Any]:
@@ -35,18 +33,18 @@ def row_of(case: Case) -> dict[str, Any]:
         "case_id": case.id,
         "registered_at": case.created_on,
         "updated_at": case.updated_at or case.created_on,
-        "channel": case.channel,
+        "channel": case.channel.value,
         "category": case.category,
         "place": loc.place,
         "path": list(loc.path),
         "lat": loc.lat,
         "long": loc.long,
         "petitioner_ids": case.petitioner_ids,
-        "legal_class": case.legal_class,
-        "status": case.status,
-        "lead": (case.progress or {}).get("summary"),
+        "legal_class": case.legal_class.value if case.legal_class else None,
+        "status": case.status.value,
+        "lead": case.progress.summary if case.progress else None,
         "repeat_count": case.repeat_count,
-        "external_system": (case.external or {}).get("system"),
+        "external_system": case.external.system if case.external else None,
     }
 
 
@@ -376,7 +374,7 @@ class PostgresIndexStore:
             params["categories"] = query.categories
         if query.open is not None:
             where.append(("NOT " if query.open else "") + "(status = ANY(%(closed)s))")
-            params["closed"] = list(CLOSED_STATES)
+            params["closed"] = [state.value for state in CLOSED_STATES]
         for name, op, value in (
             ("registered_from", ">=", query.registered_from),
             ("registered_to", "<=", query.registered_to),
@@ -444,7 +442,7 @@ class PostgresIndexStore:
                     "around": likeness.around,
                     "deep": len(likeness.location.path) > 1,
                     "place": likeness.location.place,
-                    "closed": list(CLOSED_STATES),
+                    "closed": [state.value for state in CLOSED_STATES],
                     "limit": limit,
                 },
             ).fetchall()

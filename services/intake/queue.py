@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from copy import copy
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from enum import StrEnum
 from statistics import mean
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -153,6 +154,19 @@ class Transfer:
     reason: str
 
 
+class TicketState(StrEnum):
+    """Where a visitor is: waiting, called to a window, and at last served or not come."""
+
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVED = "served"
+    NO_SHOW = "no-show"
+
+
+ENDINGS = (TicketState.SERVED, TicketState.NO_SHOW)
+"""How a ticket ends."""
+
+
 @dataclass(frozen=True)
 class Ticket:
     """A visitor's place for the day. Each event replaces it with a new value, so whoever
@@ -163,7 +177,7 @@ class Ticket:
     position: int
     """Its place in the day's issue order: who has waited longest."""
     issued_at: datetime
-    state: str = "waiting"  # waiting, called (at a window), served or no-show
+    state: TicketState = TicketState.WAITING
     window: str | None = None
     for_window: str | None = None
     """The window it was transferred to, which calls it before anyone else."""
@@ -173,23 +187,31 @@ class Ticket:
     case_id: str | None = None
     transfers: tuple[Transfer, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "line": self.line,
-            "issued_at": self.issued_at,
-            "state": self.state,
-            "window": self.window,
-            "for_window": self.for_window,
-            "first_called_at": self.first_called_at,
-            "called_at": self.called_at,
-            "finished_at": self.finished_at,
-            "case_id": self.case_id,
-            "transfers": [
-                {"from": t.from_window, "to": t.to_window, "reason": t.reason}
-                for t in self.transfers
-            ],
-        }
+
+@dataclass(frozen=True)
+class LineFigures:
+    """One line's day so far; waits in seconds."""
+
+    name: str
+    issued: int
+    waiting: int
+    at_window: int
+    served: int
+    no_show: int
+    transfers: int
+    mean_wait_seconds: float | None
+    """How long the called waited before their first call, on average."""
+    longest_wait_seconds: float | None
+    longest_waiting_now_seconds: float | None
+    """How long the longest-waiting visitor still waiting has waited."""
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The day's waiting figures, per line."""
+
+    day: str
+    lines: dict[str, LineFigures]
 
 
 @dataclass(frozen=True)
@@ -200,7 +222,7 @@ class DayView:
     version: int
     tickets: Mapping[str, Ticket]
 
-    def figures(self, now: datetime, layout: Layout) -> dict[str, Any]:
+    def figures(self, now: datetime, layout: Layout) -> Figures:
         """Per line: how many wait, how long the called waited (mean, longest), and the
         longest wait of anyone still waiting — in seconds."""
         lines = {}
@@ -211,24 +233,24 @@ class DayView:
                 for t in tickets
                 if t.first_called_at
             ]
-            waiting = [t for t in tickets if t.state == "waiting"]
-            lines[code] = {
-                "name": name,
-                "issued": len(tickets),
-                "waiting": len(waiting),
-                "at_window": sum(1 for t in tickets if t.state == "called"),
-                "served": sum(1 for t in tickets if t.state == "served"),
-                "no_show": sum(1 for t in tickets if t.state == "no-show"),
-                "transfers": sum(len(t.transfers) for t in tickets),
-                "mean_wait_seconds": round(mean(waits), 1) if waits else None,
-                "longest_wait_seconds": round(max(waits), 1) if waits else None,
-                "longest_waiting_now_seconds": round(
+            waiting = [t for t in tickets if t.state is TicketState.WAITING]
+            lines[code] = LineFigures(
+                name=name,
+                issued=len(tickets),
+                waiting=len(waiting),
+                at_window=sum(1 for t in tickets if t.state is TicketState.CALLED),
+                served=sum(1 for t in tickets if t.state is TicketState.SERVED),
+                no_show=sum(1 for t in tickets if t.state is TicketState.NO_SHOW),
+                transfers=sum(len(t.transfers) for t in tickets),
+                mean_wait_seconds=round(mean(waits), 1) if waits else None,
+                longest_wait_seconds=round(max(waits), 1) if waits else None,
+                longest_waiting_now_seconds=round(
                     max((now - t.issued_at).total_seconds() for t in waiting), 1
                 )
                 if waiting
                 else None,
-            }
-        return {"day": self.day, "lines": lines}
+            )
+        return Figures(self.day, lines)
 
 
 class QueueDay(Aggregate):
@@ -265,7 +287,7 @@ class QueueDay(Aggregate):
             ticket = queue.tickets[self.number]
             queue.tickets[self.number] = replace(
                 ticket,
-                state="called",
+                state=TicketState.CALLED,
                 window=self.window,
                 for_window=None,
                 called_at=self.timestamp,
@@ -285,7 +307,7 @@ class QueueDay(Aggregate):
             ticket = queue.tickets[self.number]
             queue.tickets[self.number] = replace(
                 ticket,
-                state="waiting",
+                state=TicketState.WAITING,
                 window=None,
                 for_window=self.to_window,
                 transfers=(
@@ -299,7 +321,8 @@ class QueueDay(Aggregate):
 
     class TicketFinished(Aggregate.Event):
         number: str
-        outcome: str  # "served" or "no-show"
+        outcome: TicketState
+        """One of `ENDINGS`."""
         case_id: str | None
 
         def apply(self, queue: QueueDay) -> None:
@@ -354,7 +377,7 @@ class QueueDay(Aggregate):
         serves = self._window(window, layout).lines
         current = self.current(window)
         if current:
-            self.finish(current.number, "served")
+            self.finish(current.number, TicketState.SERVED)
         ticket = self._next_for(window, serves)
         if ticket is None:
             return None
@@ -376,7 +399,7 @@ class QueueDay(Aggregate):
         """The visitor belongs at another window: they keep their place (first in its queue)."""
         ticket = self._ticket(number)
         self._window(to_window, layout)
-        if ticket.state != "called" or ticket.window is None:
+        if ticket.state is not TicketState.CALLED or ticket.window is None:
             raise QueueError(f"ticket {number} is not at a window now", field="number")
         if ticket.window == to_window:
             raise QueueError(f"ticket {number} is already at window {to_window}", "to_window")
@@ -392,11 +415,11 @@ class QueueDay(Aggregate):
         )
         return self.tickets[number]
 
-    def finish(self, number: str, outcome: str, case_id: str | None = None) -> Ticket:
+    def finish(self, number: str, outcome: TicketState, case_id: str | None = None) -> Ticket:
         ticket = self._ticket(number)
-        if outcome not in ("served", "no-show"):
+        if outcome not in ENDINGS:
             raise QueueError("a ticket ends served or no-show", field="outcome")
-        if ticket.state != "called":
+        if ticket.state is not TicketState.CALLED:
             raise QueueError(f"ticket {number} is not at a window now", field="number")
         self.trigger_event(self.TicketFinished, number=number, outcome=outcome, case_id=case_id)
         return self.tickets[number]

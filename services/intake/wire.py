@@ -7,6 +7,8 @@ here.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from services.intake.domain import ApiKeys, Case, Petitioner, notice_owed
 from services.intake.queue import QueueDay, QueueLayout
 from shared.messages import (
@@ -43,22 +45,22 @@ WIRE.internal(
 
 @WIRE.maps(Case.Registered)
 def _registered(event: Case.Registered) -> Contract:
-    review = event.duplicate_review or {}
+    review = event.duplicate_review
     return CaseRegistered(
         case_id=str(event.originator_id),
-        channel=event.channel,  # type: ignore[arg-type]
+        channel=event.channel,
         subject=event.subject,
         description=event.description,
         category=event.category,
         location=Location(place=event.location.place, path=list(event.location.path)),
         registered_at=event.timestamp,
         first_receiver=event.first_receiver,
-        legal_class=event.legal_class,  # type: ignore[arg-type]
-        petitioner_ids=[p["petitioner_id"] for p in event.petitioners if p.get("petitioner_id")],
-        group_size=(event.group or {}).get("participant_count"),
-        notice_required=notice_owed(event.petitioners),
-        external_system=(event.external or {}).get("system"),
-        repeat_of=review.get("candidates", []) if review.get("decision") == "new" else [],
+        legal_class=event.legal_class,
+        petitioner_ids=[p.petitioner_id for p in event.petitioners if p.petitioner_id],
+        group_size=event.group.participant_count if event.group else None,
+        notice_required=notice_owed(p.details for p in event.petitioners),
+        external_system=event.external.system if event.external else None,
+        repeat_of=list(review.repeat_of) if review else [],
         lookup_code_hash=event.lookup_code_hash,
     )
 
@@ -67,7 +69,7 @@ def _registered(event: Case.Registered) -> Contract:
 def _classified(event: Case.Classified) -> Contract:
     return CaseClassified(
         case_id=str(event.originator_id),
-        legal_class=event.legal_class,  # type: ignore[arg-type]
+        legal_class=event.legal_class,
         litigation_related=event.litigation_related,
         accused=event.accused,
         classified_at=event.timestamp,
@@ -78,19 +80,21 @@ def _classified(event: Case.Classified) -> Contract:
 def _acceptance_decided(event: Case.AcceptanceDecided) -> Contract:
     return CaseAcceptanceDecided(
         case_id=str(event.originator_id),
-        decision=event.decision,  # type: ignore[arg-type]
+        decision=event.decision.value,
         reason=event.reason,
-        diverted_to=event.diverted_to,
+        diverted_to=event.diverted_to.value if event.diverted_to else None,
         notice_required=event.notice_required,
         decided_at=event.timestamp,
     )
 
 
-def _repeated(event: Case.RepeatLinked | Case.RepeatRefused, outcome: str) -> Contract:
+def _repeated(
+    event: Case.RepeatLinked | Case.RepeatRefused, outcome: Literal["linked", "refused"]
+) -> Contract:
     return CaseRepeated(
         case_id=str(event.originator_id),
-        outcome=outcome,  # type: ignore[arg-type]
-        channel=event.channel,  # type: ignore[arg-type]
+        outcome=outcome,
+        channel=event.channel,
         repeat_count=event.repeat_number,
         petitioner_ids=event.petitioner_ids,
         repeated_at=event.timestamp,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from services.intake import open311
+from services.intake.api import open311
 from services.intake.application import IntakeApplication
 from services.intake.bootstrap import build_application
 from shared.service import Runtime, create_api

@@ -15,6 +15,8 @@ import pytest
 
 from bench.queue_rush import Plan, Rush
 from services.intake.bootstrap import build_application
+from services.intake.commands import CallNext, FinishTicket, IssueTicket
+from services.intake.queue import TicketState
 from shared.domain import Actor
 from shared.settings import Settings
 from tests.conftest import fresh
@@ -73,18 +75,22 @@ def test_two_intake_processes_share_the_days_queue_without_losing_a_ticket(
     def kiosk(app_index: int) -> None:
         start.wait()
         for i in range(25):
-            issued.append(apps[app_index].issue_ticket("AB"[i % 2], GUIDE).number)
+            issued.append(apps[app_index].issue_ticket(IssueTicket("AB"[i % 2]), GUIDE).number)
         kiosks_done.append(app_index)
 
     def window(app_index: int, code: str) -> None:
         start.wait()
         while len(kiosks_done) < 4 or len(served) < len(issued):
-            ticket = apps[app_index].call_next(code, GUIDE)
+            ticket = apps[app_index].call_next(CallNext(code), GUIDE)
             if ticket is None:
                 time.sleep(0.01)  # nobody waiting for this window yet: look again
                 continue
             calls[ticket.number] += 1
-            served.append(apps[app_index].finish_ticket(ticket.number, "served", None).number)
+            served.append(
+                apps[app_index]
+                .finish_ticket(FinishTicket(ticket.number, TicketState.SERVED))
+                .number
+            )
 
     def guarded(target, *args) -> None:
         try:

@@ -13,8 +13,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.intake import wire as intake_wire
-from services.intake.application import IntakeApplication, Submission
+from services.intake.application import IntakeApplication
 from services.intake.bootstrap import build_application
+from services.intake.commands import PersonGiven, RegisterCase
+from services.intake.domain import DuplicateAction, DuplicateDecision, Whereabouts
 from services.routing.application import RoutingApplication
 from services.routing.bootstrap import MIGRATIONS as ROUTING_MIGRATIONS
 from shared.domain import Actor, Trace
@@ -23,6 +25,7 @@ from shared.migrations import migrate
 from shared.settings import Settings
 from shared.store import connect, eventsourcing_env
 from shared.tracing import Tracing, parse_traceparent
+from shared.vocabulary import Channel
 from tests.conftest import fresh
 from tests.territory import seeded
 
@@ -42,14 +45,18 @@ def intake_app(settings: Settings) -> IntakeApplication:
 
 
 def register(intake: IntakeApplication, n: int) -> list[UUID]:
-    submission = Submission(
-        channel="phone",
-        petitioners=[{"name": "李秀英", "id_number": "120117199007080025", "phone": "13912345678"}],
+    submission = RegisterCase(
+        channel=Channel.PHONE,
+        petitioners=(
+            PersonGiven(name="李秀英", id_number="120117199007080025", phone="13912345678"),
+        ),
         subject="噪音扰民",
         description="夜间施工",
         category="urban-management",
-        location={"place": "lutai"},
-        duplicate_decision={"action": "new", "reason": "each night is a separate matter"},
+        location=Whereabouts("lutai"),
+        duplicate_decision=DuplicateDecision(
+            DuplicateAction.NEW, reason="each night is a separate matter"
+        ),
     )
     return [
         intake.register(submission, Actor("alice", "clerk"), Trace(f"corr-{i}")).case.id
@@ -112,7 +119,7 @@ def test_personal_data_is_encrypted_at_rest_and_absent_from_the_index(settings: 
         assert all(personal.encode() not in bytes(r[0]) for r in rows)
         assert personal not in repr(index)
     assert len(index) == 1
-    assert intake.get_case(case_id).petitioners[0]["phone"] == "13912345678"
+    assert intake.get_case(case_id).petitioners[0].details.phone == "13912345678"
 
 
 def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings: Settings):

@@ -4,6 +4,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.intake import api as intake_api
+from services.intake.api.cases import RegisterCase
 from services.intake.application import IntakeApplication
 from shared.auth import issue_token
 from shared.service import Runtime, create_api
@@ -11,7 +12,7 @@ from shared.settings import Settings
 from tests.territory import seeded
 
 SETTINGS = Settings(jwt_secret="s" * 40, max_body_bytes=4096)
-EXAMPLE = intake_api.RegisterCase.model_config["json_schema_extra"]["examples"][0]
+EXAMPLE = RegisterCase.model_config["json_schema_extra"]["examples"][0]
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def client():
         SETTINGS,
         title="t",
         description="d",
-        routers=[intake_api.router, intake_api.queue],
+        routers=[intake_api.router],
     )
     with TestClient(app) as c:
         yield c

@@ -15,12 +15,15 @@ from services.followup.application import FollowUpApplication
 from services.followup.domain import history_id
 from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication
+from services.intake.commands import Classify, DecideAcceptance
+from services.intake.domain import AcceptanceDecision
 from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
 from shared.http import NotFound
 from shared.kafka import Consumer
 from shared.settings import Settings
+from shared.vocabulary import Decision, LegalClass
 from tests.territory import seeded
 from tests.unit.test_flow import published, register
 
@@ -115,8 +118,9 @@ def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_th
     intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
     case = register(intake)
     clerk = Actor("alice", "clerk")
-    intake.classify(case.id, clerk, Trace("c"), legal_class="claim")
-    intake.decide_acceptance(case.id, clerk, Trace("c"), decision="accept")
+    intake.classify(Classify(case.id, LegalClass.CLAIM), clerk, Trace("c"))
+    decision = AcceptanceDecision(Decision.ACCEPT)
+    intake.decide_acceptance(DecideAcceptance(case.id, decision), clerk, Trace("c"))
     registered, _, decided = published(intake, intake_wire)
     routing.handle(registered, Tracking("kafka:intake:0", 0))
     [assigned] = published(routing, routing_wire)

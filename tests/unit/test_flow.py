@@ -9,13 +9,16 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
 from services.intake import wire as intake_wire
-from services.intake.application import IntakeApplication, Submission
+from services.intake.application import IntakeApplication
+from services.intake.commands import PersonGiven, RegisterCase
+from services.intake.domain import DuplicateAction, DuplicateDecision, Whereabouts
 from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
 from shared.messages import CaseClosedOut, OutcomeRecorded
 from shared.registry import hears_registry
+from shared.vocabulary import Channel
 from tests.territory import seeded
 from tests.unit.messaging import send
 
@@ -37,14 +40,14 @@ def system():
 
 
 def register(intake, category="labour-wages", street="lutai"):
-    submission = Submission(
-        channel="visit",
-        petitioners=[{"name": "王建国", "phone": "13800138000"}],
+    submission = RegisterCase(
+        channel=Channel.VISIT,
+        petitioners=(PersonGiven(name="王建国", phone="13800138000"),),
         subject="拖欠工资",
         description="三个月",
         category=category,
-        location={"place": street},
-        duplicate_decision={"action": "new", "reason": "test cases are distinct"},
+        location=Whereabouts(street),
+        duplicate_decision=DuplicateDecision(DuplicateAction.NEW, reason="test cases are distinct"),
     )
     return intake.register(submission, Actor("alice", "clerk"), Trace("corr-7")).case
 
@@ -147,7 +150,7 @@ def test_intake_tells_the_window_what_follow_up_answered_and_when_it_was_closed(
         "followup",
     )
     answered = intake.get_case(case.id)
-    assert (answered.status, answered.progress["summary"]) == (
+    assert (answered.status, answered.progress.summary) == (
         "answered",
         "调解/和解协议: 双方签订调解协议",
     )

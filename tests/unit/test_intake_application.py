@@ -1,41 +1,61 @@
 """Intake's commands on an in-memory store: the registry, idempotency, duplicates, repeats."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.intake.application import (
     IdempotencyConflict,
     IntakeApplication,
     PossibleDuplicates,
-    Submission,
 )
-from services.intake.domain import CaseIsFinal, InvalidCase
+from services.intake.commands import PersonGiven, RegisterCase
+from services.intake.domain import (
+    Case,
+    CaseIsFinal,
+    DuplicateAction,
+    DuplicateDecision,
+    DuplicateReview,
+    ExternalReference,
+    InvalidCase,
+    ReviewDecision,
+    Whereabouts,
+)
 from services.intake.index import Query
 from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
 from shared.messages import CaseAssigned, CaseFinal, Department, dump
+from shared.vocabulary import Channel
 from tests.territory import seeded
 
 CLERK = Actor("alice", "clerk")
 HOTLINE = Actor("12345-hotline", "integration")
-WANG = {"name": "王建国", "id_number": "120117198503150016", "phone": "13800138000"}
+WANG = PersonGiven(name="王建国", id_number="120117198503150016", phone="13800138000")
 
 
 def submission(**overrides):
     fields = dict(
-        channel="visit",
-        petitioners=[WANG],
+        channel=Channel.VISIT,
+        petitioners=(WANG,),
         subject="拖欠工资",
         description="三个月未发",
         category="labour-wages",
-        location={"place": "jinxiu"},
+        location=Whereabouts("jinxiu"),
         fingerprint="f-1",
     )
     fields.update(overrides)
-    return Submission(**fields)
+    return RegisterCase(**fields)
+
+
+def new(reason=None, new_facts=None):
+    return DuplicateDecision(DuplicateAction.NEW, reason=reason, new_facts=new_facts)
+
+
+def link(case_id):
+    return DuplicateDecision(DuplicateAction.LINK, case_id=case_id)
 
 
 @pytest.fixture
@@ -51,19 +71,39 @@ def test_one_persons_cases_are_linked_in_the_registry_whatever_the_phone_format(
     first = register(app)
     second = register(
         app,
-        petitioners=[{**WANG, "phone": "+86 138-0013-8000", "address": "芦台街道3号楼"}],
+        petitioners=(replace(WANG, phone="+86 138-0013-8000", address="芦台街道3号楼"),),
         category="housing-demolition",
-        duplicate_decision={"action": "new", "reason": "另一件事：拆迁补偿"},
+        duplicate_decision=new("另一件事：拆迁补偿"),
     )
-    person = app.find_petitioner(id_number=WANG["id_number"], phone=None)
+    person = app.find_petitioner(id_number=WANG.id_number, phone=None)
     assert person.case_ids == [str(first.case.id), str(second.case.id)]
-    assert person.address == "芦台街道3号楼"  # newer details kept
-    assert second.case.petitioners[0]["petitioner_id"] == str(person.id)
+    assert person.details.address == "芦台街道3号楼"  # newer details kept
+    assert second.case.petitioners[0].petitioner_id == str(person.id)
+
+
+def test_a_registration_is_checked_once_though_a_conflicting_save_is_tried_again(app, monkeypatch):
+    checks, conflicts = [], []
+    check, persist = Case.check_submission, app._persist
+
+    def counted(*args, **kwargs):
+        checks.append(kwargs["category"])
+        return check(*args, **kwargs)
+
+    def conflicting(*aggregates):
+        if not conflicts:
+            conflicts.append(aggregates)
+            raise IntegrityError("another request saved the petitioner's entry first")
+        persist(*aggregates)
+
+    monkeypatch.setattr(Case, "check_submission", staticmethod(counted))
+    monkeypatch.setattr(app, "_persist", conflicting)
+    assert register(app).outcome == "registered"
+    assert (len(conflicts), checks) == (1, ["labour-wages"])
 
 
 def test_the_same_external_reference_never_makes_a_second_case(app):
-    external = {"system": "12345-hotline", "reference": "GD-2026-0001"}
-    sent = dict(channel="system", external=external, petitioners=[], fingerprint="f-9")
+    external = ExternalReference("12345-hotline", "GD-2026-0001")
+    sent = dict(channel=Channel.SYSTEM, external=external, petitioners=(), fingerprint="f-9")
     first = register(app, actor=HOTLINE, **sent)
     again = register(app, actor=HOTLINE, **sent)
     assert (first.outcome, again.outcome) == ("registered", "existing")
@@ -77,7 +117,9 @@ def test_an_idempotency_key_is_scoped_to_its_caller(app):
     first = register(app, idempotency_key="k-1")
     assert register(app, idempotency_key="k-1").outcome == "existing"
     other = app.register(
-        submission(idempotency_key="k-1", petitioners=[], channel="letter", category="health"),
+        submission(
+            idempotency_key="k-1", petitioners=(), channel=Channel.LETTER, category="health"
+        ),
         Actor("bob", "clerk"),
         Trace("c"),
     )
@@ -87,17 +129,15 @@ def test_an_idempotency_key_is_scoped_to_its_caller(app):
 def test_a_likely_duplicate_is_put_to_the_clerk_then_linked_without_a_new_case(app):
     first = register(app)
     with pytest.raises(PossibleDuplicates) as error:
-        register(app, channel="phone")
+        register(app, channel=Channel.PHONE)
     [candidate] = error.value.candidates
     assert candidate["case_id"] == first.case.id
     assert "same petitioner" in candidate["reasons"]
-    linked = register(
-        app, channel="phone", duplicate_decision={"action": "link", "case_id": str(first.case.id)}
-    )
+    linked = register(app, channel=Channel.PHONE, duplicate_decision=link(first.case.id))
     assert linked.outcome == "linked"
     assert linked.case.id == first.case.id
     assert linked.case.repeat_count == 1
-    person = app.find_petitioner(id_number=WANG["id_number"], phone=None)
+    person = app.find_petitioner(id_number=WANG.id_number, phone=None)
     assert (len(person.case_ids), person.repeat_count) == (1, 1)
     _, total = app.index.search(Query())
     assert total == 1
@@ -105,25 +145,25 @@ def test_a_likely_duplicate_is_put_to_the_clerk_then_linked_without_a_new_case(a
 
 def test_the_same_place_and_category_is_a_likely_duplicate_even_from_someone_else(app):
     register(app)
-    neighbour = {"name": "李梅", "phone": "13900001111"}
+    neighbour = PersonGiven(name="李梅", phone="13900001111")
     with pytest.raises(PossibleDuplicates) as error:
-        register(app, petitioners=[neighbour])
+        register(app, petitioners=(neighbour,))
     assert error.value.candidates[0]["reasons"] == ["same place and category"]
 
 
 def test_registering_anew_needs_a_reason_which_is_kept(app):
     first = register(app)
     with pytest.raises(InvalidCase) as error:
-        register(app, duplicate_decision={"action": "new"})
+        register(app, duplicate_decision=new())
     assert error.value.field == "duplicate_decision.reason"
-    new = register(app, duplicate_decision={"action": "new", "reason": "新的欠薪期间"})
-    assert new.outcome == "registered"
-    assert new.case.duplicate_review == {
-        "candidates": [str(first.case.id)],
-        "decision": "new",
-        "reason": "新的欠薪期间",
-        "new_facts": None,
-    }
+    anew = register(app, duplicate_decision=new("新的欠薪期间"))
+    assert anew.outcome == "registered"
+    assert anew.case.duplicate_review == DuplicateReview(
+        candidates=(str(first.case.id),),
+        decision=ReviewDecision.NEW,
+        reason="新的欠薪期间",
+        new_facts=None,
+    )
 
 
 def test_another_systems_submission_is_registered_with_its_candidates_noted(app):
@@ -131,12 +171,12 @@ def test_another_systems_submission_is_registered_with_its_candidates_noted(app)
     pushed = register(
         app,
         actor=HOTLINE,
-        channel="system",
-        external={"system": "12345-hotline", "reference": "GD-7"},
+        channel=Channel.SYSTEM,
+        external=ExternalReference("12345-hotline", "GD-7"),
     )
     assert pushed.outcome == "registered"
-    assert pushed.case.duplicate_review["candidates"] == [str(first.case.id)]
-    assert pushed.case.duplicate_review["decision"] == "unreviewed"
+    assert pushed.case.duplicate_review.candidates == (str(first.case.id),)
+    assert pushed.case.duplicate_review.decision == "unreviewed"
 
 
 def deliver(app, message, offset=0):
@@ -159,18 +199,15 @@ def test_a_repeat_of_a_final_matter_is_refused_unless_it_brings_new_facts(app):
         app, CaseFinal(case_id=str(first.case.id), summary="复核终结", final_at=datetime.now(UTC))
     )
     assert app.get_case(first.case.id).status == "final"
-    refused = register(app, duplicate_decision={"action": "link", "case_id": str(first.case.id)})
+    refused = register(app, duplicate_decision=link(first.case.id))
     assert refused.outcome == "refused"
     with pytest.raises(CaseIsFinal):
-        register(app, duplicate_decision={"action": "new", "reason": "again"})
-    anew = register(
-        app,
-        duplicate_decision={"action": "new", "reason": "新证据", "new_facts": "新的工资条"},
-    )
+        register(app, duplicate_decision=new("again"))
+    anew = register(app, duplicate_decision=new("新证据", new_facts="新的工资条"))
     assert anew.outcome == "registered"
     case = app.get_case(first.case.id)
     assert (case.repeat_count, case.refused_repeats) == (1, 1)
-    person = app.find_petitioner(id_number=WANG["id_number"], phone=None)
+    person = app.find_petitioner(id_number=WANG.id_number, phone=None)
     assert person.repeat_count == 1
 
 
@@ -178,7 +215,10 @@ def test_a_system_repeating_a_final_matter_is_refused_the_same_way(app):
     first = register(app)
     deliver(app, CaseFinal(case_id=str(first.case.id), summary="终结", final_at=datetime.now(UTC)))
     pushed = register(
-        app, actor=HOTLINE, channel="system", external={"system": "12345-hotline", "reference": "9"}
+        app,
+        actor=HOTLINE,
+        channel=Channel.SYSTEM,
+        external=ExternalReference("12345-hotline", "9"),
     )
     assert (pushed.outcome, pushed.case.id) == ("refused", first.case.id)
 
@@ -196,4 +236,4 @@ def test_routings_assignment_becomes_the_progress_the_petitioner_is_told(app):
     deliver(app, assigned, offset=5)
     seen = app.get_case(case.id)
     assert seen.status == "assigned"
-    assert seen.progress["summary"] == "宁河区人力资源和社会保障局"
+    assert seen.progress.summary == "宁河区人力资源和社会保障局"

@@ -1,71 +1,91 @@
+from dataclasses import replace
 from datetime import date
 from uuid import uuid4
 
 import pytest
 
 from services.intake.domain import (
+    AcceptanceDecision,
     ApiKeys,
     Case,
     CaseIsFinal,
+    CasePetitioner,
     DecisionRefused,
+    ExternalReference,
+    GroupPetition,
     InvalidCase,
+    PersonDetails,
+    PersonShown,
+    Status,
+    Whereabouts,
     check_id_number,
-    check_person,
     masked,
     normalise_phone,
 )
 from shared.domain import Actor, DomainError, Trace
-from shared.vocabulary import Channel
+from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 from tests.territory import territory
 
 CLERK = Actor("alice", "clerk", "window-3")
 AUDITOR = Actor("carol", "auditor")
 VALID_ID = "120117198503150016"
-WANG = {
-    "petitioner_id": "p-1",
-    "name": "王建国",
-    "id_number": VALID_ID,
-    "phone": "13800138000",
-    "address": "宁河区芦台街道锦绣社区3号楼",
-}
+WANG = CasePetitioner(
+    PersonDetails(
+        name="王建国",
+        id_number=VALID_ID,
+        phone="13800138000",
+        address="宁河区芦台街道锦绣社区3号楼",
+    ),
+    petitioner_id="p-1",
+)
 
 
 def register(**overrides):
     """A submission checked against the territory, as the application does, then registered."""
     fields = dict(
-        channel="visit",
+        channel=Channel.VISIT,
         petitioners=[WANG],
         subject="拖欠工资",
         description="三个月未发",
         category="labour-wages",
-        location={"place": "jinxiu"},
+        location=Whereabouts("jinxiu"),
         actor=CLERK,
         trace=Trace("corr-1"),
     )
     fields.update(overrides)
-    checked = {k: fields.get(k) for k in ("petitioners", "group", "subject", "description")}
-    checked.update(category=fields["category"], location=fields["location"])
     problems = Case.check_submission(
         territory(),
-        channel=Channel(fields["channel"]),
+        channel=fields["channel"],
+        petitioner_count=len(fields["petitioners"]),
+        group=fields.get("group"),
+        subject=fields["subject"],
+        description=fields["description"],
+        category=fields["category"],
+        location=fields["location"],
         addressed_to=fields.get("addressed_to"),
         external=fields.get("external"),
-        **checked,
     )
     if problems:
         raise InvalidCase.listing(problems)
     place = fields["location"]
-    fields["location"] = territory().locate(place["place"], place.get("lat"), place.get("long"))
+    fields["location"] = territory().locate(place.place, place.lat, place.long)
     return Case.register(**fields)
 
 
 def test_the_clerk_who_registers_a_case_is_its_first_receiver():
     case = register()
     assert case.first_receiver == "alice"
-    assert case.registered_by == {"user": "alice", "role": "clerk", "department": "window-3"}
+    assert case.registered_by == Actor("alice", "clerk", "window-3")
     [event] = case.collect_events()
     assert isinstance(event, Case.Registered)
     assert event.correlation_id == "corr-1"
+
+
+def test_a_repeat_comes_back_to_the_first_receiver_whoever_takes_it():
+    case = register()
+    other = Actor("bob", "clerk", "window-5")
+    case.link_repeat(channel=Channel.PHONE, petitioner_ids=["p-1"], actor=other, trace=Trace("c"))
+    assert (case.repeat_count, case.first_receiver) == (1, "alice")
 
 
 @pytest.mark.parametrize(
@@ -76,11 +96,11 @@ def test_the_clerk_who_registers_a_case_is_its_first_receiver():
         ("phone", {}),
         ("online", {}),
         ("leader-mailbox", {"addressed_to": "区长信箱"}),
-        ("system", {"external": {"system": "12345", "reference": "GD-1"}}),
+        ("system", {"external": ExternalReference("12345", "GD-1")}),
     ],
 )
 def test_every_channel_registers(channel, extra):
-    assert register(channel=channel, **extra).channel == channel
+    assert register(channel=Channel(channel), **extra).channel == channel
 
 
 @pytest.mark.parametrize(
@@ -121,13 +141,13 @@ def test_an_invalid_id_number_is_refused_saying_why(number, problem):
     "overrides, field",
     [
         ({"category": "weather"}, "category"),
-        ({"location": {"place": "atlantis"}}, "location.place"),
-        ({"location": {"place": "lutai", "lat": 39.3}}, "location.lat"),
+        ({"location": Whereabouts("atlantis")}, "location.place"),
+        ({"location": Whereabouts("lutai", lat=39.3)}, "location.lat"),
         ({"subject": " "}, "subject"),
         ({"description": " "}, "description"),
         ({"petitioners": []}, "petitioner"),
-        ({"channel": "leader-mailbox"}, "addressed_to"),
-        ({"channel": "system"}, "external"),
+        ({"channel": Channel.LEADER_MAILBOX}, "addressed_to"),
+        ({"channel": Channel.SYSTEM}, "external"),
     ],
 )
 def test_an_invalid_submission_names_the_field(overrides, field):
@@ -147,109 +167,112 @@ def test_an_invalid_submission_names_the_field(overrides, field):
 )
 def test_a_bad_petitioner_field_is_named(person, field):
     with pytest.raises(InvalidCase) as error:
-        check_person(person, "petitioner")
+        PersonDetails.of(**person, at="petitioner")
     assert error.value.field == field
 
 
 def test_a_letter_may_come_without_a_way_to_reach_the_writer_and_then_owes_no_notice():
-    assert check_person({"name": "匿名"}, "petitioner", contact_required=False)["phone"] is None
-    anonymous = register(channel="letter", petitioners=[])
+    assert PersonDetails.of("匿名", at="petitioner", contact_required=False).phone is None
+    anonymous = register(channel=Channel.LETTER, petitioners=[])
     assert anonymous.notice_required is False
     assert register().notice_required is True
 
 
 def test_a_group_elects_at_most_five_representatives():
-    five = [{**WANG, "petitioner_id": f"p-{i}"} for i in range(5)]
-    case = register(petitioners=five, group={"participant_count": 40})
+    five = [replace(WANG, petitioner_id=f"p-{i}") for i in range(5)]
+    case = register(petitioners=five, group=GroupPetition(participant_count=40))
     assert len(case.petitioners) == 5
-    assert case.group == {"participant_count": 40}
+    assert case.group == GroupPetition(participant_count=40)
     with pytest.raises(InvalidCase) as error:
-        register(petitioners=[*five, WANG], group={"participant_count": 40})
+        register(petitioners=[*five, WANG], group=GroupPetition(participant_count=40))
     assert error.value.field == "group.representatives"
     assert "at most 5" in str(error.value)
 
 
 def test_a_group_has_at_least_two_participants():
     with pytest.raises(InvalidCase) as error:
-        register(group={"participant_count": 1})
+        register(group=GroupPetition(participant_count=1))
     assert error.value.field == "group.participant_count"
 
 
 def test_an_accusation_names_the_accused():
     case = register()
     with pytest.raises(DecisionRefused) as error:
-        case.classify("accusation", actor=CLERK, trace=Trace("c"))
+        case.classify(LegalClass.ACCUSATION, actor=CLERK, trace=Trace("c"))
     assert error.value.field == "accused"
-    case.classify("accusation", accused="某街道城管中队", actor=CLERK, trace=Trace("c"))
+    case.classify(LegalClass.ACCUSATION, accused="某街道城管中队", actor=CLERK, trace=Trace("c"))
     assert (case.legal_class, case.accused) == ("accusation", "某街道城管中队")
+
+
+def decide(case, decision, reason=None, diverted_to=None):
+    case.decide_acceptance(
+        AcceptanceDecision(decision, reason, diverted_to), actor=CLERK, trace=Trace("c")
+    )
 
 
 def test_acceptance_needs_a_legal_class_first_and_is_decided_once():
     case = register()
     with pytest.raises(DecisionRefused) as error:
-        case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+        decide(case, Decision.ACCEPT)
     assert error.value.field == "legal_class"
-    case.classify("claim", actor=CLERK, trace=Trace("c"))
-    case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+    case.classify(LegalClass.CLAIM, actor=CLERK, trace=Trace("c"))
+    decide(case, Decision.ACCEPT)
     assert case.status == "accepted"
-    assert case.acceptance["decided_by"]["user"] == "alice"
+    assert case.acceptance.decided_by.user == "alice"
     with pytest.raises(DecisionRefused):
-        case.decide_acceptance("decline", reason="x", actor=CLERK, trace=Trace("c"))
+        decide(case, Decision.DECLINE, reason="x")
     with pytest.raises(DecisionRefused):
-        case.classify("suggestion", actor=CLERK, trace=Trace("c"))
+        case.classify(LegalClass.SUGGESTION, actor=CLERK, trace=Trace("c"))
 
 
 def test_declining_needs_the_reason_the_petitioner_is_told():
-    case = register(legal_class="claim")
+    case = register(legal_class=LegalClass.CLAIM)
     with pytest.raises(DecisionRefused) as error:
-        case.decide_acceptance("decline", actor=CLERK, trace=Trace("c"))
+        decide(case, Decision.DECLINE)
     assert error.value.field == "reason"
-    case.decide_acceptance("decline", reason="不属于信访事项", actor=CLERK, trace=Trace("c"))
+    decide(case, Decision.DECLINE, reason="不属于信访事项")
     assert case.status == "declined"
 
 
 def test_a_litigation_related_matter_is_diverted_to_its_legal_channel_not_accepted():
     case = register()
-    case.classify("claim", litigation_related=True, actor=CLERK, trace=Trace("c"))
+    case.classify(LegalClass.CLAIM, litigation_related=True, actor=CLERK, trace=Trace("c"))
     with pytest.raises(DecisionRefused) as error:
-        case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+        decide(case, Decision.ACCEPT)
     assert "诉访分离" in str(error.value)
     with pytest.raises(DecisionRefused) as error:
-        case.decide_acceptance("divert", reason="已起诉", actor=CLERK, trace=Trace("c"))
+        decide(case, Decision.DIVERT, reason="已起诉")
     assert error.value.field == "diverted_to"
-    case.decide_acceptance(
-        "divert", reason="已起诉", diverted_to="court", actor=CLERK, trace=Trace("c")
-    )
+    decide(case, Decision.DIVERT, reason="已起诉", diverted_to=LegalChannel.COURT)
     assert case.status == "diverted"
-    assert case.acceptance["diverted_to"] == "court"
+    assert case.acceptance.decision.diverted_to == "court"
 
 
 def test_a_repeat_is_linked_and_counted_and_a_final_matter_refuses_it():
     case = register()
-    case.link_repeat(channel="phone", petitioner_ids=["p-1"], actor=CLERK, trace=Trace("c"))
+    case.link_repeat(channel=Channel.PHONE, petitioner_ids=["p-1"], actor=CLERK, trace=Trace("c"))
     assert case.repeat_count == 1
-    case.note_progress("final", "复核终结", source_event="e-1", trace=Trace("c"))
-    case.link_repeat(channel="visit", petitioner_ids=["p-1"], actor=CLERK, trace=Trace("c"))
+    case.note_progress(Status.FINAL, "复核终结", source_event="e-1", trace=Trace("c"))
+    case.link_repeat(channel=Channel.VISIT, petitioner_ids=["p-1"], actor=CLERK, trace=Trace("c"))
     assert (case.repeat_count, case.refused_repeats, case.status) == (2, 1, "final")
     assert isinstance(case.collect_events()[-1], Case.RepeatRefused)
     with pytest.raises(CaseIsFinal):
-        case.decide_acceptance("accept", actor=CLERK, trace=Trace("c"))
+        decide(case, Decision.ACCEPT)
 
 
 def test_personal_data_is_masked_for_roles_not_entitled_to_it():
     case = register()
-    [seen] = case.petitioners_for(AUDITOR)
-    assert seen["name"] == "王**"
-    assert seen["phone"] == "138****8000"
-    assert seen["id_number"] == "120***********0016"
-    assert seen["address"] == "宁河区芦台街****"
-    assert seen["masked"] is True
-    assert case.petitioners_for(CLERK)[0]["id_number"] == VALID_ID
-    assert masked({"name": "李", "phone": None}, AUDITOR) == {
-        "name": "*",
-        "phone": None,
-        "masked": True,
-    }
+    [(_, seen)] = case.petitioners_for(AUDITOR)
+    assert seen.details.name == "王**"
+    assert seen.details.phone == "138****8000"
+    assert seen.details.id_number == "120***********0016"
+    assert seen.details.address == "宁河区芦台街****"
+    assert seen.masked is True
+    [(_, clerk_sees)] = case.petitioners_for(CLERK)
+    assert clerk_sees.details.id_number == VALID_ID
+    assert masked(PersonDetails("李", phone=None), AUDITOR) == PersonShown(
+        PersonDetails("*", phone=None), masked=True
+    )
 
 
 def test_an_api_key_is_known_by_its_hash_until_revoked():

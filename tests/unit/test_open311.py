@@ -7,11 +7,14 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from services.intake import open311
-from services.intake.application import IntakeApplication, Submission
+from services.intake.api import open311
+from services.intake.application import IntakeApplication
+from services.intake.commands import Classify, IssueApiKey, RegisterCase, RevokeApiKey
+from services.intake.domain import Whereabouts
 from shared.domain import Actor, Trace
 from shared.service import Runtime, create_api
 from shared.settings import Settings
+from shared.vocabulary import Channel, LegalClass
 from tests.territory import seeded
 
 SETTINGS = Settings(jwt_secret="s" * 40)
@@ -43,7 +46,7 @@ def client():
 
 @pytest.fixture
 def key(client):
-    return client.app.state.runtime.application.issue_api_key("city-app", "admin")
+    return client.app.state.runtime.application.issue_api_key(IssueApiKey("city-app"), "admin")
 
 
 def post(client, form, fmt="json", **headers):
@@ -93,7 +96,7 @@ def test_posting_without_a_valid_key_is_refused_with_open311_errors(client, key)
     xml = post(client, FORM, "xml")
     root = ET.fromstring(xml.content)
     assert root.tag == "errors" and root.find("error/code").text == "403"
-    client.app.state.runtime.application.revoke_api_key("city-app", "admin")
+    client.app.state.runtime.application.revoke_api_key(RevokeApiKey("city-app"), "admin")
     assert post(client, {**FORM, "api_key": key}).status_code == 403
 
 
@@ -174,12 +177,12 @@ def test_matters_from_the_door_and_accusations_are_never_shown(client, key):
     app = client.app.state.runtime.application
     filed = post(client, {**FORM, "api_key": key}).json()[0]["service_request_id"]
     door = app.register(
-        Submission(
-            channel="letter",
+        RegisterCase(
+            channel=Channel.LETTER,
             subject="举报",
             description="举报某执法人员",
             category="public-security",
-            location={"place": "lutai"},
+            location=Whereabouts("lutai"),
         ),
         Actor("alice", "clerk"),
         Trace("c"),
@@ -187,8 +190,7 @@ def test_matters_from_the_door_and_accusations_are_never_shown(client, key):
     listed = [r["service_request_id"] for r in client.get("/open311/v2/requests.json").json()]
     assert listed == [filed]
     assert client.get(f"/open311/v2/requests/{door.id}.json").status_code == 404
-    app.classify(
-        UUID(filed), Actor("alice", "clerk"), Trace("c"), legal_class="accusation", accused="某单位"
-    )
+    accusation = Classify(UUID(filed), LegalClass.ACCUSATION, accused="某单位")
+    app.classify(accusation, Actor("alice", "clerk"), Trace("c"))
     assert client.get("/open311/v2/requests.json").json() == []
     assert client.get(f"/open311/v2/requests/{filed}.json").status_code == 404

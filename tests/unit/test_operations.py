@@ -49,7 +49,7 @@ def scraped(runtime: Runtime, routers: list, calls: list[tuple[str, str, dict | 
 def test_intake_counts_and_times_its_requests_by_route_template_in_prometheus_format():
     text = scraped(
         Runtime("intake", SETTINGS, seeded(IntakeApplication())),
-        [intake_api.router, intake_api.queue],
+        [intake_api.router],
         [
             ("POST", "/v1/cases", EXAMPLE),
             ("GET", "/v1/cases/00000000-0000-0000-0000-000000000000", None),

@@ -11,10 +11,13 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from services.intake.application import IntakeApplication
+from services.intake.commands import CallNext, FinishTicket, IssueTicket, TransferTicket
 from services.intake.queue import (
     LayoutView,
     QueueDay,
     QueueError,
+    TicketState,
+    Transfer,
     Window,
     day_id,
 )
@@ -52,12 +55,12 @@ def centre(app: IntakeApplication, windows: dict[str, tuple[str, ...]]) -> None:
 def test_the_queue_calls_what_the_territory_defines_and_a_retired_window_calls_nobody():
     app = seeded(IntakeApplication())
     assert app.layout().windows["W02"] == Window(("ninghe-hrss", "qiaocheng-hrss"), ("B", "A"))
-    assert app.issue_ticket("B", GUIDE).number == "B001"
+    assert app.issue_ticket(IssueTicket("B"), GUIDE).number == "B001"
     told(app, TerritoryWindow("W02", ("ninghe-hrss",), ("B",), active=False))
     with pytest.raises(QueueError) as error:
-        app.call_next("W02", GUIDE)
+        app.call_next(CallNext("W02"), GUIDE)
     assert error.value.field == "window"
-    assert app.call_next("W06", GUIDE) is None  # W06 calls E and C: nobody waits for them
+    assert app.call_next(CallNext("W06"), GUIDE) is None  # W06 calls E and C: nobody waits for them
 
 
 def test_tickets_are_numbered_per_line(layout):
@@ -88,9 +91,9 @@ def test_a_transferred_visitor_is_called_first_at_the_new_window(layout):
     moved = queue.transfer("A001", "W02", "工资问题，转劳动社保窗口", layout, GUIDE)
     assert (moved.state, moved.for_window) == ("waiting", "W02")
     assert queue.call_next("W02", layout, GUIDE).number == "A001"
-    assert queue.tickets["A001"].as_dict()["transfers"] == [
-        {"from": "W01", "to": "W02", "reason": "工资问题，转劳动社保窗口"}
-    ]
+    assert queue.tickets["A001"].transfers == (
+        Transfer(from_window="W01", to_window="W02", reason="工资问题，转劳动社保窗口"),
+    )
     with pytest.raises(QueueError):
         queue.transfer("A002", "W02", "x", layout, GUIDE)  # not at a window
 
@@ -98,42 +101,43 @@ def test_a_transferred_visitor_is_called_first_at_the_new_window(layout):
 def test_waiting_figures_per_line():
     app = IntakeApplication()
     centre(app, {"W01": ("A",)})
-    app.issue_ticket("A", GUIDE)
-    app.issue_ticket("A", GUIDE)
-    app.call_next("W01", GUIDE)
-    app.finish_ticket("A001", "served", None)
+    app.issue_ticket(IssueTicket("A"), GUIDE)
+    app.issue_ticket(IssueTicket("A"), GUIDE)
+    app.call_next(CallNext("W01"), GUIDE)
+    app.finish_ticket(FinishTicket("A001", TicketState.SERVED))
     figures = app.queue_today().figures(datetime.now(UTC) + timedelta(minutes=10), app.layout())
-    line = figures["lines"]["A"]
-    assert (line["issued"], line["waiting"], line["served"], line["at_window"]) == (2, 1, 1, 0)
-    assert line["mean_wait_seconds"] is not None and line["mean_wait_seconds"] >= 0
-    assert line["longest_waiting_now_seconds"] >= 600 - 5
-    assert figures["lines"]["B"]["issued"] == 0
+    line = figures.lines["A"]
+    assert (line.issued, line.waiting, line.served, line.at_window) == (2, 1, 1, 0)
+    assert line.mean_wait_seconds is not None and line.mean_wait_seconds >= 0
+    assert line.longest_waiting_now_seconds is not None
+    assert line.longest_waiting_now_seconds >= 600 - 5
+    assert figures.lines["B"].issued == 0
 
 
 def test_the_day_is_the_centres_local_date_not_the_utc_date():
     now = [datetime(2026, 11, 20, 23, 30, tzinfo=UTC)]  # 07:30 on 21 November in Beijing
     app = IntakeApplication(clock=lambda: now[0])
     centre(app, {"W01": ("A",)})
-    assert app.issue_ticket("A", GUIDE).number == "A001"
+    assert app.issue_ticket(IssueTicket("A"), GUIDE).number == "A001"
     assert app.queue_today().day == "2026-11-21"
     assert app.queue_today().tickets.keys() == {"A001"}
     now[0] = datetime(2026, 11, 21, 15, 59, tzinfo=UTC)  # 23:59 in Beijing: the same day
-    assert app.issue_ticket("A", GUIDE).number == "A002"
+    assert app.issue_ticket(IssueTicket("A"), GUIDE).number == "A002"
     now[0] = datetime(2026, 11, 21, 16, 0, tzinfo=UTC)  # local midnight: a new day, from 001
-    assert app.issue_ticket("A", GUIDE).number == "A001"
+    assert app.issue_ticket(IssueTicket("A"), GUIDE).number == "A001"
     assert app.queue_today().day == "2026-11-22"
     with pytest.raises(QueueError) as error:
-        app.finish_ticket("A002", "served", None)  # yesterday's ticket
+        app.finish_ticket(FinishTicket("A002", TicketState.SERVED))  # yesterday's ticket
     assert error.value.field == "number"
 
 
 def test_a_reader_holds_the_day_as_it_was_while_the_writer_moves_on():
     app = IntakeApplication()
     centre(app, {"W01": ("A",)})
-    app.issue_ticket("A", GUIDE)
+    app.issue_ticket(IssueTicket("A"), GUIDE)
     before = app.queue_today()
-    app.call_next("W01", GUIDE)
-    app.issue_ticket("A", GUIDE)
+    app.call_next(CallNext("W01"), GUIDE)
+    app.issue_ticket(IssueTicket("A"), GUIDE)
     assert [(t.number, t.state) for t in before.tickets.values()] == [("A001", "waiting")]
     with pytest.raises(TypeError):
         before.tickets["A009"] = before.tickets["A001"]  # type: ignore[index]
@@ -169,25 +173,27 @@ def test_a_rush_of_kiosks_and_windows_at_once_loses_skips_and_repeats_nothing():
         rng = random.Random(seed)
         start.wait()
         for _ in range(60):
-            issued.append(app.issue_ticket(rng.choice("AABC"), GUIDE).number)
+            issued.append(app.issue_ticket(IssueTicket(rng.choice("AABC")), GUIDE).number)
             if rng.random() < 0.05:
                 with pytest.raises(QueueError):
-                    app.issue_ticket("Z", GUIDE)
+                    app.issue_ticket(IssueTicket("Z"), GUIDE)
                 refused.append("Z")
 
     def window(code: str, seed: int) -> None:
         rng = random.Random(seed)
         start.wait()
         while not (kiosks_done.is_set() and len(served) == len(issued)):
-            ticket = app.call_next(code, GUIDE)
+            ticket = app.call_next(CallNext(code), GUIDE)
             if ticket is None:
                 continue
             calls[ticket.number] += 1
             if not ticket.transfers and rng.random() < 0.1:
                 to = rng.choice([w for w in windows if w != code])
-                app.transfer_ticket(ticket.number, to, "另一窗口受理", GUIDE)
+                app.transfer_ticket(TransferTicket(ticket.number, to, "另一窗口受理"), GUIDE)
             else:
-                served.append(app.finish_ticket(ticket.number, "served", None).number)
+                served.append(
+                    app.finish_ticket(FinishTicket(ticket.number, TicketState.SERVED)).number
+                )
 
     def guarded(target, *args):
         try:
@@ -216,15 +222,15 @@ def test_a_rush_of_kiosks_and_windows_at_once_loses_skips_and_repeats_nothing():
     day = app.queue_today()
     for number in issued:
         assert calls[number] == 1 + len(day.tickets[number].transfers)
-    figures = day.figures(datetime.now(UTC), app.layout())["lines"]
-    assert sum(f["served"] for f in figures.values()) == 240
-    assert sum(f["waiting"] + f["at_window"] for f in figures.values()) == 0
+    figures = day.figures(datetime.now(UTC), app.layout()).lines
+    assert sum(f.served for f in figures.values()) == 240
+    assert sum(f.waiting + f.at_window for f in figures.values()) == 0
 
 
 def test_commands_queued_behind_a_slow_save_are_saved_together_in_one():
     app = IntakeApplication()
     centre(app, {"W01": ("A",)})
-    app.issue_ticket("A", GUIDE)  # the day exists; what follows are ticket events only
+    app.issue_ticket(IssueTicket("A"), GUIDE)  # the day exists; what follows are ticket events only
     save, saves = app.save, []
     first_entered, release = threading.Event(), threading.Event()
 
@@ -236,10 +242,12 @@ def test_commands_queued_behind_a_slow_save_are_saved_together_in_one():
         return save(*objects)
 
     app.save = slow_first_save  # type: ignore[method-assign]
-    first = threading.Thread(target=app.issue_ticket, args=("A", GUIDE))
+    first = threading.Thread(target=app.issue_ticket, args=(IssueTicket("A"), GUIDE))
     first.start()
     assert first_entered.wait(5)
-    others = [threading.Thread(target=app.issue_ticket, args=("A", GUIDE)) for _ in range(10)]
+    others = [
+        threading.Thread(target=app.issue_ticket, args=(IssueTicket("A"), GUIDE)) for _ in range(10)
+    ]
     for thread in others:
         thread.start()
     writer = app._queue_day(app.today())
@@ -256,7 +264,7 @@ def test_commands_queued_behind_a_slow_save_are_saved_together_in_one():
 def test_a_command_that_breaks_is_answered_alone_and_the_rest_of_its_group_saved():
     app = IntakeApplication()
     centre(app, {"W01": ("A",)})
-    app.issue_ticket("A", GUIDE)
+    app.issue_ticket(IssueTicket("A"), GUIDE)
     writer = app._queue_day(app.today())
 
     def half_done(queue, layout):
@@ -265,7 +273,9 @@ def test_a_command_that_breaks_is_answered_alone_and_the_rest_of_its_group_saved
 
     with pytest.raises(RuntimeError):
         writer.run(half_done)
-    assert app.issue_ticket("A", GUIDE).number == "A002"  # the half-done A002 was never saved
+    assert (
+        app.issue_ticket(IssueTicket("A"), GUIDE).number == "A002"
+    )  # the half-done A002 was never saved
     assert sorted(app.queue_today().tickets) == ["A001", "A002"]
 
 
@@ -275,14 +285,14 @@ def test_another_process_saving_the_day_first_costs_a_reload_not_an_error():
     applies the command again, so the window still gets the right visitor."""
     app = IntakeApplication()
     centre(app, {"W01": ("A",), "W02": ("A",)})
-    app.issue_ticket("A", GUIDE)
-    app.issue_ticket("A", GUIDE)
+    app.issue_ticket(IssueTicket("A"), GUIDE)
+    app.issue_ticket(IssueTicket("A"), GUIDE)
     app.queue_today()  # this process's writer holds the day in memory now
     elsewhere = app.repository.get(day_id(app.today()))
     assert elsewhere.call_next("W02", app.layout(), GUIDE).number == "A001"
     app.save(elsewhere)
-    assert app.call_next("W01", GUIDE).number == "A002"
-    assert app.issue_ticket("A", GUIDE).number == "A003"
+    assert app.call_next(CallNext("W01"), GUIDE).number == "A002"
+    assert app.issue_ticket(IssueTicket("A"), GUIDE).number == "A003"
     states = {n: (t.state, t.window) for n, t in app.queue_today().tickets.items()}
     assert states == {
         "A001": ("called", "W02"),

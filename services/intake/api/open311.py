@@ -23,12 +23,15 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from services.intake.application import IntakeApplication, Submission, fingerprint
-from services.intake.domain import Case, Channel
-from services.intake.index import CLOSED_STATES, OPEN311_SYSTEMS, Query, open311_public, row_of
+from services.intake.api.deps import Intake, RequestTrace, SettingsDep
+from services.intake.application import IntakeApplication, fingerprint
+from services.intake.commands import PersonGiven, RegisterCase
+from services.intake.domain import CLOSED_STATES, Case, ExternalReference, Status, Whereabouts
+from services.intake.index import OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
 from shared.http import NotFound
 from shared.territory import Category, Territory
+from shared.vocabulary import Channel
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
@@ -146,20 +149,20 @@ def _redact(text: str) -> str:
 
 
 def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, Any]:
-    progress = case.progress or {}
-    acceptance = case.acceptance or {}
-    notes = acceptance.get("reason") if case.status in ("declined", "diverted") else None
+    progress, acceptance = case.progress, case.acceptance
+    refused = case.status in (Status.DECLINED, Status.DIVERTED)
+    notes = acceptance.decision.reason if acceptance and refused else None
     return {
         "service_request_id": str(case.id),
         "status": "closed" if case.status in CLOSED_STATES else "open",
-        "status_notes": notes or progress.get("summary") or case.status,
+        "status_notes": notes or (progress.summary if progress else None) or case.status.value,
         "service_name": _service(territory.categories.get(case.category), case.category)[
             "service_name"
         ],
         "service_code": case.category,
         "description": _redact(case.description),
-        "agency_responsible": progress.get("summary")
-        if progress.get("stage") == "assigned"
+        "agency_responsible": progress.summary
+        if progress and progress.stage is Status.ASSIGNED
         else None,
         "service_notice": None,
         "requested_datetime": _local(case.created_on, zone),
@@ -172,14 +175,6 @@ def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, 
         "long": case.location.long,
         "media_url": None,
     }
-
-
-def _app(request: Request) -> IntakeApplication:
-    return request.app.state.runtime.application  # type: ignore[no-any-return]
-
-
-def _zone(request: Request) -> ZoneInfo:
-    return ZoneInfo(request.app.state.settings.timezone)
 
 
 def _parse_time(name: str, raw: str | None) -> datetime | None:
@@ -198,26 +193,26 @@ def _parse_time(name: str, raw: str | None) -> datetime | None:
 
 
 @router.get("/services.{fmt}", summary="The services (case categories) requests may use")
-def services(fmt: str, request: Request) -> Response:
+def services(fmt: str, app: Intake) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    offered = _app(request).territory().categories.values()
+    offered = app.territory().categories.values()
     listed = [_service(c, c.code) for c in offered if c.active]
     return _render(fmt, "services", listed, "service")
 
 
 @router.get("/services/{service_code}.{fmt}", summary="A service's definition (attributes)")
-def service_definition(service_code: str, fmt: str, request: Request) -> Response:
+def service_definition(service_code: str, fmt: str, app: Intake) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    territory = _app(request).territory()
+    territory = app.territory()
     if territory.category_problems(service_code):
         return _error(fmt, 404, f"no service {service_code!r}; see services.{fmt}")
     return _render(fmt, "service_definition", _definition(service_code, territory))
 
 
 @router.post("/requests.{fmt}", summary="File a service request (form-encoded, with api_key)")
-async def post_request(fmt: str, request: Request) -> Response:
+async def post_request(fmt: str, request: Request, app: Intake, trace: RequestTrace) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
@@ -231,15 +226,17 @@ async def post_request(fmt: str, request: Request) -> Response:
     except ValueError as error:
         return _error(fmt, 400, f"the form could not be read: {error}")
     try:
-        case_id, notice = await run_in_threadpool(_file, request, form)
+        key = request.headers.get("idempotency-key")
+        case_id, notice = await run_in_threadpool(_file, app, form, key, trace)
     except Open311Error as error:
         return _error(fmt, error.status, error.description)
     answer = [{"service_request_id": case_id, "service_notice": notice, "account_id": None}]
     return _render(fmt, "service_requests", answer, "request", status=201)
 
 
-def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
-    app = _app(request)
+def _file(
+    app: IntakeApplication, form: dict[str, str], idempotency_key: str | None, trace: Trace
+) -> tuple[str, str]:
     client = app.api_client(form.get("api_key", ""))
     if client is None:
         raise Open311Error(403, "api_key is missing, unknown or revoked")
@@ -257,35 +254,27 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
         raise Open311Error(400, "description is required")
     if len(description) > 5000:
         raise Open311Error(400, "description is longer than 5000 characters")
-    location: dict[str, Any] = {"place": place.rsplit("/", 1)[-1]}
-    for name in ("lat", "long"):
-        if form.get(name):
-            try:
-                location[name] = float(form[name])
-            except ValueError:
-                raise Open311Error(400, f"{name} is not a number") from None
+    point = {name: _number(form, name) for name in ("lat", "long")}
     name = (form.get("last_name", "") + form.get("first_name", "")).strip()
     phone = form.get("phone", "").strip()
     if phone and not name:
         raise Open311Error(400, "first_name or last_name is needed with a phone")
-    petitioners = [{"name": name, "phone": phone or None}] if name else []
+    petitioners = (PersonGiven(name, phone=phone or None),) if name else ()
     subject = (form.get("attribute[subject]") or description.splitlines()[0])[:200]
-    submission = Submission(
+    command = RegisterCase(
         channel=Channel.SYSTEM,
         petitioners=petitioners,
         subject=subject,
         description=description,
         category=code,
-        location=location,
-        external={"system": OPEN311_SYSTEMS + client, "reference": None},
-        idempotency_key=request.headers.get("idempotency-key"),
+        location=Whereabouts(place.rsplit("/", 1)[-1], point["lat"], point["long"]),
+        external=ExternalReference(OPEN311_SYSTEMS + client),
+        idempotency_key=idempotency_key,
         fingerprint=fingerprint({k: v for k, v in form.items() if k != "api_key"}),
     )
     actor = Actor(user=OPEN311_SYSTEMS + client, role="integration")
     try:
-        outcome = app.register(
-            submission, actor, Trace(correlation_id=request.state.correlation_id)
-        )
+        outcome = app.register(command, actor, trace)
     except DomainError as error:
         where = f" ({error.field})" if error.field else ""
         raise Open311Error(400, f"{error}{where}") from None
@@ -298,8 +287,17 @@ def _file(request: Request, form: dict[str, str]) -> tuple[str, str]:
     return str(outcome.case.id), notice
 
 
+def _number(form: dict[str, str], name: str) -> float | None:
+    if not form.get(name):
+        return None
+    try:
+        return float(form[name])
+    except ValueError:
+        raise Open311Error(400, f"{name} is not a number") from None
+
+
 @router.get("/requests.{fmt}", summary="Requests by id, service, period and status")
-def get_requests(fmt: str, request: Request) -> Response:
+def get_requests(fmt: str, request: Request, app: Intake, settings: SettingsDep) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
     params = request.query_params
@@ -319,12 +317,12 @@ def get_requests(fmt: str, request: Request) -> Response:
         start = _parse_time("start_date", params.get("start_date"))
         end = _parse_time("end_date", params.get("end_date"))
         if ids is None and start is None:
-            start = (end or datetime.now(_zone(request))) - DEFAULT_PERIOD
+            start = (end or datetime.now(ZoneInfo(settings.timezone))) - DEFAULT_PERIOD
         if start and end and start > end:
             raise Open311Error(400, "start_date is after end_date")
     except Open311Error as error:
         return _error(fmt, error.status, error.description)
-    cases, _ = _app(request).cases(
+    cases, _ = app.cases(
         Query(
             case_ids=ids,
             categories=codes,
@@ -335,21 +333,20 @@ def get_requests(fmt: str, request: Request) -> Response:
             limit=MAX_REQUESTS,
         )
     )
-    zone, territory = _zone(request), _app(request).territory()
+    zone, territory = ZoneInfo(settings.timezone), app.territory()
     shown = [request_view(c, zone, territory) for c in cases]
     return _render(fmt, "service_requests", shown, "request")
 
 
 @router.get("/requests/{request_id}.{fmt}", summary="One request")
-def get_request(request_id: str, fmt: str, request: Request) -> Response:
+def get_request(request_id: str, fmt: str, app: Intake, settings: SettingsDep) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
-    app = _app(request)
     try:
         case = app.get_case(UUID(request_id))
     except (ValueError, NotFound):
         return _error(fmt, 404, f"no request {request_id}")
     if not open311_public(row_of(case)):  # a matter filed at the door, or an accusation
         return _error(fmt, 404, f"no request {request_id}")
-    shown = [request_view(case, _zone(request), app.territory())]
+    shown = [request_view(case, ZoneInfo(settings.timezone), app.territory())]
     return _render(fmt, "service_requests", shown, "request")

@@ -1,43 +1,44 @@
-"""Intake's HTTP API: register at the one door, classify, decide acceptance, find petitioners."""
+"""Registering a case at the one door, from any channel, and deciding about it: listing and
+reading cases, classifying them by law and deciding acceptance."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from services.intake.application import (
-    IntakeApplication,
-    Outcome,
-    PossibleDuplicates,
-    Submission,
-    fingerprint,
+from services.intake import commands, domain
+from services.intake.api.deps import (
+    DECIDING,
+    READING,
+    REGISTERING,
+    CurrentActor,
+    Intake,
+    RequestTrace,
 )
-from services.intake.domain import Case, Channel, Decision, LegalChannel, LegalClass, masked
+from services.intake.api.views import CaseView, Strict, case_view, progress_view
+from services.intake.application import Outcome, PossibleDuplicates, fingerprint
+from services.intake.domain import (
+    AcceptanceDecision,
+    DuplicateAction,
+    ExternalReference,
+    GroupPetition,
+    Whereabouts,
+)
 from services.intake.index import Query as CaseQuery
-from services.intake.queue import Layout
-from shared.auth import CurrentActor, Forbidden, require_role
-from shared.domain import Actor, DomainError
-from shared.http import example, problem, request_trace
-from shared.territory import Location, Territory
+from shared.auth import Forbidden, require_role
+from shared.domain import DomainError
+from shared.http import example, problem
+from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 
 router = APIRouter(prefix="/v1", tags=["cases"])
 
-REGISTERING_ROLES = ("clerk", "admin", "integration")
-DECIDING_ROLES = ("clerk", "supervisor", "leader", "admin")
-READING_ROLES = ("clerk", "handler", "supervisor", "leader", "auditor", "admin", "integration")
-
 Text = Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PetitionerIn(Strict):
@@ -157,35 +158,6 @@ class Registered(BaseModel):
     )
 
 
-class CaseView(BaseModel):
-    case_id: UUID
-    status: str
-    channel: Channel
-    petitioners: list[dict[str, Any]]
-    group: dict[str, Any] | None
-    subject: str
-    description: str
-    category: str
-    location: dict[str, Any] = Field(
-        description="The place, its path of places from the top tier, and their names"
-    )
-    legal_class: str | None
-    litigation_related: bool
-    accused: str | None
-    addressed_to: str | None
-    external: dict[str, Any] | None
-    acceptance: dict[str, Any] | None
-    notice_required: bool
-    duplicate_review: dict[str, Any] | None
-    repeat_count: int
-    progress: dict[str, Any] | None
-    first_receiver: str
-    registered_by: dict[str, Any]
-    registered_at: datetime
-    updated_at: datetime | None
-    version: int
-
-
 class CasePage(BaseModel):
     total: int
     limit: int
@@ -220,43 +192,6 @@ class DecideAcceptance(Strict):
     diverted_to: LegalChannel | None = None
 
 
-def _app(request: Request) -> IntakeApplication:
-    return request.app.state.runtime.application  # type: ignore[no-any-return]
-
-
-def location_view(location: Location, territory: Territory) -> dict[str, Any]:
-    return {**location.as_dict(), "label": territory.place_label(location)}
-
-
-def view(case: Case, actor: Actor, territory: Territory) -> CaseView:
-    return CaseView(
-        case_id=case.id,
-        status=case.status,
-        channel=Channel(case.channel),
-        petitioners=case.petitioners_for(actor),
-        group=case.group,
-        subject=case.subject,
-        description=case.description,
-        category=case.category,
-        location=location_view(case.location, territory),
-        legal_class=case.legal_class,
-        litigation_related=case.litigation_related,
-        accused=case.accused,
-        addressed_to=case.addressed_to,
-        external=case.external,
-        acceptance=case.acceptance,
-        notice_required=case.notice_required,
-        duplicate_review=case.duplicate_review,
-        repeat_count=case.repeat_count,
-        progress=case.progress,
-        first_receiver=case.first_receiver,
-        registered_by=case.registered_by,
-        registered_at=case.created_on,
-        updated_at=case.updated_at,
-        version=case.version,
-    )
-
-
 MESSAGES = {
     "registered": "registered as a new case",
     "existing": "this submission was already registered; nothing new was created",
@@ -274,12 +209,12 @@ def answer(outcome: Outcome, response: Response, code: str) -> Registered:
     if outcome.outcome == "existing":
         response.headers["Idempotent-Replayed"] = "true"
     return Registered(
-        outcome=outcome.outcome,  # type: ignore[arg-type]
+        outcome=outcome.outcome,
         case_id=case.id,
-        status=case.status,
+        status=case.status.value,
         message=MESSAGES[outcome.outcome],
         repeat_count=case.repeat_count,
-        progress=case.progress,
+        progress=progress_view(case),
         case_code=code,
     )
 
@@ -318,46 +253,56 @@ def duplicates_problem(error: PossibleDuplicates) -> JSONResponse:
 )
 async def register_case(
     body: RegisterCase,
-    request: Request,
     response: Response,
+    app: Intake,
     actor: CurrentActor,
+    trace: RequestTrace,
     idempotency_key: Annotated[
         str | None, Header(max_length=100, description="Makes a retried POST safe")
     ] = None,
 ) -> Any:
-    require_role(actor, *REGISTERING_ROLES)
-    external = body.external.model_dump() if body.external else None
+    require_role(actor, *REGISTERING)
+    given = body.external
+    external = ExternalReference(given.system, given.reference) if given else None
     if actor.role == "integration":
         if body.channel is not Channel.SYSTEM:
             raise DomainError("another system files cases on the 'system' channel", "channel")
-        external = {"system": actor.user, "reference": (external or {}).get("reference")}
+        external = ExternalReference(actor.user, given.reference if given else None)
     elif body.channel is Channel.SYSTEM:
         raise DomainError("the 'system' channel is for other systems' tokens", field="channel")
     people = (
         [body.petitioner] if body.petitioner else (body.group.representatives if body.group else [])
     )
-    submission = Submission(
+    duplicate = body.duplicate_decision
+    command = commands.RegisterCase(
         channel=body.channel,
-        petitioners=[p.model_dump() for p in people],
-        group=({"participant_count": body.group.participant_count} if body.group else None),
+        petitioners=tuple(
+            commands.PersonGiven(p.name, p.id_number, p.phone, p.address) for p in people
+        ),
+        group=GroupPetition(body.group.participant_count) if body.group else None,
         subject=body.subject,
         description=body.description,
         category=body.category,
-        location=body.location.model_dump(),
+        location=Whereabouts(body.location.place, body.location.lat, body.location.long),
         legal_class=body.legal_class,
         addressed_to=body.addressed_to,
         external=external,
         idempotency_key=idempotency_key,
-        duplicate_decision=(
-            body.duplicate_decision.model_dump(mode="json") if body.duplicate_decision else None
-        ),
+        duplicate_decision=domain.DuplicateDecision(
+            DuplicateAction(duplicate.action),
+            duplicate.case_id,
+            duplicate.reason,
+            duplicate.new_facts,
+            duplicate.note,
+        )
+        if duplicate
+        else None,
         fingerprint=fingerprint(body.model_dump(mode="json", exclude={"duplicate_decision"})),
     )
-    app = _app(request)
     try:
         # The one blocking step goes to the thread pool; the rest of the request (and the
         # answer's validation) stays on the event loop, without two more hops there and back.
-        outcome = await run_in_threadpool(app.register, submission, actor, request_trace(request))
+        outcome = await run_in_threadpool(app.register, command, actor, trace)
     except PossibleDuplicates as error:
         return duplicates_problem(error)
     return answer(outcome, response, app.case_code(outcome.case.id))
@@ -365,7 +310,7 @@ async def register_case(
 
 @router.get("/cases", response_model=CasePage, summary="List cases, newest first")
 def list_cases(
-    request: Request,
+    app: Intake,
     actor: CurrentActor,
     category: Annotated[list[str] | None, Query()] = None,
     status: Annotated[Literal["open", "closed"] | None, Query()] = None,
@@ -377,7 +322,7 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CasePage:
-    require_role(actor, *READING_ROLES)
+    require_role(actor, *READING)
     query = CaseQuery(
         categories=category,
         open=None if status is None else status == "open",
@@ -388,34 +333,38 @@ def list_cases(
         limit=limit,
         offset=offset,
     )
-    app = _app(request)
     cases, total = app.cases(query)
     territory = app.territory()
     return CasePage(
-        total=total, limit=limit, offset=offset, cases=[view(c, actor, territory) for c in cases]
+        total=total,
+        limit=limit,
+        offset=offset,
+        cases=[case_view(c, actor, territory) for c in cases],
     )
 
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case as intake knows it")
-def get_case(case_id: UUID, request: Request, actor: CurrentActor) -> CaseView:
-    require_role(actor, *READING_ROLES)
-    app = _app(request)
+def get_case(case_id: UUID, app: Intake, actor: CurrentActor) -> CaseView:
+    require_role(actor, *READING)
     case = app.get_case(case_id)
-    if actor.role == "integration" and (case.external or {}).get("system") != actor.user:
+    if actor.role == "integration" and (
+        case.external is None or case.external.system != actor.user
+    ):
         raise Forbidden("another system reads only the cases it filed")
-    return view(case, actor, app.territory())
+    return case_view(case, actor, app.territory())
 
 
 @router.post(
     "/cases/{case_id}/classification", response_model=CaseView, summary="Set the legal class"
 )
 def classify_case(
-    case_id: UUID, body: ClassifyCase, request: Request, actor: CurrentActor
+    case_id: UUID, body: ClassifyCase, app: Intake, actor: CurrentActor, trace: RequestTrace
 ) -> CaseView:
-    require_role(actor, *DECIDING_ROLES)
-    app = _app(request)
-    case = app.classify(case_id, actor, request_trace(request), **body.model_dump())
-    return view(case, actor, app.territory())
+    require_role(actor, *DECIDING)
+    command = commands.Classify(
+        case_id, body.legal_class, body.litigation_related, body.accused, body.note
+    )
+    return case_view(app.classify(command, actor, trace), actor, app.territory())
 
 
 @router.post(
@@ -424,146 +373,9 @@ def classify_case(
     summary="Accept, decline (with reason) or divert to a legal channel",
 )
 def decide_acceptance(
-    case_id: UUID, body: DecideAcceptance, request: Request, actor: CurrentActor
+    case_id: UUID, body: DecideAcceptance, app: Intake, actor: CurrentActor, trace: RequestTrace
 ) -> CaseView:
-    require_role(actor, *DECIDING_ROLES)
-    app = _app(request)
-    case = app.decide_acceptance(case_id, actor, request_trace(request), **body.model_dump())
-    return view(case, actor, app.territory())
-
-
-@router.get("/petitioners", summary="Find a petitioner by ID-card number or phone")
-def find_petitioner(
-    request: Request,
-    actor: CurrentActor,
-    id_number: Annotated[str | None, Query(max_length=18)] = None,
-    phone: Annotated[str | None, Query(max_length=20)] = None,
-) -> dict[str, Any]:
-    require_role(actor, *DECIDING_ROLES)
-    person = _app(request).find_petitioner(id_number=id_number, phone=phone)
-    return petitioner_view(person, actor)
-
-
-@router.get("/petitioners/{petitioner_id}", summary="A petitioner, their cases and repeats")
-def get_petitioner(petitioner_id: UUID, request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *READING_ROLES[:-1])
-    return petitioner_view(_app(request).petitioner(petitioner_id), actor)
-
-
-def petitioner_view(person: Any, actor: Actor) -> dict[str, Any]:
-    return {
-        "petitioner_id": str(person.id),
-        **masked(person.as_dict(), actor),
-        "case_ids": person.case_ids,
-        "repeat_count": person.repeat_count,
-    }
-
-
-@router.get("/categories", summary="Case categories a registration may use")
-def categories(request: Request, _: CurrentActor) -> list[dict[str, Any]]:
-    return [asdict(c) for c in _app(request).territory().categories.values() if c.active]
-
-
-@router.get("/places", summary="The places a case may be filed at (the territory's registry)")
-def places(request: Request, _: CurrentActor) -> list[dict[str, Any]]:
-    territory = _app(request).territory()
-    return [
-        {
-            "code": p.code,
-            "name": p.name,
-            "tier": p.tier,
-            "grid": territory.grid(p),
-            "path": [x.code for x in territory.path(p.code)],
-            "label": " ".join(x.name for x in territory.path(p.code)),
-        }
-        for p in territory.places.values()
-        if p.active
-    ]
-
-
-@router.get("/legal-channels", summary="Where a diverted matter may be sent (诉访分离)")
-def legal_channels(_: CurrentActor) -> list[str]:
-    return [c.value for c in LegalChannel]
-
-
-queue = APIRouter(prefix="/v1/queue", tags=["queue"])
-
-QUEUE_ROLES = ("clerk", "handler", "admin")
-
-
-class TicketIn(Strict):
-    model_config = example({"line": "B"})
-    line: Annotated[str, Field(min_length=1, max_length=1)]
-
-
-class TransferIn(Strict):
-    model_config = example({"to_window": "W03", "reason": "涉及拆迁补偿，由住建窗口接待"})
-    to_window: Annotated[str, Field(min_length=1, max_length=10)]
-    reason: Annotated[str, Field(min_length=1, max_length=200)]
-
-
-class FinishIn(Strict):
-    model_config = example({"outcome": "served", "case_id": "0b7d3f7e-5a52-4c1e-9d55-4a3f1f6a0c11"})
-    outcome: Literal["served", "no-show"]
-    case_id: UUID | None = None
-
-
-def windows_view(layout: Layout) -> dict[str, dict[str, list[str]]]:
-    return {
-        code: {"departments": list(w.departments), "lines": list(w.lines)}
-        for code, w in layout.windows.items()
-    }
-
-
-@queue.get("", summary="Lines, windows and today's tickets, with waiting figures")
-def queue_board(request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *READING_ROLES)
-    app = _app(request)
-    layout, today = app.layout(), app.queue_today()
-    return {
-        "lines": dict(layout.lines),
-        "windows": windows_view(layout),
-        "tickets": [t.as_dict() for t in today.tickets.values()],
-        "figures": today.figures(app.clock(), layout),
-    }
-
-
-@queue.get("/figures", summary="Waiting-time figures per line, today (the centre's local day)")
-def queue_figures(request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *READING_ROLES)
-    app = _app(request)
-    return app.queue_today().figures(app.clock(), app.layout())
-
-
-@queue.post("/tickets", status_code=201, summary="A visitor takes a ticket for a line")
-def take_ticket(body: TicketIn, request: Request, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *QUEUE_ROLES)
-    return _app(request).issue_ticket(body.line, actor).as_dict()
-
-
-@queue.post(
-    "/windows/{code}/call",
-    summary="The window calls its next visitor (the one it served is done)",
-    responses={204: {"description": "Nobody is waiting for this window"}},
-)
-def call_next(code: str, request: Request, actor: CurrentActor) -> Any:
-    require_role(actor, *QUEUE_ROLES)
-    ticket = _app(request).call_next(code, actor)
-    return ticket.as_dict() if ticket is not None else Response(status_code=204)
-
-
-@queue.post("/tickets/{number}/transfer", summary="Send the visitor to another window")
-def transfer_ticket(
-    number: str, body: TransferIn, request: Request, actor: CurrentActor
-) -> dict[str, Any]:
-    require_role(actor, *QUEUE_ROLES)
-    return _app(request).transfer_ticket(number, body.to_window, body.reason, actor).as_dict()
-
-
-@queue.post("/tickets/{number}/finish", summary="The visitor was served, or did not come")
-def finish_ticket(
-    number: str, body: FinishIn, request: Request, actor: CurrentActor
-) -> dict[str, Any]:
-    require_role(actor, *QUEUE_ROLES)
-    case_id = str(body.case_id) if body.case_id else None
-    return _app(request).finish_ticket(number, body.outcome, case_id).as_dict()
+    require_role(actor, *DECIDING)
+    decision = AcceptanceDecision(body.decision, body.reason, body.diverted_to)
+    case = app.decide_acceptance(commands.DecideAcceptance(case_id, decision), actor, trace)
+    return case_view(case, actor, app.territory())
