@@ -20,6 +20,7 @@ from shared.messages import (
     Location,
 )
 from shared.registry import REPLICA_EVENTS
+from shared.scrub import scrub
 from shared.wiring import Wire
 
 WIRE = Wire("intake")
@@ -45,12 +46,15 @@ WIRE.internal(
 
 @WIRE.maps(Case.Registered)
 def _registered(event: Case.Registered) -> Contract:
+    """The registration, its free text scrubbed of personal data (`shared.scrub`): the
+    petitioners stay in intake."""
     review = event.duplicate_review
+    names = [p.details.name for p in event.petitioners]
     return CaseRegistered(
         case_id=str(event.originator_id),
         channel=event.channel,
-        subject=event.subject,
-        description=event.description,
+        subject=scrub(event.subject, names),
+        description=scrub(event.description, names),
         category=event.category,
         location=Location(place=event.location.place, path=list(event.location.path)),
         registered_at=event.timestamp,

@@ -4,10 +4,12 @@ text leaving intake carries nobody's phone, ID number, e-mail or name."""
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from services.intake import api as intake_api
+from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication
 from shared.auth import issue_token
 from shared.guard import safe_text
@@ -16,6 +18,7 @@ from shared.service import Runtime, create_api
 from shared.settings import Settings
 from tests.territory import seeded
 from tests.unit.test_api import EXAMPLE
+from tests.unit.test_flow import published
 
 SETTINGS = Settings(jwt_secret="s" * 40)
 
@@ -97,3 +100,19 @@ def test_free_text_is_scrubbed_of_phones_id_numbers_emails_and_the_petitioners_n
         "〔姓名〕（身份证〔身份证号〕）请回电 〔电话〕、〔电话〕 或座机 〔电话〕，邮箱 〔邮箱〕；"
         "合同 〔号码〕，8月至10月共1.8万元，2026-11-21 约谈"
     )
+
+
+def test_free_text_intake_puts_on_kafka_carries_no_personal_data(client):
+    c, app = client
+    body = {
+        **EXAMPLE,
+        "subject": "王建国反映工资被拖欠",
+        "description": "请回电 138-0013-8000 或 wjg@example.com，身份证 120117198503150016",
+    }
+    assert c.post("/v1/cases", json=body).status_code == 201
+    [registered] = [e for e in published(app, intake_wire) if e.type.endswith("registered.v2")]
+    text = orjson.dumps(registered.data).decode()
+    for personal in ("王建国", "13800138000", "138-0013-8000", "wjg@example.com", "1201171985"):
+        assert personal not in text
+    assert registered.data["subject"] == "〔姓名〕反映工资被拖欠"
+    assert registered.data["description"] == "请回电 〔电话〕 或 〔邮箱〕，身份证 〔身份证号〕"

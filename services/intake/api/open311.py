@@ -6,12 +6,12 @@ and `GET /requests/{id}.{fmt}`. Only requests filed through Open311 are shown, a
 accusation (Art. 30): matters registered at the door are not public. Errors are
 `[{code, description}]` with the HTTP status as `code`. Times are ISO-8601 with the centre's
 offset. Personal data never appears in answers: requests show no names, phones or e-mail,
-and digit runs that look like phone or ID numbers in descriptions are masked.
+and descriptions are scrubbed of phone and ID numbers, e-mail addresses and the petitioners'
+names (`shared.scrub`).
 """
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +30,7 @@ from services.intake.domain import CLOSED_STATES, Case, ExternalReference, Statu
 from services.intake.index import OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
 from shared.http import NotFound
+from shared.scrub import scrub
 from shared.territory import Category, Territory
 from shared.vocabulary import Channel
 
@@ -38,7 +39,6 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
 DEFAULT_PERIOD = timedelta(days=90)
 MAX_REQUESTS = 1000
-_DIGITS = re.compile(r"\d{7,}[\dXx]?")
 
 
 class Open311Error(Exception):
@@ -144,10 +144,6 @@ def _local(moment: datetime | None, zone: ZoneInfo) -> str | None:
     return moment.astimezone(zone).isoformat(timespec="seconds") if moment else None
 
 
-def _redact(text: str) -> str:
-    return _DIGITS.sub(lambda m: m.group()[:3] + "****", text)
-
-
 def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, Any]:
     progress, acceptance = case.progress, case.acceptance
     refused = case.status in (Status.DECLINED, Status.DIVERTED)
@@ -160,7 +156,7 @@ def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, 
             "service_name"
         ],
         "service_code": case.category,
-        "description": _redact(case.description),
+        "description": scrub(case.description, [p.details.name for p in case.petitioners]),
         "agency_responsible": progress.summary
         if progress and progress.stage is Status.ASSIGNED
         else None,
