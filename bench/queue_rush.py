@@ -227,10 +227,12 @@ class Rush:
             for code, (departments, lines) in self.windows.items():
                 body = {"departments": departments, "lines": lines}
                 (await routing.put(f"/v1/windows/{code}", json=body)).raise_for_status()
-        deadline = time.monotonic() + 30
-        while set(self.windows) - set((await self.read(admin, "/v1/queue"))["windows"]):
+        deadline = time.monotonic() + 60  # a loaded machine: the registry's events are queued
+        while missing := set(self.windows) - set((await self.read(admin, "/v1/queue"))["windows"]):
             if time.monotonic() > deadline:
-                raise RuntimeError("intake has not heard the rush's windows within 30 s")
+                raise RuntimeError(
+                    f"intake has not heard the rush's windows within 60 s: {sorted(missing)}"
+                )
             await asyncio.sleep(0.2)
 
     @staticmethod
