@@ -48,15 +48,18 @@ class TrackedApplication(Application[UUID]):
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
     """Every service keeps recently used aggregates (see `remember`), in tests too, so that
     tests run the same paths as the services."""
+    value_objects: ClassVar[tuple[type, ...]] = ()
+    """The service's own value objects its stored events carry, besides the territory's."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._local = threading.local()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        """Stored events carry the domain's value objects (places, departments…) as such."""
+        """Stored events carry the domain's value objects (places, departments, the
+        service's own) as such."""
         super().register_transcodings(transcoder)
-        register_values(transcoder, *VALUE_OBJECTS)
+        register_values(transcoder, *VALUE_OBJECTS, *self.value_objects)
 
     def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
         return self.factory.process_recorder()

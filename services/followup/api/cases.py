@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from datetime import time as day_time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -29,7 +29,25 @@ from services.followup.api.views import (
     readable,
 )
 from services.followup.application import FollowUpApplication
+from services.followup.commands import (
+    ApproveLongTermPlan,
+    CloseOut,
+    DecideReview,
+    FilePlan,
+    RecordCeaseCommitment,
+    RecordOutcome,
+    RecordReturnVisit,
+    ReportProgress,
+    RequestReview,
+)
 from services.followup.domain import FollowUpCase
+from services.followup.domain.vocabulary import (
+    Opinion,
+    OutcomeForm,
+    ReviewDecision,
+    ReviewLevel,
+    Satisfaction,
+)
 from shared.auth import require_role
 from shared.http import example
 
@@ -76,7 +94,10 @@ def file_plan(
     case_id: UUID, body: PlanIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *HANDLING)
-    return _view(app, app.file_plan(case_id, body.summary, body.major, actor, trace))
+    command = FilePlan(
+        case_id=case_id, summary=body.summary, major=body.major, actor=actor, trace=trace
+    )
+    return _view(app, app.file_plan(command))
 
 
 class LongTermPlanIn(BaseModel):
@@ -97,7 +118,10 @@ def long_term_plan(
     require_role(actor, "leader")
     zone = app.rules().calendar.zone
     target = datetime.combine(body.target, day_time.max, tzinfo=zone).astimezone(UTC)
-    return _view(app, app.approve_long_term_plan(case_id, body.summary, target, actor, trace))
+    command = ApproveLongTermPlan(
+        case_id=case_id, summary=body.summary, target=target, actor=actor, trace=trace
+    )
+    return _view(app, app.approve_long_term_plan(command))
 
 
 class ProgressIn(BaseModel):
@@ -110,7 +134,8 @@ def report_progress(
     case_id: UUID, body: ProgressIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *HANDLING)
-    return _view(app, app.report_progress(case_id, body.summary, actor, trace))
+    command = ReportProgress(case_id=case_id, summary=body.summary, actor=actor, trace=trace)
+    return _view(app, app.report_progress(command))
 
 
 class OutcomeIn(BaseModel):
@@ -121,13 +146,10 @@ class OutcomeIn(BaseModel):
             "summary": "The employer paid the 18,000 yuan owed on 11-28; receipt on file.",
         }
     )
-    form: Literal["opinion", "agreement"] = Field(
-        description="A handling opinion (处理意见书, Art. 32) or a mediation/settlement "
-        "agreement (Art. 33)"
+    form: OutcomeForm = Field(
+        description="A handling opinion (Art. 32) or a mediation/settlement agreement (Art. 33)"
     )
-    opinion: Literal["support", "explain", "not-support"] | None = Field(
-        default=None, description="For an opinion: 支持 / 解释说明 / 不予支持"
-    )
+    opinion: Opinion | None = Field(default=None, description="For an opinion")
     summary: Text
 
 
@@ -139,15 +161,15 @@ def record_outcome(
     case_id: UUID, body: OutcomeIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *HANDLING)
-    case = app.record_outcome(
-        case_id,
+    command = RecordOutcome(
+        case_id=case_id,
         form=body.form,
         opinion=body.opinion,
         summary=body.summary,
         actor=actor,
         trace=trace,
     )
-    return _view(app, case)
+    return _view(app, app.record_outcome(command))
 
 
 # --- return visit, commitment, close-out --------------------------------------------------------
@@ -157,7 +179,7 @@ class ReturnVisitIn(BaseModel):
     model_config = example(
         {"satisfaction": "unsatisfied", "notes": "Only half was paid; the rest is still owed"}
     )
-    satisfaction: Literal["satisfied", "basically-satisfied", "unsatisfied"]
+    satisfaction: Satisfaction
     notes: Annotated[str, Field(max_length=5000)] = ""
 
 
@@ -169,15 +191,14 @@ def return_visit(
     case_id: UUID, body: ReturnVisitIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *STAFF)
-    case = app.record_satisfaction(
-        case_id,
+    command = RecordReturnVisit(
+        case_id=case_id,
         satisfaction=body.satisfaction,
         notes=body.notes,
-        source="return-visit",
         actor=actor,
         trace=trace,
     )
-    return _view(app, case)
+    return _view(app, app.record_return_visit(command))
 
 
 class CommitmentIn(BaseModel):
@@ -193,7 +214,8 @@ def cease_commitment(
     case_id: UUID, body: CommitmentIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *STAFF)
-    return _view(app, app.record_cease_commitment(case_id, body.note, actor, trace))
+    command = RecordCeaseCommitment(case_id=case_id, note=body.note, actor=actor, trace=trace)
+    return _view(app, app.record_cease_commitment(command))
 
 
 @router.post(
@@ -201,7 +223,7 @@ def cease_commitment(
 )
 def close_out(case_id: UUID, app: FollowUp, actor: CurrentActor, trace: RequestTrace) -> CaseStatus:
     require_role(actor, *SUPERVISING)
-    return _view(app, app.close_out(case_id, actor, trace))
+    return _view(app, app.close_out(CloseOut(case_id=case_id, actor=actor, trace=trace)))
 
 
 # --- review and re-review ------------------------------------------------------------------
@@ -215,7 +237,7 @@ class ReviewIn(BaseModel):
             "reason": "The opinion ignores the overtime hours",
         }
     )
-    level: Literal["review", "re-review"] = Field(description="复查 (Art. 35) or 复核 (Art. 36)")
+    level: ReviewLevel = Field(description="Review (Art. 35) or re-review (Art. 36)")
     organ: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="The next higher organ that reviews"
     )
@@ -230,13 +252,20 @@ def request_review(
     case_id: UUID, body: ReviewIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, "clerk", *SUPERVISING)
-    case = app.request_review(case_id, body.level, body.organ, body.reason, actor, trace)
-    return _view(app, case)
+    command = RequestReview(
+        case_id=case_id,
+        level=body.level,
+        organ=body.organ,
+        reason=body.reason,
+        actor=actor,
+        trace=trace,
+    )
+    return _view(app, app.request_review(command))
 
 
 class DecisionIn(BaseModel):
     model_config = example({"decision": "upheld", "summary": "The opinion stands"})
-    decision: Literal["upheld", "revised", "revoked"]
+    decision: ReviewDecision
     summary: Text
 
 
@@ -248,4 +277,7 @@ def decide_review(
     case_id: UUID, body: DecisionIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *SUPERVISING)
-    return _view(app, app.decide_review(case_id, body.decision, body.summary, actor, trace))
+    command = DecideReview(
+        case_id=case_id, decision=body.decision, summary=body.summary, actor=actor, trace=trace
+    )
+    return _view(app, app.decide_review(command))
