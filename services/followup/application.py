@@ -27,6 +27,7 @@ from services.followup.commands import (
     RecordCeaseCommitment,
     RecordOutcome,
     RecordReturnVisit,
+    RecordVisit,
     ReportProgress,
     RequestReview,
     ResumeClocks,
@@ -327,6 +328,20 @@ class FollowUpApplication(TrackedApplication):
     def close_out(self, command: CloseOut) -> FollowUpCase:
         return self._on_case(
             command, lambda c, now, rules: c.close_out(command.actor, command.trace, now, rules)
+        )
+
+    def record_visit(self, command: RecordVisit) -> FollowUpCase:
+        return self._on_case(
+            command,
+            lambda c, now, rules: c.record_visit(
+                kind=command.kind,
+                visited_by=command.visited_by,
+                visited_at=command.visited_at or now,
+                summary=command.summary,
+                actor=command.actor,
+                trace=command.trace,
+                at=now,
+            ),
         )
 
     def request_review(self, command: RequestReview) -> FollowUpCase:

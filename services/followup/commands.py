@@ -14,6 +14,7 @@ from services.followup.domain.vocabulary import (
     ReviewDecision,
     ReviewLevel,
     Satisfaction,
+    VisitKind,
 )
 from shared.domain import Actor, Trace
 
@@ -60,7 +61,7 @@ class RecordOutcome(CaseCommand):
     summary: str
 
 
-# --- return visit, commitment, close-out -----------------------------------------------------
+# --- return visit, commitment, close-out, visits ----------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +78,16 @@ class RecordCeaseCommitment(CaseCommand):
 @dataclass(frozen=True, kw_only=True)
 class CloseOut(CaseCommand):
     pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordVisit(CaseCommand):
+    """`visited_at` None: the visit is happening now."""
+
+    kind: VisitKind
+    visited_by: str
+    visited_at: datetime | None
+    summary: str
 
 
 # --- review and re-review ------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """What follow-up tells the other services (and, through its own topic, the case history):
-every change of a case's clock, its handling, return visits, review and close-out; and the
-holiday years an admin publishes, for the other services to count working days with. What
-other services told follow-up (the notes) and the history's entries stay inside: they are
-on the wire already, as the other services' events."""
+every change of a case's clock, its handling, return visits, review, close-out and the
+visits after it; and the holiday years an admin publishes, for the other services to count
+working days with. What other services told follow-up (the notes) and the history's entries
+stay inside: they are on the wire already, as the other services' events."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from shared.messages import (
     SatisfactionRecorded,
     ScheduledDeadline,
     SupervisionNotice,
+    VisitRecorded,
 )
 from shared.registry import REPLICA_EVENTS
 from shared.wiring import Wire
@@ -272,6 +273,18 @@ def _review_decided(event: C.ReviewDecided) -> Contract:
 @WIRE.maps(C.BecameFinal)
 def _final(event: C.BecameFinal) -> Contract:
     return CaseFinal(case_id=case_of(event), summary=event.summary, final_at=event.at)
+
+
+@WIRE.maps(C.VisitRecorded)
+def _visit(event: C.VisitRecorded) -> Contract:
+    return VisitRecorded(
+        case_id=case_of(event),
+        kind=event.kind,  # type: ignore[arg-type]
+        visited_by=event.visited_by,
+        visited_at=event.visited_at,
+        summary=event.summary,
+        recorded_at=event.at,
+    )
 
 
 # --- the work calendar ------------------------------------------------------------------------

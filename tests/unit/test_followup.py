@@ -21,6 +21,7 @@ from services.followup.commands import (
     RecordCeaseCommitment,
     RecordOutcome,
     RecordReturnVisit,
+    RecordVisit,
     ReportProgress,
     RequestReview,
     ResumeClocks,
@@ -33,6 +34,7 @@ from services.followup.domain.vocabulary import (
     ReviewDecision,
     ReviewLevel,
     Satisfaction,
+    VisitKind,
 )
 from services.followup.ledger import Facts, statistics
 from services.followup.policy import STANDARD, load_policy
@@ -51,6 +53,7 @@ from shared.messages import (
     CaseRepeated,
     Department,
     PartReported,
+    VisitRecorded,
     parse,
 )
 from shared.territory import Statistics
@@ -651,6 +654,126 @@ def test_a_re_review_decision_is_final_and_later_attempts_are_refused(app, clock
                 trace=T,
             )
         )
+
+
+# --- visits, for as long as the petitioner needs them ------------------------------------------
+
+
+def visit(case_id: str, actor: Actor = CLERK, **over) -> RecordVisit:
+    fields = {
+        "kind": VisitKind.VISIT,
+        "visited_by": "芦台街道 王主任",
+        "visited_at": None,
+        "summary": "已复工，无新诉求",
+    }
+    return RecordVisit(case_id=UUID(case_id), actor=actor, trace=T, **{**fields, **over})
+
+
+def closed_out(app, clock) -> str:
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    app.record_outcome(
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.SUPPORT,
+            summary="已支付",
+            actor=LEAD,
+            trace=T,
+        )
+    )
+    app.record_return_visit(
+        RecordReturnVisit(
+            case_id=UUID(case_id), satisfaction=Satisfaction.SATISFIED, actor=CLERK, trace=T
+        )
+    )
+    app.close_out(CloseOut(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    return case_id
+
+
+def test_visits_are_recorded_after_close_out_and_once_the_matter_is_final(app, clock):
+    case_id = closed_out(app, clock)
+    with pytest.raises(FollowUpRefused, match="closed-out"):  # the handling is over…
+        app.report_progress(
+            ReportProgress(case_id=UUID(case_id), summary="再次约谈", actor=LEAD, trace=T)
+        )
+    clock.advance(days=200)  # …the petitioner is still visited, months later
+    case = app.record_visit(visit(case_id))
+    yesterday = clock.now - timedelta(days=1)
+    case = app.record_visit(
+        visit(
+            case_id,
+            LEAD,
+            kind=VisitKind.RETURN_CALL,
+            visited_by="李科长",
+            visited_at=yesterday,
+            summary="电话回访，工资已全部结清",
+        )
+    )
+    assert case.status == "closed-out" and not case.running()  # no clock started
+    assert [(v.kind, v.visited_by, v.visited_at, v.recorded_by) for v in case.visits] == [
+        ("visit", "芦台街道 王主任", clock.now, "alice"),
+        ("return-call", "李科长", yesterday, "li"),
+    ]
+
+    final = registered(app, clock)
+    assign(app, clock, final)
+    app.record_outcome(
+        RecordOutcome(
+            case_id=UUID(final),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.NOT_SUPPORT,
+            summary="不予支持",
+            actor=LEAD,
+            trace=T,
+        )
+    )
+    for level, decision_by in ((ReviewLevel.REVIEW, SUPERVISOR), (ReviewLevel.RE_REVIEW, LEADER)):
+        app.request_review(
+            RequestReview(
+                case_id=UUID(final),
+                level=level,
+                organ="人民政府",
+                reason="不服",
+                actor=CLERK,
+                trace=T,
+            )
+        )
+        app.decide_review(
+            DecideReview(
+                case_id=UUID(final),
+                decision=ReviewDecision.UPHELD,
+                summary="维持",
+                actor=decision_by,
+                trace=T,
+            )
+        )
+    clock.advance(days=400)
+    case = app.record_visit(visit(final, SUPERVISOR, summary="仍有情绪，已做疏导"))
+    assert case.status == "final"
+    assert [v.summary for v in case.visits] == ["仍有情绪，已做疏导"]
+    [told] = [m for m in wired(app) if isinstance(m, VisitRecorded) and m.case_id == final]
+    assert (told.kind, told.visited_at, told.summary) == ("visit", clock.now, "仍有情绪，已做疏导")
+
+
+def test_a_visit_is_refused_naming_the_field_and_nothing_is_written(app, clock):
+    case_id = closed_out(app, clock)
+    before = position(app)
+    refusals = {
+        "summary": visit(case_id, summary="   "),
+        "visited_by": visit(case_id, visited_by=" "),
+        "visited_at": visit(case_id, visited_at=clock.now + timedelta(hours=1)),
+        "department": visit(case_id, Actor("wu", "handler", "lutai-office")),
+    }
+    for field, command in refusals.items():
+        with pytest.raises(FollowUpRefused) as refused:
+            app.record_visit(command)
+        assert refused.value.field == field
+    with pytest.raises(FollowUpRefused, match="before the case was registered") as refused:
+        app.record_visit(visit(case_id, visited_at=T0 - timedelta(days=1)))
+    assert refused.value.field == "visited_at"
+    assert position(app) == before
+    assert app.get_case(case_id).visits == []
 
 
 # --- statistics ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """A case's status, and its handling: the plan, progress, the outcome, the return visit,
-the cease-petition commitment, close-out, review and re-review."""
+the cease-petition commitment, close-out, review and re-review, and the visits that follow
+the petitioner for as long as needed."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from services.followup.api.deps import (
     HANDLING,
     READING,
     STAFF,
     SUPERVISING,
+    VISITING,
     CurrentActor,
     FollowUp,
     RequestTrace,
@@ -37,6 +39,7 @@ from services.followup.commands import (
     RecordCeaseCommitment,
     RecordOutcome,
     RecordReturnVisit,
+    RecordVisit,
     ReportProgress,
     RequestReview,
 )
@@ -47,6 +50,7 @@ from services.followup.domain.vocabulary import (
     ReviewDecision,
     ReviewLevel,
     Satisfaction,
+    VisitKind,
 )
 from shared.auth import require_role
 from shared.http import example
@@ -281,3 +285,48 @@ def decide_review(
         case_id=case_id, decision=body.decision, summary=body.summary, actor=actor, trace=trace
     )
     return _view(app, app.decide_review(command))
+
+
+# --- visits, for as long as the petitioner needs them ---------------------------------------------
+
+
+class VisitIn(BaseModel):
+    model_config = example(
+        {
+            "kind": "visit",
+            "visited_by": "芦台街道 王主任、区信访局 李科长",
+            "visited_at": "2027-03-02T10:00:00+08:00",
+            "summary": "The petitioner is working again; no new claim, asked about his pension",
+        }
+    )
+    kind: VisitKind = Field(
+        default=VisitKind.VISIT, description="A visit in person, or a call back by telephone"
+    )
+    visited_by: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Who visited or called"
+    )
+    visited_at: AwareDatetime | None = Field(
+        default=None, description="When (with offset); omitted: now"
+    )
+    summary: Text = Field(description="What was said")
+
+
+@router.post(
+    "/cases/{case_id}/visits",
+    summary="Record a visit or call to the petitioner, at any time — also after "
+    "close-out and once the matter is final",
+)
+def record_visit(
+    case_id: UUID, body: VisitIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *VISITING)
+    command = RecordVisit(
+        case_id=case_id,
+        kind=body.kind,
+        visited_by=body.visited_by,
+        visited_at=body.visited_at,
+        summary=body.summary,
+        actor=actor,
+        trace=trace,
+    )
+    return _view(app, app.record_visit(command))

@@ -26,6 +26,7 @@ from services.followup.domain import (
     Review,
     SupervisionNotice,
     Unit,
+    Visit,
 )
 from services.followup.domain.vocabulary import Status
 from shared.domain import Actor
@@ -70,6 +71,10 @@ class CaseStatus(BaseModel):
     reviews: list[Review]
     final: Finality | None
     supervision_notices: list[SupervisionNotice]
+    visits: list[Visit] = Field(
+        description="Visits and calls to the petitioner, recorded at any time, also after "
+        "close-out and once the matter is final"
+    )
     as_of: datetime
 
 
@@ -147,6 +152,7 @@ def case_status(case: FollowUpCase, now: datetime) -> CaseStatus:
         reviews=case.reviews,
         final=case.final,
         supervision_notices=case.notices,
+        visits=case.visits,
         as_of=now,
     )
 

@@ -2,7 +2,7 @@
 
 - `vocabulary` its words, as enums (deadline kinds, milestones, satisfaction, review levels…)
 - `case`       a case's handling: what the other services said of it, outcome, return visit,
-               reopening, close-out and review (`FollowUpCase`)
+               reopening, close-out, review, and visits (`FollowUpCase`)
 - `clocks`     its clocks: deadlines from the policy, reminders, breaches and supervision
                notices, pauses, extensions (`CaseClocks`, the base of `FollowUpCase`)
 - `calendar`   the holiday calendar working days are counted with (`HolidayCalendar`)
@@ -29,6 +29,7 @@ from services.followup.domain.case import (
     Report,
     Review,
     Unit,
+    Visit,
 )
 from services.followup.domain.clocks import (
     SUPERVISION_OFFICE,
@@ -91,6 +92,7 @@ __all__ = [
     "SupervisionNotice",
     "Unit",
     "Verification",
+    "Visit",
     "causal_order",
     "entry_hash",
     "history_id",

@@ -1,5 +1,6 @@
 """A case as follow-up tracks it: what the other services said of it, its handling to an
-outcome, return visits and satisfaction, reopening, close-out, review and re-review."""
+outcome, return visits and satisfaction, reopening, close-out, review and re-review,
+and the visits to the petitioner that go on for as long as the petitioner needs them."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from services.followup.domain.vocabulary import (
     ReviewLevel,
     Satisfaction,
     Status,
+    VisitKind,
 )
 from shared.domain import Actor, Attributed, Trace, attribution
 from shared.territory import Location
@@ -146,9 +148,24 @@ class Finality:
     at: datetime
 
 
+@dataclass(frozen=True)
+class Visit:
+    """走访 — staff went to see or called the petitioner: who, when, how, what was said, and
+    who recorded it when. Long-term petitioners are visited for years, so a visit is
+    recorded at any time, after close-out and after the matter is final too."""
+
+    kind: VisitKind
+    visited_by: str
+    visited_at: datetime
+    summary: str
+    recorded_by: str
+    recorded_at: datetime
+
+
 class FollowUpCase(CaseClocks):
     """A case as follow-up tracks it until it is closed out or final: its clocks
-    (`CaseClocks`), its handling to an outcome, return visits, and review and re-review.
+    (`CaseClocks`), its handling to an outcome, return visits, review and re-review, and
+    the visits that follow it.
 
     It learns of registration and assignment from topics that may arrive in either order,
     so each note stands on its own and the status is derived from what is known.
@@ -374,6 +391,25 @@ class FollowUpCase(CaseClocks):
         def apply(self, case: FollowUpCase) -> None:
             case.final = Finality(self.summary, self.at)
 
+    class VisitRecorded(Attributed):
+        kind: str
+        visited_by: str
+        visited_at: datetime
+        summary: str
+        at: datetime
+
+        def apply(self, case: FollowUpCase) -> None:
+            case.visits.append(
+                Visit(
+                    VisitKind(self.kind),
+                    self.visited_by,
+                    self.visited_at,
+                    self.summary,
+                    recorded_by=self.actor["user"],
+                    recorded_at=self.at,
+                )
+            )
+
     def __init__(self) -> None:
         super().__init__()
         self.subject: str | None = None
@@ -406,6 +442,7 @@ class FollowUpCase(CaseClocks):
         self.closed_out: Closure | None = None
         self.reviews: list[Review] = []
         self.final: Finality | None = None
+        self.visits: list[Visit] = []
 
     @classmethod
     def open(cls, case_id: UUID) -> FollowUpCase:
@@ -821,3 +858,50 @@ class FollowUpCase(CaseClocks):
                 self.BecameFinal, summary=summary, at=at, **attribution(actor, trace)
             )
             self._supersede(self.running(), at, "the matter is final", trace, actor)
+
+    # --- visits, for as long as the petitioner needs them --------------------------------------
+
+    def check_visit(
+        self, visited_by: str, visited_at: datetime, summary: str, actor: Actor, at: datetime
+    ) -> None:
+        """A visit is told by whom and what was said, and was made while the case existed
+        and not later than now."""
+        self.check_lead_department(actor, "records visits")
+        if not visited_by.strip():
+            raise FollowUpRefused("name who visited or called the petitioner", field="visited_by")
+        if not summary.strip():
+            raise FollowUpRefused("say what was said at the visit", field="summary")
+        if visited_at > at:
+            raise FollowUpRefused(
+                f"a visit is recorded once made; {visited_at.isoformat()} is in the future",
+                field="visited_at",
+            )
+        if self.registered_at is not None and visited_at < self.registered_at:
+            raise FollowUpRefused(
+                f"the visit was before the case was registered ({self.registered_at.isoformat()})",
+                field="visited_at",
+            )
+
+    def record_visit(
+        self,
+        *,
+        kind: VisitKind,
+        visited_by: str,
+        visited_at: datetime,
+        summary: str,
+        actor: Actor,
+        trace: Trace,
+        at: datetime,
+    ) -> None:
+        """A visit or a call to the petitioner, recorded at any time — also once the case is
+        closed out or final: it starts and stops no clock."""
+        self.check_visit(visited_by, visited_at, summary, actor, at)
+        self.trigger_event(
+            self.VisitRecorded,
+            kind=kind,
+            visited_by=visited_by.strip(),
+            visited_at=visited_at,
+            summary=summary.strip(),
+            at=at,
+            **attribution(actor, trace),
+        )

@@ -153,3 +153,10 @@ class ReviewDecision(StrEnum):
     UPHELD = "upheld"
     REVISED = "revised"
     REVOKED = "revoked"
+
+
+class VisitKind(StrEnum):
+    """How staff reached the petitioner: a visit in person, or a call back by telephone."""
+
+    VISIT = "visit"
+    RETURN_CALL = "return-call"
