@@ -14,7 +14,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.followup.domain.vocabulary import DeadlineKind, Milestone, Responsible, Satisfaction
+from services.followup.domain.vocabulary import (
+    SETTLED,
+    DeadlineKind,
+    Milestone,
+    Responsible,
+    Satisfaction,
+)
 from shared.calendar import Period
 
 
@@ -69,7 +75,7 @@ class Clock:
 class CloseOut:
     """When a resolved case may be closed out (销号)."""
 
-    satisfied: tuple[Satisfaction, ...] = (Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED)
+    satisfied: tuple[Satisfaction, ...] = SETTLED
     """Return-visit answers that allow it."""
     cease_commitment_suffices: bool = True
     """A signed cease-petition commitment (息诉罢访) allows it even without such an answer."""

@@ -1034,5 +1034,10 @@ def test_a_locality_writes_its_own_policy_as_json_and_mistakes_name_the_field(tm
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match=r"clocks\.3\.starts_on: unknown milestone 'lunch'"):
         load_policy(str(path))
+    ordinary["starts_on"] = ["assigned"]
+    ordinary["kind"] = "lunch-break"  # the domain knows what each kind of clock means
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"clocks\.3\.kind: one of acceptance-notice, "):
+        load_policy(str(path))
     with pytest.raises(ValueError, match="neither a built-in policy"):
         load_policy("no-such-policy")
