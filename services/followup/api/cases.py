@@ -295,7 +295,6 @@ class VisitIn(BaseModel):
         {
             "kind": "visit",
             "visited_by": "芦台街道 王主任、区信访局 李科长",
-            "visited_at": "2027-03-02T10:00:00+08:00",
             "summary": "The petitioner is working again; no new claim, asked about his pension",
         }
     )
