@@ -396,6 +396,10 @@ def _followup_sentence(name: str, d: dict[str, Any], zone: ZoneInfo) -> str | No
         "case.review-requested": lambda: f"{d['level']} requested of {d['organ']}: {d['reason']}",
         "case.review-decided": lambda: f"{d['level']} decided: {d['decision']} — {d['summary']}",
         "case.final": lambda: f"final: {d['summary']}",
+        "case.visit-recorded": lambda: (
+            f"{'visit' if d['kind'] == 'visit' else 'call back'} by {d['visited_by']} on "
+            f"{at('visited_at')}: {d['summary']}"
+        ),
     }
     describe = sentences.get(name)
     return describe() if describe else None

@@ -513,6 +513,20 @@ class ReviewDecided(Contract):
     decided_at: datetime
 
 
+class VisitRecorded(Contract):
+    """Staff visited or called the petitioner back: who, when, what was said. Recorded
+    at any time, also after close-out and once the matter is final, for as long as a
+    long-term petitioner is followed."""
+
+    TYPE = "onestop.followup.case.visit-recorded.v1"
+    case_id: str
+    kind: Literal["visit", "return-call"]
+    visited_by: str
+    visited_at: datetime
+    summary: str
+    recorded_at: datetime
+
+
 class RegistryChanged(Contract):
     """An admin changed the centre's territory in routing's registry: exactly one of the
     fields below is set, holding the entry as it now stands (a retired one has
@@ -604,6 +618,7 @@ CONTRACTS: dict[str, type[Contract]] = {
         ReviewRequested,
         ReviewDecided,
         CaseFinal,
+        VisitRecorded,
         CalendarPublished,
     )
 }

@@ -6,23 +6,47 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import date, datetime
-from typing import Any, ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
+from services.followup.commands import (
+    ApproveLongTermPlan,
+    CaseCommand,
+    CloseOut,
+    DecideReview,
+    ExtendDeadline,
+    FilePlan,
+    IssueSupervisionNotice,
+    PauseClocks,
+    PublishHolidays,
+    RateByCode,
+    RecordCeaseCommitment,
+    RecordOutcome,
+    RecordReturnVisit,
+    RecordVisit,
+    ReportProgress,
+    RequestReview,
+    ResumeClocks,
+)
 from services.followup.domain import (
     CALENDAR_ID,
+    VALUE_OBJECTS,
     CaseHistory,
+    ChainLink,
     FollowUpCase,
+    HistoryEntry,
     HolidayCalendar,
     Rules,
+    Unit,
     Verification,
     causal_order,
     history_id,
 )
+from services.followup.domain.vocabulary import RatingSource
 from services.followup.ledger import Ledger, statistics
 from services.followup.policy import STANDARD, Policy
 from shared.casecode import code_hash
@@ -44,24 +68,26 @@ from shared.messages import (
 )
 from shared.processing import TrackedApplication
 from shared.registry import hear_registry, hears_registry, replicated_territory
-from shared.territory import Statistics, Territory
+from shared.territory import Location, Statistics, Territory
+from shared.vocabulary import Decision
 
 log = logging.getLogger("onestop.followup")
 FOLLOWUP = Actor.service("followup")
+A = TypeVar("A")
 
 
-def history_entry(event: CloudEvent) -> dict[str, Any]:
+def history_entry(event: CloudEvent) -> HistoryEntry:
     """What an auditor sees of one event: who, what, when, which service, and its cause."""
-    return {
-        "event_id": event.id,
-        "service": event.service,
-        "type": event.type,
-        "time": event.time.isoformat(),
-        "actor": event.actor.as_dict(),
-        "correlation_id": event.correlation_id,
-        "causation_id": event.causation_id,
-        "data": event.data,
-    }
+    return HistoryEntry(
+        event_id=event.id,
+        service=event.service,
+        type=event.type,
+        time=event.time,
+        actor=event.actor,
+        correlation_id=event.correlation_id,
+        causation_id=event.causation_id,
+        data=event.data,
+    )
 
 
 NOT_OF_A_CASE = (CalendarPublished.TYPE,)
@@ -83,6 +109,7 @@ NOTED = (
 
 class FollowUpApplication(TrackedApplication):
     name = "followup"
+    value_objects = VALUE_OBJECTS
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
     """Fewer than the other services: a case here is two aggregates, one of them the whole
     audit trail, and a case's events arrive within seconds of each other; the ledger keeps
@@ -124,17 +151,12 @@ class FollowUpApplication(TrackedApplication):
             self._rules = (time.monotonic() + self.RULES_TTL, Rules(self.policy, calendar))
         return self._rules[1]
 
-    def publish_holidays(
-        self,
-        year: int,
-        holidays: list[date],
-        make_up_days: list[date],
-        actor: Actor,
-        trace: Trace,
-    ) -> HolidayCalendar:
+    def publish_holidays(self, command: PublishHolidays) -> HolidayCalendar:
         book = self._change(
             self._calendar_to_change,
-            lambda b: b.publish(year, holidays, make_up_days, actor, trace),
+            lambda b: b.publish(
+                command.year, command.holidays, command.make_up_days, command.actor, command.trace
+            ),
         )
         self._rules = None
         return book
@@ -166,7 +188,7 @@ class FollowUpApplication(TrackedApplication):
 
     @staticmethod
     def _note(
-        case: FollowUpCase, type_: str, data: dict[str, Any], trace: Trace, rules: Rules
+        case: FollowUpCase, type_: str, data: dict[str, object], trace: Trace, rules: Rules
     ) -> None:
         """What one event from another service means for the case's status and clock."""
         if type_ not in NOTED:
@@ -176,7 +198,7 @@ class FollowUpApplication(TrackedApplication):
             case.note_registration(
                 subject=message.subject,
                 category=message.category,
-                location=message.location.model_dump(),
+                location=Location.of(message.location.model_dump()),
                 registered_at=message.registered_at,
                 first_receiver=message.first_receiver,
                 trace=trace,
@@ -188,11 +210,11 @@ class FollowUpApplication(TrackedApplication):
                 rules=rules,
             )
         elif isinstance(message, CaseAcceptanceDecided):
-            case.note_acceptance(message.decision, message.decided_at, trace, rules)
+            case.note_acceptance(Decision(message.decision), message.decided_at, trace, rules)
         elif isinstance(message, CaseAssigned):
             case.note_assignment(
-                lead=message.lead.model_dump(),
-                co_handlers=[d.model_dump() for d in message.co_handlers],
+                lead=Unit(message.lead.code, message.lead.name),
+                co_handlers=[Unit(d.code, d.name) for d in message.co_handlers],
                 assigned_at=message.assigned_at,
                 trace=trace,
                 rules=rules,
@@ -235,131 +257,146 @@ class FollowUpApplication(TrackedApplication):
     # --- commands from people ----------------------------------------------------------------
 
     def _on_case(
-        self, case_id: UUID, change: Callable[[FollowUpCase, datetime, Rules], object]
-    ) -> Any:
+        self, command: CaseCommand, change: Callable[[FollowUpCase, datetime, Rules], object]
+    ) -> FollowUpCase:
         """Run a command on the case's fresh state, at the clock's time, under today's rules."""
         rules = self.rules()
         return self._change(
-            lambda: self.get_case(case_id), lambda c: change(c, self.clock(), rules)
+            lambda: self.get_case(command.case_id), lambda c: change(c, self.clock(), rules)
         )
 
-    def file_plan(
-        self, case_id: UUID, summary: str, major: bool, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def file_plan(self, command: FilePlan) -> FollowUpCase:
         return self._on_case(
-            case_id, lambda c, now, rules: c.file_plan(summary, major, actor, trace, now, rules)
+            command,
+            lambda c, now, rules: c.file_plan(
+                command.summary, command.major, command.actor, command.trace, now, rules
+            ),
         )
 
-    def approve_long_term_plan(
-        self, case_id: UUID, summary: str, target: datetime, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def approve_long_term_plan(self, command: ApproveLongTermPlan) -> FollowUpCase:
         return self._on_case(
-            case_id,
+            command,
             lambda c, now, rules: c.approve_long_term_plan(
-                summary, target, actor, trace, now, rules
+                command.summary, command.target, command.actor, command.trace, now, rules
             ),
         )
 
-    def report_progress(
-        self, case_id: UUID, summary: str, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def report_progress(self, command: ReportProgress) -> FollowUpCase:
         return self._on_case(
-            case_id, lambda c, now, rules: c.report_progress(summary, actor, trace, now, rules)
+            command,
+            lambda c, now, rules: c.report_progress(
+                command.summary, command.actor, command.trace, now, rules
+            ),
         )
 
-    def record_outcome(
-        self,
-        case_id: UUID,
-        *,
-        form: str,
-        opinion: str | None,
-        summary: str,
-        actor: Actor,
-        trace: Trace,
-    ) -> FollowUpCase:
+    def record_outcome(self, command: RecordOutcome) -> FollowUpCase:
         return self._on_case(
-            case_id,
+            command,
             lambda c, now, rules: c.record_outcome(
-                form=form,
-                opinion=opinion,
-                summary=summary,
-                actor=actor,
-                trace=trace,
+                form=command.form,
+                opinion=command.opinion,
+                summary=command.summary,
+                actor=command.actor,
+                trace=command.trace,
                 at=now,
                 rules=rules,
             ),
         )
 
-    def record_satisfaction(
-        self,
-        case_id: UUID,
-        *,
-        satisfaction: str,
-        notes: str,
-        source: str,
-        actor: Actor,
-        trace: Trace,
-    ) -> FollowUpCase:
+    def record_return_visit(self, command: RecordReturnVisit) -> FollowUpCase:
         return self._on_case(
-            case_id,
+            command,
             lambda c, now, rules: c.record_satisfaction(
-                satisfaction=satisfaction,
-                notes=notes,
-                source=source,
-                actor=actor,
-                trace=trace,
+                satisfaction=command.satisfaction,
+                notes=command.notes,
+                source=RatingSource.RETURN_VISIT,
+                actor=command.actor,
+                trace=command.trace,
                 at=now,
                 rules=rules,
             ),
         )
 
-    def record_cease_commitment(
-        self, case_id: UUID, note: str, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def record_cease_commitment(self, command: RecordCeaseCommitment) -> FollowUpCase:
         return self._on_case(
-            case_id, lambda c, now, rules: c.record_cease_commitment(note, actor, trace, now)
+            command,
+            lambda c, now, rules: c.record_cease_commitment(
+                command.note, command.actor, command.trace, now
+            ),
         )
 
-    def close_out(self, case_id: UUID, actor: Actor, trace: Trace) -> FollowUpCase:
-        return self._on_case(case_id, lambda c, now, rules: c.close_out(actor, trace, now, rules))
-
-    def request_review(
-        self, case_id: UUID, level: str, organ: str, reason: str, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def close_out(self, command: CloseOut) -> FollowUpCase:
         return self._on_case(
-            case_id,
-            lambda c, now, rules: c.request_review(level, organ, reason, actor, trace, now, rules),
+            command, lambda c, now, rules: c.close_out(command.actor, command.trace, now, rules)
         )
 
-    def decide_review(
-        self, case_id: UUID, decision: str, summary: str, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def record_visit(self, command: RecordVisit) -> FollowUpCase:
         return self._on_case(
-            case_id,
-            lambda c, now, rules: c.decide_review(decision, summary, actor, trace, now, rules),
+            command,
+            lambda c, now, rules: c.record_visit(
+                kind=command.kind,
+                visited_by=command.visited_by,
+                visited_at=command.visited_at or now,
+                summary=command.summary,
+                actor=command.actor,
+                trace=command.trace,
+                at=now,
+            ),
         )
 
-    def pause_clocks(self, case_id: UUID, reason: str, actor: Actor, trace: Trace) -> FollowUpCase:
+    def request_review(self, command: RequestReview) -> FollowUpCase:
         return self._on_case(
-            case_id, lambda c, now, rules: c.pause_clocks(reason, actor, trace, now)
+            command,
+            lambda c, now, rules: c.request_review(
+                command.level,
+                command.organ,
+                command.reason,
+                command.actor,
+                command.trace,
+                now,
+                rules,
+            ),
         )
 
-    def resume_clocks(self, case_id: UUID, actor: Actor, trace: Trace) -> FollowUpCase:
-        return self._on_case(case_id, lambda c, now, rules: c.resume_clocks(actor, trace, now))
-
-    def extend(
-        self, case_id: UUID, kind: str, days: int, reason: str, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def decide_review(self, command: DecideReview) -> FollowUpCase:
         return self._on_case(
-            case_id, lambda c, now, rules: c.extend(kind, days, reason, actor, trace, now, rules)
+            command,
+            lambda c, now, rules: c.decide_review(
+                command.decision, command.summary, command.actor, command.trace, now, rules
+            ),
         )
 
-    def issue_supervision_notice(
-        self, case_id: UUID, text: str, department: str | None, actor: Actor, trace: Trace
-    ) -> FollowUpCase:
+    def pause_clocks(self, command: PauseClocks) -> FollowUpCase:
         return self._on_case(
-            case_id,
-            lambda c, now, rules: c.issue_supervision_notice(text, department, actor, trace, now),
+            command,
+            lambda c, now, rules: c.pause_clocks(command.reason, command.actor, command.trace, now),
+        )
+
+    def resume_clocks(self, command: ResumeClocks) -> FollowUpCase:
+        return self._on_case(
+            command, lambda c, now, rules: c.resume_clocks(command.actor, command.trace, now)
+        )
+
+    def extend(self, command: ExtendDeadline) -> FollowUpCase:
+        return self._on_case(
+            command,
+            lambda c, now, rules: c.extend(
+                command.kind,
+                command.days,
+                command.reason,
+                command.actor,
+                command.trace,
+                now,
+                rules,
+            ),
+        )
+
+    def issue_supervision_notice(self, command: IssueSupervisionNotice) -> FollowUpCase:
+        return self._on_case(
+            command,
+            lambda c, now, rules: c.issue_supervision_notice(
+                command.text, command.department, command.actor, command.trace, now
+            ),
         )
 
     # --- the petitioner, with the case code ----------------------------------------------
@@ -370,17 +407,22 @@ class FollowUpApplication(TrackedApplication):
             raise NotFound("a case with this code")
         return self.get_case(case_id)
 
-    def rate_by_code(self, code: str, satisfaction: str, comment: str) -> FollowUpCase:
-        case = self.case_by_code(code)
+    def rate_by_code(self, command: RateByCode) -> FollowUpCase:
+        case = self.case_by_code(command.code)
         petitioner = Actor(user="petitioner", role="petitioner")
         trace = Trace(correlation_id=f"petitioner-rating:{case.id}")
-        return self.record_satisfaction(
-            case.id,
-            satisfaction=satisfaction,
-            notes=comment,
-            source="petitioner",
-            actor=petitioner,
-            trace=trace,
+        rules = self.rules()
+        return self._change(
+            lambda: self.get_case(case.id),
+            lambda c: c.record_satisfaction(
+                satisfaction=command.satisfaction,
+                notes=command.comment,
+                source=RatingSource.PETITIONER,
+                actor=petitioner,
+                trace=trace,
+                at=self.clock(),
+                rules=rules,
+            ),
         )
 
     # --- reading ----------------------------------------------------------------------------
@@ -409,7 +451,7 @@ class FollowUpApplication(TrackedApplication):
         if as_of is None:
             if case is None:
                 raise NotFound(f"case {case_id}")
-            return case  # type: ignore[no-any-return]
+            return case
         version = 0
         for event in self.events.get(case_id):
             if event.timestamp > as_of:  # type: ignore[attr-defined]
@@ -421,14 +463,15 @@ class FollowUpApplication(TrackedApplication):
         if not entries:
             raise NotFound(f"case {case_id} as of {as_of.isoformat()}")
         past = FollowUpCase.open(case_id)
-        for entry in entries:
-            trace = Trace(entry["correlation_id"], entry["event_id"])
-            self._note(past, entry["type"], entry["data"], trace, self.rules())
+        for link in entries:
+            entry = link.entry
+            trace = Trace(entry.correlation_id, entry.event_id)
+            self._note(past, entry.type, entry.data, trace, self.rules())
         return past
 
     def history(
         self, case_id: UUID, as_of: datetime | None = None
-    ) -> tuple[list[dict[str, Any]], Verification]:
+    ) -> tuple[list[ChainLink], Verification]:
         """Every event about the case, in causal order, rebuilt from the stored events,
         with the result of checking the hash chain."""
         history = self._get(history_id(case_id), CaseHistory)
@@ -436,10 +479,10 @@ class FollowUpApplication(TrackedApplication):
             raise NotFound(f"history of case {case_id}")
         entries = history.entries
         if as_of is not None:
-            entries = [e for e in entries if datetime.fromisoformat(e["time"]) <= as_of]
+            entries = [e for e in entries if e.entry.time <= as_of]
         return causal_order(entries), history.verify()
 
-    def _get(self, aggregate_id: UUID, kind: type[Any]) -> Any:
+    def _get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         aggregate = self.load(aggregate_id)
         assert aggregate is None or isinstance(aggregate, kind)
         return aggregate

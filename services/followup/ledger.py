@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from services.followup.domain import FollowUpCase
+from services.followup.domain.vocabulary import (
+    HANDLING,
+    SETTLED,
+    DeadlineKind,
+    Satisfaction,
+    Status,
+)
 from shared.projection import LogFollower, current
-from shared.territory import Location, Statistics, Territory
+from shared.territory import Statistics, Territory
+from shared.vocabulary import Channel, Decision
 
-SETTLED = ("satisfied", "basically-satisfied")
+if TYPE_CHECKING:
+    from services.followup.application import FollowUpApplication
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,56 +33,55 @@ class Facts:
 
     case_id: UUID
     registered_at: datetime | None
-    channel: str | None
+    channel: Channel | None
     lead: str | None
     path: tuple[str, ...]
     """The case's place and those it lies within, top tier first."""
-    status: str
+    status: Status
     declined: bool
     notice_due: datetime | None
     notice_met: datetime | None
     first_outcome_at: datetime | None
     outcome_on_time: bool
     closed_out: bool
-    satisfaction: str | None  # the latest rating's
+    satisfaction: Satisfaction | None  # the latest rating's
     rated: bool
     ceased: bool
     repeats: tuple[datetime, ...]
     repeat_after_outcome: bool
     first_round_settled_at_window: bool
-    breaches: tuple[tuple[str, datetime], ...]
+    breaches: tuple[tuple[DeadlineKind, datetime], ...]
 
 
 def facts_of(case: FollowUpCase) -> Facts:
-    notice = next((d for d in case.deadlines if d["kind"] == "acceptance-notice"), None)
-    first_outcome = case.outcomes[0]["at"] if case.outcomes else None
-    handling = [d for d in case.deadlines if d["kind"] in ("resolution", "statutory-handling")]
-    on_time = bool(case.outcomes) and not any(d.get("breached_at") for d in handling)
-    first_rating = next((r for r in case.ratings if r["round"] == 1), None)
+    notice = next((d for d in case.deadlines if d.kind is DeadlineKind.ACCEPTANCE_NOTICE), None)
+    first_outcome = case.outcomes[0].at if case.outcomes else None
+    handling = [d for d in case.deadlines if d.kind in HANDLING]
+    on_time = bool(case.outcomes) and not any(d.breached_at for d in handling)
+    first_rating = next((r for r in case.ratings if r.round == 1), None)
     return Facts(
         case_id=case.id,
         registered_at=case.registered_at,
         channel=case.channel,
-        lead=(case.lead or {}).get("code"),
-        path=Location.of(case.location).path if case.location else (),
+        lead=case.lead.code if case.lead else None,
+        path=case.location.path if case.location else (),
         status=case.status,
-        declined=case.acceptance in ("decline", "divert"),
-        notice_due=notice["due_at"] if notice else None,
-        notice_met=notice.get("met_at") if notice else None,
+        declined=case.acceptance in (Decision.DECLINE, Decision.DIVERT),
+        notice_due=notice.due_at if notice else None,
+        notice_met=notice.met_at if notice else None,
         first_outcome_at=first_outcome,
         outcome_on_time=on_time,
         closed_out=case.closed_out is not None,
-        satisfaction=case.ratings[-1]["satisfaction"] if case.ratings else None,
+        satisfaction=case.ratings[-1].satisfaction if case.ratings else None,
         rated=bool(case.ratings),
         ceased=case.cease_commitment is not None,
         repeats=tuple(case.repeats),
-        repeat_after_outcome=bool(first_outcome) and any(r > first_outcome for r in case.repeats),  # type: ignore[operator]
+        repeat_after_outcome=first_outcome is not None
+        and any(r > first_outcome for r in case.repeats),
         first_round_settled_at_window=case.level == "window"
         and first_rating is not None
-        and first_rating["satisfaction"] in SETTLED,
-        breaches=tuple(
-            (d["kind"], d["breached_at"]) for d in case.deadlines if d.get("breached_at")
-        ),
+        and first_rating.satisfaction in SETTLED,
+        breaches=tuple((d.kind, d.breached_at) for d in case.deadlines if d.breached_at),
     )
 
 
@@ -83,7 +91,7 @@ class Due:
 
     case_id: UUID
     deadline: str
-    kind: str
+    kind: DeadlineKind
     due_at: datetime
     department: str | None
     responsible: str | None
@@ -103,7 +111,7 @@ class Due:
 
 
 class Ledger:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: FollowUpApplication) -> None:
         self.app = app
         self.alarms: dict[UUID, datetime] = {}
         self.codes: dict[str, UUID] = {}
@@ -130,13 +138,13 @@ class Ledger:
         self.running[case_id] = [
             Due(
                 case_id,
-                d["id"],
-                d["kind"],
-                d["due_at"],
-                d.get("department"),
-                d.get("responsible") or d.get("department"),
-                bool(d.get("paused_at")),
-                d.get("breached_at"),
+                d.key,
+                d.kind,
+                d.due_at,
+                d.department,
+                d.responsible or d.department,
+                d.paused_at is not None,
+                d.breached_at,
             )
             for d in case.running()
         ]

@@ -2,8 +2,9 @@
 answers for it, when to remind, and when a case may be closed out (销号).
 
 A clock starts at a *milestone* of the case (its registration, its assignment, the
-outcome, a review request…) and is met by another. The milestones are the words below; the
-domain raises them, the policy decides what they mean for the clock.
+outcome, a review request…) and is met by another. The milestones, the kinds of clock and
+who answers for one are the domain's words (`services.followup.domain.vocabulary`); the
+domain raises the milestones, the policy decides what they mean for the clock.
 """
 
 from __future__ import annotations
@@ -11,29 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from services.followup.domain.vocabulary import (
+    SETTLED,
+    DeadlineKind,
+    Milestone,
+    Responsible,
+    Satisfaction,
+)
 from shared.calendar import Period
-
-Milestone = Literal[
-    "registered",
-    "accepted",
-    "acceptance-decided",
-    "assigned",
-    "plan",
-    "progress",
-    "long-term-plan",
-    "outcome",
-    "rated",
-    "reopened",
-    "review-requested",
-    "review-decided",
-    "re-review-requested",
-    "re-review-decided",
-]
-Responsible = Literal["first-receiver", "lead", "supervision", "reviewing-organ"]
-MILESTONES: tuple[str, ...] = Milestone.__args__  # type: ignore[attr-defined]
-RESPONSIBLE: tuple[str, ...] = Responsible.__args__  # type: ignore[attr-defined]
 
 
 def period(text: str | None, field: str) -> Period | None:
@@ -47,12 +35,16 @@ def period(text: str | None, field: str) -> Period | None:
         raise ValueError(f"{field}: {text!r} is not '<n> <unit>' ({error})") from None
 
 
-SATISFACTION = ("satisfied", "basically-satisfied", "unsatisfied")
+def milestones(names: list[str], field: str) -> tuple[Milestone, ...]:
+    unknown = sorted(set(names) - set(Milestone))
+    if unknown:
+        raise ValueError(f"{field}: unknown milestone {unknown[0]!r}")
+    return tuple(Milestone(name) for name in names)
 
 
 @dataclass(frozen=True)
 class Clock:
-    kind: str
+    kind: DeadlineKind
     period: Period
     starts_on: tuple[Milestone, ...]
     stops_on: tuple[Milestone, ...]
@@ -83,12 +75,12 @@ class Clock:
 class CloseOut:
     """When a resolved case may be closed out (销号)."""
 
-    satisfied: tuple[str, ...] = ("satisfied", "basically-satisfied")
+    satisfied: tuple[Satisfaction, ...] = SETTLED
     """Return-visit answers that allow it."""
     cease_commitment_suffices: bool = True
     """A signed cease-petition commitment (息诉罢访) allows it even without such an answer."""
 
-    def refusal(self, satisfaction: str | None, ceased: bool) -> str | None:
+    def refusal(self, satisfaction: Satisfaction | None, ceased: bool) -> str | None:
         if satisfaction in self.satisfied:
             return None
         if ceased and self.cease_commitment_suffices:
@@ -109,10 +101,10 @@ class Policy:
     review_window: Period = field(default_factory=lambda: Period(30, "days"))
     """How long after a reply the petitioner may ask for review, or re-review (Arts. 35–36)."""
 
-    def starting(self, milestone: str, major: bool) -> list[Clock]:
+    def starting(self, milestone: Milestone, major: bool) -> list[Clock]:
         return [c for c in self.clocks if milestone in c.starts_on and c.applies_to(major)]
 
-    def clock(self, kind: str) -> Clock | None:
+    def clock(self, kind: DeadlineKind) -> Clock | None:
         return next((c for c in self.clocks if c.kind == kind), None)
 
     @classmethod
@@ -123,13 +115,17 @@ class Policy:
         for i, raw in enumerate(data.get("clocks") or []):
             at = f"clocks.{i}"
             try:
+                if raw["kind"] not in set(DeadlineKind):
+                    raise ValueError(f"{at}.kind: one of {', '.join(DeadlineKind)}")
+                if raw["responsible"] not in set(Responsible):
+                    raise ValueError(f"{at}.responsible: one of {', '.join(Responsible)}")
                 clocks.append(
                     Clock(
-                        kind=raw["kind"],
+                        kind=DeadlineKind(raw["kind"]),
                         period=period(raw["period"], f"{at}.period") or Period(0),
-                        starts_on=tuple(raw["starts_on"]),
-                        stops_on=tuple(raw["stops_on"]),
-                        responsible=raw["responsible"],
+                        starts_on=milestones(raw["starts_on"], f"{at}.starts_on"),
+                        stops_on=milestones(raw["stops_on"], f"{at}.stops_on"),
+                        responsible=Responsible(raw["responsible"]),
                         rule=raw["rule"],
                         legal_basis=raw["legal_basis"],
                         remind_before=period(raw.get("remind_before"), f"{at}.remind_before"),
@@ -141,21 +137,18 @@ class Policy:
                 )
             except KeyError as missing:
                 raise ValueError(f"{at}.{missing.args[0]}: missing") from None
-            for key in ("starts_on", "stops_on"):
-                unknown = set(raw[key]) - set(MILESTONES)
-                if unknown:
-                    raise ValueError(f"{at}.{key}: unknown milestone {sorted(unknown)[0]!r}")
-            if raw["responsible"] not in RESPONSIBLE:
-                raise ValueError(f"{at}.responsible: one of {', '.join(RESPONSIBLE)}")
         if not clocks:
             raise ValueError("clocks: a policy has at least one clock")
         close = data.get("close_out") or {}
+        answers = close.get("satisfied", CloseOut().satisfied)
+        if not set(answers) <= set(Satisfaction):
+            raise ValueError(f"close_out.satisfied: each one of {', '.join(Satisfaction)}")
         return cls(
             name=str(data.get("name") or "custom"),
             description=str(data.get("description") or ""),
             clocks=tuple(clocks),
             close_out=CloseOut(
-                satisfied=tuple(close.get("satisfied", CloseOut().satisfied)),
+                satisfied=tuple(Satisfaction(answer) for answer in answers),
                 cease_commitment_suffices=bool(close.get("cease_commitment_suffices", True)),
             ),
             review_window=period(data.get("review_window", "30 days"), "review_window")
@@ -180,55 +173,55 @@ STANDARD = Policy(
     description="The 13710 method with the statutory clocks of the 2022 regulation",
     clocks=(
         Clock(
-            "acceptance-notice",
+            DeadlineKind.ACCEPTANCE_NOTICE,
             Period(15, "days"),
-            starts_on=("registered",),
-            stops_on=("acceptance-decided",),
-            responsible="first-receiver",
+            starts_on=(Milestone.REGISTERED,),
+            stops_on=(Milestone.ACCEPTANCE_DECIDED,),
+            responsible=Responsible.FIRST_RECEIVER,
             rule="tell the petitioner in writing within 15 days whether the matter is accepted",
             legal_basis=f"{REGULATION}第二十三条",
             remind_before=Period(3, "days"),
             escalates=False,
         ),
         Clock(
-            "handling-plan",
+            DeadlineKind.HANDLING_PLAN,
             Period(1, "days"),
-            starts_on=("assigned",),
-            stops_on=("plan",),
-            responsible="lead",
+            starts_on=(Milestone.ASSIGNED,),
+            stops_on=(Milestone.PLAN,),
+            responsible=Responsible.LEAD,
             rule="13710: the lead department draws up a handling plan within 1 day",
             legal_basis=M13710,
             remind_before=Period(4, "hours"),
             escalates=False,
         ),
         Clock(
-            "first-report",
+            DeadlineKind.FIRST_REPORT,
             Period(3, "days"),
-            starts_on=("assigned",),
-            stops_on=("progress",),
-            responsible="lead",
+            starts_on=(Milestone.ASSIGNED,),
+            stops_on=(Milestone.PROGRESS,),
+            responsible=Responsible.LEAD,
             rule="13710: report first progress to the supervision office within 3 days",
             legal_basis=M13710,
             remind_before=Period(1, "days"),
             escalates=False,
         ),
         Clock(
-            "resolution",
+            DeadlineKind.RESOLUTION,
             Period(7, "days"),
-            starts_on=("assigned", "reopened"),
-            stops_on=("outcome",),
-            responsible="lead",
+            starts_on=(Milestone.ASSIGNED, Milestone.REOPENED),
+            stops_on=(Milestone.OUTCOME,),
+            responsible=Responsible.LEAD,
             rule="13710: resolve an ordinary matter within 7 days",
             legal_basis=M13710,
             remind_before=Period(2, "days"),
             major=False,
         ),
         Clock(
-            "resolution",
+            DeadlineKind.RESOLUTION,
             Period(1, "months"),
-            starts_on=("assigned", "reopened"),
-            stops_on=("outcome",),
-            responsible="lead",
+            starts_on=(Milestone.ASSIGNED, Milestone.REOPENED),
+            stops_on=(Milestone.OUTCOME,),
+            responsible=Responsible.LEAD,
             rule="13710: resolve a major or complex matter within 1 month, or have a leader "
             "approve a plan with dates and monthly progress reports",
             legal_basis=M13710,
@@ -236,11 +229,11 @@ STANDARD = Policy(
             major=True,
         ),
         Clock(
-            "monthly-report",
+            DeadlineKind.MONTHLY_REPORT,
             Period(1, "months"),
-            starts_on=("long-term-plan",),
-            stops_on=("progress",),
-            responsible="lead",
+            starts_on=(Milestone.LONG_TERM_PLAN,),
+            stops_on=(Milestone.PROGRESS,),
+            responsible=Responsible.LEAD,
             rule="13710: under a leader-approved plan, report progress every month",
             legal_basis=M13710,
             remind_before=Period(3, "days"),
@@ -248,11 +241,11 @@ STANDARD = Policy(
             escalates=False,
         ),
         Clock(
-            "statutory-handling",
+            DeadlineKind.STATUTORY_HANDLING,
             Period(60, "days"),
-            starts_on=("accepted",),
-            stops_on=("outcome",),
-            responsible="lead",
+            starts_on=(Milestone.ACCEPTED,),
+            stops_on=(Milestone.OUTCOME,),
+            responsible=Responsible.LEAD,
             rule="handle an accepted matter within 60 days; one approved extension of at "
             "most 30 days, its reason told to the petitioner",
             legal_basis=f"{REGULATION}第三十四条",
@@ -260,33 +253,33 @@ STANDARD = Policy(
             extension=Period(30, "days"),
         ),
         Clock(
-            "return-visit",
+            DeadlineKind.RETURN_VISIT,
             Period(5, "working-days"),
-            starts_on=("outcome",),
-            stops_on=("rated",),
-            responsible="supervision",
+            starts_on=(Milestone.OUTCOME,),
+            stops_on=(Milestone.RATED,),
+            responsible=Responsible.SUPERVISION,
             rule="visit or call the petitioner back after the outcome and record satisfaction",
             legal_basis="国信发〔2022〕11号",
             remind_before=Period(1, "days"),
             escalates=False,
         ),
         Clock(
-            "review-decision",
+            DeadlineKind.REVIEW_DECISION,
             Period(30, "days"),
-            starts_on=("review-requested",),
-            stops_on=("review-decided",),
-            responsible="reviewing-organ",
+            starts_on=(Milestone.REVIEW_REQUESTED,),
+            stops_on=(Milestone.REVIEW_DECIDED,),
+            responsible=Responsible.REVIEWING_ORGAN,
             rule="decide a review (复查) within 30 days of the request",
             legal_basis=f"{REGULATION}第三十五条",
             remind_before=Period(5, "days"),
             escalates=False,
         ),
         Clock(
-            "re-review-decision",
+            DeadlineKind.RE_REVIEW_DECISION,
             Period(30, "days"),
-            starts_on=("re-review-requested",),
-            stops_on=("re-review-decided",),
-            responsible="reviewing-organ",
+            starts_on=(Milestone.RE_REVIEW_REQUESTED,),
+            stops_on=(Milestone.RE_REVIEW_DECIDED,),
+            responsible=Responsible.REVIEWING_ORGAN,
             rule="decide a re-review (复核) within 30 days; hearing time is not counted",
             legal_basis=f"{REGULATION}第三十六条",
             remind_before=Period(5, "days"),

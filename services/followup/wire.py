@@ -1,17 +1,15 @@
 """What follow-up tells the other services (and, through its own topic, the case history):
-every change of a case's clock, its handling, return visits, review and close-out.
-
-and the holiday years an admin publishes, for the other services to count working days
-with. What other services told follow-up (the notes) and the history's entries stay inside:
-they are on the wire already, as the other services' events.
-"""
+every change of a case's clock, its handling, return visits, review, close-out and the
+visits after it; and the holiday years an admin publishes, for the other services to count
+working days with. What other services told follow-up (the notes) and the history's entries
+stay inside: they are on the wire already, as the other services' events."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-from services.followup.domain import CaseHistory, HolidayCalendar
+from services.followup.domain import CaseHistory, Deadline, HolidayCalendar
 from services.followup.domain import FollowUpCase as C
 from services.followup.policy import STANDARD
 from shared.messages import (
@@ -36,6 +34,7 @@ from shared.messages import (
     SatisfactionRecorded,
     ScheduledDeadline,
     SupervisionNotice,
+    VisitRecorded,
 )
 from shared.registry import REPLICA_EVENTS
 from shared.wiring import Wire
@@ -57,19 +56,26 @@ WIRE.internal(
     *REPLICA_EVENTS,
 )
 
-WIRE_FIELDS = set(ScheduledDeadline.model_fields)
+
+def deadline(d: Deadline) -> ScheduledDeadline:
+    return ScheduledDeadline(
+        kind=d.kind.value,
+        due_at=d.due_at,
+        starts_at=d.starts_at,
+        rule=d.rule,
+        legal_basis=d.legal_basis,
+        id=d.id,
+        remind_at=d.remind_at,
+        department=d.department,
+    )
 
 
-def deadline(d: dict[str, Any]) -> ScheduledDeadline:
-    return ScheduledDeadline(**{k: v for k, v in d.items() if k in WIRE_FIELDS})
-
-
-def escalates(d: dict[str, Any]) -> bool:
+def escalates(d: Deadline) -> bool:
     """Whether a breach climbs the ladder; deadlines stored before it was recorded follow
     the standard policy's clock of their kind."""
-    if "escalates" in d:
-        return bool(d["escalates"])
-    clock = STANDARD.clock(d["kind"])
+    if d.escalates is not None:
+        return d.escalates
+    clock = STANDARD.clock(d.kind)
     return clock.escalates if clock else True
 
 
@@ -104,12 +110,12 @@ def _reminder(event: C.ReminderSent) -> Contract:
     d = event.deadline
     return DeadlineReminder(
         case_id=case_of(event),
-        deadline=d["id"],
-        kind=d["kind"],
-        due_at=d["due_at"],
-        department=d.get("department"),
-        responsible=d.get("responsible") or d.get("department"),
-        rule=d["rule"],
+        deadline=d.key,
+        kind=d.kind.value,
+        due_at=d.due_at,
+        department=d.department,
+        responsible=d.responsible or d.department,
+        rule=d.rule,
     )
 
 
@@ -118,11 +124,11 @@ def _overdue(event: C.DeadlineBreached) -> Contract:
     d = event.deadline
     return CaseOverdue(
         case_id=case_of(event),
-        deadline=d["kind"],
-        due_at=d["due_at"],
-        department=d.get("department"),
+        deadline=d.kind.value,
+        due_at=d.due_at,
+        department=d.department,
         escalate=escalates(d),
-        deadline_id=d["id"],
+        deadline_id=d.key,
     )
 
 
@@ -267,6 +273,18 @@ def _review_decided(event: C.ReviewDecided) -> Contract:
 @WIRE.maps(C.BecameFinal)
 def _final(event: C.BecameFinal) -> Contract:
     return CaseFinal(case_id=case_of(event), summary=event.summary, final_at=event.at)
+
+
+@WIRE.maps(C.VisitRecorded)
+def _visit(event: C.VisitRecorded) -> Contract:
+    return VisitRecorded(
+        case_id=case_of(event),
+        kind=event.kind,  # type: ignore[arg-type]
+        visited_by=event.visited_by,
+        visited_at=event.visited_at,
+        summary=event.summary,
+        recorded_at=event.at,
+    )
 
 
 # --- the work calendar ------------------------------------------------------------------------

@@ -230,6 +230,18 @@ def test_intake_from_door_to_decision_open311_and_a_refused_final_repeat(stack):
         done = httpx.post(f"{case_url}/{path}", json=payload, headers=who, timeout=10)
         assert done.status_code == 200, done.text
     assert done.json()["status"] == "final"
+    called = httpx.post(
+        f"{case_url}/visits",
+        json={
+            "kind": "return-call",
+            "visited_by": "区信访局 李科长",
+            "summary": "仍有情绪，已做疏导",
+        },
+        headers=as_user(settings, "supervisor"),
+        timeout=10,
+    )
+    assert called.status_code == 200, called.text  # the petitioner is followed after the end
+    assert (called.json()["status"], len(called.json()["visits"])) == ("final", 1)
     again = httpx.post(
         f"{case_url}/reviews",
         json={"level": "review", "organ": "宁河区人民政府", "reason": "同样的事实"},
@@ -468,10 +480,14 @@ def test_a_missed_7_day_deadline_escalates_then_unsatisfied_reopens_then_closes_
         "intake hearing the case was closed out",
     )
     assert told["progress"]["summary"] == "closed out (return visit: satisfied)"
+    set_offset(stack.clock_file, timedelta(days=100))  # months later, the petitioner is visited
+    act(
+        "visits", as_user(settings, "clerk"), {"visited_by": "芦台街道 王主任", "summary": "已复工"}
+    )
 
     def told() -> list[dict]:
         events = history(settings, case_id).get("events", [])
-        done = any(e["type"].endswith("case.closed-out.v1") for e in events)
+        done = any(e["type"].endswith("case.visit-recorded.v1") for e in events)
         return events if done else []
 
     events = wait_for(told, "the whole story reaching the history")
@@ -506,6 +522,7 @@ def test_a_missed_7_day_deadline_escalates_then_unsatisfied_reopens_then_closes_
         "reopened for round 2",
         "petitioner: satisfied (round 2)",
         "closed out — return visit: satisfied",
+        "visit by 芦台街道 王主任 on ",
     ):
         assert sentence in printed, sentence
 

@@ -77,7 +77,7 @@ def test_alarms_due_while_down_fire_after_a_restart_once_even_from_two_processes
     breaches = [e for e in events if isinstance(e, FollowUpCase.DeadlineBreached)]
     per_case: dict[UUID, list[str]] = {}
     for e in breaches:
-        per_case.setdefault(e.originator_id, []).append(e.deadline["kind"])
+        per_case.setdefault(e.originator_id, []).append(e.deadline.kind)
     # each case: the plan, the first report and the 7-day resolution are past; the 15-day
     # notice is not — and each breach is recorded once, whichever process got there first
     assert len(per_case) == 20

@@ -1,4 +1,4 @@
-"""How `onestop history` sums up intake's events for a reader."""
+"""How `onestop history` sums up the services' events for a reader."""
 
 from services.cli import _summary
 
@@ -32,3 +32,17 @@ def test_routing_hand_offs_read_as_sentences():
     assert _summary({"data": meeting}) == "joint meeting chaired by 张伟 with a, b: a leads"
     leader = {"level": "leader", "trigger": "leader", "reason": "包案", "leader": "lin"}
     assert _summary({"data": leader}) == "escalated to leader (leader) — taken by lin: 包案"
+
+
+def test_a_visit_after_the_case_reads_as_who_went_when_and_what_was_said():
+    visited = {
+        "kind": "visit",
+        "visited_by": "芦台街道 王主任",
+        "visited_at": "2027-03-02T02:00:00Z",
+        "summary": "已复工，无新诉求",
+        "recorded_at": "2027-03-02T08:00:00Z",
+    }
+    event = {"type": "onestop.followup.case.visit-recorded.v1", "data": visited}
+    assert _summary(event) == "visit by 芦台街道 王主任 on 2027-03-02 10:00: 已复工，无新诉求"
+    called = {**visited, "kind": "return-call"}
+    assert _summary({**event, "data": called}).startswith("call back by 芦台街道 王主任 on ")

@@ -75,8 +75,8 @@ def test_a_batch_touching_one_case_twice_ends_as_one_at_a_time_does_in_one_trans
         one, other = batched.get_case(case.id), single.get_case(case.id)
         assert (one.status, one.lead, one.deadlines) == (other.status, other.lead, other.deadlines)
         assert one.status == "assigned"
-        assert [e["type"] for e in batched.history(case.id)[0]] == [
-            e["type"] for e in single.history(case.id)[0]
+        assert [e.entry.type for e in batched.history(case.id)[0]] == [
+            e.entry.type for e in single.history(case.id)[0]
         ]
     assert batched.recorder.max_tracking_id("kafka:t:0") == 3
     notes = batched.recorder.select_notifications(start=before, limit=100)
@@ -134,10 +134,8 @@ def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_th
     first = scheduled[0].data["deadlines"]
     assert [d["kind"] for d in first] == ["acceptance-notice"]
     assert "met_at" not in first[0]  # as scheduled, before the decision met it
-    notice = next(
-        d for d in followup.get_case(case.id).deadlines if d["kind"] == "acceptance-notice"
-    )
-    assert notice.get("met_at") is not None
+    notice = next(d for d in followup.get_case(case.id).deadlines if d.kind == "acceptance-notice")
+    assert notice.met_at is not None
 
 
 def stored(app: Any, aggregate_id: Any) -> Any:
@@ -166,7 +164,7 @@ def test_a_batch_that_fails_leaves_nothing_it_did_where_the_next_record_reads_it
     assert consumer.status.batches_replayed == 1 and consumer.status.dead_lettered == 1
     case_id = cases[0].id
     history = stored(followup, history_id(case_id))
-    assert [e["type"] for e in history.entries] == [registered[0].type, assigned[0].type]
+    assert [e.entry.type for e in history.entries] == [registered[0].type, assigned[0].type]
     assert stored(followup, case_id).status == followup.get_case(case_id).status == "assigned"
     assert len(followup.get_case(case_id).deadlines) == len(stored(followup, case_id).deadlines)
 

@@ -70,8 +70,8 @@ def test_a_registered_case_is_assigned_scheduled_and_its_history_links_every_han
 
     status = followup.get_case(case.id)
     assert status.status == "assigned"
-    assert status.lead["code"] == "ninghe-hrss"
-    assert {d["kind"] for d in status.deadlines} == {
+    assert status.lead.code == "ninghe-hrss"
+    assert {d.kind for d in status.deadlines} == {
         "acceptance-notice",
         "handling-plan",
         "first-report",
@@ -79,10 +79,10 @@ def test_a_registered_case_is_assigned_scheduled_and_its_history_links_every_han
     }
     entries, verification = followup.history(case.id)
     assert verification.verified
-    types = [e["type"].split(".")[2:4] for e in entries]
+    types = [e.entry.type.split(".")[2:4] for e in entries]
     assert types[:2] == [["case", "registered"], ["case", "assigned"]]
-    assert entries[1]["causation_id"] == entries[0]["event_id"]
-    assert {e["correlation_id"] for e in entries} == {"corr-7"}
+    assert entries[1].entry.causation_id == entries[0].entry.event_id
+    assert {e.entry.correlation_id for e in entries} == {"corr-7"}
     assert sorted(types[2:]) == [["deadlines", "scheduled"]] * 2
 
 
@@ -117,7 +117,7 @@ def test_history_as_of_a_past_moment_shows_only_what_had_happened(system):
     deliver(followup, "intake", [registered])
     deliver(followup, "routing", [assigned])
     entries, _ = followup.history(case.id, as_of=registered.time)
-    assert [e["event_id"] for e in entries] == [registered.id]
+    assert [e.entry.event_id for e in entries] == [registered.id]
     then = followup.get_case(case.id, as_of=registered.time)
     assert (then.status, then.lead) == ("registered", None)
     assert followup.get_case(case.id).status == "assigned"

@@ -8,7 +8,34 @@ import pytest
 
 from services.followup import wire
 from services.followup.application import FollowUpApplication
-from services.followup.domain import FollowUpRefused
+from services.followup.commands import (
+    ApproveLongTermPlan,
+    CloseOut,
+    DecideReview,
+    ExtendDeadline,
+    FilePlan,
+    IssueSupervisionNotice,
+    PauseClocks,
+    PublishHolidays,
+    RateByCode,
+    RecordCeaseCommitment,
+    RecordOutcome,
+    RecordReturnVisit,
+    RecordVisit,
+    ReportProgress,
+    RequestReview,
+    ResumeClocks,
+)
+from services.followup.domain import Deadline, FollowUpRefused
+from services.followup.domain.vocabulary import (
+    DeadlineKind,
+    Opinion,
+    OutcomeForm,
+    ReviewDecision,
+    ReviewLevel,
+    Satisfaction,
+    VisitKind,
+)
 from services.followup.ledger import Facts, statistics
 from services.followup.policy import STANDARD, load_policy
 from services.routing.application import RoutingApplication
@@ -26,6 +53,7 @@ from shared.messages import (
     CaseRepeated,
     Department,
     PartReported,
+    VisitRecorded,
     parse,
 )
 from shared.territory import Statistics
@@ -116,8 +144,8 @@ def position(app) -> int:
     return app.recorder.max_notification_id() or 0
 
 
-def due(app, case_id, kind) -> dict:
-    [d] = [d for d in app.get_case(case_id).running((kind,))]
+def due(app, case_id, kind) -> Deadline:
+    [d] = [d for d in app.get_case(case_id).running((DeadlineKind(kind),))]
     return d
 
 
@@ -128,14 +156,14 @@ def test_assignment_puts_the_13710_clocks_and_acceptance_the_60_day_clock_on_the
     case_id = registered(app, clock)
     assign(app, clock, case_id)
     accept(app, clock, case_id)
-    dues = {d["kind"]: d["due_at"] for d in app.get_case(case_id).running()}
+    dues = {d.kind: d.due_at for d in app.get_case(case_id).running()}
     assert dues == {
         "handling-plan": T0 + timedelta(days=1),
         "first-report": T0 + timedelta(days=3),
         "resolution": T0 + timedelta(days=7),
         "statutory-handling": T0 + timedelta(days=60),
     }
-    assert due(app, case_id, "resolution")["department"] == "ninghe-hrss"
+    assert due(app, case_id, "resolution").department == "ninghe-hrss"
     policy = {c["kind"] for c in app.policy.as_dict()["clocks"]}
     assert {"review-decision", "re-review-decision", "monthly-report", "return-visit"} <= policy
 
@@ -150,19 +178,27 @@ def test_working_days_skip_weekends_and_holidays_and_an_admin_publishes_a_new_ye
     before = app.rules().calendar.end(new_year, Period(1, "working-days"))
     assert before.astimezone(CHINA.zone).date() == date(2027, 1, 1)  # unpublished: a Friday
     admin = Actor("root", "admin")
-    app.publish_holidays(2027, [date(2027, 1, 1)], [], admin, T)
+    app.publish_holidays(
+        PublishHolidays(year=2027, holidays=(date(2027, 1, 1),), actor=admin, trace=T)
+    )
     after = app.rules().calendar.end(new_year, Period(1, "working-days"))
     assert after.astimezone(CHINA.zone).date() == date(2027, 1, 4)
     with pytest.raises(FollowUpRefused) as refused:
-        app.publish_holidays(2027, [date(2028, 1, 1)], [], admin, T)
+        app.publish_holidays(
+            PublishHolidays(year=2027, holidays=(date(2028, 1, 1),), actor=admin, trace=T)
+        )
     assert refused.value.field == "holidays.0"
 
 
 def test_a_reminder_goes_before_the_deadline_and_each_alarm_fires_once(app, clock):
     case_id = registered(app, clock)
     assign(app, clock, case_id)
-    app.file_plan(case_id, "约谈用人单位", False, LEAD, T)
-    app.report_progress(case_id, "已约谈", LEAD, T)
+    app.file_plan(
+        FilePlan(case_id=UUID(case_id), summary="约谈用人单位", major=False, actor=LEAD, trace=T)
+    )
+    app.report_progress(
+        ReportProgress(case_id=UUID(case_id), summary="已约谈", actor=LEAD, trace=T)
+    )
     start = position(app)
     clock.advance(days=5, hours=1)  # the 7-day resolution is 2 days off: its reminder
     assert app.fire_due() == 1
@@ -176,13 +212,13 @@ def test_a_paused_clock_does_not_count_the_hearing(app, clock):
     case_id = registered(app, clock)
     assign(app, clock, case_id)
     clock.advance(days=2)
-    app.pause_clocks(case_id, "听证会", SUPERVISOR, T)
+    app.pause_clocks(PauseClocks(case_id=UUID(case_id), reason="听证会", actor=SUPERVISOR, trace=T))
     clock.advance(days=10)
     assert app.fire_due() == 0  # paused clocks do not fire
-    app.resume_clocks(case_id, SUPERVISOR, T)
-    assert due(app, case_id, "resolution")["due_at"] == T0 + timedelta(days=17)
+    app.resume_clocks(ResumeClocks(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    assert due(app, case_id, "resolution").due_at == T0 + timedelta(days=17)
     with pytest.raises(FollowUpRefused, match="not paused"):
-        app.resume_clocks(case_id, SUPERVISOR, T)
+        app.resume_clocks(ResumeClocks(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
 
 
 def test_one_extension_of_at_most_30_days_approved_by_a_leader(app, clock):
@@ -190,14 +226,50 @@ def test_one_extension_of_at_most_30_days_approved_by_a_leader(app, clock):
     assign(app, clock, case_id)
     accept(app, clock, case_id)
     with pytest.raises(FollowUpRefused) as refused:
-        app.extend(case_id, "statutory-handling", 31, "仲裁未结", LEADER, T)
+        app.extend(
+            ExtendDeadline(
+                case_id=UUID(case_id),
+                kind=DeadlineKind.STATUTORY_HANDLING,
+                days=31,
+                reason="仲裁未结",
+                actor=LEADER,
+                trace=T,
+            )
+        )
     assert refused.value.field == "days"
     with pytest.raises(FollowUpRefused, match="cannot be extended"):
-        app.extend(case_id, "resolution", 5, "x", LEADER, T)
-    app.extend(case_id, "statutory-handling", 30, "等待劳动仲裁结果", LEADER, T)
-    assert due(app, case_id, "statutory-handling")["due_at"] == T0 + timedelta(days=90)
+        app.extend(
+            ExtendDeadline(
+                case_id=UUID(case_id),
+                kind=DeadlineKind.RESOLUTION,
+                days=5,
+                reason="x",
+                actor=LEADER,
+                trace=T,
+            )
+        )
+    app.extend(
+        ExtendDeadline(
+            case_id=UUID(case_id),
+            kind=DeadlineKind.STATUTORY_HANDLING,
+            days=30,
+            reason="等待劳动仲裁结果",
+            actor=LEADER,
+            trace=T,
+        )
+    )
+    assert due(app, case_id, "statutory-handling").due_at == T0 + timedelta(days=90)
     with pytest.raises(FollowUpRefused, match="already extended once"):
-        app.extend(case_id, "statutory-handling", 1, "再延", LEADER, T)
+        app.extend(
+            ExtendDeadline(
+                case_id=UUID(case_id),
+                kind=DeadlineKind.STATUTORY_HANDLING,
+                days=1,
+                reason="再延",
+                actor=LEADER,
+                trace=T,
+            )
+        )
 
 
 def test_a_missed_report_gets_a_supervision_notice_and_a_missed_resolution_escalates(app, clock):
@@ -212,10 +284,18 @@ def test_a_missed_report_gets_a_supervision_notice_and_a_missed_resolution_escal
     overdue = [m for m in messages if isinstance(m, CaseOverdue)]
     assert [(m.deadline, m.escalate) for m in overdue] == [("handling-plan", False)]
     notices = app.get_case(case_id).notices
-    assert [(n["department"], n["automatic"]) for n in notices] == [("ninghe-hrss", True)]
+    assert [(n.department, n.automatic) for n in notices] == [("ninghe-hrss", True)]
 
-    app.issue_supervision_notice(case_id, "请于周五前报送方案", None, SUPERVISOR, T)
-    assert [n["number"] for n in app.get_case(case_id).notices] == [1, 2]
+    app.issue_supervision_notice(
+        IssueSupervisionNotice(
+            case_id=UUID(case_id),
+            text="请于周五前报送方案",
+            department=None,
+            actor=SUPERVISOR,
+            trace=T,
+        )
+    )
+    assert [n.number for n in app.get_case(case_id).notices] == [1, 2]
 
     clock.advance(days=7)
     start = position(app)
@@ -238,7 +318,14 @@ def test_the_outcome_waits_for_the_co_handlers_parts(app, clock):
     assign(app, clock, case_id, co=(STREET,))
     with pytest.raises(FollowUpRefused) as refused:
         app.record_outcome(
-            case_id, form="opinion", opinion="support", summary="已支付", actor=LEAD, trace=T
+            RecordOutcome(
+                case_id=UUID(case_id),
+                form=OutcomeForm.OPINION,
+                opinion=Opinion.SUPPORT,
+                summary="已支付",
+                actor=LEAD,
+                trace=T,
+            )
         )
     assert refused.value.field == "parts" and "lutai-office" in str(refused.value)
     send(
@@ -252,18 +339,41 @@ def test_the_outcome_waits_for_the_co_handlers_parts(app, clock):
         "routing",
     )
     with pytest.raises(FollowUpRefused) as refused:
-        app.record_outcome(case_id, form="opinion", summary="x", opinion=None, actor=LEAD, trace=T)
+        app.record_outcome(
+            RecordOutcome(
+                case_id=UUID(case_id),
+                form=OutcomeForm.OPINION,
+                summary="x",
+                opinion=None,
+                actor=LEAD,
+                trace=T,
+            )
+        )
     assert refused.value.field == "opinion"
     other = Actor("wu", "handler", "lutai-office")
     with pytest.raises(FollowUpRefused, match="only the lead"):
         app.record_outcome(
-            case_id, form="agreement", opinion=None, summary="x", actor=other, trace=T
+            RecordOutcome(
+                case_id=UUID(case_id),
+                form=OutcomeForm.AGREEMENT,
+                opinion=None,
+                summary="x",
+                actor=other,
+                trace=T,
+            )
         )
     case = app.record_outcome(
-        case_id, form="agreement", opinion=None, summary="双方达成调解协议", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.AGREEMENT,
+            opinion=None,
+            summary="双方达成调解协议",
+            actor=LEAD,
+            trace=T,
+        )
     )
     assert case.status == "resolved"
-    assert case.outcomes[0]["parts"] == {"lutai-office": "已现场核实"}
+    assert case.outcomes[0].parts == {"lutai-office": "已现场核实"}
 
 
 def test_missed_deadline_escalated_resolved_unsatisfied_reopened_resolved_again_closed_out(
@@ -271,42 +381,71 @@ def test_missed_deadline_escalated_resolved_unsatisfied_reopened_resolved_again_
 ):
     case_id = registered(app, clock)
     assign(app, clock, case_id)
-    app.file_plan(case_id, "约谈用人单位", False, LEAD, T)
-    app.report_progress(case_id, "已约谈", LEAD, T)
+    app.file_plan(
+        FilePlan(case_id=UUID(case_id), summary="约谈用人单位", major=False, actor=LEAD, trace=T)
+    )
+    app.report_progress(
+        ReportProgress(case_id=UUID(case_id), summary="已约谈", actor=LEAD, trace=T)
+    )
     clock.advance(days=8)
     app.fire_due()
-    resolution = app.get_case(case_id).deadlines_at(clock.now)
-    assert [d["state"] for d in resolution if d["kind"] == "resolution"] == ["overdue"]
+    resolution = app.get_case(case_id).deadlines
+    assert [d.state_at(clock.now) for d in resolution if d.kind == "resolution"] == ["overdue"]
 
     app.record_outcome(
-        case_id, form="opinion", opinion="support", summary="已支付一半", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.SUPPORT,
+            summary="已支付一半",
+            actor=LEAD,
+            trace=T,
+        )
     )
     with pytest.raises(FollowUpRefused, match="return visit"):
-        app.close_out(case_id, SUPERVISOR, T)
-    case = app.record_satisfaction(
-        case_id,
-        satisfaction="unsatisfied",
-        notes="只付了一半",
-        source="return-visit",
-        actor=CLERK,
-        trace=T,
+        app.close_out(CloseOut(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    case = app.record_return_visit(
+        RecordReturnVisit(
+            case_id=UUID(case_id),
+            satisfaction=Satisfaction.UNSATISFIED,
+            notes="只付了一半",
+            actor=CLERK,
+            trace=T,
+        )
     )
     assert (case.status, case.round) == ("reopened", 2)
-    again = [d for d in case.running(("resolution",))]
-    assert [d["due_at"] for d in again] == [clock.now + timedelta(days=7)]
+    again = [d for d in case.running((DeadlineKind.RESOLUTION,))]
+    assert [d.due_at for d in again] == [clock.now + timedelta(days=7)]
 
     clock.advance(days=3)
-    app.report_progress(case_id, "督促支付余款", LEAD, T)
+    app.report_progress(
+        ReportProgress(case_id=UUID(case_id), summary="督促支付余款", actor=LEAD, trace=T)
+    )
     app.record_outcome(
-        case_id, form="opinion", opinion="support", summary="余款已付清", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.SUPPORT,
+            summary="余款已付清",
+            actor=LEAD,
+            trace=T,
+        )
     )
-    app.record_satisfaction(
-        case_id, satisfaction="satisfied", notes="", source="return-visit", actor=CLERK, trace=T
+    app.record_return_visit(
+        RecordReturnVisit(
+            case_id=UUID(case_id),
+            satisfaction=Satisfaction.SATISFIED,
+            notes="",
+            actor=CLERK,
+            trace=T,
+        )
     )
-    app.record_cease_commitment(case_id, "回访时签署", CLERK, T)
-    case = app.close_out(case_id, SUPERVISOR, T)
+    app.record_cease_commitment(
+        RecordCeaseCommitment(case_id=UUID(case_id), note="回访时签署", actor=CLERK, trace=T)
+    )
+    case = app.close_out(CloseOut(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
     assert case.status == "closed-out"
-    assert case.closed_out["basis"] == "return visit: satisfied"
+    assert case.closed_out.basis == "return visit: satisfied"
     assert not case.running()  # nothing left to chase
     assert [type(m).__name__ for m in wired(app)][-1] == "DeadlinesSuperseded"
 
@@ -317,12 +456,25 @@ def test_a_cease_commitment_lets_a_basically_unsatisfied_case_close_but_not_an_u
     case_id = registered(app, clock)
     assign(app, clock, case_id)
     app.record_outcome(
-        case_id, form="opinion", opinion="explain", summary="政策解释", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.EXPLAIN,
+            summary="政策解释",
+            actor=LEAD,
+            trace=T,
+        )
     )
     with pytest.raises(FollowUpRefused, match="no return visit yet"):
-        app.close_out(case_id, SUPERVISOR, T)
-    app.record_cease_commitment(case_id, "签署息诉罢访承诺书", CLERK, T)
-    assert app.close_out(case_id, SUPERVISOR, T).closed_out["basis"].startswith("cease")
+        app.close_out(CloseOut(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    app.record_cease_commitment(
+        RecordCeaseCommitment(
+            case_id=UUID(case_id), note="签署息诉罢访承诺书", actor=CLERK, trace=T
+        )
+    )
+    assert app.close_out(
+        CloseOut(case_id=UUID(case_id), actor=SUPERVISOR, trace=T)
+    ).closed_out.basis.startswith("cease")
 
 
 # --- the petitioner with the case code -----------------------------------------------------
@@ -337,12 +489,19 @@ def test_the_petitioner_looks_up_and_rates_with_the_case_code_and_sees_no_one_el
     assert len(code) == 14 and code.count("-") == 2
     assert app.case_by_code(code.lower().replace("-", " ")).id == app.get_case(mine).id
     app.record_outcome(
-        mine, form="opinion", opinion="support", summary="已解决", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(mine),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.SUPPORT,
+            summary="已解决",
+            actor=LEAD,
+            trace=T,
+        )
     )
-    case = app.rate_by_code(code, "basically-satisfied", "")
-    assert case.ratings[0]["source"] == "petitioner"
+    case = app.rate_by_code(RateByCode(code=code, satisfaction=Satisfaction.BASICALLY_SATISFIED))
+    assert case.ratings[0].source == "petitioner"
     with pytest.raises(FollowUpRefused, match="already rated"):
-        app.rate_by_code(code, "satisfied", "")
+        app.rate_by_code(RateByCode(code=code, satisfaction=Satisfaction.SATISFIED))
     with pytest.raises(NotFound):
         app.case_by_code("AAAA-BBBB-CCCC")
 
@@ -354,44 +513,267 @@ def test_review_then_re_review_each_within_30_days_then_final(app, clock):
     case_id = registered(app, clock)
     assign(app, clock, case_id)
     with pytest.raises(FollowUpRefused, match="none yet"):
-        app.request_review(case_id, "review", "宁河区人民政府", "不服", CLERK, T)
+        app.request_review(
+            RequestReview(
+                case_id=UUID(case_id),
+                level=ReviewLevel.REVIEW,
+                organ="宁河区人民政府",
+                reason="不服",
+                actor=CLERK,
+                trace=T,
+            )
+        )
     app.record_outcome(
-        case_id, form="opinion", opinion="not-support", summary="不予支持", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.NOT_SUPPORT,
+            summary="不予支持",
+            actor=LEAD,
+            trace=T,
+        )
     )
     clock.advance(days=20)
-    case = app.request_review(case_id, "review", "宁河区人民政府", "加班费未计", CLERK, T)
+    case = app.request_review(
+        RequestReview(
+            case_id=UUID(case_id),
+            level=ReviewLevel.REVIEW,
+            organ="宁河区人民政府",
+            reason="加班费未计",
+            actor=CLERK,
+            trace=T,
+        )
+    )
     assert case.status == "under-review"
-    assert due(app, case_id, "review-decision")["due_at"] == clock.now + timedelta(days=30)
+    assert due(app, case_id, "review-decision").due_at == clock.now + timedelta(days=30)
     with pytest.raises(FollowUpRefused, match="follows a decided review"):
-        app.request_review(case_id, "re-review", "天津市人民政府", "x", CLERK, T)
+        app.request_review(
+            RequestReview(
+                case_id=UUID(case_id),
+                level=ReviewLevel.RE_REVIEW,
+                organ="天津市人民政府",
+                reason="x",
+                actor=CLERK,
+                trace=T,
+            )
+        )
     clock.advance(days=25)
-    app.decide_review(case_id, "upheld", "维持原处理意见", SUPERVISOR, T)
+    app.decide_review(
+        DecideReview(
+            case_id=UUID(case_id),
+            decision=ReviewDecision.UPHELD,
+            summary="维持原处理意见",
+            actor=SUPERVISOR,
+            trace=T,
+        )
+    )
     clock.advance(days=31)  # the re-review window has closed
     with pytest.raises(FollowUpRefused, match="within 30 days"):
-        app.request_review(case_id, "re-review", "天津市人民政府", "仍不服", CLERK, T)
+        app.request_review(
+            RequestReview(
+                case_id=UUID(case_id),
+                level=ReviewLevel.RE_REVIEW,
+                organ="天津市人民政府",
+                reason="仍不服",
+                actor=CLERK,
+                trace=T,
+            )
+        )
 
 
 def test_a_re_review_decision_is_final_and_later_attempts_are_refused(app, clock):
     case_id = registered(app, clock)
     assign(app, clock, case_id)
     app.record_outcome(
-        case_id, form="opinion", opinion="not-support", summary="不予支持", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.NOT_SUPPORT,
+            summary="不予支持",
+            actor=LEAD,
+            trace=T,
+        )
     )
-    app.request_review(case_id, "review", "宁河区人民政府", "不服", CLERK, T)
-    app.decide_review(case_id, "upheld", "维持", SUPERVISOR, T)
-    app.request_review(case_id, "re-review", "天津市人民政府", "仍不服", CLERK, T)
-    app.pause_clocks(case_id, "复核听证", SUPERVISOR, T)
+    app.request_review(
+        RequestReview(
+            case_id=UUID(case_id),
+            level=ReviewLevel.REVIEW,
+            organ="宁河区人民政府",
+            reason="不服",
+            actor=CLERK,
+            trace=T,
+        )
+    )
+    app.decide_review(
+        DecideReview(
+            case_id=UUID(case_id),
+            decision=ReviewDecision.UPHELD,
+            summary="维持",
+            actor=SUPERVISOR,
+            trace=T,
+        )
+    )
+    app.request_review(
+        RequestReview(
+            case_id=UUID(case_id),
+            level=ReviewLevel.RE_REVIEW,
+            organ="天津市人民政府",
+            reason="仍不服",
+            actor=CLERK,
+            trace=T,
+        )
+    )
+    app.pause_clocks(
+        PauseClocks(case_id=UUID(case_id), reason="复核听证", actor=SUPERVISOR, trace=T)
+    )
     clock.advance(days=5)
-    app.resume_clocks(case_id, SUPERVISOR, T)
-    assert due(app, case_id, "re-review-decision")["due_at"] == T0 + timedelta(days=35)
+    app.resume_clocks(ResumeClocks(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    assert due(app, case_id, "re-review-decision").due_at == T0 + timedelta(days=35)
     start = position(app)
-    case = app.decide_review(case_id, "upheld", "复核维持，终结", LEADER, T)
+    case = app.decide_review(
+        DecideReview(
+            case_id=UUID(case_id),
+            decision=ReviewDecision.UPHELD,
+            summary="复核维持，终结",
+            actor=LEADER,
+            trace=T,
+        )
+    )
     assert case.status == "final"
     assert not case.running()  # the unanswered return visit is not chased after the end
     final = [m for m in wired(app, start) if isinstance(m, CaseFinal)]
     assert [m.summary for m in final] == ["复核维持，终结"]
     with pytest.raises(FollowUpRefused, match="第三十六条"):
-        app.request_review(case_id, "review", "宁河区人民政府", "again", CLERK, T)
+        app.request_review(
+            RequestReview(
+                case_id=UUID(case_id),
+                level=ReviewLevel.REVIEW,
+                organ="宁河区人民政府",
+                reason="again",
+                actor=CLERK,
+                trace=T,
+            )
+        )
+
+
+# --- visits, for as long as the petitioner needs them ------------------------------------------
+
+
+def visit(case_id: str, actor: Actor = CLERK, **over) -> RecordVisit:
+    fields = {
+        "kind": VisitKind.VISIT,
+        "visited_by": "芦台街道 王主任",
+        "visited_at": None,
+        "summary": "已复工，无新诉求",
+    }
+    return RecordVisit(case_id=UUID(case_id), actor=actor, trace=T, **{**fields, **over})
+
+
+def closed_out(app, clock) -> str:
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    app.record_outcome(
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.SUPPORT,
+            summary="已支付",
+            actor=LEAD,
+            trace=T,
+        )
+    )
+    app.record_return_visit(
+        RecordReturnVisit(
+            case_id=UUID(case_id), satisfaction=Satisfaction.SATISFIED, actor=CLERK, trace=T
+        )
+    )
+    app.close_out(CloseOut(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    return case_id
+
+
+def test_visits_are_recorded_after_close_out_and_once_the_matter_is_final(app, clock):
+    case_id = closed_out(app, clock)
+    with pytest.raises(FollowUpRefused, match="closed-out"):  # the handling is over…
+        app.report_progress(
+            ReportProgress(case_id=UUID(case_id), summary="再次约谈", actor=LEAD, trace=T)
+        )
+    clock.advance(days=200)  # …the petitioner is still visited, months later
+    case = app.record_visit(visit(case_id))
+    yesterday = clock.now - timedelta(days=1)
+    case = app.record_visit(
+        visit(
+            case_id,
+            LEAD,
+            kind=VisitKind.RETURN_CALL,
+            visited_by="李科长",
+            visited_at=yesterday,
+            summary="电话回访，工资已全部结清",
+        )
+    )
+    assert case.status == "closed-out" and not case.running()  # no clock started
+    assert [(v.kind, v.visited_by, v.visited_at, v.recorded_by) for v in case.visits] == [
+        ("visit", "芦台街道 王主任", clock.now, "alice"),
+        ("return-call", "李科长", yesterday, "li"),
+    ]
+
+    final = registered(app, clock)
+    assign(app, clock, final)
+    app.record_outcome(
+        RecordOutcome(
+            case_id=UUID(final),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.NOT_SUPPORT,
+            summary="不予支持",
+            actor=LEAD,
+            trace=T,
+        )
+    )
+    for level, decision_by in ((ReviewLevel.REVIEW, SUPERVISOR), (ReviewLevel.RE_REVIEW, LEADER)):
+        app.request_review(
+            RequestReview(
+                case_id=UUID(final),
+                level=level,
+                organ="人民政府",
+                reason="不服",
+                actor=CLERK,
+                trace=T,
+            )
+        )
+        app.decide_review(
+            DecideReview(
+                case_id=UUID(final),
+                decision=ReviewDecision.UPHELD,
+                summary="维持",
+                actor=decision_by,
+                trace=T,
+            )
+        )
+    clock.advance(days=400)
+    case = app.record_visit(visit(final, SUPERVISOR, summary="仍有情绪，已做疏导"))
+    assert case.status == "final"
+    assert [v.summary for v in case.visits] == ["仍有情绪，已做疏导"]
+    [told] = [m for m in wired(app) if isinstance(m, VisitRecorded) and m.case_id == final]
+    assert (told.kind, told.visited_at, told.summary) == ("visit", clock.now, "仍有情绪，已做疏导")
+
+
+def test_a_visit_is_refused_naming_the_field_and_nothing_is_written(app, clock):
+    case_id = closed_out(app, clock)
+    before = position(app)
+    refusals = {
+        "summary": visit(case_id, summary="   "),
+        "visited_by": visit(case_id, visited_by=" "),
+        "visited_at": visit(case_id, visited_at=clock.now + timedelta(hours=1)),
+        "department": visit(case_id, Actor("wu", "handler", "lutai-office")),
+    }
+    for field, command in refusals.items():
+        with pytest.raises(FollowUpRefused) as refused:
+            app.record_visit(command)
+        assert refused.value.field == field
+    with pytest.raises(FollowUpRefused, match="before the case was registered") as refused:
+        app.record_visit(visit(case_id, visited_at=T0 - timedelta(days=1)))
+    assert refused.value.field == "visited_at"
+    assert position(app) == before
+    assert app.get_case(case_id).visits == []
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -530,9 +912,20 @@ def test_statistics_come_from_the_events(app, clock):
     first = registered(app, clock)
     assign(app, clock, first)
     accept(app, clock, first)
-    app.record_outcome(first, form="opinion", opinion="support", summary="s", actor=LEAD, trace=T)
-    app.record_satisfaction(
-        first, satisfaction="satisfied", notes="", source="return-visit", actor=CLERK, trace=T
+    app.record_outcome(
+        RecordOutcome(
+            case_id=UUID(first),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.SUPPORT,
+            summary="s",
+            actor=LEAD,
+            trace=T,
+        )
+    )
+    app.record_return_visit(
+        RecordReturnVisit(
+            case_id=UUID(first), satisfaction=Satisfaction.SATISFIED, notes="", actor=CLERK, trace=T
+        )
     )
     second = registered(app, clock)
     assign(app, clock, second)
@@ -573,26 +966,56 @@ def test_a_major_matter_gets_a_month_then_a_leader_plan_with_monthly_reports(app
     case_id = registered(app, clock)
     assign(app, clock, case_id)
     clock.advance(hours=3)
-    case = app.file_plan(case_id, "涉及三十户，需联合住建、人社", True, LEAD, T)
+    case = app.file_plan(
+        FilePlan(
+            case_id=UUID(case_id),
+            summary="涉及三十户，需联合住建、人社",
+            major=True,
+            actor=LEAD,
+            trace=T,
+        )
+    )
     assert case.major
-    [resolution] = case.running(("resolution",))
-    assert resolution["due_at"] == T0 + timedelta(days=30)  # a month from the assignment
+    [resolution] = case.running((DeadlineKind.RESOLUTION,))
+    assert resolution.due_at == T0 + timedelta(days=30)  # a month from the assignment
     with pytest.raises(FollowUpRefused, match="past"):
-        app.approve_long_term_plan(case_id, "x", clock.now - timedelta(days=1), LEADER, T)
+        app.approve_long_term_plan(
+            ApproveLongTermPlan(
+                case_id=UUID(case_id),
+                summary="x",
+                target=clock.now - timedelta(days=1),
+                actor=LEADER,
+                trace=T,
+            )
+        )
     clock.advance(days=25)
     target = T0 + timedelta(days=120)
-    case = app.approve_long_term_plan(case_id, "分三期解决，次年二月底前完成", target, LEADER, T)
-    assert due(app, case_id, "resolution")["due_at"] == target
+    case = app.approve_long_term_plan(
+        ApproveLongTermPlan(
+            case_id=UUID(case_id),
+            summary="分三期解决，次年二月底前完成",
+            target=target,
+            actor=LEADER,
+            trace=T,
+        )
+    )
+    assert due(app, case_id, "resolution").due_at == target
     monthly = due(app, case_id, "monthly-report")
-    assert monthly["due_at"] == clock.now + timedelta(days=30)  # Nov 27 → Dec 27 local
+    assert monthly.due_at == clock.now + timedelta(days=30)  # Nov 27 → Dec 27 local
     clock.advance(days=20)
-    app.report_progress(case_id, "第一期已完成", LEAD, T)
-    [again] = app.get_case(case_id).running(("monthly-report",))
-    assert again["id"] == "monthly-report#2" and again["starts_at"] == clock.now
+    app.report_progress(
+        ReportProgress(case_id=UUID(case_id), summary="第一期已完成", actor=LEAD, trace=T)
+    )
+    [again] = app.get_case(case_id).running((DeadlineKind.MONTHLY_REPORT,))
+    assert again.id == "monthly-report#2" and again.starts_at == clock.now
     ordinary = registered(app, clock)
     assign(app, clock, ordinary)
     with pytest.raises(FollowUpRefused, match="major"):
-        app.approve_long_term_plan(ordinary, "x", target, LEADER, T)
+        app.approve_long_term_plan(
+            ApproveLongTermPlan(
+                case_id=UUID(ordinary), summary="x", target=target, actor=LEADER, trace=T
+            )
+        )
 
 
 def test_a_locality_writes_its_own_policy_as_json_and_mistakes_name_the_field(tmp_path, clock):
@@ -606,12 +1029,15 @@ def test_a_locality_writes_its_own_policy_as_json_and_mistakes_name_the_field(tm
     app = seeded(FollowUpApplication(clock=clock, policy=policy))
     case_id = registered(app, clock)
     assign(app, clock, case_id)  # Monday 09:00 → the end of Monday next week
-    assert due(app, case_id, "resolution")["due_at"].astimezone(CHINA.zone).date() == date(
-        2026, 11, 9
-    )
+    assert due(app, case_id, "resolution").due_at.astimezone(CHINA.zone).date() == date(2026, 11, 9)
     ordinary["starts_on"] = ["assigned", "lunch"]
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ValueError, match=r"clocks\.3\.starts_on: unknown milestone 'lunch'"):
+        load_policy(str(path))
+    ordinary["starts_on"] = ["assigned"]
+    ordinary["kind"] = "lunch-break"  # the domain knows what each kind of clock means
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"clocks\.3\.kind: one of acceptance-notice, "):
         load_policy(str(path))
     with pytest.raises(ValueError, match="neither a built-in policy"):
         load_policy("no-such-policy")

@@ -2,11 +2,14 @@
 
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
+from services.cli import render_timeline
 from services.followup import api
+from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
 from shared.auth import issue_token
 from shared.casecode import case_code, code_hash
@@ -15,6 +18,7 @@ from shared.service import Runtime, create_api
 from shared.settings import Settings
 from tests.territory import seeded
 from tests.unit.messaging import send
+from tests.unit.test_flow import deliver, published
 
 SETTINGS = Settings(jwt_secret="s" * 40)
 KEY = b"k" * 32
@@ -156,3 +160,48 @@ def test_the_deadline_ledger_lists_what_is_overdue_and_a_handler_sees_only_their
     assert {i["case_id"] for i in mine["items"]} == {theirs}
     other = client.get("/v1/deadlines", params={"department": "x"}, headers=handler)
     assert other.status_code == 403
+
+
+def test_staff_who_follow_the_petitioner_record_visits_and_the_history_tells_them(service):
+    client, application = service
+    case_id = a_case(application, lead="ninghe-hrss")
+    url = f"/v1/cases/{case_id}/visits"
+    body = {"visited_by": "芦台街道 王主任", "summary": "已复工，无新诉求"}
+    for role in ("auditor", "admin"):
+        assert client.post(url, json=body, headers=auth(role)).status_code == 403
+    refusals = [
+        (auth("handler", "lutai-office"), body, "department"),
+        (auth("clerk"), {**body, "summary": "   "}, "summary"),
+        (auth("clerk"), {**body, "summary": ""}, "summary"),
+        (auth("clerk"), {**body, "kind": "letter"}, "kind"),
+        (
+            auth("supervisor"),
+            {**body, "visited_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()},
+            "visited_at",
+        ),
+    ]
+    for who, payload, field in refusals:
+        refused = client.post(url, json=payload, headers=who)
+        assert refused.status_code == 422, refused.text
+        assert [e["field"] for e in refused.json()["errors"]] == [field]
+    assert application.get_case(UUID(case_id)).visits == []
+
+    call = {**body, "kind": "return-call", "visited_by": "李科长"}
+    done = client.post(url, json=call, headers=auth("handler", "ninghe-hrss"))
+    assert done.status_code == 200, done.text
+    assert [(v["kind"], v["visited_by"], v["recorded_by"]) for v in done.json()["visits"]] == [
+        ("return-call", "李科长", "u")
+    ]
+    visited = client.post(url, json=body, headers=auth("leader")).json()["visits"][1]
+    assert datetime.fromisoformat(visited["visited_at"]) <= datetime.now(UTC)  # omitted: now
+
+    # follow-up hears its own topic, as every service's: the visits join the case's history
+    deliver(application, "followup", published(application, followup_wire))
+    history = client.get(f"/v1/cases/{case_id}/history", headers=auth("auditor")).json()
+    assert [e["data"]["visited_by"] for e in history["events"] if "visited_by" in e["data"]] == [
+        "李科长",
+        "芦台街道 王主任",
+    ]
+    printed = render_timeline(history, ZoneInfo("Asia/Shanghai"))
+    assert "call back by 李科长 on " in printed
+    assert "visit by 芦台街道 王主任 on " in printed and ": 已复工，无新诉求" in printed

@@ -1,27 +1,46 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from services.followup.domain import CaseHistory, FollowUpCase, causal_order
-from shared.domain import Trace
+from services.followup.domain import (
+    CaseHistory,
+    Deadline,
+    FollowUpCase,
+    HistoryEntry,
+    Rules,
+    Unit,
+    causal_order,
+)
+from services.followup.domain.vocabulary import DeadlineKind
+from services.followup.policy import STANDARD
+from shared.calendar import CHINA
+from shared.domain import Actor, Trace
+from shared.territory import Location
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-LEAD = {"code": "ninghe-hrss", "name": "人社局"}
+LEAD = Unit("ninghe-hrss", "人社局")
+RULES = Rules(STANDARD, CHINA)
 
 
 def registered(case):
     case.note_registration(
         subject="欠薪",
         category="labour-wages",
-        location={"place": "lutai", "path": ["ninghe", "lutai"]},
+        location=Location("lutai", ("ninghe", "lutai")),
         registered_at=T0,
         first_receiver="alice",
         trace=Trace("c", "i:1"),
+        rules=RULES,
     )
 
 
 def assigned(case):
     case.note_assignment(
-        lead=LEAD, co_handlers=[], assigned_at=T0 + timedelta(seconds=2), trace=Trace("c", "r:1")
+        lead=LEAD,
+        co_handlers=[],
+        assigned_at=T0 + timedelta(seconds=2),
+        trace=Trace("c", "r:1"),
+        rules=RULES,
     )
 
 
@@ -29,7 +48,7 @@ def test_registration_starts_the_15_day_notice_and_assignment_the_13710_clocks()
     case = FollowUpCase.open(uuid4())
     registered(case)
     assigned(case)
-    due = {d["kind"]: d["due_at"] for d in case.deadlines}
+    due = {d.kind: d.due_at for d in case.deadlines}
     assert due["acceptance-notice"] == T0 + timedelta(days=15)
     assert due["handling-plan"] == T0 + timedelta(days=1, seconds=2)
     assert due["first-report"] == T0 + timedelta(days=3, seconds=2)
@@ -50,21 +69,21 @@ def test_status_does_not_depend_on_which_topic_arrived_first():
 def test_deadlines_turn_overdue_when_their_time_passes():
     case = FollowUpCase.open(uuid4())
     assigned(case)
-    states = {d["kind"]: d["state"] for d in case.deadlines_at(T0 + timedelta(days=2))}
+    states = {d.kind: d.state_at(T0 + timedelta(days=2)) for d in case.deadlines}
     assert states == {"handling-plan": "overdue", "first-report": "open", "resolution": "open"}
 
 
 def entry(event_id, seconds, cause=None):
-    return {
-        "event_id": event_id,
-        "service": "s",
-        "type": "t",
-        "time": (T0 + timedelta(seconds=seconds)).isoformat(),
-        "actor": {"user": "u"},
-        "correlation_id": "c",
-        "causation_id": cause,
-        "data": {"n": seconds},
-    }
+    return HistoryEntry(
+        event_id=event_id,
+        service="s",
+        type="t",
+        time=T0 + timedelta(seconds=seconds),
+        actor=Actor("u", "clerk"),
+        correlation_id="c",
+        causation_id=cause,
+        data={"n": seconds},
+    )
 
 
 def test_a_history_verifies_and_ignores_an_event_delivered_twice():
@@ -80,17 +99,19 @@ def test_an_altered_entry_breaks_the_hash_chain_at_that_entry():
     history = CaseHistory.start(uuid4())
     for i in range(3):
         history.record(entry(str(i), i))
-    history.entries[1]["data"] = {"n": 99}
+    altered = history.entries[1]
+    history.entries[1] = replace(altered, entry=replace(altered.entry, data={"n": 99}))
     result = history.verify()
     assert not result.verified
     assert result.broken_at == 1
 
 
 def test_nothing_comes_before_its_cause_even_with_a_skewed_clock():
-    ordered = causal_order(
-        [entry("effect", 0, cause="cause"), entry("cause", 5), entry("later", 9)]
-    )
-    assert [e["event_id"] for e in ordered] == ["cause", "effect", "later"]
+    history = CaseHistory.start(uuid4())
+    for recorded in (entry("effect", 0, cause="cause"), entry("cause", 5), entry("later", 9)):
+        history.record(recorded)
+    ordered = causal_order(history.entries)
+    assert [e.entry.event_id for e in ordered] == ["cause", "effect", "later"]
 
 
 def test_deadlines_stored_before_they_had_ids_still_fire():
@@ -99,13 +120,13 @@ def test_deadlines_stored_before_they_had_ids_still_fire():
     case.trigger_event(
         FollowUpCase.DeadlinesScheduled,
         deadlines=[
-            {
-                "kind": "handling-plan",
-                "starts_at": T0,
-                "due_at": T0 + timedelta(days=1),
-                "rule": "13710",
-                "legal_basis": "13710 工作法",
-            }
+            Deadline(
+                kind=DeadlineKind.HANDLING_PLAN,
+                starts_at=T0,
+                due_at=T0 + timedelta(days=1),
+                rule="13710",
+                legal_basis="13710 工作法",
+            )
         ],
         actor={"user": "service:followup", "role": "system", "department": None},
         correlation_id="c",
@@ -114,5 +135,8 @@ def test_deadlines_stored_before_they_had_ids_still_fire():
     assert case.next_alarm() == T0 + timedelta(days=1)
     assert case.fire(T0 + timedelta(days=2), Trace("c")) == 1
     assert case.fire(T0 + timedelta(days=3), Trace("c")) == 0
-    [deadline] = case.deadlines_at(T0 + timedelta(days=3))
-    assert (deadline["id"], deadline["state"]) == ("handling-plan#1", "overdue")
+    [deadline] = case.deadlines
+    assert (deadline.id, deadline.state_at(T0 + timedelta(days=3))) == (
+        "handling-plan#1",
+        "overdue",
+    )

@@ -3,18 +3,42 @@ name their classes by that module: they must load into the same cases, calendar 
 history with the code as it is now."""
 
 from datetime import date, timedelta
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
 from services.followup.application import FollowUpApplication
+from services.followup.commands import (
+    ApproveLongTermPlan,
+    CloseOut,
+    DecideReview,
+    ExtendDeadline,
+    FilePlan,
+    PauseClocks,
+    PublishHolidays,
+    RecordCeaseCommitment,
+    RecordOutcome,
+    RecordReturnVisit,
+    ReportProgress,
+    RequestReview,
+    ResumeClocks,
+)
 from services.followup.domain import (
     CALENDAR_ID,
     CaseHistory,
     FollowUpCase,
     HolidayCalendar,
     history_id,
+)
+from services.followup.domain.vocabulary import (
+    DeadlineKind,
+    Opinion,
+    OutcomeForm,
+    ReviewDecision,
+    ReviewLevel,
+    Satisfaction,
 )
 from shared.domain import Actor
 from shared.messages import (
@@ -150,38 +174,118 @@ def a_case_through_every_kind_of_event(app: FollowUpApplication, clock: Clock) -
         ),
         "routing",
     )
-    app.publish_holidays(2027, [date(2027, 1, 1)], [], Actor("root", "admin"), T)
-    app.pause_clocks(case_id, "hearing", SUPERVISOR, T)
+    app.publish_holidays(
+        PublishHolidays(
+            year=2027, holidays=(date(2027, 1, 1),), actor=Actor("root", "admin"), trace=T
+        )
+    )
+    app.pause_clocks(
+        PauseClocks(case_id=UUID(case_id), reason="hearing", actor=SUPERVISOR, trace=T)
+    )
     clock.advance(hours=2)
-    app.resume_clocks(case_id, SUPERVISOR, T)
-    app.extend(case_id, "statutory-handling", 10, "arbitration", LEADER, T)
+    app.resume_clocks(ResumeClocks(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    app.extend(
+        ExtendDeadline(
+            case_id=UUID(case_id),
+            kind=DeadlineKind.STATUTORY_HANDLING,
+            days=10,
+            reason="arbitration",
+            actor=LEADER,
+            trace=T,
+        )
+    )
     clock.advance(hours=20)
     app.fire_due()  # the plan's reminder
     clock.advance(hours=6)
     app.fire_due()  # the plan's breach and its automatic supervision notice
-    app.file_plan(case_id, "meet the employer", True, LEAD, T)
-    app.approve_long_term_plan(case_id, "monthly", clock.now + timedelta(days=90), LEADER, T)
-    app.report_progress(case_id, "half paid", LEAD, T)
+    app.file_plan(
+        FilePlan(
+            case_id=UUID(case_id), summary="meet the employer", major=True, actor=LEAD, trace=T
+        )
+    )
+    app.approve_long_term_plan(
+        ApproveLongTermPlan(
+            case_id=UUID(case_id),
+            summary="monthly",
+            target=clock.now + timedelta(days=90),
+            actor=LEADER,
+            trace=T,
+        )
+    )
+    app.report_progress(
+        ReportProgress(case_id=UUID(case_id), summary="half paid", actor=LEAD, trace=T)
+    )
     app.record_outcome(
-        case_id, form="opinion", opinion="support", summary="paid", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.OPINION,
+            opinion=Opinion.SUPPORT,
+            summary="paid",
+            actor=LEAD,
+            trace=T,
+        )
     )
-    app.record_satisfaction(
-        case_id,
-        satisfaction="unsatisfied",
-        notes="half",
-        source="return-visit",
-        actor=CLERK,
-        trace=T,
+    app.record_return_visit(
+        RecordReturnVisit(
+            case_id=UUID(case_id),
+            satisfaction=Satisfaction.UNSATISFIED,
+            notes="half",
+            actor=CLERK,
+            trace=T,
+        )
     )
     app.record_outcome(
-        case_id, form="agreement", opinion=None, summary="all paid", actor=LEAD, trace=T
+        RecordOutcome(
+            case_id=UUID(case_id),
+            form=OutcomeForm.AGREEMENT,
+            opinion=None,
+            summary="all paid",
+            actor=LEAD,
+            trace=T,
+        )
     )
-    app.record_cease_commitment(case_id, "signed", CLERK, T)
-    app.close_out(case_id, SUPERVISOR, T)
-    app.request_review(case_id, "review", "宁河区人民政府", "overtime", CLERK, T)
-    app.decide_review(case_id, "upheld", "stands", SUPERVISOR, T)
-    app.request_review(case_id, "re-review", "天津市人民政府", "still", CLERK, T)
-    app.decide_review(case_id, "upheld", "final", SUPERVISOR, T)
+    app.record_cease_commitment(
+        RecordCeaseCommitment(case_id=UUID(case_id), note="signed", actor=CLERK, trace=T)
+    )
+    app.close_out(CloseOut(case_id=UUID(case_id), actor=SUPERVISOR, trace=T))
+    app.request_review(
+        RequestReview(
+            case_id=UUID(case_id),
+            level=ReviewLevel.REVIEW,
+            organ="宁河区人民政府",
+            reason="overtime",
+            actor=CLERK,
+            trace=T,
+        )
+    )
+    app.decide_review(
+        DecideReview(
+            case_id=UUID(case_id),
+            decision=ReviewDecision.UPHELD,
+            summary="stands",
+            actor=SUPERVISOR,
+            trace=T,
+        )
+    )
+    app.request_review(
+        RequestReview(
+            case_id=UUID(case_id),
+            level=ReviewLevel.RE_REVIEW,
+            organ="天津市人民政府",
+            reason="still",
+            actor=CLERK,
+            trace=T,
+        )
+    )
+    app.decide_review(
+        DecideReview(
+            case_id=UUID(case_id),
+            decision=ReviewDecision.UPHELD,
+            summary="final",
+            actor=SUPERVISOR,
+            trace=T,
+        )
+    )
     return case_id
 
 
@@ -218,7 +322,9 @@ def test_the_ledger_hears_a_clock_event_stored_under_the_old_topic():
     before = FollowUpApplication(clock=clock)
     case_id = registered(before, clock)
     assign(before, clock, case_id)
-    before.pause_clocks(case_id, "hearing", SUPERVISOR, T)
+    before.pause_clocks(
+        PauseClocks(case_id=UUID(case_id), reason="hearing", actor=SUPERVISOR, trace=T)
+    )
     stored = before.recorder.select_notifications(start=0, limit=100, inclusive_of_start=False)
     assert stored[-1].topic == "services.followup.domain.case:FollowUpCase.ClocksPaused"
     after = FollowUpApplication(clock=clock)

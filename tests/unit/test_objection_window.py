@@ -13,6 +13,7 @@ from eventsourcing.persistence import StoredEvent
 
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
+from services.followup.commands import PublishHolidays
 from services.followup.domain import CALENDAR_ID as FOLLOWUP_CALENDAR_ID
 from services.routing.application import RoutingApplication
 from services.routing.calendar import CALENDAR_ID as ROUTING_CALENDAR_ID
@@ -55,7 +56,15 @@ def two_weeks_off(followup: FollowUpApplication) -> WorkCalendar:
     for year in sorted({d.year for d in off}):
         holidays = sorted({d for d in CHINA.holidays if d.year == year} | off_in(off, year))
         make_up = sorted(d for d in CHINA.make_up_days if d.year == year and d not in off)
-        followup.publish_holidays(year, holidays, make_up, ADMIN, T)
+        followup.publish_holidays(
+            PublishHolidays(
+                year=year,
+                holidays=tuple(holidays),
+                make_up_days=tuple(make_up),
+                actor=ADMIN,
+                trace=T,
+            )
+        )
         calendar = calendar.with_year(frozenset(holidays), frozenset(make_up), year)
     return calendar
 

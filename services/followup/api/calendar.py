@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from services.followup.api.deps import READING, CurrentActor, FollowUp, RequestTrace
 from services.followup.application import FollowUpApplication
+from services.followup.commands import PublishHolidays
 from shared.auth import require_role
 from shared.http import example
 
@@ -46,5 +47,12 @@ def publish_year(
     year: int, body: YearIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
     require_role(actor, "admin")
-    app.publish_holidays(year, body.holidays, body.make_up_days, actor, trace)
+    command = PublishHolidays(
+        year=year,
+        holidays=tuple(body.holidays),
+        make_up_days=tuple(body.make_up_days),
+        actor=actor,
+        trace=trace,
+    )
+    app.publish_holidays(command)
     return _year(app, year)

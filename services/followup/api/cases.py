@@ -1,21 +1,23 @@
 """A case's status, and its handling: the plan, progress, the outcome, the return visit,
-the cease-petition commitment, close-out, review and re-review."""
+the cease-petition commitment, close-out, review and re-review, and the visits that follow
+the petitioner for as long as needed."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from datetime import time as day_time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from services.followup.api.deps import (
     HANDLING,
     READING,
     STAFF,
     SUPERVISING,
+    VISITING,
     CurrentActor,
     FollowUp,
     RequestTrace,
@@ -29,7 +31,27 @@ from services.followup.api.views import (
     readable,
 )
 from services.followup.application import FollowUpApplication
+from services.followup.commands import (
+    ApproveLongTermPlan,
+    CloseOut,
+    DecideReview,
+    FilePlan,
+    RecordCeaseCommitment,
+    RecordOutcome,
+    RecordReturnVisit,
+    RecordVisit,
+    ReportProgress,
+    RequestReview,
+)
 from services.followup.domain import FollowUpCase
+from services.followup.domain.vocabulary import (
+    Opinion,
+    OutcomeForm,
+    ReviewDecision,
+    ReviewLevel,
+    Satisfaction,
+    VisitKind,
+)
 from shared.auth import require_role
 from shared.http import example
 
@@ -76,7 +98,10 @@ def file_plan(
     case_id: UUID, body: PlanIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *HANDLING)
-    return _view(app, app.file_plan(case_id, body.summary, body.major, actor, trace))
+    command = FilePlan(
+        case_id=case_id, summary=body.summary, major=body.major, actor=actor, trace=trace
+    )
+    return _view(app, app.file_plan(command))
 
 
 class LongTermPlanIn(BaseModel):
@@ -97,7 +122,10 @@ def long_term_plan(
     require_role(actor, "leader")
     zone = app.rules().calendar.zone
     target = datetime.combine(body.target, day_time.max, tzinfo=zone).astimezone(UTC)
-    return _view(app, app.approve_long_term_plan(case_id, body.summary, target, actor, trace))
+    command = ApproveLongTermPlan(
+        case_id=case_id, summary=body.summary, target=target, actor=actor, trace=trace
+    )
+    return _view(app, app.approve_long_term_plan(command))
 
 
 class ProgressIn(BaseModel):
@@ -110,7 +138,8 @@ def report_progress(
     case_id: UUID, body: ProgressIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *HANDLING)
-    return _view(app, app.report_progress(case_id, body.summary, actor, trace))
+    command = ReportProgress(case_id=case_id, summary=body.summary, actor=actor, trace=trace)
+    return _view(app, app.report_progress(command))
 
 
 class OutcomeIn(BaseModel):
@@ -121,13 +150,10 @@ class OutcomeIn(BaseModel):
             "summary": "The employer paid the 18,000 yuan owed on 11-28; receipt on file.",
         }
     )
-    form: Literal["opinion", "agreement"] = Field(
-        description="A handling opinion (处理意见书, Art. 32) or a mediation/settlement "
-        "agreement (Art. 33)"
+    form: OutcomeForm = Field(
+        description="A handling opinion (Art. 32) or a mediation/settlement agreement (Art. 33)"
     )
-    opinion: Literal["support", "explain", "not-support"] | None = Field(
-        default=None, description="For an opinion: 支持 / 解释说明 / 不予支持"
-    )
+    opinion: Opinion | None = Field(default=None, description="For an opinion")
     summary: Text
 
 
@@ -139,15 +165,15 @@ def record_outcome(
     case_id: UUID, body: OutcomeIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *HANDLING)
-    case = app.record_outcome(
-        case_id,
+    command = RecordOutcome(
+        case_id=case_id,
         form=body.form,
         opinion=body.opinion,
         summary=body.summary,
         actor=actor,
         trace=trace,
     )
-    return _view(app, case)
+    return _view(app, app.record_outcome(command))
 
 
 # --- return visit, commitment, close-out --------------------------------------------------------
@@ -157,7 +183,7 @@ class ReturnVisitIn(BaseModel):
     model_config = example(
         {"satisfaction": "unsatisfied", "notes": "Only half was paid; the rest is still owed"}
     )
-    satisfaction: Literal["satisfied", "basically-satisfied", "unsatisfied"]
+    satisfaction: Satisfaction
     notes: Annotated[str, Field(max_length=5000)] = ""
 
 
@@ -169,15 +195,14 @@ def return_visit(
     case_id: UUID, body: ReturnVisitIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *STAFF)
-    case = app.record_satisfaction(
-        case_id,
+    command = RecordReturnVisit(
+        case_id=case_id,
         satisfaction=body.satisfaction,
         notes=body.notes,
-        source="return-visit",
         actor=actor,
         trace=trace,
     )
-    return _view(app, case)
+    return _view(app, app.record_return_visit(command))
 
 
 class CommitmentIn(BaseModel):
@@ -193,7 +218,8 @@ def cease_commitment(
     case_id: UUID, body: CommitmentIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *STAFF)
-    return _view(app, app.record_cease_commitment(case_id, body.note, actor, trace))
+    command = RecordCeaseCommitment(case_id=case_id, note=body.note, actor=actor, trace=trace)
+    return _view(app, app.record_cease_commitment(command))
 
 
 @router.post(
@@ -201,7 +227,7 @@ def cease_commitment(
 )
 def close_out(case_id: UUID, app: FollowUp, actor: CurrentActor, trace: RequestTrace) -> CaseStatus:
     require_role(actor, *SUPERVISING)
-    return _view(app, app.close_out(case_id, actor, trace))
+    return _view(app, app.close_out(CloseOut(case_id=case_id, actor=actor, trace=trace)))
 
 
 # --- review and re-review ------------------------------------------------------------------
@@ -215,7 +241,7 @@ class ReviewIn(BaseModel):
             "reason": "The opinion ignores the overtime hours",
         }
     )
-    level: Literal["review", "re-review"] = Field(description="复查 (Art. 35) or 复核 (Art. 36)")
+    level: ReviewLevel = Field(description="Review (Art. 35) or re-review (Art. 36)")
     organ: Annotated[str, Field(min_length=1, max_length=200)] = Field(
         description="The next higher organ that reviews"
     )
@@ -230,13 +256,20 @@ def request_review(
     case_id: UUID, body: ReviewIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, "clerk", *SUPERVISING)
-    case = app.request_review(case_id, body.level, body.organ, body.reason, actor, trace)
-    return _view(app, case)
+    command = RequestReview(
+        case_id=case_id,
+        level=body.level,
+        organ=body.organ,
+        reason=body.reason,
+        actor=actor,
+        trace=trace,
+    )
+    return _view(app, app.request_review(command))
 
 
 class DecisionIn(BaseModel):
     model_config = example({"decision": "upheld", "summary": "The opinion stands"})
-    decision: Literal["upheld", "revised", "revoked"]
+    decision: ReviewDecision
     summary: Text
 
 
@@ -248,4 +281,51 @@ def decide_review(
     case_id: UUID, body: DecisionIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *SUPERVISING)
-    return _view(app, app.decide_review(case_id, body.decision, body.summary, actor, trace))
+    command = DecideReview(
+        case_id=case_id, decision=body.decision, summary=body.summary, actor=actor, trace=trace
+    )
+    return _view(app, app.decide_review(command))
+
+
+# --- visits, for as long as the petitioner needs them ---------------------------------------------
+
+
+class VisitIn(BaseModel):
+    model_config = example(
+        {
+            "kind": "visit",
+            "visited_by": "芦台街道 王主任、区信访局 李科长",
+            "summary": "The petitioner is working again; no new claim, asked about his pension",
+        }
+    )
+    kind: VisitKind = Field(
+        default=VisitKind.VISIT, description="A visit in person, or a call back by telephone"
+    )
+    visited_by: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Who visited or called"
+    )
+    visited_at: AwareDatetime | None = Field(
+        default=None, description="When (with offset); omitted: now"
+    )
+    summary: Text = Field(description="What was said")
+
+
+@router.post(
+    "/cases/{case_id}/visits",
+    summary="Record a visit or call to the petitioner, at any time — also after "
+    "close-out and once the matter is final",
+)
+def record_visit(
+    case_id: UUID, body: VisitIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
+) -> CaseStatus:
+    require_role(actor, *VISITING)
+    command = RecordVisit(
+        case_id=case_id,
+        kind=body.kind,
+        visited_by=body.visited_by,
+        visited_at=body.visited_at,
+        summary=body.summary,
+        actor=actor,
+        trace=trace,
+    )
+    return _view(app, app.record_visit(command))

@@ -17,6 +17,13 @@ from services.followup.api.deps import (
     RequestTrace,
 )
 from services.followup.api.views import CaseStatus, Text, case_status
+from services.followup.commands import (
+    ExtendDeadline,
+    IssueSupervisionNotice,
+    PauseClocks,
+    ResumeClocks,
+)
+from services.followup.domain.vocabulary import DeadlineKind
 from shared.auth import Forbidden, require_role
 from shared.http import example
 
@@ -33,20 +40,22 @@ def pause(
     case_id: UUID, body: PauseIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *SUPERVISING)
-    return case_status(app.pause_clocks(case_id, body.reason, actor, trace), app.clock())
+    command = PauseClocks(case_id=case_id, reason=body.reason, actor=actor, trace=trace)
+    return case_status(app.pause_clocks(command), app.clock())
 
 
 @router.post("/cases/{case_id}/clocks/resume", summary="Resume them; the pause is not counted")
 def resume(case_id: UUID, app: FollowUp, actor: CurrentActor, trace: RequestTrace) -> CaseStatus:
     require_role(actor, *SUPERVISING)
-    return case_status(app.resume_clocks(case_id, actor, trace), app.clock())
+    command = ResumeClocks(case_id=case_id, actor=actor, trace=trace)
+    return case_status(app.resume_clocks(command), app.clock())
 
 
 class ExtensionIn(BaseModel):
     model_config = example(
         {"kind": "statutory-handling", "days": 30, "reason": "Awaiting the labour arbitration"}
     )
-    kind: Annotated[str, Field(min_length=1, max_length=64)] = "statutory-handling"
+    kind: DeadlineKind = DeadlineKind.STATUTORY_HANDLING
     days: int = Field(ge=1, le=365)
     reason: Text
 
@@ -59,8 +68,15 @@ def extend(
     case_id: UUID, body: ExtensionIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, "leader")
-    case = app.extend(case_id, body.kind, body.days, body.reason, actor, trace)
-    return case_status(case, app.clock())
+    command = ExtendDeadline(
+        case_id=case_id,
+        kind=body.kind,
+        days=body.days,
+        reason=body.reason,
+        actor=actor,
+        trace=trace,
+    )
+    return case_status(app.extend(command), app.clock())
 
 
 class NoticeIn(BaseModel):
@@ -78,8 +94,10 @@ def supervise(
     case_id: UUID, body: NoticeIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
     require_role(actor, *SUPERVISING)
-    case = app.issue_supervision_notice(case_id, body.text, body.department, actor, trace)
-    return case_status(case, app.clock())
+    command = IssueSupervisionNotice(
+        case_id=case_id, text=body.text, department=body.department, actor=actor, trace=trace
+    )
+    return case_status(app.issue_supervision_notice(command), app.clock())
 
 
 @router.get(

@@ -18,7 +18,9 @@ STAFF = ("clerk", "handler", "supervisor", "leader", "admin")
 HANDLING = ("handler", "supervisor", "leader")
 SUPERVISING = ("supervisor", "leader", "admin")
 READING = ("clerk", "handler", "supervisor", "leader", "auditor", "admin")
-"""Who may do what, by role; each route says which of these it requires."""
+VISITING = ("clerk", "handler", "supervisor", "leader")
+"""Who may do what, by role; each route says which of these it requires (a handler, for
+its own department's cases: the domain checks that)."""
 
 
 async def application(request: Request) -> FollowUpApplication:
@@ -43,6 +45,7 @@ __all__ = [
     "READING",
     "STAFF",
     "SUPERVISING",
+    "VISITING",
     "CurrentActor",
     "FollowUp",
     "RequestTrace",

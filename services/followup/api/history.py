@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from services.followup.api.deps import READING, CurrentActor, FollowUp
-from services.followup.api.views import RESTRICTED, AsOf, case_status, readable
+from services.followup.api.views import RESTRICTED, AsOf, case_status, history_event, readable
 from shared.auth import require_role
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
@@ -36,5 +36,5 @@ def get_history(
         "as_of": as_of.isoformat() if as_of else None,
         "case": case,
         "integrity": asdict(verification),
-        "events": entries,
+        "events": [history_event(link) for link in entries],
     }

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from services.followup.api.deps import FollowUp
 from services.followup.application import FollowUpApplication
+from services.followup.commands import RateByCode
 from services.followup.domain import FollowUpCase
+from services.followup.domain.vocabulary import Satisfaction, Status
 from shared.http import NotFound, TooManyRequests, example
 
 router = APIRouter(prefix="/v1/public", tags=["petitioner (no account)"])
@@ -47,20 +49,21 @@ class Attempts:
 
 ATTEMPTS = Attempts()
 PUBLIC_STATUS = {
-    "pending-registration": "登记中 registered",
-    "registered": "已登记 registered",
-    "awaiting-manual-dispatch": "待交办 being routed",
-    "assigned": "已交办 with the department",
-    "in-progress": "办理中 being handled",
-    "reopened": "重新办理 handled again",
-    "resolved": "已办结 answered",
-    "closed-out": "已销号 closed",
-    "under-review": "复查中 under review",
-    "under-re-review": "复核中 under re-review",
-    "final": "已终结 final",
-    "declined": "不予受理 not accepted",
-    "diverted": "已引导 to another legal channel",
+    Status.PENDING_REGISTRATION: "登记中 registered",
+    Status.REGISTERED: "已登记 registered",
+    Status.AWAITING_MANUAL_DISPATCH: "待交办 being routed",
+    Status.ASSIGNED: "已交办 with the department",
+    Status.IN_PROGRESS: "办理中 being handled",
+    Status.REOPENED: "重新办理 handled again",
+    Status.RESOLVED: "已办结 answered",
+    Status.CLOSED_OUT: "已销号 closed",
+    Status.UNDER_REVIEW: "复查中 under review",
+    Status.UNDER_RE_REVIEW: "复核中 under re-review",
+    Status.FINAL: "已终结 final",
+    Status.DECLINED: "不予受理 not accepted",
+    Status.DIVERTED: "已引导 to another legal channel",
 }
+"""What the petitioner is told of each status, in both languages."""
 
 
 def petitioner_view(case: FollowUpCase) -> dict[str, Any]:
@@ -70,33 +73,28 @@ def petitioner_view(case: FollowUpCase) -> dict[str, Any]:
     if case.registered_at:
         steps.append({"step": "registered", "at": case.registered_at})
     if case.lead:
-        steps.append({"step": "assigned", "at": case.assigned_at, "to": case.lead["name"]})
-    steps += [{"step": r["kind"], "at": r["at"]} for r in case.reports]
+        steps.append({"step": "assigned", "at": case.assigned_at, "to": case.lead.name})
+    steps += [{"step": r.kind, "at": r.at} for r in case.reports]
     steps += [
         {
             "step": "outcome",
-            "at": o["at"],
-            "form": o["form"],
-            "opinion": o["opinion"],
-            "summary": o["summary"],
+            "at": o.at,
+            "form": o.form,
+            "opinion": o.opinion,
+            "summary": o.summary,
         }
         for o in case.outcomes
     ]
-    steps += [
-        {"step": "rated", "at": r["at"], "satisfaction": r["satisfaction"]} for r in case.ratings
-    ]
-    steps += [{"step": "reopened", "at": r["at"]} for r in case.reopenings]
-    steps += [
-        {"step": r["level"], "at": r["requested_at"], "decision": r["decision"]}
-        for r in case.reviews
-    ]
+    steps += [{"step": "rated", "at": r.at, "satisfaction": r.satisfaction} for r in case.ratings]
+    steps += [{"step": "reopened", "at": r.at} for r in case.reopenings]
+    steps += [{"step": r.level, "at": r.requested_at, "decision": r.decision} for r in case.reviews]
     if case.closed_out:
-        steps.append({"step": "closed-out", "at": case.closed_out["at"]})
+        steps.append({"step": "closed-out", "at": case.closed_out.at})
     return {
         "status": case.status,
-        "status_text": PUBLIC_STATUS.get(case.status, case.status),
+        "status_text": PUBLIC_STATUS[case.status],
         "subject": case.subject,
-        "department": (case.lead or {}).get("name"),
+        "department": case.lead.name if case.lead else None,
         "steps": sorted(steps, key=lambda s: s["at"]),
         "can_rate": case.outcome is not None and case.rating is None and not case.closed_out,
     }
@@ -125,13 +123,14 @@ def lookup(body: LookupIn, request: Request, app: FollowUp) -> dict[str, Any]:
 class RatingIn(BaseModel):
     model_config = example({"code": "K7QM-3XPA-9TRE", "satisfaction": "satisfied", "comment": ""})
     code: Annotated[str, Field(min_length=12, max_length=20)]
-    satisfaction: Literal["satisfied", "basically-satisfied", "unsatisfied"]
+    satisfaction: Satisfaction
     comment: Annotated[str, Field(max_length=2000)] = ""
 
 
 @router.post("/rating", summary="The petitioner rates the handling (Art. 21); unsatisfied reopens")
 def rate(body: RatingIn, request: Request, app: FollowUp) -> dict[str, Any]:
     case = _by_code(request, app, body.code)
-    rated = app.rate_by_code(body.code, body.satisfaction, body.comment)
+    command = RateByCode(code=body.code, satisfaction=body.satisfaction, comment=body.comment)
+    rated = app.rate_by_code(command)
     assert rated.id == case.id
     return petitioner_view(rated)

@@ -3,8 +3,9 @@ holidays and make-up working days, year by year, as an admin publishes them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
 from uuid import NAMESPACE_URL, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -14,6 +15,16 @@ from shared.calendar import CHINA, WorkCalendar
 from shared.domain import Actor, Attributed, Trace, attribution
 
 CALENDAR_ID = uuid5(NAMESPACE_URL, "onestop:followup:holiday-calendar")
+
+
+@dataclass(frozen=True)
+class HolidayYear:
+    """One year as published: its days off, the weekend days worked instead, and
+    the admin who published it."""
+
+    holidays: frozenset[date]
+    make_up_days: frozenset[date]
+    by: str
 
 
 class HolidayCalendar(Aggregate):
@@ -29,14 +40,14 @@ class HolidayCalendar(Aggregate):
         make_up_days: list[str]
 
         def apply(self, book: HolidayCalendar) -> None:
-            book.years[self.year] = {
-                "holidays": self.holidays,
-                "make_up_days": self.make_up_days,
-                "by": self.actor["user"],
-            }
+            book.years[self.year] = HolidayYear(
+                frozenset(date.fromisoformat(d) for d in self.holidays),
+                frozenset(date.fromisoformat(d) for d in self.make_up_days),
+                self.actor["user"],
+            )
 
     def __init__(self) -> None:
-        self.years: dict[int, dict[str, Any]] = {}
+        self.years: dict[int, HolidayYear] = {}
 
     @classmethod
     def start(cls) -> HolidayCalendar:
@@ -45,8 +56,8 @@ class HolidayCalendar(Aggregate):
     def publish(
         self,
         year: int,
-        holidays: list[date],
-        make_up_days: list[date],
+        holidays: Sequence[date],
+        make_up_days: Sequence[date],
         actor: Actor,
         trace: Trace,
     ) -> None:
@@ -68,4 +79,8 @@ class HolidayCalendar(Aggregate):
         )
 
     def calendar(self, base: WorkCalendar = CHINA) -> WorkCalendar:
-        return base.with_published(self.years)
+        """`base` with the years published here in place of its own."""
+        found = base
+        for year, days in sorted(self.years.items()):
+            found = found.with_year(days.holidays, days.make_up_days, year)
+        return found

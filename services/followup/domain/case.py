@@ -1,28 +1,171 @@
 """A case as follow-up tracks it: what the other services said of it, its handling to an
-outcome, return visits and satisfaction, reopening, close-out (销号), review and re-review."""
+outcome, return visits and satisfaction, reopening, close-out, review and re-review,
+and the visits to the petitioner that go on for as long as the petitioner needs them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from services.followup.domain.clocks import STANDARD_RULES, CaseClocks, Rules
+from services.followup.domain.clocks import CaseClocks, Rules
 from services.followup.domain.errors import FollowUpRefused
-from services.followup.policy import SATISFACTION
+from services.followup.domain.stored import record, records, revived
+from services.followup.domain.vocabulary import (
+    HANDED_ON,
+    DeadlineKind,
+    Milestone,
+    Opinion,
+    OutcomeForm,
+    RatingSource,
+    ReportKind,
+    ReviewDecision,
+    ReviewLevel,
+    Satisfaction,
+    Status,
+    VisitKind,
+)
 from shared.domain import Actor, Attributed, Trace, attribution
+from shared.territory import Location
+from shared.vocabulary import Channel, Decision
 
-OPINIONS = ("support", "explain", "not-support")  # 支持 / 解释说明 / 不予支持 (Art. 32)
-FORMS = ("opinion", "agreement")  # a handling opinion, or a mediation/settlement agreement (33)
-REVIEW_LEVELS = ("review", "re-review")
-REVIEW_DECISIONS = ("upheld", "revised", "revoked")
+# --- what the case knows, as values ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A department handling the case — its lead or a co-handler — as routing named it."""
+
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """What a co-handling department reported of its part, for the lead's outcome."""
+
+    summary: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Report:
+    """The lead's handling plan, a progress report, or a leader-approved long-term plan."""
+
+    kind: ReportKind
+    summary: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class LongTermPlan:
+    """A major matter's plan with a date, approved by a leader; the lead reports monthly."""
+
+    summary: str
+    approved_by: str
+    target: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The outcome of one round of handling: its form, a handling opinion's answer, what was
+    done, the co-handlers' parts (department code → part), and who recorded it."""
+
+    round: int
+    form: OutcomeForm
+    opinion: Opinion | None
+    summary: str
+    parts: Mapping[str, str]
+    by: str
+    department: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Rating:
+    """The petitioner's satisfaction with one round's outcome."""
+
+    round: int
+    satisfaction: Satisfaction
+    notes: str
+    source: RatingSource
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Reopening:
+    """Found unsatisfying, the case is handled again in a new round."""
+
+    round: int
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CeaseCommitment:
+    """息诉罢访承诺书 — the petitioner's signed commitment to cease petitioning the matter."""
+
+    note: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Closure:
+    """销号 — the case closed out, on what basis, by whom."""
+
+    basis: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Review:
+    """A request for review or re-review of the handling opinion, and once decided, the
+    reviewing organ's decision."""
+
+    level: ReviewLevel
+    organ: str
+    reason: str
+    requested_at: datetime
+    decided_at: datetime | None = None
+    decision: ReviewDecision | None = None
+    summary: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.decided_at is None
+
+
+@dataclass(frozen=True)
+class Finality:
+    """三级终结 — the matter ended after re-review: the same facts are not accepted again."""
+
+    summary: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Visit:
+    """走访 — staff went to see or called the petitioner: who, when, how, what was said, and
+    who recorded it when. Long-term petitioners are visited for years, so a visit is
+    recorded at any time, after close-out and after the matter is final too."""
+
+    kind: VisitKind
+    visited_by: str
+    visited_at: datetime
+    summary: str
+    recorded_by: str
+    recorded_at: datetime
 
 
 class FollowUpCase(CaseClocks):
-    """A case as follow-up tracks it until it is closed out (销号) or final: its clocks
-    (`CaseClocks`), its handling to an outcome, return visits, and review and re-review.
+    """A case as follow-up tracks it until it is closed out or final: its clocks
+    (`CaseClocks`), its handling to an outcome, return visits, review and re-review, and
+    the visits that follow it.
 
     It learns of registration and assignment from topics that may arrive in either order,
     so each note stands on its own and the status is derived from what is known.
@@ -32,15 +175,21 @@ class FollowUpCase(CaseClocks):
         pass
 
     class RegistrationNoted(Aggregate.Event):
+        class_version = 2
         subject: str
         category: str
-        location: dict[str, Any]
+        location: Location
         registered_at: datetime
         first_receiver: str
         channel: str | None = None
         group_size: int | None = None
-        petitioner_ids: tuple[str, ...] = ()
+        petitioner_ids: Sequence[str] = ()
         lookup_code_hash: str | None = None
+
+        @staticmethod
+        def upcast_v1_v2(state: MutableMapping[str, object]) -> None:
+            """Version 1 stored the location as the JSON object the contract carried."""
+            state["location"] = Location.of(dict(record(state["location"])))
 
         def apply(self, case: FollowUpCase) -> None:
             case.subject = self.subject
@@ -48,20 +197,27 @@ class FollowUpCase(CaseClocks):
             case.location = self.location
             case.registered_at = self.registered_at
             case.first_receiver = self.first_receiver
-            case.channel = self.channel
+            case.channel = Channel(self.channel) if self.channel else None
             case.group_size = self.group_size
             case.petitioner_ids = list(self.petitioner_ids)
             case.lookup_code_hash = self.lookup_code_hash
             case.major = case.major or bool(self.group_size)
 
     class AssignmentNoted(Aggregate.Event):
-        lead: dict[str, str]
-        co_handlers: list[dict[str, str]]
+        class_version = 2
+        lead: Unit
+        co_handlers: list[Unit]
         assigned_at: datetime
+
+        @staticmethod
+        def upcast_v1_v2(state: MutableMapping[str, object]) -> None:
+            """Version 1 stored each department as a JSON object of its code and name."""
+            state["lead"] = revived(Unit, record(state["lead"]))
+            state["co_handlers"] = [revived(Unit, d) for d in records(state["co_handlers"])]
 
         def apply(self, case: FollowUpCase) -> None:
             case.lead = self.lead
-            case.co_handlers = self.co_handlers
+            case.co_handlers = list(self.co_handlers)
             case.assigned_at = self.assigned_at
 
     class ManualDispatchNoted(Aggregate.Event):
@@ -77,11 +233,14 @@ class FollowUpCase(CaseClocks):
         decided_at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.acceptance = self.decision
+            case.acceptance = Decision(self.decision)
             case.acceptance_decided_at = self.decided_at
-            for deadline in case.deadlines:
-                if deadline["kind"] == "acceptance-notice" and not deadline.get("met_at"):
-                    deadline["met_at"] = self.decided_at
+            case.deadlines = [
+                replace(d, met_at=self.decided_at)
+                if d.kind is DeadlineKind.ACCEPTANCE_NOTICE and d.met_at is None
+                else d
+                for d in case.deadlines
+            ]
 
     class EscalationNoted(Aggregate.Event):
         level: str
@@ -110,7 +269,7 @@ class FollowUpCase(CaseClocks):
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.parts[self.department] = {"summary": self.summary, "at": self.at}
+            case.parts[self.department] = Part(self.summary, self.at)
 
     class PlanFiled(Attributed):
         summary: str
@@ -119,7 +278,7 @@ class FollowUpCase(CaseClocks):
 
         def apply(self, case: FollowUpCase) -> None:
             case.major = case.major or self.major
-            case.reports.append({"kind": "plan", "summary": self.summary, "at": self.at})
+            case.reports.append(Report(ReportKind.PLAN, self.summary, self.at))
 
     class LongTermPlanApproved(Attributed):
         summary: str
@@ -128,59 +287,54 @@ class FollowUpCase(CaseClocks):
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.long_term_plan = {
-                "summary": self.summary,
-                "approved_by": self.approved_by,
-                "target": self.target,
-                "at": self.at,
-            }
-            case.reports.append({"kind": "long-term-plan", "summary": self.summary, "at": self.at})
+            case.long_term_plan = LongTermPlan(self.summary, self.approved_by, self.target, self.at)
+            case.reports.append(Report(ReportKind.LONG_TERM_PLAN, self.summary, self.at))
 
     class ProgressReported(Attributed):
         summary: str
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.reports.append({"kind": "progress", "summary": self.summary, "at": self.at})
+            case.reports.append(Report(ReportKind.PROGRESS, self.summary, self.at))
 
     class OutcomeRecorded(Attributed):
         round: int
         form: str
         opinion: str | None
         summary: str
-        parts: dict[str, Any]
+        parts: dict[str, str]
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
             case.outcomes.append(
-                {
-                    "round": self.round,
-                    "form": self.form,
-                    "opinion": self.opinion,
-                    "summary": self.summary,
-                    "parts": self.parts,
-                    "by": self.actor["user"],
-                    "department": self.actor.get("department"),
-                    "at": self.at,
-                }
+                Outcome(
+                    round=self.round,
+                    form=OutcomeForm(self.form),
+                    opinion=Opinion(self.opinion) if self.opinion else None,
+                    summary=self.summary,
+                    parts=dict(self.parts),
+                    by=self.actor["user"],
+                    department=self.actor.get("department"),
+                    at=self.at,
+                )
             )
 
     class SatisfactionRecorded(Attributed):
         round: int
         satisfaction: str
         notes: str
-        source: str  # "return-visit" by staff, or "petitioner" online with the case code
+        source: str
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
             case.ratings.append(
-                {
-                    "round": self.round,
-                    "satisfaction": self.satisfaction,
-                    "notes": self.notes,
-                    "source": self.source,
-                    "at": self.at,
-                }
+                Rating(
+                    self.round,
+                    Satisfaction(self.satisfaction),
+                    self.notes,
+                    RatingSource(self.source),
+                    self.at,
+                )
             )
 
     class Reopened(Attributed):
@@ -190,21 +344,21 @@ class FollowUpCase(CaseClocks):
 
         def apply(self, case: FollowUpCase) -> None:
             case.round = self.round
-            case.reopenings.append({"round": self.round, "reason": self.reason, "at": self.at})
+            case.reopenings.append(Reopening(self.round, self.reason, self.at))
 
     class CeaseCommitmentRecorded(Attributed):
         note: str
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.cease_commitment = {"note": self.note, "at": self.at}
+            case.cease_commitment = CeaseCommitment(self.note, self.at)
 
     class ClosedOut(Attributed):
         basis: str
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.closed_out = {"basis": self.basis, "by": self.actor["user"], "at": self.at}
+            case.closed_out = Closure(self.basis, self.actor["user"], self.at)
 
     class ReviewRequested(Attributed):
         level: str
@@ -213,17 +367,7 @@ class FollowUpCase(CaseClocks):
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.reviews.append(
-                {
-                    "level": self.level,
-                    "organ": self.organ,
-                    "reason": self.reason,
-                    "requested_at": self.at,
-                    "decided_at": None,
-                    "decision": None,
-                    "summary": None,
-                }
-            )
+            case.reviews.append(Review(ReviewLevel(self.level), self.organ, self.reason, self.at))
 
     class ReviewDecided(Attributed):
         level: str
@@ -232,48 +376,73 @@ class FollowUpCase(CaseClocks):
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            review = case.reviews[-1]
-            review.update(decided_at=self.at, decision=self.decision, summary=self.summary)
+            decided = replace(
+                case.reviews[-1],
+                decided_at=self.at,
+                decision=ReviewDecision(self.decision),
+                summary=self.summary,
+            )
+            case.reviews[-1] = decided
 
     class BecameFinal(Attributed):
         summary: str
         at: datetime
 
         def apply(self, case: FollowUpCase) -> None:
-            case.final = {"summary": self.summary, "at": self.at}
+            case.final = Finality(self.summary, self.at)
+
+    class VisitRecorded(Attributed):
+        kind: str
+        visited_by: str
+        visited_at: datetime
+        summary: str
+        at: datetime
+
+        def apply(self, case: FollowUpCase) -> None:
+            case.visits.append(
+                Visit(
+                    VisitKind(self.kind),
+                    self.visited_by,
+                    self.visited_at,
+                    self.summary,
+                    recorded_by=self.actor["user"],
+                    recorded_at=self.at,
+                )
+            )
 
     def __init__(self) -> None:
         super().__init__()
         self.subject: str | None = None
         self.category: str | None = None
-        self.location: dict[str, Any] = {}
+        self.location: Location | None = None
         self.registered_at: datetime | None = None
         self.first_receiver: str | None = None
-        self.channel: str | None = None
+        self.channel: Channel | None = None
         self.group_size: int | None = None
         self.petitioner_ids: list[str] = []
         self.lookup_code_hash: str | None = None
-        self.lead: dict[str, str] | None = None
-        self.co_handlers: list[dict[str, str]] = []
+        self.lead: Unit | None = None
+        self.co_handlers: list[Unit] = []
         self.assigned_at: datetime | None = None
         self.manual_dispatch_reason: str | None = None
-        self.acceptance: str | None = None
+        self.acceptance: Decision | None = None
         self.acceptance_decided_at: datetime | None = None
         self.level = "window"
         self.repeats: list[datetime] = []
-        self.parts: dict[str, dict[str, Any]] = {}
+        self.parts: dict[str, Part] = {}
         self.barred: list[str] = []
         self.major = False
-        self.reports: list[dict[str, Any]] = []
-        self.long_term_plan: dict[str, Any] | None = None
+        self.reports: list[Report] = []
+        self.long_term_plan: LongTermPlan | None = None
         self.round = 1
-        self.outcomes: list[dict[str, Any]] = []
-        self.ratings: list[dict[str, Any]] = []
-        self.reopenings: list[dict[str, Any]] = []
-        self.cease_commitment: dict[str, Any] | None = None
-        self.closed_out: dict[str, Any] | None = None
-        self.reviews: list[dict[str, Any]] = []
-        self.final: dict[str, Any] | None = None
+        self.outcomes: list[Outcome] = []
+        self.ratings: list[Rating] = []
+        self.reopenings: list[Reopening] = []
+        self.cease_commitment: CeaseCommitment | None = None
+        self.closed_out: Closure | None = None
+        self.reviews: list[Review] = []
+        self.final: Finality | None = None
+        self.visits: list[Visit] = []
 
     @classmethod
     def open(cls, case_id: UUID) -> FollowUpCase:
@@ -282,39 +451,49 @@ class FollowUpCase(CaseClocks):
     # --- what the case is now -----------------------------------------------------------
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         review = self.reviews[-1] if self.reviews else None
         if self.final:
-            return "final"
-        if review and review["decided_at"] is None:
-            return f"under-{review['level']}"
+            return Status.FINAL
+        if review and review.open:
+            return (
+                Status.UNDER_REVIEW
+                if review.level is ReviewLevel.REVIEW
+                else Status.UNDER_RE_REVIEW
+            )
         if self.closed_out:
-            return "closed-out"
-        if self.acceptance in ("decline", "divert"):
-            return "declined" if self.acceptance == "decline" else "diverted"
+            return Status.CLOSED_OUT
+        if self.acceptance is Decision.DECLINE:
+            return Status.DECLINED
+        if self.acceptance is Decision.DIVERT:
+            return Status.DIVERTED
         if self.outcome:
-            return "resolved"
-        if self.reopenings and self.reopenings[-1]["round"] == self.round:
-            since = self.reopenings[-1]["at"]
-            if not any(r["at"] >= since for r in self.reports):
-                return "reopened"
+            return Status.RESOLVED
+        if self.reopenings and self.reopenings[-1].round == self.round:
+            since = self.reopenings[-1].at
+            if not any(r.at >= since for r in self.reports):
+                return Status.REOPENED
         if self.lead:
-            return "in-progress" if self.reports else "assigned"
+            return Status.IN_PROGRESS if self.reports else Status.ASSIGNED
         if self.manual_dispatch_reason:
-            return "awaiting-manual-dispatch"
-        return "registered" if self.registered_at else "pending-registration"
+            return Status.AWAITING_MANUAL_DISPATCH
+        return Status.REGISTERED if self.registered_at else Status.PENDING_REGISTRATION
 
     @property
-    def outcome(self) -> dict[str, Any] | None:
+    def outcome(self) -> Outcome | None:
         """The outcome of the current round of handling, if there is one yet."""
         last = self.outcomes[-1] if self.outcomes else None
-        return last if last and last["round"] == self.round else None
+        return last if last and last.round == self.round else None
 
     @property
-    def rating(self) -> dict[str, Any] | None:
+    def rating(self) -> Rating | None:
         """The satisfaction recorded for the current round's outcome."""
         last = self.ratings[-1] if self.ratings else None
-        return last if last and last["round"] == self.round else None
+        return last if last and last.round == self.round else None
+
+    @property
+    def open_review(self) -> Review | None:
+        return self.reviews[-1] if self.reviews and self.reviews[-1].open else None
 
     # --- notes of other services' events ---------------------------------------------------
 
@@ -323,16 +502,16 @@ class FollowUpCase(CaseClocks):
         *,
         subject: str,
         category: str,
-        location: dict[str, Any],
+        location: Location,
         registered_at: datetime,
         first_receiver: str,
         trace: Trace,
+        rules: Rules,
         notice_required: bool = True,
-        channel: str | None = None,
+        channel: Channel | None = None,
         group_size: int | None = None,
         petitioner_ids: tuple[str, ...] = (),
         lookup_code_hash: str | None = None,
-        rules: Rules = STANDARD_RULES,
     ) -> None:
         """Starts the registration clocks; the acceptance notice only when one is owed
         (not when the petitioner's name or address is unknown, Art. 23 ¶2)."""
@@ -350,30 +529,30 @@ class FollowUpCase(CaseClocks):
             petitioner_ids=tuple(petitioner_ids),
             lookup_code_hash=lookup_code_hash,
         )
-        skip = () if notice_required else ("acceptance-notice",)
-        self._schedule("registered", registered_at, trace, rules, skip=skip)
+        skip = () if notice_required else (DeadlineKind.ACCEPTANCE_NOTICE,)
+        self._schedule(Milestone.REGISTERED, registered_at, trace, rules, skip=skip)
 
     def note_acceptance(
-        self, decision: str, decided_at: datetime, trace: Trace, rules: Rules = STANDARD_RULES
+        self, decision: Decision, decided_at: datetime, trace: Trace, rules: Rules
     ) -> None:
         self.trigger_event(self.AcceptanceNoted, decision=decision, decided_at=decided_at)
-        if decision == "accept":
-            self._schedule("accepted", decided_at, trace, rules)
+        if decision is Decision.ACCEPT:
+            self._schedule(Milestone.ACCEPTED, decided_at, trace, rules)
         else:  # declined or diverted: the matter is not handled here, its clocks stop
             self._supersede(self.running(), decided_at, f"the case was {decision}d", trace)
 
     def note_assignment(
         self,
         *,
-        lead: dict[str, str],
-        co_handlers: list[dict[str, str]],
+        lead: Unit,
+        co_handlers: list[Unit],
         assigned_at: datetime,
         trace: Trace,
-        rules: Rules = STANDARD_RULES,
+        rules: Rules,
     ) -> None:
         """A new lead gets its own 13710 clocks, the old lead's stop; a confirmed lead (a
         joint meeting naming the same department) keeps the clocks it had."""
-        new_lead = self.lead is None or self.lead["code"] != lead["code"]
+        new_lead = self.lead is None or self.lead.code != lead.code
         self.trigger_event(
             self.AssignmentNoted, lead=lead, co_handlers=co_handlers, assigned_at=assigned_at
         )
@@ -381,14 +560,11 @@ class FollowUpCase(CaseClocks):
             return
         handed_on = [
             d
-            for d in self.running()
-            if d.get("starts_on", "assigned") == "assigned"
-            and d["kind"] in ("handling-plan", "first-report", "resolution")
+            for d in self.running(HANDED_ON)
+            if d.starts_on in (None, Milestone.ASSIGNED)  # None: stored before it was recorded
         ]
-        self._supersede(
-            handed_on, assigned_at, f"the case was re-assigned to {lead['code']}", trace
-        )
-        self._schedule("assigned", assigned_at, trace, rules)
+        self._supersede(handed_on, assigned_at, f"the case was re-assigned to {lead.code}", trace)
+        self._schedule(Milestone.ASSIGNED, assigned_at, trace, rules)
 
     def note_manual_dispatch(self, reason: str) -> None:
         self.trigger_event(self.ManualDispatchNoted, reason=reason)
@@ -410,7 +586,21 @@ class FollowUpCase(CaseClocks):
 
     # --- handling to an outcome ------------------------------------------------------------
 
-    def _handling(self, actor: Actor) -> None:
+    def check_lead_department(self, actor: Actor, doing: str) -> None:
+        """A handler acts on a case only for its lead department."""
+        if actor.role != "handler":
+            return
+        if self.lead is None:
+            raise FollowUpRefused(
+                f"the case has no lead department yet: no handler {doing}", field="department"
+            )
+        if actor.department != self.lead.code:
+            raise FollowUpRefused(
+                f"only the lead department ({self.lead.code}) {doing}", field="department"
+            )
+
+    def check_handling(self, actor: Actor) -> None:
+        """The case is being handled and the actor may report on it."""
         if self.final or self.closed_out:
             raise FollowUpRefused(f"the case is {self.status}", field="case_id")
         if self.lead is None:
@@ -420,27 +610,32 @@ class FollowUpCase(CaseClocks):
                 "the case already has its outcome; a return visit found unsatisfied reopens it",
                 field="case_id",
             )
-        if actor.role == "handler" and actor.department != self.lead["code"]:
-            raise FollowUpRefused(
-                f"only the lead department ({self.lead['code']}) reports on the case; "
-                "co-handlers report their part to the lead through routing",
-                field="department",
-            )
+        self.check_lead_department(
+            actor,
+            "reports on the case; co-handlers report their part to the lead through routing",
+        )
 
     def file_plan(
         self, summary: str, major: bool, actor: Actor, trace: Trace, at: datetime, rules: Rules
     ) -> None:
-        self._handling(actor)
+        self.check_handling(actor)
         became_major = major and not self.major
         self.trigger_event(
             self.PlanFiled, summary=summary, major=major, at=at, **attribution(actor, trace)
         )
-        self._milestone("plan", at, actor, trace, rules)
+        self._milestone(Milestone.PLAN, at, actor, trace, rules)
         if became_major:  # the 7-day clock gives way to the month a major matter has
-            ordinary = self.running(("resolution",))
+            ordinary = self.running((DeadlineKind.RESOLUTION,))
             self._supersede(ordinary, at, "the plan found the matter major", trace, actor)
-            start = ordinary[0]["starts_at"] if ordinary else at
-            self._schedule("assigned", start, trace, rules, only=("resolution",), actor=actor)
+            start = ordinary[0].starts_at if ordinary else at
+            self._schedule(
+                Milestone.ASSIGNED,
+                start,
+                trace,
+                rules,
+                only=(DeadlineKind.RESOLUTION,),
+                actor=actor,
+            )
 
     def approve_long_term_plan(
         self,
@@ -453,7 +648,7 @@ class FollowUpCase(CaseClocks):
     ) -> None:
         """A major matter that cannot be resolved in a month: a leader approves a plan with
         a date, and the lead reports progress every month until then (13710)."""
-        self._handling(actor)
+        self.check_handling(actor)
         if not self.major:
             raise FollowUpRefused(
                 "a long-term plan is for major matters; file a plan marked major first",
@@ -469,40 +664,38 @@ class FollowUpCase(CaseClocks):
             at=at,
             **attribution(actor, trace),
         )
-        for d in self.running(("resolution",)):
+        for d in self.running((DeadlineKind.RESOLUTION,)):
             self._extend(d, target, f"leader-approved plan: {summary}", actor, trace, at, rules)
-        self._milestone("long-term-plan", at, actor, trace, rules)
+        self._milestone(Milestone.LONG_TERM_PLAN, at, actor, trace, rules)
 
     def report_progress(
         self, summary: str, actor: Actor, trace: Trace, at: datetime, rules: Rules
     ) -> None:
-        self._handling(actor)
+        self.check_handling(actor)
         self.trigger_event(
             self.ProgressReported, summary=summary, at=at, **attribution(actor, trace)
         )
-        self._milestone("progress", at, actor, trace, rules)
+        self._milestone(Milestone.PROGRESS, at, actor, trace, rules)
 
     def record_outcome(
         self,
         *,
-        form: str,
-        opinion: str | None,
+        form: OutcomeForm,
+        opinion: Opinion | None,
         summary: str,
         actor: Actor,
         trace: Trace,
         at: datetime,
         rules: Rules,
     ) -> None:
-        """The lead's handling opinion (support / explain / not support, Art. 32) or a
-        mediation or settlement agreement (Art. 33), with the co-handlers' parts."""
-        self._handling(actor)
-        if form not in FORMS:
-            raise FollowUpRefused(f"form is one of {', '.join(FORMS)}", field="form")
-        if form == "opinion" and opinion not in OPINIONS:
+        """The lead's handling opinion or a mediation or settlement agreement, with the
+        co-handlers' parts."""
+        self.check_handling(actor)
+        if form is OutcomeForm.OPINION and opinion is None:
             raise FollowUpRefused(
-                f"a handling opinion is one of {', '.join(OPINIONS)}", field="opinion"
+                f"a handling opinion is one of {', '.join(Opinion)}", field="opinion"
             )
-        missing = [c["code"] for c in self.co_handlers if c["code"] not in self.parts]
+        missing = [c.code for c in self.co_handlers if c.code not in self.parts]
         if missing:
             raise FollowUpRefused(
                 f"co-handlers have not reported their part yet: {', '.join(missing)}",
@@ -512,22 +705,22 @@ class FollowUpCase(CaseClocks):
             self.OutcomeRecorded,
             round=self.round,
             form=form,
-            opinion=opinion if form == "opinion" else None,
+            opinion=opinion if form is OutcomeForm.OPINION else None,
             summary=summary,
-            parts={code: part["summary"] for code, part in self.parts.items()},
+            parts={code: part.summary for code, part in self.parts.items()},
             at=at,
             **attribution(actor, trace),
         )
-        self._milestone("outcome", at, actor, trace, rules)
+        self._milestone(Milestone.OUTCOME, at, actor, trace, rules)
 
     # --- return visit, satisfaction, close-out -------------------------------------------
 
     def record_satisfaction(
         self,
         *,
-        satisfaction: str,
+        satisfaction: Satisfaction,
         notes: str,
-        source: str,
+        source: RatingSource,
         actor: Actor,
         trace: Trace,
         at: datetime,
@@ -535,17 +728,13 @@ class FollowUpCase(CaseClocks):
     ) -> None:
         """A return visit's answer or the petitioner's own rating; unsatisfied reopens the
         handling with a fresh resolution clock (案结事了)."""
-        if satisfaction not in SATISFACTION:
-            raise FollowUpRefused(
-                f"satisfaction is one of {', '.join(SATISFACTION)}", field="satisfaction"
-            )
         if self.closed_out or self.final:
             raise FollowUpRefused(f"the case is {self.status}", field="case_id")
         if not self.outcome:
             raise FollowUpRefused("there is no outcome to rate yet", field="case_id")
         if self.rating:
             raise FollowUpRefused(
-                f"this outcome was already rated {self.rating['satisfaction']}", field="case_id"
+                f"this outcome was already rated {self.rating.satisfaction}", field="case_id"
             )
         self.trigger_event(
             self.SatisfactionRecorded,
@@ -556,8 +745,8 @@ class FollowUpCase(CaseClocks):
             at=at,
             **attribution(actor, trace),
         )
-        self._milestone("rated", at, actor, trace, rules)
-        if satisfaction == "unsatisfied":
+        self._milestone(Milestone.RATED, at, actor, trace, rules)
+        if satisfaction is Satisfaction.UNSATISFIED:
             self.trigger_event(
                 self.Reopened,
                 round=self.round + 1,
@@ -565,7 +754,7 @@ class FollowUpCase(CaseClocks):
                 at=at,
                 **attribution(actor, trace),
             )
-            self._milestone("reopened", at, actor, trace, rules)
+            self._milestone(Milestone.REOPENED, at, actor, trace, rules)
 
     def record_cease_commitment(self, note: str, actor: Actor, trace: Trace, at: datetime) -> None:
         if not self.outcomes:
@@ -577,16 +766,16 @@ class FollowUpCase(CaseClocks):
         )
 
     def close_out(self, actor: Actor, trace: Trace, at: datetime, rules: Rules) -> None:
-        """销号: only when the policy says the matter is settled."""
+        """Only when the policy says the matter is settled."""
         if self.closed_out or self.final:
             raise FollowUpRefused(f"the case is already {self.status}", field="case_id")
         if not self.outcome:
             raise FollowUpRefused(
                 "a case is closed out after its outcome (and return visit)", field="case_id"
             )
-        if self.reviews and self.reviews[-1]["decided_at"] is None:
+        if self.open_review:
             raise FollowUpRefused("a review of the case is still open", field="case_id")
-        rating = self.rating["satisfaction"] if self.rating else None
+        rating = self.rating.satisfaction if self.rating else None
         refusal = rules.policy.close_out.refusal(rating, self.cease_commitment is not None)
         if refusal:
             raise FollowUpRefused(refusal, field="case_id")
@@ -598,7 +787,7 @@ class FollowUpCase(CaseClocks):
 
     def request_review(
         self,
-        level: str,
+        level: ReviewLevel,
         organ: str,
         reason: str,
         actor: Actor,
@@ -612,21 +801,20 @@ class FollowUpCase(CaseClocks):
                 "accepted again (《信访工作条例》第三十六条)",
                 field="level",
             )
-        if level not in REVIEW_LEVELS:
-            raise FollowUpRefused(f"level is one of {', '.join(REVIEW_LEVELS)}", field="level")
-        done = {r["level"] for r in self.reviews}
+        done = {r.level for r in self.reviews}
         if level in done:
             raise FollowUpRefused(f"a {level} was already requested", field="level")
-        if level == "review":
+        if level is ReviewLevel.REVIEW:
             if not self.outcomes:
                 raise FollowUpRefused(
                     "a review is of a handling opinion; there is none yet", field="level"
                 )
-            reply = self.outcomes[-1]["at"]
+            reply = self.outcomes[-1].at
         else:
-            if "review" not in done or self.reviews[-1]["decided_at"] is None:
+            decided = self.reviews[-1].decided_at if self.reviews else None
+            if ReviewLevel.REVIEW not in done or decided is None:
                 raise FollowUpRefused("a re-review follows a decided review", field="level")
-            reply = self.reviews[-1]["decided_at"]
+            reply = decided
         window = rules.calendar.end(reply, rules.policy.review_window)
         if at > window:
             raise FollowUpRefused(
@@ -642,35 +830,78 @@ class FollowUpCase(CaseClocks):
             at=at,
             **attribution(actor, trace),
         )
-        self._milestone(f"{level}-requested", at, actor, trace, rules, responsible=organ)
+        self._milestone(level.requested, at, actor, trace, rules, responsible=organ)
 
     def decide_review(
         self,
-        decision: str,
+        decision: ReviewDecision,
         summary: str,
         actor: Actor,
         trace: Trace,
         at: datetime,
         rules: Rules,
     ) -> None:
-        if decision not in REVIEW_DECISIONS:
-            raise FollowUpRefused(
-                f"decision is one of {', '.join(REVIEW_DECISIONS)}", field="decision"
-            )
-        if not self.reviews or self.reviews[-1]["decided_at"] is not None:
+        review = self.open_review
+        if review is None:
             raise FollowUpRefused("no review is waiting for a decision", field="case_id")
-        level = self.reviews[-1]["level"]
         self.trigger_event(
             self.ReviewDecided,
-            level=level,
+            level=review.level,
             decision=decision,
             summary=summary,
             at=at,
             **attribution(actor, trace),
         )
-        self._milestone(f"{level}-decided", at, actor, trace, rules)
-        if level == "re-review":
+        self._milestone(review.level.decided, at, actor, trace, rules)
+        if review.level is ReviewLevel.RE_REVIEW:
             self.trigger_event(
                 self.BecameFinal, summary=summary, at=at, **attribution(actor, trace)
             )
             self._supersede(self.running(), at, "the matter is final", trace, actor)
+
+    # --- visits, for as long as the petitioner needs them --------------------------------------
+
+    def check_visit(
+        self, visited_by: str, visited_at: datetime, summary: str, actor: Actor, at: datetime
+    ) -> None:
+        """A visit is told by whom and what was said, and was made while the case existed
+        and not later than now."""
+        self.check_lead_department(actor, "records visits")
+        if not visited_by.strip():
+            raise FollowUpRefused("name who visited or called the petitioner", field="visited_by")
+        if not summary.strip():
+            raise FollowUpRefused("say what was said at the visit", field="summary")
+        if visited_at > at:
+            raise FollowUpRefused(
+                f"a visit is recorded once made; {visited_at.isoformat()} is in the future",
+                field="visited_at",
+            )
+        if self.registered_at is not None and visited_at < self.registered_at:
+            raise FollowUpRefused(
+                f"the visit was before the case was registered ({self.registered_at.isoformat()})",
+                field="visited_at",
+            )
+
+    def record_visit(
+        self,
+        *,
+        kind: VisitKind,
+        visited_by: str,
+        visited_at: datetime,
+        summary: str,
+        actor: Actor,
+        trace: Trace,
+        at: datetime,
+    ) -> None:
+        """A visit or a call to the petitioner, recorded at any time — also once the case is
+        closed out or final: it starts and stops no clock."""
+        self.check_visit(visited_by, visited_at, summary, actor, at)
+        self.trigger_event(
+            self.VisitRecorded,
+            kind=kind,
+            visited_by=visited_by.strip(),
+            visited_at=visited_at,
+            summary=summary.strip(),
+            at=at,
+            **attribution(actor, trace),
+        )

@@ -1,5 +1,5 @@
 """The clocks of a case: its deadlines from the policy, reminders before them, breaches
-and the supervision notices (督办) they bring, pauses and extensions.
+and the supervision notices they bring, pauses and extensions.
 
 Every deadline's times are computed once, when its clock starts, and stored in the event,
 so a replay never depends on the calendar or the policy of the day it is replayed.
@@ -7,30 +7,171 @@ so a replay never depends on the calendar or the policy of the day it is replaye
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eventsourcing.domain import Aggregate
 
 from services.followup.domain.errors import FollowUpRefused
-from services.followup.policy import STANDARD, Policy
-from shared.calendar import CHINA, Period, WorkCalendar, local_minute
+from services.followup.domain.stored import record, records, revived
+from services.followup.domain.vocabulary import (
+    DeadlineKind,
+    DeadlineState,
+    Milestone,
+    Responsible,
+    Status,
+)
+from shared.calendar import Period, WorkCalendar, local_minute
 from shared.domain import Actor, Attributed, Trace, attribution
+
+if TYPE_CHECKING:  # the domain reads a policy; the policy is data written in the domain's words
+    from services.followup.domain.case import Closure, Finality, Unit
+    from services.followup.policy import Policy
 
 
 @dataclass(frozen=True)
 class Rules:
     """What a case's clocks follow: the locality's deadline policy and its work calendar."""
 
-    policy: Policy = STANDARD
-    calendar: WorkCalendar = CHINA
+    policy: Policy
+    calendar: WorkCalendar
 
-
-STANDARD_RULES = Rules()
-"""The standard policy on the built-in calendar."""
 
 SUPERVISION_OFFICE = "supervision-office"
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An approved extension of a deadline (Art. 34), or the date a leader-approved long-term
+    plan gives the resolution: for how long, why, by whom, and the due time it replaced."""
+
+    period: str
+    reason: str
+    approved_by: str
+    previous_due: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One clock of a case: when it started and runs out, by which rule and who answers for
+    it, and what became of it since (met, reminded, breached, paused, extended, superseded).
+
+    `id` is None only in deadlines scheduled before deadlines had ids (≤ 2026-11-21): the
+    case numbers those as it schedules them. `escalates` is None in those stored before it
+    was recorded, `paused_seconds` until a pause of the clock ended.
+    """
+
+    kind: DeadlineKind
+    starts_at: datetime
+    due_at: datetime
+    rule: str
+    legal_basis: str
+    id: str | None = None
+    starts_on: Milestone | None = None
+    remind_at: datetime | None = None
+    period: str | None = None
+    responsible_role: Responsible | None = None
+    responsible: str | None = None
+    department: str | None = None
+    escalates: bool | None = None
+    met_at: datetime | None = None
+    superseded_at: datetime | None = None
+    reminded_at: datetime | None = None
+    breached_at: datetime | None = None
+    paused_at: datetime | None = None
+    paused_seconds: int | None = None
+    extended: Extension | None = None
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, object]) -> Deadline:
+        """A deadline as releases before value objects stored it: a JSON object of these
+        fields, an extension's replaced due time under `from`."""
+        found = dict(fields)
+        if found.get("extended") is not None:
+            extended = record(found["extended"])
+            found["extended"] = {
+                ("previous_due" if name == "from" else name): value
+                for name, value in extended.items()
+            }
+        return revived(cls, found)
+
+    @property
+    def key(self) -> str:
+        """Its id within the case (`resolution#2`)."""
+        return self.id or self.kind.value
+
+    @property
+    def running(self) -> bool:
+        """Still to be met (a breached one included)."""
+        return self.met_at is None and self.superseded_at is None
+
+    def state_at(self, now: datetime) -> DeadlineState:
+        if self.met_at is not None and self.met_at <= now:
+            return DeadlineState.MET_LATE if self.met_at > self.due_at else DeadlineState.MET
+        if self.superseded_at is not None:
+            return DeadlineState.SUPERSEDED
+        if self.paused_at is not None:
+            return DeadlineState.PAUSED
+        return DeadlineState.OVERDUE if now > self.due_at else DeadlineState.OPEN
+
+    @property
+    def next_alarm(self) -> datetime | None:
+        """When its reminder or its breach falls due, if either still will."""
+        if not self.running or self.paused_at is not None:
+            return None
+        if self.remind_at and self.reminded_at is None and self.remind_at < self.due_at:
+            return self.remind_at
+        return self.due_at if self.breached_at is None else None
+
+    def breach_due(self, now: datetime) -> bool:
+        return self.due_at <= now and self.breached_at is None
+
+    def reminder_due(self, now: datetime) -> bool:
+        return (
+            self.remind_at is not None
+            and self.remind_at <= now < self.due_at
+            and self.reminded_at is None
+        )
+
+    def resumed(self, after: timedelta) -> Deadline:
+        """Running again after a pause of `after`: its times move on by as much."""
+        return replace(
+            self,
+            due_at=self.due_at + after,
+            remind_at=self.remind_at + after if self.remind_at else None,
+            paused_at=None,
+            paused_seconds=(self.paused_seconds or 0) + int(after.total_seconds()),
+        )
+
+
+@dataclass(frozen=True)
+class Pause:
+    """The case's clocks stopped for a hearing (听证) or the like: which, why, since when."""
+
+    ids: tuple[str, ...]
+    reason: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class SupervisionNotice:
+    """督办 — a written notice to a department to act, numbered within the case: issued by
+    the supervision office, or by follow-up itself when a deadline is breached."""
+
+    number: int
+    department: str | None
+    text: str
+    deadline_id: str | None
+    automatic: bool
+    by: str
+    at: datetime
+
+
+def _deadlines_from_fields(state: MutableMapping[str, object], name: str) -> None:
+    state[name] = [Deadline.from_fields(d) for d in records(state[name])]
 
 
 class CaseClocks(Aggregate):
@@ -42,27 +183,29 @@ class CaseClocks(Aggregate):
     """
 
     if TYPE_CHECKING:  # facts of the case the clocks read; FollowUpCase keeps them
-        lead: dict[str, str] | None
+        lead: Unit | None
         first_receiver: str | None
         major: bool
-        final: dict[str, Any] | None
-        closed_out: dict[str, Any] | None
+        final: Finality | None
+        closed_out: Closure | None
 
         @property
-        def status(self) -> str: ...
+        def status(self) -> Status: ...
 
-    class DeadlinesScheduled(Aggregate.Event):
-        deadlines: list[dict[str, Any]]
-        actor: dict[str, Any]
-        correlation_id: str
-        causation_id: str | None
+    class DeadlinesScheduled(Attributed):
+        class_version = 2
+        deadlines: list[Deadline]
+
+        @staticmethod
+        def upcast_v1_v2(state: MutableMapping[str, object]) -> None:
+            """Version 1 stored each deadline as a JSON object of its fields."""
+            _deadlines_from_fields(state, "deadlines")
 
         def apply(self, case: CaseClocks) -> None:
-            for scheduled in self.deadlines:
-                deadline = dict(scheduled)  # the case's own copy: the event stays as raised
-                if "id" not in deadline:  # scheduled before deadlines had ids (≤ 2026-11-21)
-                    same = sum(1 for d in case.deadlines if d["kind"] == deadline["kind"])
-                    deadline["id"] = f"{deadline['kind']}#{same + 1}"
+            for deadline in self.deadlines:
+                if deadline.id is None:  # scheduled before deadlines had ids (≤ 2026-11-21)
+                    same = sum(1 for d in case.deadlines if d.kind == deadline.kind)
+                    deadline = replace(deadline, id=f"{deadline.kind.value}#{same + 1}")
                 case.deadlines.append(deadline)
 
     class DeadlinesMet(Attributed):
@@ -70,8 +213,7 @@ class CaseClocks(Aggregate):
         at: datetime
 
         def apply(self, case: CaseClocks) -> None:
-            for d in case._by_id(self.ids):
-                d["met_at"] = self.at
+            case._change(self.ids, lambda d: replace(d, met_at=self.at))
 
     class DeadlinesSuperseded(Attributed):
         ids: list[str]
@@ -79,24 +221,33 @@ class CaseClocks(Aggregate):
         reason: str
 
         def apply(self, case: CaseClocks) -> None:
-            for d in case._by_id(self.ids):
-                d["superseded_at"] = self.at
+            case._change(self.ids, lambda d: replace(d, superseded_at=self.at))
 
     class ReminderSent(Attributed):
-        deadline: dict[str, Any]  # as it stood: the wire tells whom, what and by when
+        class_version = 2
+        deadline: Deadline  # as it stood: the wire tells whom, what and by when
         at: datetime
 
+        @staticmethod
+        def upcast_v1_v2(state: MutableMapping[str, object]) -> None:
+            """Version 1 stored the deadline as a JSON object of its fields."""
+            state["deadline"] = Deadline.from_fields(record(state["deadline"]))
+
         def apply(self, case: CaseClocks) -> None:
-            for d in case._by_id([self.deadline["id"]]):
-                d["reminded_at"] = self.at
+            case._change([self.deadline.key], lambda d: replace(d, reminded_at=self.at))
 
     class DeadlineBreached(Attributed):
-        deadline: dict[str, Any]
+        class_version = 2
+        deadline: Deadline
         at: datetime
 
+        @staticmethod
+        def upcast_v1_v2(state: MutableMapping[str, object]) -> None:
+            """Version 1 stored the deadline as a JSON object of its fields."""
+            state["deadline"] = Deadline.from_fields(record(state["deadline"]))
+
         def apply(self, case: CaseClocks) -> None:
-            for d in case._by_id([self.deadline["id"]]):
-                d["breached_at"] = self.at
+            case._change([self.deadline.key], lambda d: replace(d, breached_at=self.at))
 
     class SupervisionNoticeIssued(Attributed):
         number: int
@@ -108,15 +259,15 @@ class CaseClocks(Aggregate):
 
         def apply(self, case: CaseClocks) -> None:
             case.notices.append(
-                {
-                    "number": self.number,
-                    "department": self.department,
-                    "text": self.text,
-                    "deadline_id": self.deadline_id,
-                    "automatic": self.automatic,
-                    "by": self.actor["user"],
-                    "at": self.at,
-                }
+                SupervisionNotice(
+                    number=self.number,
+                    department=self.department,
+                    text=self.text,
+                    deadline_id=self.deadline_id,
+                    automatic=self.automatic,
+                    by=self.actor["user"],
+                    at=self.at,
+                )
             )
 
     class ClocksPaused(Attributed):
@@ -125,20 +276,24 @@ class CaseClocks(Aggregate):
         at: datetime
 
         def apply(self, case: CaseClocks) -> None:
-            case.pause = {"ids": self.ids, "reason": self.reason, "since": self.at}
-            for d in case._by_id(self.ids):
-                d["paused_at"] = self.at
+            case.pause = Pause(tuple(self.ids), self.reason, self.at)
+            case._change(self.ids, lambda d: replace(d, paused_at=self.at))
 
     class ClocksResumed(Attributed):
-        deadlines: list[dict[str, Any]]  # each as it runs on, its times moved
+        class_version = 2
+        deadlines: list[Deadline]  # each as it runs on, its times moved
         paused_seconds: int
         at: datetime
 
+        @staticmethod
+        def upcast_v1_v2(state: MutableMapping[str, object]) -> None:
+            """Version 1 stored each deadline as a JSON object of its fields."""
+            _deadlines_from_fields(state, "deadlines")
+
         def apply(self, case: CaseClocks) -> None:
             case.pause = None
-            moved = {d["id"]: d for d in self.deadlines}
-            for d in case._by_id(list(moved)):
-                d.update(moved[d["id"]])
+            moved = {d.key: d for d in self.deadlines}
+            case._change(list(moved), lambda d: moved[d.key])
 
     class ExtensionGranted(Attributed):
         deadline_id: str
@@ -150,78 +305,55 @@ class CaseClocks(Aggregate):
         at: datetime
 
         def apply(self, case: CaseClocks) -> None:
-            for d in case._by_id([self.deadline_id]):
-                d["extended"] = {
-                    "period": self.period,
-                    "reason": self.reason,
-                    "approved_by": self.approved_by,
-                    "from": d["due_at"],
-                    "at": self.at,
-                }
-                d.update(due_at=self.due_at, remind_at=self.remind_at)
+            case._change(
+                [self.deadline_id],
+                lambda d: replace(
+                    d,
+                    extended=Extension(
+                        self.period, self.reason, self.approved_by, d.due_at, self.at
+                    ),
+                    due_at=self.due_at,
+                    remind_at=self.remind_at,
+                ),
+            )
 
     def __init__(self) -> None:
-        self.deadlines: list[dict[str, Any]] = []
-        self.notices: list[dict[str, Any]] = []
-        self.pause: dict[str, Any] | None = None
+        self.deadlines: list[Deadline] = []
+        self.notices: list[SupervisionNotice] = []
+        self.pause: Pause | None = None
 
     # --- the clocks now ---------------------------------------------------------------------
 
-    def _by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+    def _change(self, ids: Iterable[str], change: Callable[[Deadline], Deadline]) -> None:
+        """Each deadline of these ids as `change` makes it."""
         wanted = set(ids)
-        return [d for d in self.deadlines if d.get("id", d["kind"]) in wanted]
+        self.deadlines = [change(d) if d.key in wanted else d for d in self.deadlines]
 
-    def running(self, kinds: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    def _by_id(self, ids: Iterable[str]) -> list[Deadline]:
+        wanted = set(ids)
+        return [d for d in self.deadlines if d.key in wanted]
+
+    def running(self, kinds: tuple[DeadlineKind, ...] | None = None) -> list[Deadline]:
         """Deadlines still to be met (breached ones included), optionally of some kinds."""
-        return [
-            d
-            for d in self.deadlines
-            if not d.get("met_at")
-            and not d.get("superseded_at")
-            and (kinds is None or d["kind"] in kinds)
-        ]
-
-    def deadlines_at(self, now: datetime) -> list[dict[str, Any]]:
-        """Deadlines with their state at `now`."""
-
-        def state(d: dict[str, Any]) -> str:
-            if d.get("met_at") and d["met_at"] <= now:
-                return "met-late" if d["met_at"] > d["due_at"] else "met"
-            if d.get("superseded_at"):
-                return "superseded"
-            if d.get("paused_at"):
-                return "paused"
-            return "overdue" if now > d["due_at"] else "open"
-
-        return [
-            {**d, "state": state(d), "seconds_left": int((d["due_at"] - now).total_seconds())}
-            for d in sorted(self.deadlines, key=lambda d: d["due_at"])
-        ]
+        return [d for d in self.deadlines if d.running and (kinds is None or d.kind in kinds)]
 
     def next_alarm(self) -> datetime | None:
         """The next moment a reminder or a breach of a running clock falls due."""
-        moments = []
-        for d in self.running():
-            if d.get("paused_at"):
-                continue
-            if d.get("remind_at") and not d.get("reminded_at") and d["remind_at"] < d["due_at"]:
-                moments.append(d["remind_at"])
-            elif not d.get("breached_at"):
-                moments.append(d["due_at"])
+        moments = [at for at in (d.next_alarm for d in self.deadlines) if at is not None]
         return min(moments, default=None)
 
     # --- commands on the clocks ------------------------------------------------------------
 
     def pause_clocks(self, reason: str, actor: Actor, trace: Trace, at: datetime) -> None:
-        """Hearings (听证) and the like: running clocks stop until resumed."""
+        """Hearings and the like: running clocks stop until resumed."""
         if self.pause:
             raise FollowUpRefused("the clocks are already paused", field="case_id")
-        running = [d for d in self.running() if not d.get("paused_at")]
+        running = [d for d in self.running() if d.paused_at is None]
         if not running:
             raise FollowUpRefused("no clock of the case is running", field="case_id")
         self.trigger_event(
             self.ClocksPaused,
-            ids=[d["id"] for d in running],
+            ids=[d.key for d in running],
             reason=reason,
             at=at,
             **attribution(actor, trace),
@@ -230,20 +362,10 @@ class CaseClocks(Aggregate):
     def resume_clocks(self, actor: Actor, trace: Trace, at: datetime) -> None:
         if not self.pause:
             raise FollowUpRefused("the clocks are not paused", field="case_id")
-        paused = at - self.pause["since"]
-        moved = [
-            {
-                **d,
-                "due_at": d["due_at"] + paused,
-                "remind_at": d["remind_at"] + paused if d.get("remind_at") else None,
-                "paused_at": None,
-                "paused_seconds": d.get("paused_seconds", 0) + int(paused.total_seconds()),
-            }
-            for d in self._by_id(self.pause["ids"])
-        ]
+        paused = at - self.pause.since
         self.trigger_event(
             self.ClocksResumed,
-            deadlines=moved,
+            deadlines=[d.resumed(paused) for d in self._by_id(self.pause.ids)],
             paused_seconds=int(paused.total_seconds()),
             at=at,
             **attribution(actor, trace),
@@ -251,7 +373,7 @@ class CaseClocks(Aggregate):
 
     def extend(
         self,
-        kind: str,
+        kind: DeadlineKind,
         days: int,
         reason: str,
         actor: Actor,
@@ -267,18 +389,18 @@ class CaseClocks(Aggregate):
         if not running:
             raise FollowUpRefused(f"the case has no running {kind} deadline", field="kind")
         deadline = running[0]
-        if deadline.get("extended"):
+        if deadline.extended:
             raise FollowUpRefused(f"the {kind} deadline was already extended once", field="days")
         if not 0 < days <= clock.extension.amount:
             raise FollowUpRefused(f"an extension is at most {clock.extension}", field="days")
-        if at > deadline["due_at"]:
+        if at > deadline.due_at:
             raise FollowUpRefused("the deadline has already passed", field="kind")
-        new_due = deadline["due_at"] + timedelta(days=days)
+        new_due = deadline.due_at + timedelta(days=days)
         self._extend(deadline, new_due, reason, actor, trace, at, rules, f"{days} days")
 
     def _extend(
         self,
-        deadline: dict[str, Any],
+        deadline: Deadline,
         due: datetime,
         reason: str,
         actor: Actor,
@@ -287,17 +409,16 @@ class CaseClocks(Aggregate):
         rules: Rules,
         period: str | None = None,
     ) -> None:
-        clock = rules.policy.clock(deadline["kind"])
+        clock = rules.policy.clock(deadline.kind)
         before = clock.remind_before if clock else None
-        remind = self._remind_at(due, before)
         self.trigger_event(
             self.ExtensionGranted,
-            deadline_id=deadline["id"],
+            deadline_id=deadline.key,
             period=period or f"until {due.date().isoformat()}",
             reason=reason,
             approved_by=actor.user,
             due_at=due,
-            remind_at=remind,
+            remind_at=self._remind_at(due, before),
             at=at,
             **attribution(actor, trace),
         )
@@ -312,11 +433,11 @@ class CaseClocks(Aggregate):
         deadline_id: str | None = None,
         automatic: bool = False,
     ) -> None:
-        """督办: a written notice to a department to act, by the supervision office or on a
-        breach by follow-up itself."""
+        """A notice to a department to act, by the supervision office or on a breach by
+        follow-up itself."""
         if self.final or self.closed_out:
             raise FollowUpRefused(f"the case is {self.status}", field="case_id")
-        target = department or (self.lead or {}).get("code")
+        target = department or (self.lead.code if self.lead else None)
         if target is None:
             raise FollowUpRefused(
                 "name the department: the case has no lead yet", field="department"
@@ -337,35 +458,27 @@ class CaseClocks(Aggregate):
         once, however often this is called. Returns how many fired."""
         fired = 0
         actor = Actor.service("followup")
-        for d in list(self.running()):
-            if d.get("paused_at"):
+        for d in self.running():
+            if d.paused_at is not None:
                 continue
-            if d["due_at"] <= now and not d.get("breached_at"):
+            if d.breach_due(now):
                 self.trigger_event(
-                    self.DeadlineBreached,
-                    deadline=dict(d),
-                    at=now,
-                    **attribution(actor, trace),
+                    self.DeadlineBreached, deadline=d, at=now, **attribution(actor, trace)
                 )
                 fired += 1
-                if d.get("responsible_role") == "lead":
+                if d.responsible_role is Responsible.LEAD:
                     self.issue_supervision_notice(
-                        f"{d['kind']} was due {local_minute(d['due_at'])} and is not met: "
-                        f"{d['rule']}",
-                        d.get("department"),
+                        f"{d.kind} was due {local_minute(d.due_at)} and is not met: {d.rule}",
+                        d.department,
                         actor,
                         trace,
                         now,
-                        deadline_id=d["id"],
+                        deadline_id=d.id,
                         automatic=True,
                     )
-            elif (
-                d.get("remind_at")
-                and d["remind_at"] <= now < d["due_at"]
-                and not d.get("reminded_at")
-            ):
+            elif d.reminder_due(now):
                 self.trigger_event(
-                    self.ReminderSent, deadline=dict(d), at=now, **attribution(actor, trace)
+                    self.ReminderSent, deadline=d, at=now, **attribution(actor, trace)
                 )
                 fired += 1
         return fired
@@ -374,7 +487,7 @@ class CaseClocks(Aggregate):
 
     def _milestone(
         self,
-        milestone: str,
+        milestone: Milestone,
         at: datetime,
         actor: Actor,
         trace: Trace,
@@ -383,25 +496,25 @@ class CaseClocks(Aggregate):
     ) -> None:
         """What reaching `milestone` means for the clocks: those it stops are met (a
         recurring one starts again), those it starts are scheduled."""
-        met, again = [], []
+        met: list[Deadline] = []
+        again: list[DeadlineKind] = []
         for d in self.running():
-            clock = rules.policy.clock(d["kind"])
-            stops = clock.stops_on if clock else ()
-            if milestone in stops:
+            clock = rules.policy.clock(d.kind)
+            if clock and milestone in clock.stops_on:
                 met.append(d)
-                if clock and clock.recurring:
-                    again.append(d["kind"])
+                if clock.recurring:
+                    again.append(d.kind)
         if met:
             self.trigger_event(
-                self.DeadlinesMet, ids=[d["id"] for d in met], at=at, **attribution(actor, trace)
+                self.DeadlinesMet, ids=[d.key for d in met], at=at, **attribution(actor, trace)
             )
         self._schedule(milestone, at, trace, rules, actor=actor, responsible=responsible)
         for kind in again:
-            self._schedule("long-term-plan", at, trace, rules, only=(kind,), actor=actor)
+            self._schedule(Milestone.LONG_TERM_PLAN, at, trace, rules, only=(kind,), actor=actor)
 
     def _supersede(
         self,
-        deadlines: list[dict[str, Any]],
+        deadlines: list[Deadline],
         at: datetime,
         reason: str,
         trace: Trace,
@@ -410,7 +523,7 @@ class CaseClocks(Aggregate):
         if deadlines:
             self.trigger_event(
                 self.DeadlinesSuperseded,
-                ids=[d["id"] for d in deadlines],
+                ids=[d.key for d in deadlines],
                 at=at,
                 reason=reason,
                 **attribution(actor or Actor.service("followup"), trace),
@@ -424,15 +537,26 @@ class CaseClocks(Aggregate):
             return due - timedelta(hours=before.amount)
         return due - timedelta(days=before.amount)
 
+    def _responsible(self, role: Responsible, organ: str | None) -> tuple[str | None, str | None]:
+        """The department that answers for a clock of this role, and how to name who does."""
+        lead = self.lead.code if self.lead else None
+        if role is Responsible.LEAD:
+            return lead, lead
+        if role is Responsible.SUPERVISION:
+            return SUPERVISION_OFFICE, SUPERVISION_OFFICE
+        if role is Responsible.FIRST_RECEIVER:
+            return None, f"first receiver {self.first_receiver}"
+        return None, organ
+
     def _schedule(
         self,
-        milestone: str,
+        milestone: Milestone,
         start: datetime,
         trace: Trace,
         rules: Rules,
         *,
-        skip: tuple[str, ...] = (),
-        only: tuple[str, ...] | None = None,
+        skip: tuple[DeadlineKind, ...] = (),
+        only: tuple[DeadlineKind, ...] | None = None,
         actor: Actor | None = None,
         responsible: str | None = None,
     ) -> None:
@@ -441,33 +565,24 @@ class CaseClocks(Aggregate):
             if clock.kind in skip or (only is not None and clock.kind not in only):
                 continue
             due = rules.calendar.end(start, clock.period)
-            department = {
-                "lead": (self.lead or {}).get("code"),
-                "first-receiver": None,
-                "supervision": SUPERVISION_OFFICE,
-                "reviewing-organ": None,
-            }[clock.responsible]
-            who = {
-                "first-receiver": f"first receiver {self.first_receiver}",
-                "reviewing-organ": responsible,
-            }.get(clock.responsible, department)
-            number = sum(1 for d in self.deadlines if d["kind"] == clock.kind) + 1
+            department, who = self._responsible(clock.responsible, responsible)
+            number = sum(1 for d in self.deadlines if d.kind == clock.kind) + 1
             deadlines.append(
-                {
-                    "id": f"{clock.kind}#{number}",
-                    "kind": clock.kind,
-                    "starts_on": milestone,
-                    "starts_at": start,
-                    "due_at": due,
-                    "remind_at": self._remind_at(due, clock.remind_before),
-                    "period": str(clock.period),
-                    "rule": clock.rule,
-                    "legal_basis": clock.legal_basis,
-                    "responsible_role": clock.responsible,
-                    "responsible": who,
-                    "department": department,
-                    "escalates": clock.escalates,
-                }
+                Deadline(
+                    id=f"{clock.kind.value}#{number}",
+                    kind=clock.kind,
+                    starts_on=milestone,
+                    starts_at=start,
+                    due_at=due,
+                    remind_at=self._remind_at(due, clock.remind_before),
+                    period=str(clock.period),
+                    rule=clock.rule,
+                    legal_basis=clock.legal_basis,
+                    responsible_role=clock.responsible,
+                    responsible=who,
+                    department=department,
+                    escalates=clock.escalates,
+                )
             )
         if not deadlines:
             return

@@ -4,24 +4,73 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from services.followup.domain.stored import record, revived
+from shared.domain import Actor
+
 GENESIS = "0" * 64
 
 
-def entry_hash(previous: str, entry: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        entry, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-    )
-    return hashlib.sha256(previous.encode() + canonical.encode()).hexdigest()
+@dataclass(frozen=True)
+class HistoryEntry:
+    """What an auditor sees of one event about the case: which event of which service, when,
+    who acted, the conversation and the message that caused it, and the event's data as its
+    contract carried it."""
+
+    event_id: str
+    service: str
+    type: str
+    time: datetime
+    actor: Actor
+    correlation_id: str
+    causation_id: str | None
+    data: dict[str, object]
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, object]) -> HistoryEntry:
+        """An entry as releases before value objects stored it: a JSON object of these
+        fields, the time as ISO text."""
+        return revived(cls, {**fields, "time": datetime.fromisoformat(str(fields["time"]))})
+
+    def canonical(self) -> str:
+        """The entry as the text its hash is computed over (the JSON object of its fields
+        with sorted keys, as the first entries were hashed)."""
+        fields = {
+            "event_id": self.event_id,
+            "service": self.service,
+            "type": self.type,
+            "time": self.time.isoformat(),
+            "actor": self.actor.as_dict(),
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "data": self.data,
+        }
+        return json.dumps(
+            fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+        )
+
+
+def entry_hash(previous: str, entry: HistoryEntry) -> str:
+    return hashlib.sha256(previous.encode() + entry.canonical().encode()).hexdigest()
 
 
 def history_id(case_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"onestop:case-history:{case_id}")
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """An entry as the history holds it: chained to the one before by their hashes."""
+
+    entry: HistoryEntry
+    previous_hash: str
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -44,19 +93,23 @@ class CaseHistory(Aggregate):
             history.case_id = self.case_id
 
     class EntryRecorded(Aggregate.Event):
-        entry: dict[str, Any]
+        class_version = 2
+        entry: HistoryEntry
         previous_hash: str
         hash: str
 
+        @staticmethod
+        def upcast_v1_v2(state: MutableMapping[str, object]) -> None:
+            """Version 1 stored the entry as a JSON object of its fields."""
+            state["entry"] = HistoryEntry.from_fields(record(state["entry"]))
+
         def apply(self, history: CaseHistory) -> None:
-            history.entries.append(
-                {**self.entry, "previous_hash": self.previous_hash, "hash": self.hash}
-            )
-            history.event_ids.add(self.entry["event_id"])
+            history.entries.append(ChainLink(self.entry, self.previous_hash, self.hash))
+            history.event_ids.add(self.entry.event_id)
 
     def __init__(self) -> None:
         self.case_id = ""
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[ChainLink] = []
         self.event_ids: set[str] = set()
 
     @classmethod
@@ -65,11 +118,11 @@ class CaseHistory(Aggregate):
 
     @property
     def head_hash(self) -> str:
-        return self.entries[-1]["hash"] if self.entries else GENESIS
+        return self.entries[-1].hash if self.entries else GENESIS
 
-    def record(self, entry: dict[str, Any]) -> bool:
+    def record(self, entry: HistoryEntry) -> bool:
         """Append an entry; False if this event is already in the history (a redelivery)."""
-        if entry["event_id"] in self.event_ids:
+        if entry.event_id in self.event_ids:
             return False
         previous = self.head_hash
         self.trigger_event(
@@ -82,9 +135,8 @@ class CaseHistory(Aggregate):
 
     def verify(self) -> Verification:
         previous = GENESIS
-        for index, stored in enumerate(self.entries):
-            entry = {k: v for k, v in stored.items() if k not in ("previous_hash", "hash")}
-            if stored["previous_hash"] != previous:
+        for index, link in enumerate(self.entries):
+            if link.previous_hash != previous:
                 return Verification(
                     False,
                     len(self.entries),
@@ -92,7 +144,7 @@ class CaseHistory(Aggregate):
                     index,
                     "an entry before this one is missing or was replaced",
                 )
-            if entry_hash(previous, entry) != stored["hash"]:
+            if entry_hash(previous, link.entry) != link.hash:
                 return Verification(
                     False,
                     len(self.entries),
@@ -100,25 +152,26 @@ class CaseHistory(Aggregate):
                     index,
                     "this entry was altered after it was recorded",
                 )
-            previous = stored["hash"]
+            previous = link.hash
         return Verification(True, len(self.entries), self.head_hash)
 
 
-def causal_order(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def causal_order(links: list[ChainLink]) -> list[ChainLink]:
     """Time order, except that nothing comes before the event that caused it."""
-    by_id = {e["event_id"]: e for e in entries}
-    ordered: list[dict[str, Any]] = []
+    by_id = {link.entry.event_id: link for link in links}
+    ordered: list[ChainLink] = []
     placed: set[str] = set()
 
-    def place(entry: dict[str, Any], visiting: frozenset[str]) -> None:
-        if entry["event_id"] in placed:
+    def place(link: ChainLink, visiting: frozenset[str]) -> None:
+        event_id = link.entry.event_id
+        if event_id in placed:
             return
-        cause = by_id.get(entry.get("causation_id") or "")
-        if cause is not None and cause["event_id"] not in visiting:
-            place(cause, visiting | {entry["event_id"]})
-        ordered.append(entry)
-        placed.add(entry["event_id"])
+        cause = by_id.get(link.entry.causation_id or "")
+        if cause is not None and cause.entry.event_id not in visiting:
+            place(cause, visiting | {event_id})
+        ordered.append(link)
+        placed.add(event_id)
 
-    for entry in sorted(entries, key=lambda e: e["time"]):
-        place(entry, frozenset())
+    for link in sorted(links, key=lambda link: link.entry.time):
+        place(link, frozenset())
     return ordered
