@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from shared.auth import Forbidden
 from shared.domain import Actor
 
 NEED_TO_KNOW_ROLES = frozenset({"clerk", "supervisor", "leader"})
@@ -76,3 +77,124 @@ def may_act_on(actor: Actor, access: CaseAccess) -> bool:
     """Whether `actor` may change the case at all (what a role may do is the route's
     permission; this is about the case): not a unit it accuses, not a system it is not from."""
     return sight(actor, access) is not Sight.HIDDEN
+
+
+# --- what each role may do ----------------------------------------------------------------
+
+CLERK, HANDLER, SUPERVISOR, LEADER, AUDITOR, ADMIN, INTEGRATION = (
+    "clerk", "handler", "supervisor", "leader", "auditor", "admin", "integration",
+)  # fmt: skip
+STAFF = frozenset({CLERK, HANDLER, SUPERVISOR, LEADER, AUDITOR, ADMIN})
+"""Everyone at the centre, and the auditor who reads it all."""
+SUPERVISING = frozenset({SUPERVISOR, LEADER, ADMIN})
+ANY_CALLER = frozenset({*STAFF, INTEGRATION})
+
+PUBLIC = frozenset(
+    {
+        "*.live",
+        "*.ready",
+        "*.prometheus",
+        "intake.services",
+        "intake.service_definition",
+        "intake.post_request",
+        "intake.get_requests",
+        "intake.get_request",
+        "followup.lookup",
+        "followup.rate",
+    }
+)
+"""What is answered without a token: health and metrics; Open311 (its own API keys); the
+petitioner's page (their case code)."""
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # intake: the one door
+    "intake.register_case": frozenset({CLERK, ADMIN, INTEGRATION}),
+    "intake.list_cases": ANY_CALLER,
+    "intake.get_case": ANY_CALLER,
+    "intake.classify_case": frozenset({CLERK, SUPERVISOR, LEADER, ADMIN}),
+    "intake.decide_acceptance": frozenset({CLERK, SUPERVISOR, LEADER, ADMIN}),
+    "intake.find_petitioner": frozenset({CLERK, SUPERVISOR, LEADER, ADMIN}),
+    "intake.get_petitioner": STAFF,
+    "intake.personal_data_reads": frozenset({AUDITOR}),
+    "intake.categories": ANY_CALLER,
+    "intake.places": ANY_CALLER,
+    "intake.legal_channels": ANY_CALLER,
+    "intake.queue_board": ANY_CALLER,
+    "intake.queue_figures": ANY_CALLER,
+    "intake.take_ticket": frozenset({CLERK, HANDLER, ADMIN}),
+    "intake.call_next": frozenset({CLERK, HANDLER, ADMIN}),
+    "intake.transfer_ticket": frozenset({CLERK, HANDLER, ADMIN}),
+    "intake.finish_ticket": frozenset({CLERK, HANDLER, ADMIN}),
+    # routing: who handles it
+    "routing.get_assignment": STAFF,
+    "routing.accept": frozenset({HANDLER}),
+    "routing.object_to": frozenset({HANDLER}),
+    "routing.review": SUPERVISING,
+    "routing.dispatch": SUPERVISING,
+    "routing.escalate": frozenset({HANDLER, *SUPERVISING}),
+    "routing.joint_meeting": SUPERVISING,
+    "routing.take_personally": frozenset({LEADER}),
+    "routing.recuse": frozenset({HANDLER}),
+    "routing.take_over": frozenset({HANDLER}),
+    "routing.report_part": frozenset({HANDLER}),
+    "routing.inbox": frozenset({HANDLER, *SUPERVISING, AUDITOR}),
+    "routing.dispatch_queue": frozenset({*SUPERVISING, AUDITOR}),
+    # routing: the registry of the territory, read by every caller, changed by an admin
+    "routing.get_territory": ANY_CALLER,
+    "routing.put_territory": frozenset({ADMIN}),
+    "routing.get_tiers": ANY_CALLER,
+    "routing.put_tiers": frozenset({ADMIN}),
+    "routing.get_statistics": ANY_CALLER,
+    "routing.put_statistics": frozenset({ADMIN}),
+    "routing.dispatch_rules": ANY_CALLER,
+    "routing.publish_rules": frozenset({ADMIN}),
+    **{
+        f"routing.{verb}_{kind}": ANY_CALLER if verb in ("list", "read") else frozenset({ADMIN})
+        for kind in ("places", "departments", "lines", "windows", "categories")
+        for verb in ("list", "read", "put", "retire")
+    },
+    # follow-up: the clock, the outcome, the return visit
+    "followup.get_case": STAFF,
+    "followup.get_history": STAFF,
+    "followup.file_plan": frozenset({HANDLER, SUPERVISOR, LEADER}),
+    "followup.report_progress": frozenset({HANDLER, SUPERVISOR, LEADER}),
+    "followup.record_outcome": frozenset({HANDLER, SUPERVISOR, LEADER}),
+    "followup.long_term_plan": frozenset({LEADER}),
+    "followup.return_visit": frozenset({CLERK, HANDLER, SUPERVISOR, LEADER, ADMIN}),
+    "followup.cease_commitment": frozenset({CLERK, HANDLER, SUPERVISOR, LEADER, ADMIN}),
+    "followup.close_out": SUPERVISING,
+    "followup.request_review": frozenset({CLERK, *SUPERVISING}),
+    "followup.decide_review": SUPERVISING,
+    "followup.record_visit": frozenset({CLERK, HANDLER, SUPERVISOR, LEADER}),
+    "followup.pause": SUPERVISING,
+    "followup.resume": SUPERVISING,
+    "followup.extend": frozenset({LEADER}),
+    "followup.supervise": SUPERVISING,
+    "followup.deadlines": frozenset({HANDLER, *SUPERVISING, AUDITOR}),
+    "followup.policy": STAFF,
+    "followup.calendar": STAFF,
+    "followup.publish_year": frozenset({ADMIN}),
+    "followup.get_statistics": frozenset({SUPERVISOR, LEADER, AUDITOR, ADMIN}),
+}
+"""Each operation of each service (`<service>.<route name>`, its OpenAPI operationId) and
+the roles that may call it. An operation missing here is refused to everyone — a new
+endpoint is closed until the policy says who may use it (and a test fails until it does)."""
+
+
+def public(service: str, operation: str) -> bool:
+    return f"*.{operation}" in PUBLIC or f"{service}.{operation}" in PUBLIC
+
+
+def permit(actor: Actor, service: str, operation: str) -> None:
+    """Refuses (403) a caller whose role may not call the operation."""
+    roles = PERMISSIONS.get(f"{service}.{operation}")
+    if roles is None:
+        raise Forbidden(f"{service}.{operation} is not in the visibility policy: nobody may")
+    if actor.role not in roles:
+        raise Forbidden(f"role {actor.role!r} may not do this; allowed: {', '.join(sorted(roles))}")
+
+
+def require_department(actor: Actor) -> None:
+    """A handler acts for their department, which their token names."""
+    if actor.role == HANDLER and not actor.department:
+        raise Forbidden("a handler's token names their department (onestop token --department)")

@@ -11,17 +11,20 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.registry import Collector
 
+from shared.auth import current_actor
 from shared.guard import TextGuard
 from shared.http import RETRY_AFTER_SECONDS, BodyLimit, Correlation, install_problem_handlers
 from shared.kafka import Consumer, Relay
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import HttpMetrics, Metrics, RuntimeCollector
+from shared.policy import permit, public
 from shared.settings import ServiceName, Settings
 from shared.store import ApplicationRecorder, ProcessRecorder, connect
 from shared.tracing import Tracing
@@ -113,6 +116,24 @@ class Runtime:
         return reasons
 
 
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def gate(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Every route of every service passes here first: the visibility policy says whether
+    the caller's role may call this operation at all (`shared.policy.permit`); a route then
+    asks the policy what of a case the caller may see."""
+    route = request.scope.get("route")
+    operation = getattr(route, "name", "")
+    service = request.app.state.runtime.service
+    if public(service, operation):
+        return
+    permit(await current_actor(request, credentials), service, operation)
+
+
 def create_api(
     runtime_factory: Callable[[], Runtime],
     settings: Settings,
@@ -152,6 +173,9 @@ def create_api(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
+        # an operation's id is its route's name: the name the visibility policy knows it by
+        generate_unique_id_function=lambda route: route.name,
+        dependencies=[Depends(gate)],
         # no OpenTelemetry here: without this FastAPI asks the global providers on every request
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )

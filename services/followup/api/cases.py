@@ -13,11 +13,6 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.followup.api.deps import (
-    HANDLING,
-    READING,
-    STAFF,
-    SUPERVISING,
-    VISITING,
     CurrentActor,
     FollowUp,
     RequestTrace,
@@ -52,7 +47,6 @@ from services.followup.domain.vocabulary import (
     Satisfaction,
     VisitKind,
 )
-from shared.auth import require_role
 from shared.http import example
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
@@ -70,7 +64,6 @@ def _view(app: FollowUpApplication, case: FollowUpCase) -> CaseStatus:
 def get_case(
     case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None
 ) -> CaseStatus | dict[str, Any]:
-    require_role(actor, *READING)
     case = app.get_case(case_id, as_of)
     if not readable(case, actor):
         return RESTRICTED | {"case_id": str(case_id)}
@@ -97,7 +90,6 @@ class PlanIn(BaseModel):
 def file_plan(
     case_id: UUID, body: PlanIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, *HANDLING)
     command = FilePlan(
         case_id=case_id, summary=body.summary, major=body.major, actor=actor, trace=trace
     )
@@ -119,7 +111,6 @@ class LongTermPlanIn(BaseModel):
 def long_term_plan(
     case_id: UUID, body: LongTermPlanIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, "leader")
     zone = app.rules().calendar.zone
     target = datetime.combine(body.target, day_time.max, tzinfo=zone).astimezone(UTC)
     command = ApproveLongTermPlan(
@@ -137,7 +128,6 @@ class ProgressIn(BaseModel):
 def report_progress(
     case_id: UUID, body: ProgressIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, *HANDLING)
     command = ReportProgress(case_id=case_id, summary=body.summary, actor=actor, trace=trace)
     return _view(app, app.report_progress(command))
 
@@ -164,7 +154,6 @@ class OutcomeIn(BaseModel):
 def record_outcome(
     case_id: UUID, body: OutcomeIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, *HANDLING)
     command = RecordOutcome(
         case_id=case_id,
         form=body.form,
@@ -194,7 +183,6 @@ class ReturnVisitIn(BaseModel):
 def return_visit(
     case_id: UUID, body: ReturnVisitIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, *STAFF)
     command = RecordReturnVisit(
         case_id=case_id,
         satisfaction=body.satisfaction,
@@ -217,7 +205,6 @@ class CommitmentIn(BaseModel):
 def cease_commitment(
     case_id: UUID, body: CommitmentIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, *STAFF)
     command = RecordCeaseCommitment(case_id=case_id, note=body.note, actor=actor, trace=trace)
     return _view(app, app.record_cease_commitment(command))
 
@@ -226,7 +213,6 @@ def cease_commitment(
     "/cases/{case_id}/close-out", summary="Close the case out (销号), as its policy allows"
 )
 def close_out(case_id: UUID, app: FollowUp, actor: CurrentActor, trace: RequestTrace) -> CaseStatus:
-    require_role(actor, *SUPERVISING)
     return _view(app, app.close_out(CloseOut(case_id=case_id, actor=actor, trace=trace)))
 
 
@@ -255,7 +241,6 @@ class ReviewIn(BaseModel):
 def request_review(
     case_id: UUID, body: ReviewIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, "clerk", *SUPERVISING)
     command = RequestReview(
         case_id=case_id,
         level=body.level,
@@ -280,7 +265,6 @@ class DecisionIn(BaseModel):
 def decide_review(
     case_id: UUID, body: DecisionIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, *SUPERVISING)
     command = DecideReview(
         case_id=case_id, decision=body.decision, summary=body.summary, actor=actor, trace=trace
     )
@@ -318,7 +302,6 @@ class VisitIn(BaseModel):
 def record_visit(
     case_id: UUID, body: VisitIn, app: FollowUp, actor: CurrentActor, trace: RequestTrace
 ) -> CaseStatus:
-    require_role(actor, *VISITING)
     command = RecordVisit(
         case_id=case_id,
         kind=body.kind,

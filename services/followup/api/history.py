@@ -9,9 +9,8 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from services.followup.api.deps import READING, CurrentActor, FollowUp
+from services.followup.api.deps import CurrentActor, FollowUp
 from services.followup.api.views import RESTRICTED, AsOf, case_status, history_event, readable
-from shared.auth import require_role
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
 
@@ -23,7 +22,6 @@ router = APIRouter(prefix="/v1", tags=["follow-up"])
 def get_history(
     case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None
 ) -> dict[str, Any]:
-    require_role(actor, *READING)
     if not readable(app.get_case(case_id), actor):
         return RESTRICTED | {"case_id": str(case_id)}
     entries, verification = app.history(case_id, as_of)

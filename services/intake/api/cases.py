@@ -14,9 +14,6 @@ from starlette.concurrency import run_in_threadpool
 
 from services.intake import commands, domain
 from services.intake.api.deps import (
-    DECIDING,
-    READING,
-    REGISTERING,
     CurrentActor,
     Intake,
     RequestTrace,
@@ -31,7 +28,7 @@ from services.intake.domain import (
     Whereabouts,
 )
 from services.intake.index import Query as CaseQuery
-from shared.auth import Forbidden, require_role
+from shared.auth import Forbidden
 from shared.domain import DomainError
 from shared.http import example, problem
 from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
@@ -261,7 +258,6 @@ async def register_case(
         str | None, Header(max_length=100, description="Makes a retried POST safe")
     ] = None,
 ) -> Any:
-    require_role(actor, *REGISTERING)
     given = body.external
     external = ExternalReference(given.system, given.reference) if given else None
     if actor.role == "integration":
@@ -322,7 +318,6 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CasePage:
-    require_role(actor, *READING)
     query = CaseQuery(
         categories=category,
         open=None if status is None else status == "open",
@@ -345,7 +340,6 @@ def list_cases(
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case as intake knows it")
 def get_case(case_id: UUID, app: Intake, actor: CurrentActor) -> CaseView:
-    require_role(actor, *READING)
     case = app.get_case(case_id)
     if actor.role == "integration" and (
         case.external is None or case.external.system != actor.user
@@ -360,7 +354,6 @@ def get_case(case_id: UUID, app: Intake, actor: CurrentActor) -> CaseView:
 def classify_case(
     case_id: UUID, body: ClassifyCase, app: Intake, actor: CurrentActor, trace: RequestTrace
 ) -> CaseView:
-    require_role(actor, *DECIDING)
     command = commands.Classify(
         case_id, body.legal_class, body.litigation_related, body.accused, body.note
     )
@@ -375,7 +368,6 @@ def classify_case(
 def decide_acceptance(
     case_id: UUID, body: DecideAcceptance, app: Intake, actor: CurrentActor, trace: RequestTrace
 ) -> CaseView:
-    require_role(actor, *DECIDING)
     decision = AcceptanceDecision(body.decision, body.reason, body.diverted_to)
     case = app.decide_acceptance(commands.DecideAcceptance(case_id, decision), actor, trace)
     return case_view(case, actor, app.territory())

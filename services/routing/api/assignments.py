@@ -11,12 +11,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from services.routing.api.deps import (
-    READING,
-    SUPERVISING,
     CurrentActor,
     RequestTrace,
     Routing,
-    require_handler,
 )
 from services.routing.api.views import assignment_view
 from services.routing.commands import (
@@ -32,8 +29,8 @@ from services.routing.commands import (
     TakePersonally,
 )
 from services.routing.domain import ReviewOutcome
-from shared.auth import require_role
 from shared.http import example
+from shared.policy import require_department
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -47,7 +44,6 @@ Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.
     summary="Who leads and who co-handles a case, each one's answer, and every hand-off",
 )
 def get_assignment(case_id: UUID, app: Routing, actor: CurrentActor) -> dict[str, Any]:
-    require_role(actor, *READING)
     return assignment_view(app.get_assignment(case_id), actor)
 
 
@@ -58,7 +54,7 @@ class ObjectionIn(BaseModel):
 
 @router.post("/cases/{case_id}/assignment/accept", summary="Your department takes its part")
 def accept(case_id: UUID, app: Routing, actor: CurrentActor, trace: RequestTrace) -> dict[str, Any]:
-    require_handler(actor)
+    require_department(actor)
     command = AcceptAssignment(case_id=case_id, actor=actor, trace=trace)
     return assignment_view(app.accept(command), actor)
 
@@ -70,7 +66,7 @@ def accept(case_id: UUID, app: Routing, actor: CurrentActor, trace: RequestTrace
 def object_to(
     case_id: UUID, body: ObjectionIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_handler(actor)
+    require_department(actor)
     command = ObjectToAssignment(case_id=case_id, reason=body.reason, actor=actor, trace=trace)
     return assignment_view(app.object(command), actor)
 
@@ -95,7 +91,6 @@ class ReviewIn(BaseModel):
 def review(
     case_id: UUID, body: ReviewIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_role(actor, *SUPERVISING)
     command = ReviewObjection(
         case_id=case_id,
         department=body.department,
@@ -125,7 +120,6 @@ class DispatchIn(BaseModel):
 def dispatch(
     case_id: UUID, body: DispatchIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_role(actor, *SUPERVISING)
     command = DispatchByHand(
         case_id=case_id,
         lead=body.lead,
@@ -149,7 +143,6 @@ class EscalationIn(BaseModel):
 def escalate(
     case_id: UUID, body: EscalationIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_role(actor, "handler", *SUPERVISING)
     command = Escalate(case_id=case_id, reason=body.reason, actor=actor, trace=trace)
     return assignment_view(app.escalate(command), actor)
 
@@ -182,7 +175,6 @@ class MeetingIn(BaseModel):
 def joint_meeting(
     case_id: UUID, body: MeetingIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_role(actor, *SUPERVISING)
     command = HoldJointMeeting(
         case_id=case_id,
         chair=body.chair,
@@ -208,7 +200,6 @@ class LeaderIn(BaseModel):
 def take_personally(
     case_id: UUID, body: LeaderIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_role(actor, "leader")
     command = TakePersonally(case_id=case_id, note=body.note, actor=actor, trace=trace)
     return assignment_view(app.take_personally(command), actor)
 
@@ -225,7 +216,7 @@ class RecusalIn(BaseModel):
 def recuse(
     case_id: UUID, body: RecusalIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_handler(actor)
+    require_department(actor)
     command = Recuse(case_id=case_id, reason=body.reason, actor=actor, trace=trace)
     return assignment_view(app.recuse(command), actor)
 
@@ -237,7 +228,7 @@ def recuse(
 def take_over(
     case_id: UUID, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_handler(actor)
+    require_department(actor)
     command = TakeOver(case_id=case_id, actor=actor, trace=trace)
     return assignment_view(app.take_over(command), actor)
 
@@ -254,6 +245,6 @@ class PartIn(BaseModel):
 def report_part(
     case_id: UUID, body: PartIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
-    require_handler(actor)
+    require_department(actor)
     command = ReportPart(case_id=case_id, summary=body.summary, actor=actor, trace=trace)
     return assignment_view(app.report_part(command), actor)

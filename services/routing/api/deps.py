@@ -9,15 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.routing.application import RoutingApplication
-from shared.auth import CurrentActor, Forbidden, require_role
-from shared.domain import Actor, Trace
+from shared.auth import CurrentActor
+from shared.domain import Trace
 from shared.http import request_trace
 
 SUPERVISING = ("supervisor", "leader", "admin")
 READING = ("clerk", "handler", "supervisor", "leader", "auditor", "admin")
 REGISTRY_READING = (*READING, "integration")
-"""Who may do what, by role; each route says which of these it requires. Every caller with
-a token reads the registry: another system files cases at its places and categories."""
 
 
 async def application(request: Request) -> RoutingApplication:
@@ -27,13 +25,6 @@ async def application(request: Request) -> RoutingApplication:
 async def trace(request: Request) -> Trace:
     """A change made through the API carries the request's correlation id."""
     return request_trace(request)
-
-
-def require_handler(actor: Actor) -> None:
-    """A handler acts for their department, which their token names."""
-    require_role(actor, "handler")
-    if not actor.department:
-        raise Forbidden("a handler's token names their department (onestop token --department)")
 
 
 Routing = Annotated[RoutingApplication, Depends(application)]
@@ -46,5 +37,4 @@ __all__ = [
     "CurrentActor",
     "RequestTrace",
     "Routing",
-    "require_handler",
 ]
