@@ -9,7 +9,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.domain import ROLES, Actor, DomainError, utcnow
+from shared.domain import ROLES, Actor, DomainError, Forbidden, utcnow
 from shared.settings import Settings
 
 ALGORITHM = "HS256"
@@ -17,10 +17,6 @@ ALGORITHM = "HS256"
 
 class Unauthenticated(Exception):
     """No token, or one that is not ours, expired or malformed (401)."""
-
-
-class Forbidden(Exception):
-    """The caller is known but their role may not do this (403)."""
 
 
 def _key(settings: Settings) -> str:

@@ -33,6 +33,10 @@ class Problem(NamedTuple):
     message: str
 
 
+class Forbidden(Exception):
+    """The caller is known but may not do this (403): their role, or the case's policy."""
+
+
 class DomainError(Exception):
     """A rule of the domain was broken; the message says which, for a clerk to act on.
 

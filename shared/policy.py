@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from shared.auth import Forbidden
-from shared.domain import Actor
+from shared.domain import Actor, Forbidden
+from shared.territory import Territory
 
 NEED_TO_KNOW_ROLES = frozenset({"clerk", "supervisor", "leader"})
 """Roles entitled to every case's personal data (the centre's own desks and supervision)."""
@@ -52,6 +52,17 @@ class CaseAccess:
     """The other government system that filed it, if one did."""
 
 
+def accused_departments(accused: str | None, territory: Territory) -> frozenset[str]:
+    """The registered departments an accusation names, by code or by name: the units it is
+    never shown to (Art. 30). Every service that learns an accusation bars the same ones."""
+    if not accused:
+        return frozenset()
+    text = accused.strip()
+    return frozenset(
+        d.code for d in territory.departments.values() if d.code == text or d.name in text
+    )
+
+
 def sight(actor: Actor, access: CaseAccess) -> Sight:
     """How much of the case `actor` sees (see the module docstring)."""
     if actor.department is not None and actor.department in access.barred:
@@ -62,8 +73,8 @@ def sight(actor: Actor, access: CaseAccess) -> Sight:
         return Sight.FULL
     if actor.role == "handler" and actor.department in access.departments:
         return Sight.FULL
-    if access.first_receiver is not None and actor.user == access.first_receiver:
-        return Sight.FULL
+    if actor.role != "auditor" and actor.user == access.first_receiver:
+        return Sight.FULL  # who received it first owns it (首访责任制); an auditor never needs it
     return Sight.MASKED
 
 

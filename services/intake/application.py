@@ -8,7 +8,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
@@ -56,6 +56,7 @@ from services.intake.queue import (
     day_id,
     layout_of,
 )
+from services.intake.reads import MemoryReadLog, PersonalDataRead, ReadLog
 from shared.batching import GroupCommitter, SingleWriter
 from shared.calendar import LOCAL
 from shared.casecode import case_code, code_hash
@@ -69,10 +70,12 @@ from shared.messages import (
     CaseClosedOut,
     CaseFinal,
     CaseReopened,
+    CaseRestricted,
     Contract,
     OutcomeRecorded,
     parse,
 )
+from shared.policy import Sight, accused_departments, sight
 from shared.processing import TrackedApplication
 from shared.registry import hear_registry, hears_registry, replicated_territory
 from shared.territory import Location, Territory
@@ -151,13 +154,15 @@ def api_key_hash(secret: str) -> str:
 OPINIONS = {"support": "支持", "explain": "解释说明", "not-support": "不予支持"}
 HEARD = (
     CaseAssigned.TYPE,
+    CaseRestricted.TYPE,
     CaseAwaitingManualDispatch.TYPE,
     OutcomeRecorded.TYPE,
     CaseReopened.TYPE,
     CaseClosedOut.TYPE,
     CaseFinal.TYPE,
 )
-"""What routing and follow-up did that the petitioner is told at the window."""
+"""What routing and follow-up did that the petitioner is told at the window, and who may
+see the case: the departments it was given to, the units an accusation is barred from."""
 
 
 def progress_of(message: Contract) -> tuple[Status, str]:
@@ -188,6 +193,7 @@ class IntakeApplication(TrackedApplication):
         *,
         keys: Keys | None = None,
         index_store: IndexStore | None = None,
+        read_log: ReadLog | None = None,
         clock: Callable[[], datetime] = utcnow,
         zone: ZoneInfo = LOCAL,
     ) -> None:
@@ -197,6 +203,7 @@ class IntakeApplication(TrackedApplication):
         self.blind = BlindIndex(keys.petitioner_id if keys else os.urandom(32))
         self._code_key = keys.case_code if keys else os.urandom(32)
         self.index = CaseIndex(self, index_store or MemoryIndexStore())
+        self.reads = read_log or MemoryReadLog()
         self.clock = clock
         self.zone = zone
         self._days: dict[date, SingleWriter[QueueDay, Layout, DayView]] = {}
@@ -205,6 +212,7 @@ class IntakeApplication(TrackedApplication):
 
     def close(self) -> None:
         self.index.store.close()
+        self.reads.close()
         super().close()
 
     def use_group_commit(self, committer: GroupCommitter) -> None:
@@ -465,11 +473,12 @@ class IntakeApplication(TrackedApplication):
 
     def classify(self, command: Classify, actor: Actor, trace: Trace) -> Case:
         return self._change(
-            lambda: self.get_case(command.case_id),
+            lambda: self.case_for(command.case_id, actor)[0],
             lambda case: case.classify(
                 command.legal_class,
                 litigation_related=command.litigation_related,
                 accused=command.accused,
+                barred=accused_departments(command.accused, self.territory()),
                 note=command.note,
                 actor=actor,
                 trace=trace,
@@ -478,7 +487,7 @@ class IntakeApplication(TrackedApplication):
 
     def decide_acceptance(self, command: DecideAcceptance, actor: Actor, trace: Trace) -> Case:
         return self._change(
-            lambda: self.get_case(command.case_id),
+            lambda: self.case_for(command.case_id, actor)[0],
             lambda case: case.decide_acceptance(command.decision, actor=actor, trace=trace),
         )
 
@@ -499,9 +508,15 @@ class IntakeApplication(TrackedApplication):
         if case is None:  # a case some other door registered: nothing to tell here
             self.save_tracked(tracking)
             return
-        stage, summary = progress_of(message)
         trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
-        case.note_progress(stage, summary, source_event=event.id, trace=trace)
+        if isinstance(message, CaseRestricted):
+            case.note_restriction(frozenset(message.barred_departments), trace)
+        else:
+            if isinstance(message, CaseAssigned):
+                lead = {message.lead.code, *(d.code for d in message.co_handlers)}
+                case.note_handlers(frozenset(lead), trace)
+            stage, summary = progress_of(message)
+            case.note_progress(stage, summary, source_event=event.id, trace=trace)
         self.save_tracked(tracking, case)
         self.index.wake()
 
@@ -513,9 +528,66 @@ class IntakeApplication(TrackedApplication):
             raise NotFound(f"case {case_id}")
         return case
 
-    def cases(self, query: Query) -> tuple[list[Case], int]:
+    def case_for(self, case_id: UUID, actor: Actor) -> tuple[Case, Sight]:
+        """The case and how much of it `actor` sees; a case hidden from them is not found,
+        in the same words as one that does not exist (Art. 30: a refusal tells nothing)."""
+        case = self.get_case(case_id)
+        seen = sight(actor, case.access)
+        if seen is Sight.HIDDEN:
+            raise NotFound(f"case {case_id}")
+        return case, seen
+
+    def cases(self, query: Query, actor: Actor) -> tuple[list[tuple[Case, Sight]], int]:
+        """A listing of what `actor` may see (counted and paged after leaving out the rest)."""
+        query = replace(
+            query,
+            hidden_from=actor.department,
+            external_system=actor.user if actor.role == "integration" else query.external_system,
+        )
         rows, total = self.index.search(query)
-        return [self.get_case(r["case_id"]) for r in rows], total
+        found = [self.get_case(r["case_id"]) for r in rows]
+        return [(c, sight(actor, c.access)) for c in found], total
+
+    def note_reads(
+        self,
+        actor: Actor,
+        operation: str,
+        shown: list[tuple[str | None, list[str]]],
+        correlation_id: str | None,
+    ) -> None:
+        """Record that `actor` is being shown these cases' (or people's) personal data
+        unmasked — before the answer is sent (see `services.intake.reads`)."""
+        at = self.clock()
+        self.reads.record(
+            [
+                PersonalDataRead.of(actor, at, operation, case_id, people, correlation_id)
+                for case_id, people in shown
+                if people
+            ]
+        )
+
+    def public_cases(self, query: Query) -> list[Case]:
+        """What anyone may read (Open311's listings: filed through it, no accusation)."""
+        rows, _ = self.index.search(replace(query, open311_public=True))
+        return [self.get_case(r["case_id"]) for r in rows]
+
+    def petitioner_for(
+        self, petitioner_id: UUID, actor: Actor
+    ) -> tuple[Petitioner, Sight, list[str]]:
+        """A petitioner as `actor` may see them: as much as of the most they see of the
+        person's cases, with only those cases listed; not found if they see none of them."""
+        person = self.petitioner(petitioner_id)
+        visible = []
+        most = Sight.HIDDEN
+        for case_id in person.case_ids:
+            case = self._find(UUID(case_id), Case)
+            seen = sight(actor, case.access) if case is not None else Sight.MASKED
+            if seen is not Sight.HIDDEN:
+                visible.append(case_id)
+                most = max(most, seen)
+        if person.case_ids and not visible:
+            raise NotFound(f"petitioner {petitioner_id}")
+        return person, most if visible else Sight.MASKED, visible
 
     def petitioner(self, petitioner_id: UUID) -> Petitioner:
         person = self._find(petitioner_id, Petitioner)
@@ -523,14 +595,15 @@ class IntakeApplication(TrackedApplication):
             raise NotFound(f"petitioner {petitioner_id}")
         return person
 
-    def find_petitioner(self, *, id_number: str | None, phone: str | None) -> Petitioner:
+    def find_petitioner_id(self, *, id_number: str | None, phone: str | None) -> UUID:
+        """The registry id a person would have: found again by a keyed hash, never stored."""
         if id_number:
             key = self.blind.uuid("id", check_id_number(id_number, "id_number"))
         elif phone:
             key = self.blind.uuid("phone", normalise_phone(phone, "phone"))
         else:
             raise InvalidCase("give an id_number or a phone to look a petitioner up", "id_number")
-        return self.petitioner(key)
+        return key
 
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
         aggregate = self.load(aggregate_id)

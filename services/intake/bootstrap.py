@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.intake import api, wire
 from services.intake.application import IntakeApplication
 from services.intake.index import PostgresIndexStore
+from services.intake.reads import PostgresReadLog
 from shared.batching import GroupCommitter
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
@@ -30,6 +31,7 @@ def build_application(settings: Settings) -> IntakeApplication:
         eventsourcing_env(settings, "intake", encrypt=True),
         keys=Keys.of(settings),
         index_store=PostgresIndexStore(settings),
+        read_log=PostgresReadLog(settings),
         clock=service_clock(settings.clock_file),
         zone=ZoneInfo(settings.timezone),
     )

@@ -23,11 +23,9 @@ from shared.domain import (
     Trace,
     attribution,
 )
+from shared.policy import CaseAccess, Sight
 from shared.territory import Location, Territory
 from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
-
-PII_ROLES = frozenset({"clerk", "handler", "supervisor", "leader", "admin"})
-"""Roles entitled to see a petitioner's personal data; everyone else sees it masked."""
 
 
 class InvalidCase(DomainError):
@@ -169,9 +167,10 @@ class PersonShown:
     masked: bool
 
 
-def masked(person: PersonDetails, actor: Actor) -> PersonShown:
-    """A person as this actor may see them: personal data masked unless their role is entitled."""
-    if actor.role in PII_ROLES:
+def shown(person: PersonDetails, sight: Sight) -> PersonShown:
+    """A person as someone who sees this much of their case may see them: in full, or with
+    their personal data masked (the visibility policy, `shared.policy`, says which)."""
+    if sight is Sight.FULL:
         return PersonShown(person, masked=False)
     shown = PersonDetails(
         name=mask_name(person.name) if person.name else person.name,
@@ -547,6 +546,22 @@ class Case(Aggregate):
             case.refused_repeats += 1
             case.updated_at = self.timestamp
 
+    class HandlersNoted(Attributed):
+        """The departments routing gave the case to (they need to know who petitioned)."""
+
+        departments: tuple[str, ...]
+
+        def apply(self, case: Case) -> None:
+            case.handlers = frozenset(self.departments)
+
+    class RestrictionNoted(Attributed):
+        """Units an accusation names: the case is never shown to them (Art. 30)."""
+
+        barred: tuple[str, ...]
+
+        def apply(self, case: Case) -> None:
+            case.barred = case.barred | frozenset(self.barred)
+
     class ProgressNoted(Attributed):
         """What another service did with the case, as the petitioner is told it."""
 
@@ -581,6 +596,8 @@ class Case(Aggregate):
     def __init__(self) -> None:
         self.litigation_related = False
         self.accused: str | None = None
+        self.handlers: frozenset[str] = frozenset()
+        self.barred: frozenset[str] = frozenset()
         self.acceptance: Acceptance | None = None
         self.repeat_count = 0
         self.refused_repeats = 0
@@ -686,8 +703,11 @@ class Case(Aggregate):
         litigation_related: bool = False,
         accused: str | None = None,
         note: str | None = None,
+        barred: frozenset[str] = frozenset(),
     ) -> None:
-        """Sort the matter by law (Arts. 29–31); may be corrected until acceptance is decided."""
+        """Sort the matter by law (Arts. 29–31); may be corrected until acceptance is decided.
+        An accusation is barred at once from the registered units it names (`barred`, see
+        `shared.policy.accused_departments`): not even intake shows it to them."""
         if self.acceptance is not None:
             raise DecisionRefused(
                 "acceptance is already decided; the legal class can no longer change",
@@ -710,6 +730,10 @@ class Case(Aggregate):
             note=(note or "").strip() or None,
             **attribution(actor, trace),
         )
+        if barred - self.barred:
+            self.trigger_event(
+                self.RestrictionNoted, barred=tuple(sorted(barred)), **attribution(actor, trace)
+            )
 
     @property
     def notice_required(self) -> bool:
@@ -775,6 +799,22 @@ class Case(Aggregate):
             **attribution(actor, trace),
         )
 
+    def note_handlers(self, departments: frozenset[str], trace: Trace) -> None:
+        if departments != self.handlers:
+            self.trigger_event(
+                self.HandlersNoted,
+                departments=tuple(sorted(departments)),
+                **attribution(Actor.service("intake"), trace),
+            )
+
+    def note_restriction(self, barred: frozenset[str], trace: Trace) -> None:
+        if barred - self.barred:
+            self.trigger_event(
+                self.RestrictionNoted,
+                barred=tuple(sorted(barred)),
+                **attribution(Actor.service("intake"), trace),
+            )
+
     def note_progress(
         self, stage: Status, summary: str, *, source_event: str, trace: Trace
     ) -> None:
@@ -807,9 +847,19 @@ class Case(Aggregate):
     def petitioner_ids(self) -> list[str]:
         return [p.petitioner_id for p in self.petitioners if p.petitioner_id]
 
-    def petitioners_for(self, actor: Actor) -> list[tuple[CasePetitioner, PersonShown]]:
-        """Each petitioner, with their details as this actor may see them."""
-        return [(p, masked(p.details, actor)) for p in self.petitioners]
+    @property
+    def access(self) -> CaseAccess:
+        """What the visibility policy decides this case's readers by."""
+        return CaseAccess(
+            first_receiver=self.first_receiver,
+            departments=self.handlers,
+            barred=self.barred,
+            filed_by=self.external.system if self.external else None,
+        )
+
+    def petitioners_for(self, sight: Sight) -> list[tuple[CasePetitioner, PersonShown]]:
+        """Each petitioner, with their details as someone who sees this much may see them."""
+        return [(p, shown(p.details, sight)) for p in self.petitioners]
 
 
 class Petitioner(Aggregate):

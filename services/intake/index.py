@@ -45,6 +45,7 @@ def row_of(case: Case) -> dict[str, Any]:
         "lead": case.progress.summary if case.progress else None,
         "repeat_count": case.repeat_count,
         "external_system": case.external.system if case.external else None,
+        "barred": sorted(case.barred),
     }
 
 
@@ -58,6 +59,8 @@ class Query:
     registered_from: datetime | None = None
     registered_to: datetime | None = None
     external_system: str | None = None
+    hidden_from: str | None = None
+    """A department that may not see a case barred to it (an accusation against it)."""
     within: str | None = None
     """Cases at this place or anywhere within it."""
     open311_public: bool = False
@@ -271,6 +274,7 @@ class MemoryIndexStore:
                 and (query.registered_to is None or r["registered_at"] <= query.registered_to)
                 and (query.external_system in (None, r["external_system"]))
                 and (query.within is None or query.within in r["path"])
+                and (query.hidden_from is None or query.hidden_from not in r["barred"])
                 and (not query.open311_public or open311_public(r))
             )
 
@@ -293,7 +297,7 @@ class MemoryIndexStore:
 _COLUMNS = [
     *("case_id", "registered_at", "updated_at", "channel", "category", "place", "path"),
     *("lat", "long", "petitioner_ids", "legal_class", "status", "lead"),
-    *("repeat_count", "external_system"),
+    *("repeat_count", "external_system", "barred"),
 ]
 _CANDIDATE_COLUMNS = [
     *("case_id", "registered_at", "category", "status", "place", "path"),
@@ -393,6 +397,9 @@ class PostgresIndexStore:
         if query.within is not None:
             where.append("path @> ARRAY[%(within)s]::text[]")
             params["within"] = query.within
+        if query.hidden_from is not None:
+            where.append("NOT (%(hidden_from)s = ANY(barred))")
+            params["hidden_from"] = query.hidden_from
         condition = sql.SQL(" AND ".join(where))
         table = self._table("case_index")
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:

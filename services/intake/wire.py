@@ -26,6 +26,8 @@ from shared.wiring import Wire
 WIRE = Wire("intake")
 WIRE.internal(
     Case.ProgressNoted,
+    Case.HandlersNoted,
+    Case.RestrictionNoted,
     Petitioner.Registered,
     Petitioner.DetailsUpdated,
     Petitioner.CaseAdded,

@@ -42,7 +42,6 @@ from services.routing.domain import (
     RoutingRefused,
     Status,
     Trigger,
-    accused_departments,
     reroute_by_catalogue,
 )
 from services.routing.inbox import Inbox, InboxEntry
@@ -66,6 +65,7 @@ from shared.messages import (
     CaseRepeated,
     parse,
 )
+from shared.policy import accused_departments
 from shared.processing import TrackedApplication
 from shared.territory import (
     DispatchRule,

@@ -391,16 +391,6 @@ def _place(location: Location | None) -> str:
     return "/".join(location.path) if location else "(unknown place)"
 
 
-def accused_departments(accused: str | None, territory: Territory) -> frozenset[str]:
-    """The registered departments an accusation names (by code or by name)."""
-    if not accused:
-        return frozenset()
-    text = accused.strip()
-    return frozenset(
-        d.code for d in territory.departments.values() if d.code == text or d.name in text
-    )
-
-
 class Assignment(Aggregate):
     """Who handles a case, and every hand-off of it (see the module docstring)."""
 

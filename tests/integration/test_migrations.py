@@ -82,6 +82,8 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
         "shared.migrations 0001_relay_position",
         "services.intake.migrations 0001_case_index",
         "services.intake.migrations 0002_case_index_places",
+        "services.intake.migrations 0003_case_index_barred",
+        "services.intake.migrations 0004_personal_data_reads",
     ]
     assert {"case_index", "index_position", "relay_position"} <= tables(settings, "intake")
     first = recorded(settings, "intake")

@@ -75,7 +75,7 @@ def test_one_persons_cases_are_linked_in_the_registry_whatever_the_phone_format(
         category="housing-demolition",
         duplicate_decision=new("另一件事：拆迁补偿"),
     )
-    person = app.find_petitioner(id_number=WANG.id_number, phone=None)
+    person = app.petitioner(app.find_petitioner_id(id_number=WANG.id_number, phone=None))
     assert person.case_ids == [str(first.case.id), str(second.case.id)]
     assert person.details.address == "芦台街道3号楼"  # newer details kept
     assert second.case.petitioners[0].petitioner_id == str(person.id)
@@ -137,7 +137,7 @@ def test_a_likely_duplicate_is_put_to_the_clerk_then_linked_without_a_new_case(a
     assert linked.outcome == "linked"
     assert linked.case.id == first.case.id
     assert linked.case.repeat_count == 1
-    person = app.find_petitioner(id_number=WANG.id_number, phone=None)
+    person = app.petitioner(app.find_petitioner_id(id_number=WANG.id_number, phone=None))
     assert (len(person.case_ids), person.repeat_count) == (1, 1)
     _, total = app.index.search(Query())
     assert total == 1
@@ -207,7 +207,7 @@ def test_a_repeat_of_a_final_matter_is_refused_unless_it_brings_new_facts(app):
     assert anew.outcome == "registered"
     case = app.get_case(first.case.id)
     assert (case.repeat_count, case.refused_repeats) == (1, 1)
-    person = app.find_petitioner(id_number=WANG.id_number, phone=None)
+    person = app.petitioner(app.find_petitioner_id(id_number=WANG.id_number, phone=None))
     assert person.repeat_count == 1
 
 

@@ -19,10 +19,11 @@ from services.intake.domain import (
     Status,
     Whereabouts,
     check_id_number,
-    masked,
     normalise_phone,
+    shown,
 )
 from shared.domain import Actor, DomainError, Trace
+from shared.policy import Sight, sight
 from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 from tests.territory import territory
 
@@ -260,17 +261,19 @@ def test_a_repeat_is_linked_and_counted_and_a_final_matter_refuses_it():
         decide(case, Decision.ACCEPT)
 
 
-def test_personal_data_is_masked_for_roles_not_entitled_to_it():
+def test_personal_data_is_masked_for_those_the_policy_does_not_entitle():
     case = register()
-    [(_, seen)] = case.petitioners_for(AUDITOR)
+    assert sight(AUDITOR, case.access) is Sight.MASKED
+    assert sight(CLERK, case.access) is Sight.FULL
+    [(_, seen)] = case.petitioners_for(sight(AUDITOR, case.access))
     assert seen.details.name == "王**"
     assert seen.details.phone == "138****8000"
     assert seen.details.id_number == "120***********0016"
     assert seen.details.address == "宁河区芦台街****"
     assert seen.masked is True
-    [(_, clerk_sees)] = case.petitioners_for(CLERK)
+    [(_, clerk_sees)] = case.petitioners_for(sight(CLERK, case.access))
     assert clerk_sees.details.id_number == VALID_ID
-    assert masked(PersonDetails("李", phone=None), AUDITOR) == PersonShown(
+    assert shown(PersonDetails("李", phone=None), Sight.MASKED) == PersonShown(
         PersonDetails("*", phone=None), masked=True
     )
 

@@ -47,4 +47,6 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
     assert [m.name for m in package_migrations("services.intake.migrations")] == [
         "case_index",
         "case_index_places",
+        "case_index_barred",
+        "personal_data_reads",
     ]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.intake.api import cases, open311, petitioners, queue, reference
+from services.intake.api import audit, cases, open311, petitioners, queue, reference
 
 router = APIRouter()
 """Every route under /v1."""
-for _area in (cases, petitioners, reference, queue):
+for _area in (cases, petitioners, reference, queue, audit):
     router.include_router(_area.router)
 
 __all__ = ["open311", "router"]

@@ -22,15 +22,16 @@ from services.intake.api.views import CaseView, Strict, case_view, progress_view
 from services.intake.application import Outcome, PossibleDuplicates, fingerprint
 from services.intake.domain import (
     AcceptanceDecision,
+    Case,
     DuplicateAction,
     ExternalReference,
     GroupPetition,
     Whereabouts,
 )
 from services.intake.index import Query as CaseQuery
-from shared.auth import Forbidden
-from shared.domain import DomainError
+from shared.domain import Actor, DomainError, Trace
 from shared.http import example, problem
+from shared.policy import Sight
 from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -308,6 +309,7 @@ async def register_case(
 def list_cases(
     app: Intake,
     actor: CurrentActor,
+    trace: RequestTrace,
     category: Annotated[list[str] | None, Query()] = None,
     status: Annotated[Literal["open", "closed"] | None, Query()] = None,
     place: Annotated[
@@ -324,28 +326,25 @@ def list_cases(
         within=place,
         registered_from=registered_from,
         registered_to=registered_to,
-        external_system=actor.user if actor.role == "integration" else None,
         limit=limit,
         offset=offset,
     )
-    cases, total = app.cases(query)
+    cases, total = app.cases(query, actor)
     territory = app.territory()
+    note_reads(app, actor, "intake.list_cases", cases, trace)
     return CasePage(
         total=total,
         limit=limit,
         offset=offset,
-        cases=[case_view(c, actor, territory) for c in cases],
+        cases=[case_view(c, seen, territory) for c, seen in cases],
     )
 
 
 @router.get("/cases/{case_id}", response_model=CaseView, summary="A case as intake knows it")
-def get_case(case_id: UUID, app: Intake, actor: CurrentActor) -> CaseView:
-    case = app.get_case(case_id)
-    if actor.role == "integration" and (
-        case.external is None or case.external.system != actor.user
-    ):
-        raise Forbidden("another system reads only the cases it filed")
-    return case_view(case, actor, app.territory())
+def get_case(case_id: UUID, app: Intake, actor: CurrentActor, trace: RequestTrace) -> CaseView:
+    case, seen = app.case_for(case_id, actor)
+    note_reads(app, actor, "intake.get_case", [(case, seen)], trace)
+    return case_view(case, seen, app.territory())
 
 
 @router.post(
@@ -357,7 +356,8 @@ def classify_case(
     command = commands.Classify(
         case_id, body.legal_class, body.litigation_related, body.accused, body.note
     )
-    return case_view(app.classify(command, actor, trace), actor, app.territory())
+    app.classify(command, actor, trace)
+    return get_case(case_id, app, actor, trace)
 
 
 @router.post(
@@ -369,5 +369,18 @@ def decide_acceptance(
     case_id: UUID, body: DecideAcceptance, app: Intake, actor: CurrentActor, trace: RequestTrace
 ) -> CaseView:
     decision = AcceptanceDecision(body.decision, body.reason, body.diverted_to)
-    case = app.decide_acceptance(commands.DecideAcceptance(case_id, decision), actor, trace)
-    return case_view(case, actor, app.territory())
+    app.decide_acceptance(commands.DecideAcceptance(case_id, decision), actor, trace)
+    return get_case(case_id, app, actor, trace)
+
+
+def note_reads(
+    app: Intake, actor: Actor, operation: str, cases: list[tuple[Case, Sight]], trace: Trace
+) -> None:
+    """The cases whose petitioners this answer shows unmasked, recorded before it is sent."""
+    shown: list[tuple[str | None, list[str]]] = [
+        (str(case.id), case.petitioner_ids or ["(anonymous)"])
+        for case, seen in cases
+        if seen is Sight.FULL and case.petitioners
+    ]
+    if shown:
+        app.note_reads(actor, operation, shown, trace.correlation_id)

@@ -318,14 +318,13 @@ def get_requests(fmt: str, request: Request, app: Intake, settings: SettingsDep)
             raise Open311Error(400, "start_date is after end_date")
     except Open311Error as error:
         return _error(fmt, error.status, error.description)
-    cases, _ = app.cases(
+    cases = app.public_cases(
         Query(
             case_ids=ids,
             categories=codes,
             open=None if status is None else status == "open",
             registered_from=start,
             registered_to=end,
-            open311_public=True,
             limit=MAX_REQUESTS,
         )
     )

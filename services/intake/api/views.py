@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain import Case, PersonShown
 from services.intake.queue import Figures, Layout, Ticket
-from shared.domain import Actor
+from shared.policy import Sight
 from shared.territory import Location, Territory
 from shared.vocabulary import Channel
 
@@ -102,13 +102,15 @@ def review_view(case: Case) -> dict[str, Any] | None:
     }
 
 
-def case_view(case: Case, actor: Actor, territory: Territory) -> CaseView:
+def case_view(case: Case, seen: Sight, territory: Territory) -> CaseView:
+    """The case as someone who sees this much of it may: its petitioners unmasked only for
+    those who need to know (`shared.policy`)."""
     return CaseView(
         case_id=case.id,
         status=case.status.value,
         channel=case.channel,
         petitioners=[
-            person_view(shown, p.petitioner_id) for p, shown in case.petitioners_for(actor)
+            person_view(shown, p.petitioner_id) for p, shown in case.petitioners_for(seen)
         ],
         group=asdict(case.group) if case.group else None,
         subject=case.subject,
