@@ -84,6 +84,13 @@ def sight_of_person(actor: Actor, cases: Iterable[CaseAccess]) -> Sight:
     return max((sight(actor, c) for c in cases), default=Sight.MASKED)
 
 
+def require_part_in(actor: Actor, access: CaseAccess) -> None:
+    """A handler acts on a case for a department it is assigned to — an unrelated
+    department cannot, say, escalate it (403)."""
+    if actor.role == "handler" and actor.department not in access.departments:
+        raise Forbidden(f"department {actor.department!r} has no part in this case")
+
+
 def may_act_on(actor: Actor, access: CaseAccess) -> bool:
     """Whether `actor` may change the case at all (what a role may do is the route's
     permission; this is about the case): not a unit it accuses, not a system it is not from."""

@@ -11,20 +11,29 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, runtime_checkable
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client.registry import Collector
+from starlette.concurrency import run_in_threadpool
 
 from shared.auth import current_actor
+from shared.domain import Actor
 from shared.guard import TextGuard
-from shared.http import RETRY_AFTER_SECONDS, BodyLimit, Correlation, install_problem_handlers
+from shared.http import (
+    RETRY_AFTER_SECONDS,
+    BodyLimit,
+    Correlation,
+    NotFound,
+    install_problem_handlers,
+)
 from shared.kafka import Consumer, Relay
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from shared.metrics import HttpMetrics, Metrics, RuntimeCollector
-from shared.policy import permit, public
+from shared.policy import CaseAccess, Sight, permit, public, sight
 from shared.settings import ServiceName, Settings
 from shared.store import ApplicationRecorder, ProcessRecorder, connect
 from shared.tracing import Tracing
@@ -128,10 +137,39 @@ async def gate(
     asks the policy what of a case the caller may see."""
     route = request.scope.get("route")
     operation = getattr(route, "name", "")
-    service = request.app.state.runtime.service
-    if public(service, operation):
+    runtime: Runtime = request.app.state.runtime
+    if public(runtime.service, operation):
         return
-    permit(await current_actor(request, credentials), service, operation)
+    actor = await current_actor(request, credentials)
+    permit(actor, runtime.service, operation)
+    case_id = request.path_params.get("case_id")
+    if case_id is not None and isinstance(runtime.application, KnowsCases):
+        await run_in_threadpool(_see_case, runtime.application, str(case_id), actor)
+
+
+@runtime_checkable
+class KnowsCases(Protocol):
+    """An application that can tell the visibility policy a case's facts."""
+
+    def case_access(self, case_id: UUID) -> CaseAccess:
+        """The case's facts; raises `case_not_found(case_id)` for a case it does not know."""
+        ...
+
+    def case_not_found(self, case_id: UUID) -> NotFound:
+        """What the service answers about a case it does not know."""
+        ...
+
+
+def _see_case(app: KnowsCases, case_id: str, actor: Actor) -> None:
+    """Every route about one case, in every service, first asks whether the caller may see
+    that case at all: a case hidden from them (an accusation against their unit, another
+    system's case) is not found, in the very words of a case that does not exist."""
+    try:
+        known = UUID(case_id)
+    except ValueError:
+        return  # the route's own validation names the parameter
+    if sight(actor, app.case_access(known)) is Sight.HIDDEN:
+        raise app.case_not_found(known)
 
 
 def create_api(

@@ -66,6 +66,7 @@ from shared.messages import (
     PartReported,
     parse,
 )
+from shared.policy import CaseAccess
 from shared.processing import TrackedApplication
 from shared.registry import hear_registry, hears_registry, replicated_territory
 from shared.territory import Location, Statistics, Territory
@@ -444,13 +445,26 @@ class FollowUpApplication(TrackedApplication):
         """The centre's territory, as routing's registry last told it."""
         return replicated_territory(self)
 
+    def case_not_found(self, case_id: UUID) -> NotFound:
+        return NotFound(f"case {case_id}")
+
+    def case_access(self, case_id: UUID) -> CaseAccess:
+        """The case's facts as they are now — also for a view of a past moment: an
+        accusation classified since is hidden in every past state too (Art. 30)."""
+        case = self._get(case_id, FollowUpCase)
+        if case is None:
+            if self._get(history_id(case_id), CaseHistory) is None:
+                raise self.case_not_found(case_id)
+            return CaseAccess()
+        return case.access
+
     def get_case(self, case_id: UUID, as_of: datetime | None = None) -> FollowUpCase:
         """The case now, or as it stood at `as_of`: from its own events up to then; before
         follow-up had noted anything, from the other services' events in its history."""
         case = self._get(case_id, FollowUpCase)
         if as_of is None:
             if case is None:
-                raise NotFound(f"case {case_id}")
+                raise self.case_not_found(case_id)
             return case
         version = 0
         for event in self.events.get(case_id):

@@ -116,6 +116,7 @@ class Ledger:
         self.alarms: dict[UUID, datetime] = {}
         self.codes: dict[str, UUID] = {}
         self.facts: dict[UUID, Facts] = {}
+        self.barred: dict[UUID, frozenset[str]] = {}
         self.running: dict[UUID, list[Due]] = {}
         self.log = LogFollower(app, FollowUpCase, self._project)
 
@@ -135,6 +136,7 @@ class Ledger:
         if case.lookup_code_hash:
             self.codes[case.lookup_code_hash] = case_id
         self.facts[case_id] = facts_of(case)
+        self.barred[case_id] = frozenset(case.barred)
         self.running[case_id] = [
             Due(
                 case_id,
@@ -168,6 +170,7 @@ class Ledger:
         *,
         now: datetime,
         department: str | None = None,
+        hidden_from: str | None = None,
         state: str = "running",
         within: float = 48 * 3600,
         limit: int = 50,
@@ -180,6 +183,8 @@ class Ledger:
             rows = [r for rows in self.running.values() for r in rows]
         if department:
             rows = [r for r in rows if r.department == department]
+        if hidden_from:  # an accusation's clocks are not listed to the unit it accuses
+            rows = [r for r in rows if hidden_from not in self.barred.get(r.case_id, ())]
         if state == "overdue":
             rows = [r for r in rows if r.due_at <= now and not r.paused]
         elif state == "due-soon":

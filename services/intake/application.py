@@ -75,7 +75,7 @@ from shared.messages import (
     OutcomeRecorded,
     parse,
 )
-from shared.policy import Sight, accused_departments, sight
+from shared.policy import CaseAccess, Sight, accused_departments, sight
 from shared.processing import TrackedApplication
 from shared.registry import hear_registry, hears_registry, replicated_territory
 from shared.territory import Location, Territory
@@ -525,8 +525,14 @@ class IntakeApplication(TrackedApplication):
     def get_case(self, case_id: UUID) -> Case:
         case = self._find(case_id, Case)
         if case is None:
-            raise NotFound(f"case {case_id}")
+            raise self.case_not_found(case_id)
         return case
+
+    def case_not_found(self, case_id: UUID) -> NotFound:
+        return NotFound(f"case {case_id}")
+
+    def case_access(self, case_id: UUID) -> CaseAccess:
+        return self.get_case(case_id).access
 
     def case_for(self, case_id: UUID, actor: Actor) -> tuple[Case, Sight]:
         """The case and how much of it `actor` sees; a case hidden from them is not found,
@@ -534,7 +540,7 @@ class IntakeApplication(TrackedApplication):
         case = self.get_case(case_id)
         seen = sight(actor, case.access)
         if seen is Sight.HIDDEN:
-            raise NotFound(f"case {case_id}")
+            raise self.case_not_found(case_id)
         return case, seen
 
     def cases(self, query: Query, actor: Actor) -> tuple[list[tuple[Case, Sight]], int]:

@@ -65,7 +65,7 @@ from shared.messages import (
     CaseRepeated,
     parse,
 )
-from shared.policy import accused_departments
+from shared.policy import CaseAccess, accused_departments
 from shared.processing import TrackedApplication
 from shared.territory import (
     DispatchRule,
@@ -502,8 +502,15 @@ class RoutingApplication(TrackedApplication):
     def get_assignment(self, case_id: UUID) -> Assignment:
         assignment = self.load(case_id)
         if not isinstance(assignment, Assignment):
-            raise NotFound(f"an assignment for case {case_id}")
+            raise self.case_not_found(case_id)
         return assignment
+
+    def case_not_found(self, case_id: UUID) -> NotFound:
+        return NotFound(f"an assignment for case {case_id}")
+
+    def case_access(self, case_id: UUID) -> CaseAccess:
+        a = self.get_assignment(case_id)
+        return CaseAccess(departments=frozenset(a.parties), barred=frozenset(a.barred))
 
     def department_inbox(
         self,

@@ -76,9 +76,10 @@ def a_case(application, lead="ninghe-discipline") -> str:
     return case_id
 
 
-def test_the_accused_unit_sees_only_that_the_case_is_restricted(service):
+def test_the_accused_unit_finds_no_such_case_now_or_in_any_past_state(service):
     client, application = service
     case_id = a_case(application)
+    before = datetime.now(UTC)
     send(
         application,
         CaseRestricted(
@@ -87,9 +88,19 @@ def test_the_accused_unit_sees_only_that_the_case_is_restricted(service):
         "routing",
     )
     accused = auth("handler", "ninghe-hrss")
-    for path in (f"/v1/cases/{case_id}", f"/v1/cases/{case_id}/history"):
-        seen = client.get(path, headers=accused).json()
-        assert seen == {"status": "restricted", "restricted": True, "case_id": case_id}
+    nowhere = str(uuid4())
+    for path in (
+        "/v1/cases/{}",
+        "/v1/cases/{}/history",
+        "/v1/cases/{}/history?as_of=" + before.isoformat().replace("+00:00", "Z"),
+        "/v1/cases/{}?as_of=" + before.isoformat().replace("+00:00", "Z"),
+    ):
+        seen = client.get(path.format(case_id), headers=accused)
+        missing = client.get(path.format(nowhere), headers=auth("supervisor"))
+        assert (seen.status_code, missing.status_code) == (404, 404)
+        assert seen.json()["detail"] == missing.json()["detail"].replace(nowhere, case_id)
+    refused = client.post(f"/v1/cases/{case_id}/plan", json={"summary": "x"}, headers=accused)
+    assert refused.status_code == 404  # not "the lead is …": a refusal tells nothing
     assert client.get(f"/v1/cases/{case_id}", headers=auth("auditor")).json()["subject"]
 
 

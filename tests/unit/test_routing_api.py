@@ -312,9 +312,7 @@ def test_an_inbox_is_filtered_and_paged_newest_first(service):
     assert [c["case_id"] for c in page["cases"]] == [ids[2], ids[1]]
 
 
-def test_the_accused_unit_never_lists_an_accusation_and_reads_only_that_it_is_restricted(
-    service,
-):
+def test_the_accused_unit_never_lists_an_accusation_and_finds_no_such_case(service):
     client, application = service
     case_id = register(application, "labour-wages")
     send(
@@ -333,11 +331,24 @@ def test_the_accused_unit_never_lists_an_accusation_and_reads_only_that_it_is_re
         params = {"state": state} if state else {}
         listed = client.get("/v1/departments/ninghe-hrss/inbox", params=params, headers=accused)
         assert (listed.json()["total"], listed.json()["cases"]) == (0, [])
-    seen = client.get(f"/v1/cases/{case_id}/assignment", headers=accused)
-    assert seen.json() == {"case_id": case_id, "status": "restricted", "restricted": True}
-    assert "劳动监察" not in seen.text and "discipline" not in seen.text
-    answered = client.post(f"/v1/cases/{case_id}/assignment/accept", headers=accused)
-    assert answered.status_code == 422 and "discipline" not in answered.text
+    nowhere = str(uuid4())
+    missing = client.get(f"/v1/cases/{nowhere}/assignment", headers=auth("supervisor"))
+    for method, path, body in (
+        ("GET", "/v1/cases/{}/assignment", None),
+        ("POST", "/v1/cases/{}/assignment/accept", None),
+        ("POST", "/v1/cases/{}/assignment/escalation", {"reason": "我们要求上报"}),
+        ("POST", "/v1/cases/{}/assignment/objection", {"reason": "不归我们管"}),
+    ):
+        seen = call(client, method, path.format(case_id), body, headers=accused)
+        assert seen.status_code == 404, (path, seen.text)  # as if there were no such case
+        assert seen.json()["detail"] == missing.json()["detail"].replace(nowhere, case_id)
+        assert "劳动监察" not in seen.text and "discipline" not in seen.text
+    unrelated = client.post(
+        f"/v1/cases/{register(application)}/assignment/escalation",
+        json={"reason": "与我们无关"},
+        headers=auth("handler", "ninghe-edu"),
+    )
+    assert unrelated.status_code == 403  # a department with no part cannot escalate
 
     supervision = client.get(f"/v1/cases/{case_id}/assignment", headers=auth("supervisor")).json()
     assert (supervision["lead"]["code"], supervision["restricted"]) == ("ninghe-discipline", True)

@@ -115,6 +115,7 @@ def deadlines(
     rows, total = app.ledger.board(
         now=now,
         department=department,
+        hidden_from=actor.department,
         state=state,
         within=within_hours * 3600,
         limit=limit,

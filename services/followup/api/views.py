@@ -29,7 +29,6 @@ from services.followup.domain import (
     Visit,
 )
 from services.followup.domain.vocabulary import Status
-from shared.domain import Actor
 
 Text = Annotated[str, Field(min_length=2, max_length=5000)]
 
@@ -172,11 +171,3 @@ def history_event(link: ChainLink) -> dict[str, Any]:
         "previous_hash": link.previous_hash,
         "hash": link.hash,
     }
-
-
-RESTRICTED = {"status": "restricted", "restricted": True}
-
-
-def readable(case: FollowUpCase, actor: Actor) -> bool:
-    """An accused unit sees only that the case is restricted (Art. 30)."""
-    return case.visible_to(actor.department if actor.role in ("handler", "clerk") else None)

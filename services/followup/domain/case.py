@@ -29,6 +29,7 @@ from services.followup.domain.vocabulary import (
     VisitKind,
 )
 from shared.domain import Actor, Attributed, Trace, attribution
+from shared.policy import CaseAccess
 from shared.territory import Location
 from shared.vocabulary import Channel, Decision
 
@@ -578,8 +579,15 @@ class FollowUpCase(CaseClocks):
     def note_restriction(self, barred: list[str]) -> None:
         self.trigger_event(self.RestrictionNoted, barred=barred)
 
-    def visible_to(self, department: str | None) -> bool:
-        return department is None or department not in self.barred
+    @property
+    def access(self) -> CaseAccess:
+        """What the visibility policy decides this case's readers by."""
+        handlers = [u.code for u in (self.lead, *self.co_handlers) if u is not None]
+        return CaseAccess(
+            first_receiver=self.first_receiver,
+            departments=frozenset(handlers),
+            barred=frozenset(self.barred),
+        )
 
     def note_part(self, department: str, summary: str, at: datetime) -> None:
         self.trigger_event(self.PartNoted, department=department, summary=summary, at=at)

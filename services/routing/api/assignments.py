@@ -30,7 +30,7 @@ from services.routing.commands import (
 )
 from services.routing.domain import ReviewOutcome
 from shared.http import example
-from shared.policy import require_department
+from shared.policy import require_department, require_part_in
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -143,6 +143,7 @@ class EscalationIn(BaseModel):
 def escalate(
     case_id: UUID, body: EscalationIn, app: Routing, actor: CurrentActor, trace: RequestTrace
 ) -> dict[str, Any]:
+    require_part_in(actor, app.case_access(case_id))
     command = Escalate(case_id=case_id, reason=body.reason, actor=actor, trace=trace)
     return assignment_view(app.escalate(command), actor)
 

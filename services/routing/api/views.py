@@ -20,10 +20,8 @@ from shared.domain import Actor
 
 
 def assignment_view(a: Assignment, actor: Actor) -> dict[str, Any]:
-    """The assignment as the actor may see it: an accused unit sees only that it is
-    restricted (Art. 30)."""
-    if not a.visible_to(actor.department):
-        return {"case_id": str(a.id), "status": "restricted", "restricted": True}
+    """The assignment as staff see it (a case hidden from the caller — an accusation against
+    their unit — never reaches a view: shared.service's gate answers not found)."""
     return {
         "case_id": str(a.id),
         "status": a.status,
