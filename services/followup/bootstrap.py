@@ -19,6 +19,9 @@ from shared.service import Runtime, create_api
 from shared.settings import SERVICES, Settings
 from shared.store import eventsourcing_env
 
+#: The routes this service serves (the policy matrix test walks the same list).
+ROUTERS = [api.router, api.public]
+
 log = logging.getLogger("onestop.followup")
 
 
@@ -73,5 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="OneStop follow-up",
         description="Puts every case on the clock, follows its handling to an outcome, the "
         "return visit, review and close-out, and keeps its full, verifiable history.",
-        routers=[api.router, api.public],
+        routers=ROUTERS,
     )

@@ -19,6 +19,9 @@ from shared.service import Runtime, create_api
 from shared.settings import Settings
 from shared.store import eventsourcing_env
 
+#: The routes this service serves (the policy matrix test walks the same list).
+ROUTERS = [api.router, api.open311.router]
+
 MIGRATIONS = (SHARED, "services.intake.migrations")
 """What intake's schema is made of, in the order it is migrated."""
 
@@ -72,5 +75,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="OneStop intake",
         description="Registers every petition at one door, from every channel, and publishes "
         "what it registered. Also speaks Open311 GeoReport v2 under /open311/v2.",
-        routers=[api.router, api.open311.router],
+        routers=ROUTERS,
     )

@@ -14,6 +14,9 @@ from shared.service import Runtime, create_api
 from shared.settings import Settings
 from shared.store import eventsourcing_env
 
+#: The routes this service serves (the policy matrix test walks the same list).
+ROUTERS = [api.router]
+
 MIGRATIONS = (SHARED,)
 """What routing's schema is made of: its events are the library's tables, its relay's
 position is shared code's."""
@@ -48,5 +51,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         title="OneStop routing",
         description="Assigns every case to the departments that own it, by a published catalogue.",
-        routers=[api.router],
+        routers=ROUTERS,
     )
