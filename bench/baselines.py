@@ -28,7 +28,7 @@ from bench.common import (
     SCRATCH_SCHEMA,
     SINGLE_CLIENT_SECONDS,
     Options,
-    kafka_servers,
+    kafka_options,
     say,
     summary_ms,
 )
@@ -246,7 +246,7 @@ def kafka_baseline(settings: Settings, opts: Options) -> dict[str, Any]:
 def _raw_producer(settings: Settings) -> KafkaProducer:
     # The same settings as the services' relays (shared.kafka.make_producer).
     return KafkaProducer(
-        bootstrap_servers=kafka_servers(settings),
+        **kafka_options(settings),
         client_id="bench-raw",
         acks="all",
         linger_ms=2,

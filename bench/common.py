@@ -6,7 +6,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from shared.kafka import client_options
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,12 +73,14 @@ def fmt(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def kafka_servers(settings: Settings) -> list[str]:
-    servers = [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
-    for s in servers:
+def kafka_options(settings: Settings) -> dict[str, Any]:
+    """The brokers (on this machine only) and the operator's sign-in: the bench reads every
+    topic and writes scratch ones, which no service's principal may."""
+    options = client_options(settings, "admin")
+    for s in options["bootstrap_servers"]:
         if not s.startswith(("127.0.0.1:", "localhost:")):
             raise SystemExit(f"bench talks to 127.0.0.1 only; ONESTOP_KAFKA_BOOTSTRAP is {s}")
-    return servers
+    return options
 
 
 def base_url(settings: Settings, service: str) -> str:

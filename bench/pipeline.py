@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.baselines import kafka_baseline, pg_baseline
-from bench.common import DOC, ROOT, Options, base_url, kafka_servers, say
+from bench.common import DOC, ROOT, Options, base_url, kafka_options, say
 from bench.host import idle_probe, machine_facts, memory
 from bench.report import Report, build_rows, details, print_table, render_doc
 from bench.steps import assign_latency, intake_throughput, pipeline_throughput
@@ -98,7 +98,7 @@ def run(opts: Options) -> int:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     settings = Settings.load()
-    kafka_servers(settings)
+    kafka_options(settings)
     for service in SERVICES:
         base_url(settings, service)
     facts = machine_facts(settings)

@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from bench.common import ASSIGNED, REGISTERED, SCHEDULED, kafka_servers
+from bench.common import ASSIGNED, REGISTERED, SCHEDULED, kafka_options
 from shared.settings import SERVICES, Settings
 
 
 def admin_client(settings: Settings) -> KafkaAdminClient:
     return KafkaAdminClient(
-        bootstrap_servers=kafka_servers(settings),
+        **kafka_options(settings),
         client_id="onestop-bench",
         request_timeout_ms=15_000,
     )
@@ -37,7 +37,7 @@ def partitions_of(consumer: KafkaConsumer, topic: str, wait: float = 15.0) -> li
 
 def plain_consumer(settings: Settings, client_id: str) -> KafkaConsumer:
     return KafkaConsumer(
-        bootstrap_servers=kafka_servers(settings),
+        **kafka_options(settings),
         client_id=client_id,
         group_id=None,
         enable_auto_commit=False,

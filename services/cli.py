@@ -73,8 +73,23 @@ def main(argv: list[str] | None = None) -> int:
         "(after deploy/scripts/secrets.sh rotate-data-key and a restart)",
     )
 
+    kafka = commands.add_parser("kafka", help="the Kafka cluster the services use")
+    kafka_actions = kafka.add_subparsers(dest="kafka_command", required=True)
+    provision = kafka_actions.add_parser(
+        "provision",
+        help="as the operator (ONESTOP_KAFKA_ADMIN_*): the services' SCRAM users, every "
+        "topic, and the ACLs that let each service write only its own topics (idempotent)",
+    )
+    provision.add_argument(
+        "--no-users",
+        action="store_true",
+        help="the cluster's users are managed elsewhere: only topics and ACLs",
+    )
+
     args = parser.parse_args(argv)
     settings = Settings.load()
+    if args.command == "kafka":
+        return _provision(settings, users=not args.no_users)
     if args.command == "keys":
         return _reencrypt(settings)
     if args.command == "api-key":
@@ -93,6 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     return _history(settings, args)
+
+
+def _provision(settings: Settings, *, users: bool) -> int:
+    from shared.kafka_access import provision
+
+    done = provision(settings, users=users)
+    print(
+        f"users: {', '.join(done.users) or 'left as they are'}; "
+        f"topics created: {', '.join(done.topics_created) or 'none (all there)'}; "
+        f"ACLs in place: {done.acls}"
+    )
+    return 0
 
 
 def _serve(settings: Settings, service: ServiceName) -> int:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 from eventsourcing.application import Application
@@ -49,15 +49,38 @@ ToCloudEvent = Callable[[DomainEventProtocol[Any]], CloudEvent | None]
 """Maps an internal domain event to its wire form, or None if it stays inside the service."""
 
 
+Principal = ServiceName | Literal["admin"]
+"""Who a Kafka client signs in as: a service (which may write only its own topics) or the
+operator (who provisions topics, users and ACLs: shared/kafka_access.py)."""
+
+
 def bootstrap_servers(settings: Settings) -> list[str]:
     return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
 
 
-def ensure_topics(settings: Settings, topics: list[str]) -> None:
-    """Create missing topics (idempotent); events are the audit trail, so they never expire."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap_servers(settings), client_id="onestop-admin"
-    )
+def client_options(settings: Settings, who: Principal) -> dict[str, Any]:
+    """What every Kafka client of `who` is built with: the brokers and how to sign in."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers(settings),
+        "security_protocol": protocol,
+    }
+    if protocol.startswith("SASL"):
+        user, password, mechanism = settings.kafka_principal(who)
+        options |= {
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
+    if protocol.endswith("SSL") and settings.kafka_ssl_cafile:
+        options["ssl_cafile"] = settings.kafka_ssl_cafile
+    return options
+
+
+def ensure_topics(settings: Settings, topics: list[str], who: Principal) -> None:
+    """Create missing topics (idempotent); events are the audit trail, so they never expire.
+    A service may create only its own topics; the operator provisions the rest."""
+    admin = KafkaAdminClient(**client_options(settings, who), client_id=f"onestop-{who}-admin")
     try:
         existing = set(admin.list_topics())
         missing = [
@@ -77,9 +100,9 @@ def ensure_topics(settings: Settings, topics: list[str]) -> None:
         admin.close()
 
 
-def make_producer(settings: Settings, client_id: str) -> KafkaProducer:
+def make_producer(settings: Settings, who: Principal, client_id: str) -> KafkaProducer:
     return KafkaProducer(
-        bootstrap_servers=bootstrap_servers(settings),
+        **client_options(settings, who),
         client_id=client_id,
         acks="all",
         linger_ms=2,
@@ -184,7 +207,7 @@ class Relay:
     def run(self, stop: threading.Event) -> None:
         table = sql.Identifier(self.service, "relay_position")  # see shared/migrations
         lock_key = f"onestop-relay:{self.service}:{self.topic}"
-        producer = make_producer(self.settings, f"{self.service}-relay")
+        producer = make_producer(self.settings, self.service, f"{self.service}-relay")
         try:
             while not stop.is_set():
                 try:
@@ -392,7 +415,7 @@ class Consumer:
     def _consume(self, stop: threading.Event) -> None:
         self._applied.clear()  # a new consumer: its partitions' positions come with them
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers(self.settings),
+            **client_options(self.settings, self.service),
             group_id=f"{self.settings.topic_prefix}.{self.service}",
             client_id=f"{self.service}-consumer",
             enable_auto_commit=False,
@@ -411,7 +434,7 @@ class Consumer:
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_000,
         )
-        producer = make_producer(self.settings, f"{self.service}-deadletter")
+        producer = make_producer(self.settings, self.service, f"{self.service}-deadletter")
         try:
             self._await_metadata(consumer, stop)
             consumer.subscribe(

@@ -51,3 +51,7 @@ def configure(service: str, form: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # kafka-python warns at every connection that SASL on a plaintext listener crosses the
+    # wire unencrypted; the managed broker listens on the loopback only, and a cluster
+    # across a network is reached with SASL_SSL (README, "A secured Kafka cluster").
+    logging.getLogger("kafka.net.sasl").setLevel(logging.ERROR)

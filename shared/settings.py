@@ -41,6 +41,35 @@ class Settings(BaseSettings):
         default="onestop", description="Prefix of every topic; tests use their own."
     )
     topic_partitions: int = 6
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        default="SASL_PLAINTEXT",
+        description="How clients talk to the brokers; the broker `make up` starts demands "
+        "SASL. SASL_SSL (with kafka_ssl_cafile) for a secured cluster across a network.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512", description="How each service proves who it is."
+    )
+    kafka_ssl_cafile: str | None = Field(
+        default=None, description="The CA that signed the brokers' certificates (SSL only)."
+    )
+    kafka_user_prefix: str = Field(
+        default="onestop-",
+        description="A service's Kafka principal is this prefix and its name (onestop-intake).",
+    )
+    kafka_password_intake: SecretStr = SecretStr("")
+    kafka_password_routing: SecretStr = SecretStr("")
+    kafka_password_followup: SecretStr = SecretStr("")
+    kafka_admin_user: str = Field(
+        default="onestop-admin",
+        description="The operator's principal: provisions topics, users and ACLs "
+        "(`onestop kafka provision`); the services never use it.",
+    )
+    kafka_admin_password: SecretStr = SecretStr("")
+    kafka_admin_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="PLAIN",
+        description="The managed broker knows its operator from its own configuration (PLAIN "
+        "over the loopback); the services' SCRAM credentials live in the cluster's metadata.",
+    )
 
     jwt_secret: SecretStr = SecretStr("")
     jwt_issuer: str = "onestop"
@@ -117,6 +146,27 @@ class Settings(BaseSettings):
         return os.environ.get(
             f"ONESTOP_{service.upper()}_URL", f"http://{host}:{self.port_of(service)}"
         )
+
+    def kafka_principal(self, who: ServiceName | Literal["admin"]) -> tuple[str, str, str]:
+        """(user, password, SASL mechanism) a service — or the operator — signs in with."""
+        if who == "admin":
+            user, secret, mechanism = (
+                self.kafka_admin_user,
+                self.kafka_admin_password,
+                self.kafka_admin_mechanism,
+            )
+            variable = "ONESTOP_KAFKA_ADMIN_PASSWORD"
+        else:
+            user = f"{self.kafka_user_prefix}{who}"
+            secret = getattr(self, f"kafka_password_{who}")
+            mechanism = self.kafka_sasl_mechanism
+            variable = f"ONESTOP_KAFKA_PASSWORD_{who.upper()}"
+        if not secret.get_secret_value():
+            raise ValueError(
+                f"{variable} is not set: Kafka asks {user} for a password "
+                "(deploy/scripts/secrets.sh writes one into var/secrets.env)"
+            )
+        return user, secret.get_secret_value(), mechanism
 
     def topic(self, service: ServiceName) -> str:
         """The topic a service publishes its events to."""

@@ -8,12 +8,15 @@ tests fail and say so: they are never silently skipped.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from uuid import uuid4
 
 import psycopg
 import pytest
 from kafka import KafkaAdminClient
 
+from shared.kafka import client_options
+from shared.kafka_access import deprovision, provision
 from shared.settings import Settings
 from shared.store import connect
 
@@ -21,11 +24,30 @@ SCHEMAS = ("intake", "routing", "followup")
 
 
 def fresh(settings: Settings) -> Settings:
-    """The same servers, a clean slate: empty schemas and topics no one used before."""
+    """The same servers, a clean slate: empty schemas and topics no one used before — with
+    the ACLs that let each service write its own (as `make up` provisions them)."""
     with connect(settings) as conn:
         for schema in SCHEMAS:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    return settings.model_copy(update={"topic_prefix": f"test-{uuid4().hex[:10]}"})
+    clean = settings.model_copy(update={"topic_prefix": f"test-{uuid4().hex[:10]}"})
+    provision(clean, users=False)
+    _made.append(clean)
+    return clean
+
+
+_made: list[Settings] = []
+"""Every topic prefix this session provisioned: removed at its end, so the broker does not
+carry thousands of test partitions into its next start."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_topics() -> Iterator[None]:
+    yield
+    for settings in _made:
+        try:
+            deprovision(settings)
+        except Exception as error:  # a broker already gone: nothing left to keep tidy
+            print(f"could not remove the topics of {settings.topic_prefix}: {error}")
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +70,7 @@ def infra() -> Settings:
     except psycopg.OperationalError as error:
         pytest.fail(f"PostgreSQL is not reachable ({error}); run the tests with `make test`")
     try:
-        KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=5000
-        ).close()
+        KafkaAdminClient(**client_options(settings, "admin"), request_timeout_ms=5000).close()
     except Exception as error:
         pytest.fail(f"Kafka is not reachable ({error}); run the tests with `make test`")
     return settings

@@ -69,11 +69,24 @@ cmd_install() {
   log "installed Kafka $VERSION ($(find "$LIB" -name '*.jar' | wc -l) jars)"
 }
 
+# Renders server.properties (mode 600: it holds the operator's password) into $PROPS.next.
 render_config() {
-  sed -e "s|@KAFKA_HOST@|$ONESTOP_KAFKA_HOST|g" -e "s|@KAFKA_PORT@|$ONESTOP_KAFKA_PORT|g" \
+  [[ -n ${ONESTOP_KAFKA_ADMIN_PASSWORD:-} ]] ||
+    die "ONESTOP_KAFKA_ADMIN_PASSWORD is not set: run deploy/scripts/secrets.sh"
+  [[ $ONESTOP_KAFKA_ADMIN_PASSWORD =~ ^[A-Za-z0-9_-]+$ ]] ||
+    die "ONESTOP_KAFKA_ADMIN_PASSWORD may hold only letters, digits, - and _"
+  (umask 077 && sed -e "s|@KAFKA_HOST@|$ONESTOP_KAFKA_HOST|g" -e "s|@KAFKA_PORT@|$ONESTOP_KAFKA_PORT|g" \
     -e "s|@CONTROLLER_PORT@|$ONESTOP_KAFKA_CONTROLLER_PORT|g" -e "s|@DATA_DIR@|$DATA|g" \
-    "$ROOT/deploy/kafka/server.properties.template" >"$PROPS.tmp"
-  mv "$PROPS.tmp" "$PROPS"
+    -e "s|@ADMIN_USER@|${ONESTOP_KAFKA_ADMIN_USER:-onestop-admin}|g" \
+    -e "s|@ADMIN_PASSWORD@|$ONESTOP_KAFKA_ADMIN_PASSWORD|g" \
+    "$ROOT/deploy/kafka/server.properties.template" >"$PROPS.next")
+}
+
+# The services' principals, the topics and the ACLs (shared/kafka_access.py), as the operator.
+provision() {
+  log "provisioning the services' users, topics and ACLs"
+  (cd "$ROOT" && ONESTOP_KAFKA_BOOTSTRAP="$ADDR" "$ROOT/.venv/bin/onestop" kafka provision) ||
+    die "could not provision the broker on $ADDR"
 }
 
 format_storage() {
@@ -123,13 +136,23 @@ cmd_start() {
   render_config
   local pid
   pid=$(running_pid)
-  if [[ -n $pid ]]; then log "already running on $ADDR (pid $pid)"; return; fi
+  if [[ -n $pid ]] && cmp -s "$PROPS.next" "$PROPS"; then
+    rm -f "$PROPS.next"
+    log "already running on $ADDR (pid $pid)"
+    provision
+    return
+  fi
+  # A broker started from an older configuration (e.g. before it demanded authentication)
+  # is restarted on the new one; its data stays.
+  if [[ -n $pid ]]; then log "its configuration changed: restarting"; cmd_stop; fi
+  mv "$PROPS.next" "$PROPS"
   for port in "$ONESTOP_KAFKA_PORT" "$ONESTOP_KAFKA_CONTROLLER_PORT"; do
     ! wait_for_port "$ONESTOP_KAFKA_HOST" "$port" 0 ||
       die "$ONESTOP_KAFKA_HOST:$port is already taken by another process"
   done
   format_storage
   launch
+  provision
 }
 
 cmd_stop() {
@@ -144,6 +167,7 @@ cmd_stop() {
     if ((SECONDS >= deadline)); then
       log "still running after ${STOP_TIMEOUT}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done # ports freed
       break
     fi
     sleep 0.5

@@ -14,9 +14,10 @@ from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.kafka_access import followed_topics, own_topics
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
-from shared.settings import SERVICES, Settings
+from shared.settings import Settings
 from shared.store import eventsourcing_env
 
 #: The routes this service serves (the policy matrix test walks the same list).
@@ -32,8 +33,8 @@ position is shared code's."""
 
 def build_runtime(settings: Settings) -> Runtime:
     migrate(settings, "followup", *MIGRATIONS)
-    followed = [settings.topic(s) for s in SERVICES]
-    ensure_topics(settings, [*followed, settings.dead_letter_topic("followup")])
+    followed = followed_topics(settings, "followup")
+    ensure_topics(settings, own_topics(settings, "followup"), "followup")
     app = FollowUpApplication(
         eventsourcing_env(settings, "followup"),
         clock=service_clock(settings.clock_file),

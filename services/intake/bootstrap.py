@@ -13,6 +13,7 @@ from services.intake.reads import PostgresReadLog
 from shared.batching import GroupCommitter
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.kafka_access import followed_topics, own_topics
 from shared.keys import Keys
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
@@ -41,10 +42,8 @@ def build_application(settings: Settings) -> IntakeApplication:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    followed = [settings.topic("routing"), settings.topic("followup")]
-    ensure_topics(
-        settings, [settings.topic("intake"), *followed, settings.dead_letter_topic("intake")]
-    )
+    followed = followed_topics(settings, "intake")
+    ensure_topics(settings, own_topics(settings, "intake"), "intake")
     app = build_application(settings)
     relay = Relay(app, settings, "intake", wire.to_cloudevent, wire.publishes)
 

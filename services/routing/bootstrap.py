@@ -9,6 +9,7 @@ from services.routing.application import RoutingApplication
 from services.routing.metrics import RoutingMetrics
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
+from shared.kafka_access import followed_topics, own_topics
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
 from shared.settings import Settings
@@ -24,11 +25,8 @@ position is shared code's."""
 
 def build_runtime(settings: Settings) -> Runtime:
     migrate(settings, "routing", *MIGRATIONS)
-    followed = [settings.topic("intake"), settings.topic("followup")]
-    ensure_topics(
-        settings,
-        [settings.topic("routing"), *followed, settings.dead_letter_topic("routing")],
-    )
+    followed = followed_topics(settings, "routing")
+    ensure_topics(settings, own_topics(settings, "routing"), "routing")
     app = RoutingApplication(
         eventsourcing_env(settings, "routing"), clock=service_clock(settings.clock_file)
     )

@@ -20,7 +20,7 @@ from services.intake.domain import DuplicateAction, DuplicateDecision, Whereabou
 from services.routing.application import RoutingApplication
 from services.routing.bootstrap import MIGRATIONS as ROUTING_MIGRATIONS
 from shared.domain import Actor, Trace
-from shared.kafka import Consumer, Relay, ensure_topics
+from shared.kafka import Consumer, Relay, client_options
 from shared.migrations import migrate
 from shared.settings import Settings
 from shared.store import connect, eventsourcing_env
@@ -36,7 +36,6 @@ pytestmark = pytest.mark.integration
 def settings(infra: Settings) -> Settings:
     settings = fresh(infra)
     migrate(settings, "routing", *ROUTING_MIGRATIONS)  # intake's: by build_application
-    ensure_topics(settings, [settings.topic("intake"), settings.dead_letter_topic("routing")])
     return settings
 
 
@@ -65,7 +64,7 @@ def register(intake: IntakeApplication, n: int) -> list[UUID]:
 
 
 def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 20.0) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(**client_options(settings, "admin"), consumer_timeout_ms=500)
     partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
     consumer.assign(partitions)
     consumer.seek_to_beginning()
@@ -156,7 +155,7 @@ def test_a_consumer_applies_each_record_once_even_when_kafka_redelivers(settings
 
     # and a record handed over a second time is recognised as already done
     [record] = read_topic(settings, settings.topic("intake"), 5)[:1]
-    again._process(record, KafkaProducer(bootstrap_servers=settings.kafka_bootstrap))
+    again._process(record, KafkaProducer(**client_options(settings, "admin")))
     assert again.status.duplicates == 1
 
 
@@ -164,7 +163,7 @@ def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_
     settings: Settings,
 ):
     intake = intake_app(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = KafkaProducer(**client_options(settings, "admin"))
     producer.send(settings.topic("intake"), key=b"junk", value=b'{"specversion": "1.0"}')
     bad_data = {
         "specversion": "1.0",
@@ -199,7 +198,6 @@ def test_a_malformed_record_goes_to_the_dead_letter_topic_and_the_consumer_goes_
 
 
 def test_an_event_the_wire_mapping_fails_on_is_parked_and_the_relay_goes_on(settings: Settings):
-    ensure_topics(settings, [settings.dead_letter_topic("intake")])
     intake = intake_app(settings)
     case_ids = register(intake, 5)
     broken = case_ids[2]
