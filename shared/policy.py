@@ -50,6 +50,9 @@ class CaseAccess:
     """Units an accusation names: never shown it (Art. 30)."""
     filed_by: str | None = None
     """The other government system that filed it, if one did."""
+    handed_on_by: frozenset[str] = field(default_factory=frozenset)
+    """Departments that had it and handed it on (an objection upheld, a transfer): they may
+    still take a dispute over who is responsible up the ladder, but see no more of it."""
 
 
 def accused_departments(accused: str | None, territory: Territory) -> frozenset[str]:
@@ -85,9 +88,10 @@ def sight_of_person(actor: Actor, cases: Iterable[CaseAccess]) -> Sight:
 
 
 def require_part_in(actor: Actor, access: CaseAccess) -> None:
-    """A handler acts on a case for a department it is assigned to — an unrelated
-    department cannot, say, escalate it (403)."""
-    if actor.role == "handler" and actor.department not in access.departments:
+    """A handler escalates a case for a department that has it or handed it on — an
+    unrelated department cannot (403)."""
+    involved = access.departments | access.handed_on_by
+    if actor.role == "handler" and actor.department not in involved:
         raise Forbidden(f"department {actor.department!r} has no part in this case")
 
 

@@ -510,7 +510,11 @@ class RoutingApplication(TrackedApplication):
 
     def case_access(self, case_id: UUID) -> CaseAccess:
         a = self.get_assignment(case_id)
-        return CaseAccess(departments=frozenset(a.parties), barred=frozenset(a.barred))
+        return CaseAccess(
+            departments=frozenset(a.parties),
+            barred=frozenset(a.barred),
+            handed_on_by=frozenset(t.from_lead.code for t in a.transfers),
+        )
 
     def department_inbox(
         self,

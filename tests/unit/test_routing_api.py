@@ -196,6 +196,21 @@ def test_an_objection_upheld_by_the_supervision_office_moves_the_case_to_another
         (case_id, "awaiting-acceptance")
     ]
 
+    # the unit that handed it on may take the dispute over who is responsible up the
+    # ladder; a unit that never had it may not
+    unrelated = client.post(
+        f"/v1/cases/{case_id}/assignment/escalation",
+        json={"reason": "not our business either"},
+        headers=auth("handler", "ninghe-edu"),
+    )
+    assert unrelated.status_code == 403 and "no part" in unrelated.json()["detail"]
+    disputed = client.post(
+        f"/v1/cases/{case_id}/assignment/escalation",
+        json={"reason": "who repairs the main is still disputed"},
+        headers=street,
+    )
+    assert disputed.status_code == 200 and disputed.json()["level"] == "joint-meeting"
+
 
 def test_the_ladder_a_handler_escalates_a_joint_meeting_decides_and_a_leader_takes_it(service):
     client, application = service
