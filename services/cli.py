@@ -1,9 +1,11 @@
-"""`onestop` — run a service, mint a token, manage Open311 keys, read a case's history."""
+"""`onestop` — run a service, mint a token, manage Open311 keys, read a case's history,
+import and export the territory, rotate keys, provision Kafka, rebuild the read models."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +14,7 @@ import httpx
 
 from shared.auth import CALLER_ROLES, issue_token
 from shared.calendar import local_minute
+from shared.projection import Projector
 from shared.settings import SERVICES, ServiceName, Settings
 from shared.territory import Location
 
@@ -86,8 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         help="the cluster's users are managed elsewhere: only topics and ACLs",
     )
 
+    projections = commands.add_parser("projections", help="the read models kept from the logs")
+    projection_actions = projections.add_subparsers(dest="projections_command", required=True)
+    rebuild = projection_actions.add_parser(
+        "rebuild",
+        help="throw a service's read models away and make them again from its log (intake's "
+        "case index, routing's inboxes, follow-up's ledger); safe while the services run, "
+        "though their listings are partial until it ends",
+    )
+    rebuild.add_argument("service", choices=(*SERVICES, "all"))
+
     args = parser.parse_args(argv)
     settings = Settings.load()
+    if args.command == "projections":
+        return _rebuild(settings, args.service)
     if args.command == "kafka":
         return _provision(settings, users=not args.no_users)
     if args.command == "keys":
@@ -108,6 +123,53 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     return _history(settings, args)
+
+
+def _rebuild(settings: Settings, which: str) -> int:
+    for service in SERVICES if which == "all" else (which,):
+        started = time.monotonic()
+        projector = _projector(settings, service)
+
+        def progress(position: int, last: int, service: str = service) -> None:
+            print(f"\r{service}: {position:,} of {last:,} notifications", end="", file=sys.stderr)
+
+        position = projector.rebuild(progress)
+        print(
+            f"\r{service}: rebuilt to notification {position:,} "
+            f"in {time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _projector(settings: Settings, service: str) -> Projector:
+    """A service's application on its store, for its projection only (no Kafka, no HTTP)."""
+    from shared.migrations import migrate
+    from shared.store import eventsourcing_env
+
+    if service == "intake":
+        from services.intake.bootstrap import build_application
+
+        return build_application(settings).index.projector
+    if service == "routing":
+        from services.routing.application import RoutingApplication
+        from services.routing.bootstrap import MIGRATIONS as ROUTING
+        from services.routing.inbox import PostgresInbox
+
+        migrate(settings, "routing", *ROUTING)
+        routing = RoutingApplication(
+            eventsourcing_env(settings, "routing"), inbox=PostgresInbox(settings)
+        )
+        return routing.inbox.projector
+    from services.followup.application import FollowUpApplication
+    from services.followup.bootstrap import MIGRATIONS as FOLLOWUP
+    from services.followup.ledger import PostgresLedger
+
+    migrate(settings, "followup", *FOLLOWUP)
+    followup = FollowUpApplication(
+        eventsourcing_env(settings, "followup"), ledger=PostgresLedger(settings)
+    )
+    return followup.ledger.projector
 
 
 def _provision(settings: Settings, *, users: bool) -> int:

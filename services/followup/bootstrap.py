@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
+from services.followup.ledger import PostgresLedger
 from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
 from shared.clock import service_clock
@@ -26,9 +27,9 @@ ROUTERS = [api.router, api.public]
 log = logging.getLogger("onestop.followup")
 
 
-MIGRATIONS = (SHARED,)
+MIGRATIONS = (SHARED, "services.followup.migrations")
 """What follow-up's schema is made of: its events are the library's tables, its relay's
-position is shared code's."""
+position is shared code's, its work ledger its own."""
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -39,6 +40,7 @@ def build_runtime(settings: Settings) -> Runtime:
         eventsourcing_env(settings, "followup"),
         clock=service_clock(settings.clock_file),
         policy=load_policy(settings.followup_policy),
+        ledger=PostgresLedger(settings),
     )
     relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
@@ -61,10 +63,10 @@ def build_runtime(settings: Settings) -> Runtime:
         app,
         relay=relay,
         consumer=consumer,
-        loops={"clock": clock},
+        loops={"clock": clock, "ledger": app.ledger.projector.run},
         collectors=[FollowUpMetrics(app)],
-        # the ledger is built before the service says it is up: until then the clock and
-        # the supervision office's listings would read a partial one
+        # the ledger catches up on what was logged while the service was down before the
+        # service says it is up (seconds: it is kept in PostgreSQL, not rebuilt)
         on_start=[app.ledger.catch_up],
     )
 

@@ -10,7 +10,6 @@ always finds what was registered a moment ago.
 from __future__ import annotations
 
 import threading
-from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,7 +20,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from services.intake.domain import CLOSED_STATES, Case
-from shared.projection import cached as shared_cached
+from shared.projection import Projected, Projector
 from shared.settings import Settings
 from shared.store import conninfo
 from shared.territory import Location
@@ -96,111 +95,50 @@ class IndexStore(Protocol):
 
     def upsert(self, rows: list[dict[str, Any]], position: int) -> None: ...
 
+    def clear(self) -> None: ...
+
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]: ...
 
     def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]: ...
 
 
+class _IndexTables:
+    """The index store as the tables of a projection (shared/projection.py)."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.store = store
+
+    def position(self) -> int:
+        return self.store.position()
+
+    def apply(self, projected: list[Projected], position: int) -> None:
+        self.store.upsert([p.row for p in projected], position)
+
+    def clear(self) -> None:
+        self.store.clear()
+
+
 class CaseIndex:
     """Follows intake's notification log into an `IndexStore`."""
 
-    BATCH = 500
-
     def __init__(self, app: Any, store: IndexStore) -> None:
-        self.app = app
         self.store = store
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._position: int | None = None
+        self.projector = Projector(
+            app,
+            Case,
+            lambda case: Projected(case.id, case.version, row_of(case)),
+            _IndexTables(store),
+        )
 
     def catch_up(self, wait: bool = True) -> int | None:
-        """Project everything logged so far; returns the position reached.
-
-        Without `wait`, a caller that finds another thread projecting goes on at once (with
-        the index a moment behind) rather than queueing behind it.
-
-        The position is read from the store once, then kept: another process projecting the
-        same log only means some rows are written twice, with the same values.
-        """
-        if not self._lock.acquire(blocking=wait):
-            return None
-        try:
-            return self._project()
-        finally:
-            self._lock.release()
-
-    def _project(self) -> int:
-        if self._position is None:
-            self._position = self.store.position()
-        position = self._position
-        while True:
-            notifications = self.app.recorder.select_notifications(
-                start=position, limit=self.BATCH, inclusive_of_start=False
-            )
-            if not notifications:
-                return position
-            try:
-                rows = [row_of(case) for case in self._cases(notifications)]
-            except RuntimeError:  # a shared case moved on while being read: private copies
-                rows = [row_of(case) for case in self._cases(notifications, shared=False)]
-            position = notifications[-1].id
-            self.store.upsert(rows, position)
-            self._position = position
-
-    def _cases(self, notifications: list[Any], shared: bool = True) -> list[Case]:
-        """The cases these notifications touched, as they stand now: with `shared`, the
-        cached case itself when it is as far on (the command or consumer that saved it put it
-        there), read and not copied; otherwise built from these events, or advanced to them."""
-        touched: dict[UUID, list[Any]] = {}
-        for notification in notifications:
-            if ":Case." in notification.topic:
-                touched.setdefault(notification.originator_id, []).append(notification)
-        cases: list[Case] = []
-        for case_id, mine in touched.items():
-            cached = shared_cached(self.app, case_id) if shared else None
-            if cached is not None and cached.version >= mine[-1].originator_version:
-                cases.append(cached)
-                continue
-            events = [self.app.mapper.to_domain_event(n) for n in mine]
-            if events[0].originator_version == 1:
-                case: Any = None
-                for event in events:
-                    case = event.mutate(case)
-                cases.append(case)
-            else:
-                cases.append(self._advanced(case_id, events))
-        return cases
-
-    def _advanced(self, case_id: UUID, events: list[Any]) -> Case:
-        """The case after these events: from the cache when it holds them already (the
-        command that saved them put it there) or holds the version just before them;
-        otherwise read from the event store."""
-        cached = shared_cached(self.app, case_id)
-        if cached is not None and cached.version >= events[0].originator_version - 1:
-            case: Any = deepcopy(cached)
-            for event in events:
-                if event.originator_version > case.version:
-                    case = event.mutate(case)
-            return case  # type: ignore[no-any-return]
-        return self.app.repository.get(case_id)  # type: ignore[no-any-return]
+        """Project everything logged so far (see `Projector.catch_up`)."""
+        return self.projector.catch_up(wait)
 
     def wake(self) -> None:
-        self._wake.set()
-
-    ROUND_SECONDS = 0.05
-    """The background loop's shortest round: under load one round projects what many
-    registrations saved, not one each (a search brings the index up to date itself)."""
+        self.projector.wake()
 
     def run(self, stop: threading.Event) -> None:
-        """Background loop: keep the index close behind the log between queries."""
-        while not stop.is_set():
-            try:
-                self.catch_up()
-            except Exception:  # an outage: the next round (or query) catches up
-                stop.wait(1.0)
-            stop.wait(self.ROUND_SECONDS)
-            self._wake.wait(1.0)
-            self._wake.clear()
+        self.projector.run(stop)
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         self.catch_up()
@@ -263,6 +201,10 @@ class MemoryIndexStore:
         for row in rows:
             self.rows[row["case_id"]] = row
         self._position = max(self._position, position)
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self._position = 0
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         def fits(r: dict[str, Any]) -> bool:
@@ -365,6 +307,13 @@ class PostgresIndexStore:
                     "SET notification_id = GREATEST(p.notification_id, EXCLUDED.notification_id)"
                 ).format(self._table("index_position")),
                 (position,),
+            )
+
+    def clear(self) -> None:
+        with self._connection() as conn, conn.transaction():
+            conn.execute(sql.SQL("TRUNCATE {}").format(self._table("case_index")))
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE name = 'cases'").format(self._table("index_position"))
             )
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:

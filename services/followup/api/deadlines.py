@@ -22,6 +22,7 @@ from services.followup.commands import (
     ResumeClocks,
 )
 from services.followup.domain.vocabulary import DeadlineKind
+from services.followup.ledger import Board
 from shared.auth import Forbidden
 from shared.http import example
 
@@ -113,13 +114,15 @@ def deadlines(
         department = actor.department
     now = app.clock()
     rows, total = app.ledger.board(
-        now=now,
-        department=department,
-        hidden_from=actor.department,
-        state=state,
-        within=within_hours * 3600,
-        limit=limit,
-        offset=offset,
+        Board(
+            now=now,
+            department=department,
+            hidden_from=actor.department,
+            state=state,
+            within=within_hours * 3600,
+            limit=limit,
+            offset=offset,
+        )
     )
     for row in rows:
         row["seconds_left"] = int((row["due_at"] - now).total_seconds())
