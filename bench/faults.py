@@ -93,7 +93,7 @@ def failure_kind(error: HTTPFailure) -> str:
     text = str(error)
     if text.startswith("ConnectionRefusedError"):
         return "refused"
-    if text.startswith("no answer"):
+    if text.startswith(("no answer", "TimeoutError")):  # TimeoutError is an OSError
         return "timeout"
     return "broken"
 
@@ -107,7 +107,8 @@ class Load:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.idle: asyncio.Queue[KeepAlive] = asyncio.Queue()
         for _ in range(opts.connections):
-            self.idle.put_nowait(KeepAlive(url, headers, timeout=10.0))
+            # long enough to hear what the service answers, however late
+            self.idle.put_nowait(KeepAlive(url, headers, timeout=60.0))
         self.bodies = registration_bodies(limit, seed=16)
         self.registrations: list[Registration] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -172,6 +173,7 @@ class Sample:
     member: bool | None = None
     processed: int | None = None
     lag: int | None = None
+    relayed: int | None = None  # the relay's position in the service's notification log
 
 
 class Health:
@@ -197,6 +199,7 @@ class Health:
                     report = orjson.loads(body)
                     consumer = report.get("consumer") or {}
                     lag = consumer.get("lag")
+                    relay = report.get("relay") or {}
                     self.samples[service].append(
                         Sample(
                             time.time(),
@@ -204,6 +207,7 @@ class Health:
                             consumer.get("member"),
                             consumer.get("processed"),
                             sum(lag.values()) if isinstance(lag, dict) else None,
+                            relay.get("position"),
                         )
                     )
                 await asyncio.sleep(POLL)
@@ -213,6 +217,21 @@ class Health:
     def processed_before(self, service: ServiceName, moment: float) -> int:
         counts = [s.processed for s in self.samples[service] if s.at < moment and s.processed]
         return counts[-1] if counts else 0
+
+    def relayed_before(self, service: ServiceName, moment: float) -> int:
+        found = [s.relayed for s in self.samples[service] if s.at < moment and s.relayed]
+        return found[-1] if found else 0
+
+    def relay_resumed_at(self, service: ServiceName, since: float, base: int) -> float | None:
+        """When the relay had published past where it was before the fault."""
+        return next(
+            (
+                s.at
+                for s in self.samples[service]
+                if s.at >= since and s.relayed is not None and s.relayed > base
+            ),
+            None,
+        )
 
     def unready_at(self, service: ServiceName, since: float) -> float | None:
         return next(
@@ -249,6 +268,34 @@ class Health:
             ),
             None,
         )
+
+
+class Machine:
+    """How busy the whole machine was (every process, stolen time included), each second:
+    the stack shares its cores with whatever else runs."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self.stop = asyncio.Event()
+
+    @staticmethod
+    def _times() -> tuple[int, int]:
+        """Idle and total CPU ticks since boot."""
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        return ticks[3] + ticks[4], sum(ticks)
+
+    async def run(self) -> None:
+        idle, total = self._times()
+        while not self.stop.is_set():
+            await asyncio.sleep(1.0)
+            idle_now, total_now = self._times()
+            if total_now > total:
+                self.samples.append((time.time(), 1 - (idle_now - idle) / (total_now - total)))
+            idle, total = idle_now, total_now
+
+    def busy(self, start: float, end: float) -> float:
+        inside = [b for t, b in self.samples if start <= t < end]
+        return sum(inside) / len(inside) if inside else math.nan
 
 
 # --------------------------------------------------------------------------- the faults
@@ -312,7 +359,11 @@ class Experiment:
     fault_at: float = math.nan
     restored_at: float = math.nan
     """When the repair command returned (the service, broker or database started)."""
+    repair_seconds: float = math.nan
+    """How long the repair command took (a broker's start, a database's)."""
     base: dict[str, int] = field(default_factory=dict)
+    relay_base: dict[str, int] = field(default_factory=dict)
+    relay_resumed_at: dict[str, float | None] = field(default_factory=dict)
     unready_at: dict[str, float | None] = field(default_factory=dict)
     ready_at: dict[str, float | None] = field(default_factory=dict)
     resumed_at: dict[str, float | None] = field(default_factory=dict)
@@ -350,15 +401,17 @@ async def experiment(
     """Break, wait `down_for`, repair, wait until ready, then `settle` more seconds of
     load (the windows after recovery)."""
     say(f"{exp.name} …")
-    exp.base = {
-        s: 0 if exp.new_process else health.processed_before(s, time.time()) for s in exp.affected
-    }
+    now = time.time()
+    exp.base = {s: 0 if exp.new_process else health.processed_before(s, now) for s in exp.affected}
+    exp.relay_base = {s: health.relayed_before(s, now) for s in exp.affected}
     try:
         exp.fault_at = time.time()
         await fault()
         await asyncio.sleep(max(0.0, exp.fault_at + down_for - time.time()))
+        repairing = time.time()
         await repair()
         exp.restored_at = time.time()
+        exp.repair_seconds = exp.restored_at - repairing
         await wait_ready(health, exp)
     except Exception as error:  # reported in the doc; the next experiment still runs
         exp.error = f"{type(error).__name__}: {error}"
@@ -383,6 +436,7 @@ def measure_resumption(health: Health, exp: Experiment) -> None:
         resumed = health.resumed_at(s, exp.fault_at, exp.base.get(s, 0))
         exp.resumed_at[s] = resumed
         exp.caught_up_at[s] = health.caught_up_at(s, resumed) if resumed is not None else None
+        exp.relay_resumed_at[s] = health.relay_resumed_at(s, exp.fault_at, exp.relay_base.get(s, 0))
 
 
 # --------------------------------------------------------------------------- the check
@@ -566,6 +620,28 @@ def check_cases(
 # --------------------------------------------------------------------------- analysis
 
 
+def keep_raw(
+    path: Path,
+    started: float,
+    load: Load,
+    health: Health,
+    experiments: list[Experiment],
+    cases: list[tuple[float, float, float | None]],
+) -> None:
+    """Every poll and every answer, for looking into a result afterwards."""
+    raw = {
+        "started": started,
+        "experiments": experiments,
+        "health": health.samples,
+        "cases (due, stored, assigned)": cases,
+        "registrations": [
+            {"due": r.due, "case_id": r.case_id, "outcome": r.outcome, "answers": r.answers}
+            for r in load.registrations
+        ],
+    }
+    path.write_bytes(orjson.dumps(raw))
+
+
 def log_errors(directory: Path) -> dict[str, tuple[int, int, list[tuple[str, int]]]]:
     """Per service log: error lines, warning lines, and the commonest error messages."""
     found: dict[str, tuple[int, int, list[tuple[str, int]]]] = {}
@@ -614,9 +690,11 @@ async def run(opts: Options) -> dict[str, Any]:
     stack = Stack()
     clerk, auditor = cli_token("clerk"), cli_token("auditor")
     health = Health(settings)
+    machine = Machine()
     limit = int(opts.rate * 900)
     load = Load(base_url(settings, "intake"), clerk, opts, limit)
     pollers = asyncio.create_task(health.run())
+    sampler = asyncio.create_task(machine.run())
     loader = asyncio.create_task(load.run())
     started = time.time()
     say(f"load: {opts.rate:g} registrations/s; {opts.baseline:.0f} s before the first fault")
@@ -668,7 +746,8 @@ async def run(opts: Options) -> dict[str, Any]:
     wanted = sorted({r.case_id for r in load.registrations if r.case_id} | set(intake_ids))
     seen = await histories(base_url(settings, "followup"), auditor, wanted, wait=60)
     health.stop.set()
-    await pollers
+    machine.stop.set()
+    await asyncio.gather(pollers, sampler)
     check = check_cases(load, intake_total, intake_ids, seen)
     check.drained_in = drained
 
@@ -679,12 +758,14 @@ async def run(opts: Options) -> dict[str, Any]:
             cases.append((r.due, s.registered[0], s.assigned[0] if s.assigned else None))
     for exp in experiments:
         measure_resumption(health, exp)
+    keep_raw(run_dir() / "faults-raw.json", started, load, health, experiments, cases)
     return {
         "facts": facts,
         "started": started,
         "loaded": loaded,
         "load": load,
         "health": health,
+        "machine": machine,
         "experiments": experiments,
         "cases": cases,
         "check": check,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,14 @@ class Window:
     p50: float = math.nan  # seconds, due → assigned
     p99: float = math.nan
     p99_stored: float = math.nan  # seconds, registration stored → assigned
+    busy: float = math.nan  # the machine's busy share over the window
 
 
-def windows(exp: Experiment, cases: list[tuple[float, float, float | None]]) -> list[Window]:
+def windows(
+    exp: Experiment,
+    cases: list[tuple[float, float, float | None]],
+    busy: Callable[[float, float], float] = lambda start, end: math.nan,
+) -> list[Window]:
     """register → assigned by when registrations were due: the 15 s before the fault, the
     outage, and two 15 s windows after recovery. `cases`: (due, stored, assigned)."""
     f, r = exp.fault_at, exp.recovery
@@ -52,6 +58,7 @@ def windows(exp: Experiment, cases: list[tuple[float, float, float | None]]) -> 
         stored = [c[2] - c[1] for c in done if c[2] is not None]
         w.p50, w.p99 = percentile(due, 50), percentile(due, 99)
         w.p99_stored = percentile(stored, 99)
+        w.busy = busy(w.start, w.end)
     return found
 
 
@@ -99,15 +106,26 @@ def other_5xx(answers: list[Answer]) -> int:
 
 
 def resume_delay(exp: Experiment, service: str) -> float | None:
-    ready, resumed = exp.ready_at.get(service), exp.resumed_at.get(service)
-    if ready is None or resumed is None:
+    return since_ready(exp, service, exp.resumed_at.get(service))
+
+
+def since_ready(exp: Experiment, service: str, moment: float | None) -> float | None:
+    """Seconds from the service being ready to `moment`; 0 if it came first (polls are
+    0.25 s apart, and a consumer may handle records just before readiness is asked)."""
+    ready = exp.ready_at.get(service)
+    if ready is None or moment is None:
         return None
-    return max(0.0, resumed - ready)
+    return max(0.0, moment - ready)
 
 
 def experiment_windows(results: dict[str, Any]) -> list[tuple[Experiment, list[Window]]]:
     return [
-        (exp, windows(exp, results["cases"]) if not math.isnan(exp.recovery) else [])
+        (
+            exp,
+            windows(exp, results["cases"], results["machine"].busy)
+            if not math.isnan(exp.recovery)
+            else [],
+        )
         for exp in results["experiments"]
     ]
 
@@ -237,11 +255,15 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
         "poll answered otherwise than 200 after the fault and the first 200 after that; "
         "*consumer resumed* is the first poll whose `consumer.processed` count is above its "
         "count before the fault (0 for a restarted process); *lag 0* is the first ready poll "
-        "after that with `consumer.lag` 0 on every partition. *Recovery* is when everything "
+        "after that with `consumer.lag` 0 on every partition; *relay resumed* is the first "
+        "poll whose `relay.position` is past where it was before the fault (the relay "
+        "publishes what was stored meanwhile). *Recovery* is when everything "
         "the fault touched was ready again. Register → assigned latency runs from when a "
         "registration was due on the load's schedule (so time spent retrying counts) to the "
         "time of its `case.assigned` event, by windows of when registrations were due; "
-        "*p99 stored* runs from the `case.registered` event instead. *Normal* is the p99 of "
+        "*p99 stored* runs from the `case.registered` event instead; *machine busy* is the "
+        "share of all CPU time (every process on the machine, stolen time included) that was "
+        "not idle during the window. *Normal* is the p99 of "
         "the 15 s before the fault, doubled or plus 0.5 s, whichever is more. At the end the "
         "load stops, the pipeline drains, and every case is read from intake "
         "(`GET /v1/cases`) and from follow-up's history (`GET /v1/cases/{id}/history`, an "
@@ -266,17 +288,16 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
             else ("not on its path" if not exp.on_path else "—")
         )
         for s in exp.affected:
-            caught = exp.caught_up_at.get(s)
-            ready = exp.ready_at.get(s)
             table.append(
                 [
                     exp.name,
                     at(exp.fault_at),
                     s,
                     at(exp.unready_at.get(s)),
-                    at(ready),
+                    at(exp.ready_at.get(s)),
                     secs(resume_delay(exp, s)),
-                    secs(max(0.0, caught - ready) if caught and ready else None),
+                    secs(since_ready(exp, s, exp.caught_up_at.get(s))),
+                    secs(since_ready(exp, s, exp.relay_resumed_at.get(s))),
                     first,
                 ]
             )
@@ -289,6 +310,7 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
             "ready at",
             "consumer resumed",
             "lag 0",
+            "relay resumed",
             "first outage case assigned (after recovery)",
         ],
         table,
@@ -302,13 +324,21 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
             [
                 exp.name,
                 secs(exp.recovery - exp.fault_at),
+                secs(exp.repair_seconds),
                 status_text(answers),
                 str(other_5xx(answers)),
                 secs(slowest, 2),
             ]
         )
     out += _table(
-        ["experiment", "fault → recovery", "answers by status", "other 5xx", "slowest answer"],
+        [
+            "experiment",
+            "fault → recovery",
+            "repair took",
+            "answers by status",
+            "other 5xx",
+            "slowest answer",
+        ],
         answer_rows,
     )
     out += ["", "### Register → assigned latency", ""]
@@ -319,7 +349,16 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
             continue
         limit = normal_limit(ws[0].p99)
         out += _table(
-            ["window (due)", "from–to", "cases", "not assigned", "p50", "p99", "p99 stored"],
+            [
+                "window (due)",
+                "from–to",
+                "cases",
+                "not assigned",
+                "p50",
+                "p99",
+                "p99 stored",
+                "machine busy",
+            ],
             [
                 [
                     w.label,
@@ -329,6 +368,7 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
                     ms(w.p50),
                     ms(w.p99),
                     ms(w.p99_stored),
+                    "—" if math.isnan(w.busy) else f"{w.busy:.0%}",
                 ]
                 for w in ws
             ],
