@@ -40,7 +40,7 @@ from uuid import uuid4
 import orjson
 
 from bench.common import ROOT, base_url, kafka_servers, say
-from bench.faults_report import WINDOW, render, verdicts
+from bench.faults_report import GAP, WINDOW, render, verdicts
 from bench.host import machine_facts
 from bench.load import registration_bodies
 from bench.wire import HTTPFailure, KeepAlive
@@ -701,7 +701,7 @@ async def run(opts: Options) -> dict[str, Any]:
     await asyncio.sleep(opts.baseline)
 
     experiments: list[Experiment] = []
-    settle = 2 * WINDOW
+    settle = 2 * WINDOW + GAP  # the windows after recovery, and a gap before the next
     for service in SERVICES:
         exp = Experiment(f"kill -9 {service}", (service,), service != "followup", True)
         experiments.append(exp)
