@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -642,6 +643,27 @@ def keep_raw(
     path.write_bytes(orjson.dumps(raw))
 
 
+SLOW_SQL = re.compile(r"^(\S+ \S+) UTC \[\d+\] .*?duration: ([\d.]+) ms\s+(.*)$")
+
+
+def slow_statements(log: Path, since: float) -> list[tuple[float, float, str]]:
+    """PostgreSQL's own log of statements over 1 s (`log_min_duration_statement`, see
+    postgres.sh): (when, seconds, statement). A COMMIT that takes seconds is the disk."""
+    found = []
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        m = SLOW_SQL.match(line)
+        if m is None:
+            continue
+        at = datetime.fromisoformat(m.group(1)).replace(tzinfo=UTC).timestamp()
+        if at >= since:
+            found.append((at, float(m.group(2)) / 1000, m.group(3)))
+    return found
+
+
 def log_errors(directory: Path) -> dict[str, tuple[int, int, list[tuple[str, int]]]]:
     """Per service log: error lines, warning lines, and the commonest error messages."""
     found: dict[str, tuple[int, int, list[tuple[str, int]]]] = {}
@@ -740,7 +762,7 @@ async def run(opts: Options) -> dict[str, Any]:
     say(f"stopping the load after {loaded:.0f} s; waiting for registrations still retried")
     loader.cancel()
     await load.finish(timeout=120)
-    drained = await wait_drained(health, timeout=120)
+    drained = await wait_drained(health, timeout=180)
     say(f"the pipeline drained in {drained:.1f} s; reading every case")
     intake_total, intake_ids = await intake_cases(base_url(settings, "intake"), auditor)
     wanted = sorted({r.case_id for r in load.registrations if r.case_id} | set(intake_ids))
@@ -770,6 +792,7 @@ async def run(opts: Options) -> dict[str, Any]:
         "cases": cases,
         "check": check,
         "logs": log_errors(run_dir() / "log"),
+        "slow_sql": slow_statements(run_dir() / "log" / "postgres.log", started),
     }
 
 
