@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
 import os
 import re
@@ -48,6 +49,8 @@ from bench.wire import HTTPFailure, KeepAlive
 from shared.settings import SERVICES, ServiceName, Settings, run_dir
 
 DOC = ROOT / "docs" / "faults.md"
+CATCH_UP_TIMEOUT = 60.0
+"""The longest wait, after an experiment's windows, for the pipeline to catch up."""
 SCRIPTS = ROOT / "deploy" / "scripts"
 REGISTERED = "onestop.intake.case.registered."  # any version
 ASSIGNED = "onestop.routing.case.assigned."
@@ -56,7 +59,7 @@ POLL = 0.25
 
 @dataclass(frozen=True)
 class Options:
-    rate: float = 25.0
+    rate: float = 20.0
     connections: int = 32
     baseline: float = 30.0
     kafka_down: float = 60.0
@@ -369,6 +372,9 @@ class Experiment:
     ready_at: dict[str, float | None] = field(default_factory=dict)
     resumed_at: dict[str, float | None] = field(default_factory=dict)
     caught_up_at: dict[str, float | None] = field(default_factory=dict)
+    waited: float = 0.0
+    """Seconds of load past the windows before the next fault, until the pipeline had
+    caught up (so that one experiment's backlog does not count against the next)."""
     error: str | None = None
 
     @property
@@ -398,9 +404,10 @@ async def experiment(
     repair: Callable[[], Awaitable[None]],
     down_for: float,
     settle: float,
+    keeping_up: KeepingUp,
 ) -> None:
     """Break, wait `down_for`, repair, wait until ready, then `settle` more seconds of
-    load (the windows after recovery)."""
+    load (the windows after recovery), and more until the pipeline has caught up."""
     say(f"{exp.name} …")
     now = time.time()
     exp.base = {s: 0 if exp.new_process else health.processed_before(s, now) for s in exp.affected}
@@ -429,6 +436,49 @@ async def experiment(
         f"{settle:.0f} s more load"
     )
     await asyncio.sleep(max(0.0, exp.recovery + settle - time.time()))
+    exp.waited = await keeping_up.wait(CATCH_UP_TIMEOUT)
+    if exp.waited > 1:
+        say(f"{exp.name}: the pipeline caught up {exp.waited:.0f} s later")
+
+
+class KeepingUp:
+    """Asks routing whether the latest registrations answered at least `SLACK` seconds ago
+    are assigned: then the pipeline is keeping up with the load."""
+
+    SLACK = 2.0
+    LATEST = 12  # twice the partitions: a stalled partition is not missed
+
+    def __init__(self, url: str, token: str, load: Load) -> None:
+        self.client = KeepAlive(url, {"Authorization": f"Bearer {token}"}, timeout=10.0)
+        self.load = load
+
+    async def now(self) -> bool:
+        cutoff = time.time() - self.SLACK
+        latest = itertools.islice(
+            (
+                r.case_id
+                for r in reversed(self.load.registrations)
+                if r.case_id and r.answers[-1].sent + r.answers[-1].seconds <= cutoff
+            ),
+            self.LATEST,
+        )
+        for case_id in latest:
+            try:
+                status, _ = await self.client.get(f"/v1/cases/{case_id}/assignment")
+            except HTTPFailure:
+                return False
+            if status != 200:
+                return False
+        return True
+
+    async def wait(self, timeout: float) -> float:
+        start = time.time()
+        while time.time() - start < timeout and not await self.now():
+            await asyncio.sleep(1.0)
+        return time.time() - start
+
+    async def close(self) -> None:
+        await self.client.close()
 
 
 def measure_resumption(health: Health, exp: Experiment) -> None:
@@ -715,6 +765,7 @@ async def run(opts: Options) -> dict[str, Any]:
     machine = Machine()
     limit = int(opts.rate * 900)
     load = Load(base_url(settings, "intake"), clerk, opts, limit)
+    keeping_up = KeepingUp(base_url(settings, "routing"), auditor, load)
     pollers = asyncio.create_task(health.run())
     sampler = asyncio.create_task(machine.run())
     loader = asyncio.create_task(load.run())
@@ -734,7 +785,7 @@ async def run(opts: Options) -> dict[str, Any]:
         async def restart(service: ServiceName = service) -> None:
             await stack.script("services.sh", "start", service)
 
-        await experiment(health, exp, kill, restart, 0.0, settle)
+        await experiment(health, exp, kill, restart, 0.0, settle, keeping_up)
 
     exp = Experiment(f"kill -9 Kafka, {opts.kafka_down:.0f} s down", SERVICES, True, False)
     experiments.append(exp)
@@ -745,7 +796,7 @@ async def run(opts: Options) -> dict[str, Any]:
     async def start_kafka() -> None:
         await stack.script("kafka.sh", "start")
 
-    await experiment(health, exp, kill_kafka, start_kafka, opts.kafka_down, settle)
+    await experiment(health, exp, kill_kafka, start_kafka, opts.kafka_down, settle, keeping_up)
 
     exp = Experiment(f"PostgreSQL stopped {opts.postgres_down:.0f} s", SERVICES, True, False)
     experiments.append(exp)
@@ -756,11 +807,12 @@ async def run(opts: Options) -> dict[str, Any]:
     async def start_pg() -> None:
         await stack.script("postgres.sh", "start")
 
-    await experiment(health, exp, stop_pg, start_pg, opts.postgres_down, settle)
+    await experiment(health, exp, stop_pg, start_pg, opts.postgres_down, settle, keeping_up)
 
     loaded = time.time() - started
     say(f"stopping the load after {loaded:.0f} s; waiting for registrations still retried")
     loader.cancel()
+    await keeping_up.close()
     await load.finish(timeout=120)
     drained = await wait_drained(health, timeout=180)
     say(f"the pipeline drained in {drained:.1f} s; reading every case")
@@ -803,7 +855,7 @@ def parse_options(argv: list[str] | None) -> Options:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = Options()
-    p.add_argument("--rate", type=float, default=d.rate, help="registrations/s (25)")
+    p.add_argument("--rate", type=float, default=d.rate, help="registrations/s (20)")
     p.add_argument("--connections", type=int, default=d.connections)
     p.add_argument("--baseline", type=float, default=d.baseline, help="load before faults (30 s)")
     p.add_argument("--kafka-down", type=float, default=d.kafka_down)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import os
@@ -84,6 +85,24 @@ def assignments_paused(
         (a, b) for a, b in itertools.pairwise(times) if b >= exp.fault_at and a <= exp.recovery
     ]
     return max(spells, key=lambda ab: ab[1] - ab[0]) if spells else None
+
+
+def caught_up_after(
+    exp: Experiment, cases: list[tuple[float, float, float | None]], slack: float = 2.0
+) -> float | None:
+    """Seconds from recovery until the pipeline was less than `slack` behind again: the
+    first moment T by which every case registered before T − slack had been assigned."""
+    r = exp.recovery
+    if math.isnan(r):
+        return None
+    by_stored = sorted((s, a if a is not None else math.inf) for _, s, a in cases)
+    stored = [s for s, _ in by_stored]
+    latest = list(itertools.accumulate((a for _, a in by_stored), max))
+    for t in sorted({r, *(a for _, _, a in cases if a is not None and a >= r)}):
+        i = bisect.bisect_right(stored, t - slack)
+        if i == 0 or latest[i - 1] <= t:
+            return t - r
+    return None
 
 
 def mark(ok: bool) -> str:
@@ -303,8 +322,9 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
         f"3. PostgreSQL stopped (`postgres.sh stop`, a fast shutdown) for "
         f"{opts.postgres_down:.0f} s, then started.",
         "",
-        f"After each, the load goes on for {2 * WINDOW + GAP:.0f} s past recovery before the "
-        "next. "
+        f"After each, the load goes on for {2 * WINDOW + GAP:.0f} s past recovery, and then "
+        "until the pipeline has caught up (the latest registrations assigned, asked of "
+        "routing's `GET /v1/cases/{id}/assignment`; at most 60 s), before the next fault. "
         "Each service's `/health/ready` is polled every 0.25 s: *unready*/*ready* are the first "
         "poll answered otherwise than 200 after the fault and the first 200 after that; "
         "*consumer resumed* is the first poll whose `consumer.processed` count is above its "
@@ -375,9 +395,10 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
         "",
         "Per experiment: how long the repair command took (`services.sh start` waits until "
         "the service is ready; `kafka.sh start` until the broker answers), the longest spell "
-        "without any `case.assigned` that overlaps the outage and when assignments resumed "
-        "after recovery, and the answers to registrations sent between the fault and "
-        "recovery:",
+        "without any `case.assigned` that overlaps the outage, when assignments resumed after "
+        "recovery, when the pipeline had caught up after recovery (every case registered more "
+        "than 2 s earlier assigned), and the answers to registrations sent between the fault "
+        "and recovery:",
         "",
     ]
     answer_rows = []
@@ -392,6 +413,7 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
                 secs(exp.repair_seconds),
                 f"{at(paused[0])}–{at(paused[1])}" if paused else "—",
                 secs(paused[1] - exp.recovery) if paused and exp.on_path else "not on its path",
+                secs(caught_up_after(exp, results["cases"])) if exp.on_path else "—",
                 status_text(answers),
                 str(other_5xx(answers)),
                 secs(slowest, 2),
@@ -404,6 +426,7 @@ def render(results: dict[str, Any], rows: list[Verdict], opts: Options, began: d
             "repair took",
             "no assignments",
             "assignments resumed",
+            "caught up",
             "answers by status",
             "other 5xx",
             "slowest answer",
