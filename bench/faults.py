@@ -882,7 +882,9 @@ def parse_options(argv: list[str] | None) -> Options:
 def main(argv: list[str] | None = None) -> int:
     opts = parse_options(argv)
     began = datetime.now(UTC)
+    started = time.monotonic()
     results = asyncio.run(run(opts))
+    results["seconds"] = time.monotonic() - started
     rows = verdicts(results)
     for row in rows:
         say(f"{row[2]:4}  {row[0]}: {row[1]}")
