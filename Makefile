@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SCRIPTS := deploy/scripts
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test unit lint bench compose-check
+.PHONY: help up down status test unit lint bench faults compose-check
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
@@ -31,6 +31,9 @@ lint:  ## ruff (format check + lint) and mypy
 
 bench:  ## measure throughput and latency beside the raw PostgreSQL and Kafka baselines
 	@bash $(SCRIPTS)/bench.sh
+
+faults:  ## the fault experiments on a stack of their own; results in docs/faults.md
+	@bash $(SCRIPTS)/faults.sh
 
 compose-check:  ## validate compose.yaml with a real compose tool
 	@bash $(SCRIPTS)/compose-check.sh

@@ -58,12 +58,20 @@ def bootstrap_servers(settings: Settings) -> list[str]:
     return [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()]
 
 
+RECONNECT_BACKOFF_MAX_MS = 1_000
+"""The longest a client waits between attempts to reach a broker that went away.
+kafka-python's default doubles up to 30 s: after a broker restart the relay's producer sat
+up to 30 s before trying again, its records waiting, while the broker had long been back
+(`make faults`, docs/faults.md). One attempt a second costs nothing while it is down."""
+
+
 def client_options(settings: Settings, who: Principal) -> dict[str, Any]:
     """What every Kafka client of `who` is built with: the brokers and how to sign in."""
     protocol = settings.kafka_security_protocol
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers(settings),
         "security_protocol": protocol,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
     }
     if protocol.startswith("SASL"):
         user, password, mechanism = settings.kafka_principal(who)
