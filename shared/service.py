@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from eventsourcing.postgres import PostgresRecorder
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client.registry import Collector
 
-from shared.guard import TextGuard
+from shared.guard import OwnErrors, TextGuard
 from shared.http import RETRY_AFTER_SECONDS, BodyLimit, Correlation, install_problem_handlers
 from shared.kafka import Consumer, Relay
 from shared.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -101,13 +102,15 @@ class Runtime:
 
     def unready(self) -> list[str]:
         """Why the service cannot serve correctly now (nothing: it can): its database does
-        not answer, or its consumer is not a member of its group (it hears nothing)."""
+        not answer, or its consumer is not a member of its group (it hears nothing). An
+        application kept in memory (tests, a demo) has no database to miss."""
         reasons = []
-        try:
-            with connect(self.settings) as conn:
-                conn.execute("SELECT 1")
-        except Exception:
-            reasons.append("database unreachable")
+        if isinstance(getattr(self.application, "recorder", None), PostgresRecorder):
+            try:
+                with connect(self.settings) as conn:
+                    conn.execute("SELECT 1")
+            except Exception:
+                reasons.append("database unreachable")
         if self.consumer is not None and not self.consumer.status.member:
             reasons.append("consumer not in its group")
         return reasons
@@ -158,7 +161,8 @@ def create_api(
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
-    app.add_middleware(TextGuard)
+    refusals = {r.prefix: r.refuse for r in routers if isinstance(r, OwnErrors)}
+    app.add_middleware(TextGuard, refusals=refusals)
     app.add_middleware(Correlation)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, metrics=metrics)

@@ -2,6 +2,7 @@
 
 import xml.etree.ElementTree as ET
 from datetime import datetime
+from urllib.parse import urlencode
 from uuid import UUID
 
 import pytest
@@ -194,3 +195,31 @@ def test_matters_from_the_door_and_accusations_are_never_shown(client, key):
     app.classify(accusation, Actor("alice", "clerk"), Trace("c"))
     assert client.get("/open311/v2/requests.json").json() == []
     assert client.get(f"/open311/v2/requests/{filed}.json").status_code == 404
+
+
+@pytest.mark.parametrize("encoded", [b"%FF%FE", b"\xff\xfe"], ids=["escaped", "raw"])
+def test_a_form_field_that_is_not_utf8_is_a_400_naming_it_not_a_500(client, key, encoded):
+    form = urlencode({**FORM, "api_key": key, "description": "x"}).encode()
+    answer = client.post(
+        "/open311/v2/requests.xml",
+        content=form.replace(b"description=x", b"description=x" + encoded),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 400
+    root = ET.fromstring(answer.content)
+    assert root.find("error/code").text == "400"
+    assert root.find("error/description").text == "description: not UTF-8"
+    assert client.get("/open311/v2/requests.json").json() == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_what_the_text_guard_refuses_on_open311_is_refused_in_open311s_format(client, fmt):
+    answer = client.get(f"/open311/v2/requests.{fmt}", params={"service_code": "a\x00b"})
+    assert answer.status_code == 400
+    if fmt == "xml":
+        root = ET.fromstring(answer.content)
+        assert root.tag == "errors" and root.find("error/code").text == "400"
+        assert root.find("error/description").text.startswith("service_code: ")
+    else:
+        [error] = answer.json()
+        assert error["code"] == 400 and error["description"].startswith("service_code: ")
