@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from services.intake.domain import CLOSED_STATES, Case
+from shared.guard import safe_text
 from shared.projection import cached as shared_cached
 from shared.settings import Settings
 from shared.store import conninfo
@@ -28,6 +29,9 @@ from shared.territory import Location
 
 
 def row_of(case: Case) -> dict[str, Any]:
+    """The case's row. Its one free text, the progress summary another service wrote, is
+    kept without control characters: PostgreSQL's text cannot hold a NUL, and a row that
+    cannot be written stops the whole projection."""
     loc = case.location
     return {
         "case_id": case.id,
@@ -42,7 +46,7 @@ def row_of(case: Case) -> dict[str, Any]:
         "petitioner_ids": case.petitioner_ids,
         "legal_class": case.legal_class.value if case.legal_class else None,
         "status": case.status.value,
-        "lead": case.progress.summary if case.progress else None,
+        "lead": safe_text(case.progress.summary) if case.progress else None,
         "repeat_count": case.repeat_count,
         "external_system": case.external.system if case.external else None,
     }

@@ -28,7 +28,7 @@ from services.intake.commands import PersonGiven, RegisterCase
 from services.intake.domain import CLOSED_STATES, Case, ExternalReference, Status, Whereabouts
 from services.intake.index import OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
-from shared.guard import OwnErrors, fields_of
+from shared.guard import OwnErrors, fields_of, safe_text
 from shared.http import NotFound
 from shared.scrub import scrub
 from shared.territory import Category, Territory
@@ -114,8 +114,23 @@ def _fill(element: ET.Element, data: dict[str, Any]) -> None:
             child.text = str(value)
 
 
+def _shown(value: Any) -> Any:
+    """Stored text as anyone may be shown it: without the characters XML cannot carry or a
+    reader would not see (control characters stored before the text guard existed, or that
+    came from another service's events)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    return value
+
+
 def _render(fmt: str, root: str, body: Any, item: str = "", status: int = 200) -> Response:
-    """JSON as it is; XML with `root` around a list of `item`s, or around one object's fields."""
+    """JSON as it is; XML with `root` around a list of `item`s, or around one object's fields.
+    Either way, text is `_shown`."""
+    body = _shown(body)
     if fmt != "xml":
         return Response(orjson.dumps(body), status_code=status, media_type=FORMATS["json"])
     top = ET.Element(root)
