@@ -46,6 +46,10 @@ class Worker:
         self.thread.join(timeout)
 
 
+ReadyCheck = Callable[[], str | None]
+"""A service's own reason it cannot serve correctly now, or None if it can."""
+
+
 @dataclass
 class Runtime:
     """What a running service is made of; `bootstrap` modules build one from settings."""
@@ -61,6 +65,9 @@ class Runtime:
     """Other background loops by name, e.g. a read-model projection."""
     collectors: list[Collector] = field(default_factory=list)
     """The service's own metrics read at each scrape (e.g. follow-up's deadline gauges)."""
+    ready_checks: list[ReadyCheck] = field(default_factory=list)
+    """The service's own readiness, asked with the database's and the consumer's at every
+    `/health/ready` and scrape (e.g. intake's: its case index projects)."""
 
     def instrument(self, metrics: Metrics, tracing: Tracing) -> None:
         """Let `/metrics` see this runtime (its relay, consumer, event store and domain), and
@@ -102,8 +109,9 @@ class Runtime:
 
     def unready(self) -> list[str]:
         """Why the service cannot serve correctly now (nothing: it can): its database does
-        not answer, or its consumer is not a member of its group (it hears nothing). An
-        application kept in memory (tests, a demo) has no database to miss."""
+        not answer, its consumer is not a member of its group (it hears nothing), or one of
+        its own `ready_checks` says why. An application kept in memory (tests, a demo) has
+        no database to miss."""
         reasons = []
         if isinstance(getattr(self.application, "recorder", None), PostgresRecorder):
             try:
@@ -113,6 +121,13 @@ class Runtime:
                 reasons.append("database unreachable")
         if self.consumer is not None and not self.consumer.status.member:
             reasons.append("consumer not in its group")
+        for check in self.ready_checks:
+            try:
+                reason = check()
+            except Exception as error:  # a check that breaks says so, and hides no other
+                reason = f"readiness check failed: {type(error).__name__}"
+            if reason:
+                reasons.append(reason)
         return reasons
 
 

@@ -14,7 +14,7 @@ from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.keys import Keys
 from shared.migrations import SHARED, migrate
-from shared.service import Runtime, create_api
+from shared.service import ReadyCheck, Runtime, create_api
 from shared.settings import Settings
 from shared.store import eventsourcing_env
 
@@ -33,6 +33,12 @@ def build_application(settings: Settings) -> IntakeApplication:
         clock=service_clock(settings.clock_file),
         zone=ZoneInfo(settings.timezone),
     )
+
+
+def ready_checks(app: IntakeApplication) -> list[ReadyCheck]:
+    """What intake needs to serve correctly besides its database and its consumer: a case
+    index that projects (listings, duplicate search and Open311 read it)."""
+    return [app.index.unready]
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -59,6 +65,7 @@ def build_runtime(settings: Settings) -> Runtime:
         on_start=[committer.start],
         on_stop=[committer.close],
         loops={"index": app.index.run},
+        ready_checks=ready_checks(app),
     )
 
 

@@ -9,6 +9,7 @@ always finds what was registered a moment ago.
 
 from __future__ import annotations
 
+import logging
 import threading
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from shared.projection import cached as shared_cached
 from shared.settings import Settings
 from shared.store import conninfo
 from shared.territory import Location
+
+log = logging.getLogger(__name__)
 
 
 def row_of(case: Case) -> dict[str, Any]:
@@ -113,6 +116,7 @@ class CaseIndex:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._position: int | None = None
+        self._failing: str | None = None
 
     def catch_up(self, wait: bool = True) -> int | None:
         """Project everything logged so far; returns the position reached.
@@ -122,13 +126,29 @@ class CaseIndex:
 
         The position is read from the store once, then kept: another process projecting the
         same log only means some rows are written twice, with the same values.
+
+        A failure is kept, for `unready`, until a projection succeeds.
         """
         if not self._lock.acquire(blocking=wait):
             return None
         try:
-            return self._project()
+            position = self._project()
+        except Exception as error:
+            failing = f"case index failing: {type(error).__name__}: {_first_line(error)}"
+            if failing != self._failing:
+                log.warning("%s", failing)
+            self._failing = failing
+            raise
         finally:
             self._lock.release()
+        self._failing = None
+        return position
+
+    def unready(self) -> str | None:
+        """Why the index cannot serve now (nothing: it can): its last projection failed —
+        the table is gone, a row cannot be written, its database went away — so listings,
+        duplicate search and Open311 fail or fall behind until one succeeds."""
+        return self._failing
 
     def _project(self) -> int:
         if self._position is None:
@@ -213,6 +233,10 @@ class CaseIndex:
         idempotency key, not here."""
         self.catch_up(wait=False)
         return self.store.alike(likeness, limit)
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:200]
 
 
 def _reasons(row: dict[str, Any], likeness: Likeness) -> list[str]:
