@@ -1,5 +1,10 @@
 """`onestop` — run a service, mint a token, manage Open311 keys, read a case's history,
-import and export the territory, rotate keys, provision Kafka, rebuild the read models."""
+import and export the territory, rotate keys, provision Kafka, rebuild the read models.
+
+Whatever it prints that came from a service or a store (a history, a refusal, a territory,
+a key's name) goes through `shared.guard.escaped`: a control character stored in a text
+shows as its `\\uXXXX` escape, and never reaches the terminal to recolour, move or erase
+what the reader sees."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import httpx
 
 from shared.auth import CALLER_ROLES, issue_token
 from shared.calendar import local_minute
+from shared.guard import escaped
 from shared.projection import Projector
 from shared.settings import SERVICES, ServiceName, Settings
 from shared.territory import Location
@@ -228,9 +234,9 @@ def _api_key(settings: Settings, args: argparse.Namespace) -> int:
             for name, key in sorted(app.api_keys().items()):
                 state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "live"
                 issued = f"issued {key.issued_at:%Y-%m-%d %H:%M} by {key.issued_by}"
-                print(f"{name:<30} {issued:<45} {state}")
+                print(escaped(f"{name:<30} {issued:<45} {state}"))
     except DomainError as error:
-        print(f"onestop: {error}", file=sys.stderr)
+        print(escaped(f"onestop: {error}"), file=sys.stderr)
         return 1
     finally:
         app.close()
@@ -255,9 +261,9 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
                 return _failed(response)
             data = response.json()
             if args.format == "json":
-                print(json.dumps(data, ensure_ascii=False, indent=2))
+                print(escaped(json.dumps(data, ensure_ascii=False, indent=2)))
             else:
-                print(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), end="")
+                print(escaped(yaml.safe_dump(data, allow_unicode=True, sort_keys=False)), end="")
             return 0
         try:
             with open(args.file, encoding="utf-8") as file:
@@ -286,7 +292,8 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
         catalogue = result["catalogue_version"]
         if result["catalogue_changed"]:
             catalogue += " (published now)" if not args.dry_run else " (would be published)"
-        print(f"{args.file}: {verb} {result['changed']} entries; dispatch catalogue {catalogue}")
+        changed = f"{verb} {result['changed']} entries; dispatch catalogue {catalogue}"
+        print(escaped(f"{args.file}: {changed}"))
         if args.dry_run:
             return 0
         places = {p["code"] for p in httpx.get(url, headers=headers, timeout=30).json()["places"]}
@@ -352,9 +359,10 @@ def _reencrypt(settings: Settings) -> int:
 def _failed(response: httpx.Response) -> int:
     """Print a refusal the way a person reads it: every problem with its field."""
     body = response.json() if "json" in response.headers.get("content-type", "") else {}
-    print(f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr)
+    detail = escaped(str(body.get("detail", response.text)))
+    print(f"onestop: {response.status_code} {detail}", file=sys.stderr)
     for problem in body.get("errors", []):
-        print(f"  {problem.get('field')}: {problem.get('message')}", file=sys.stderr)
+        print(escaped(f"  {problem.get('field')}: {problem.get('message')}"), file=sys.stderr)
     return 1
 
 
@@ -370,20 +378,17 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
         print(f"onestop: cannot reach follow-up at {url}: {error}", file=sys.stderr)
         return 2
     if response.status_code != 200:
-        body = response.json() if "json" in response.headers.get("content-type", "") else {}
-        print(
-            f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr
-        )
-        return 1
+        return _failed(response)
     if args.json:
-        print(response.text)
+        print(escaped(response.text))  # inside JSON strings, still the same JSON
         return 0
     print(render_timeline(response.json(), ZoneInfo(settings.timezone)))
     return 0
 
 
 def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
-    """A history as a human reads it: one block per event, oldest first."""
+    """A history as a human reads it: one block per event, oldest first; its texts escaped
+    (see the module docstring)."""
     integrity = history["integrity"]
     check = (
         "hash chain verified"
@@ -420,7 +425,7 @@ def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
         lines.append(f"#{i:<3} {when}  {event['service']:<9} {_short_type(event['type'])}")
         lines.append(f"      by {who}; caused by {because}")
         lines.append(f"      {_summary(event, zone)}")
-    return "\n".join(lines)
+    return escaped("\n".join(lines))
 
 
 def _short_type(type_: str) -> str:

@@ -13,6 +13,7 @@ Unit tests use the same projection on in-memory tables (`MemoryTables`).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
@@ -27,6 +28,8 @@ from psycopg_pool import ConnectionPool
 
 from shared.settings import Settings
 from shared.store import conninfo
+
+log = logging.getLogger(__name__)
 
 
 def cached(app: Any, aggregate_id: UUID) -> Any | None:
@@ -92,6 +95,10 @@ def _advanced(app: Any, aggregate_id: UUID, events: list[Any]) -> Any:
     return app.repository.get(aggregate_id)
 
 
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
 class Projected(NamedTuple):
     """What one aggregate looks like in a projection's tables."""
 
@@ -124,11 +131,13 @@ class Projector:
 
     def __init__(
         self,
+        name: str,
         app: Any,
         kind: type[Aggregate],
         project: Callable[[Any], Projected | None],
         tables: Tables,
     ) -> None:
+        self.name = name
         self.app = app
         self.kind = kind
         self.project = project
@@ -136,6 +145,7 @@ class Projector:
         self.lock = threading.Lock()
         self._wake = threading.Event()
         self._position: int | None = None
+        self._failing: str | None = None
 
     def catch_up(self, wait: bool = True) -> int | None:
         """Project everything logged so far; returns the position reached.
@@ -143,14 +153,29 @@ class Projector:
         Without `wait`, a caller that finds another thread projecting goes on at once (with
         the projection a moment behind) rather than queueing behind it. The position is read
         from the tables once, then kept: another process projecting the same log writes the
-        same rows, and never an older version over a newer one.
+        same rows, and never an older version over a newer one. A failure is kept, for
+        `unready`, until a projection succeeds.
         """
         if not self.lock.acquire(blocking=wait):
             return None
         try:
-            return self._project()
+            position = self._project()
+        except Exception as error:
+            failing = f"{self.name} failing: {type(error).__name__}: {_first_line(error)}"
+            if failing != self._failing:
+                log.warning("%s", failing)
+            self._failing = failing
+            raise
         finally:
             self.lock.release()
+        self._failing = None
+        return position
+
+    def unready(self) -> str | None:
+        """Why the projection cannot serve now (nothing: it can): its last catch-up failed —
+        a table is gone, a row cannot be written, the database went away — so what reads it
+        fails or falls behind until one succeeds."""
+        return self._failing
 
     def _project(self) -> int:
         if self._position is None:

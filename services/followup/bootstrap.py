@@ -68,6 +68,7 @@ def build_runtime(settings: Settings) -> Runtime:
         # the ledger catches up on what was logged while the service was down before the
         # service says it is up (seconds: it is kept in PostgreSQL, not rebuilt)
         on_start=[app.ledger.catch_up],
+        ready_checks=[app.ledger.projector.unready],
     )
 
 

@@ -401,7 +401,7 @@ class Ledger:
 
     def __init__(self, app: FollowUpApplication, tables: LedgerTables | None = None) -> None:
         self.tables: LedgerTables = tables if tables is not None else MemoryLedger()
-        self.projector = Projector(app, FollowUpCase, project_case, self.tables)
+        self.projector = Projector("ledger", app, FollowUpCase, project_case, self.tables)
 
     def catch_up(self) -> int | None:
         return self.projector.catch_up()

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from services.intake.domain import CLOSED_STATES, Case
+from shared.guard import safe_text
 from shared.projection import Projected, Projector
 from shared.settings import Settings
 from shared.store import conninfo
@@ -27,6 +28,9 @@ from shared.territory import Location
 
 
 def row_of(case: Case) -> dict[str, Any]:
+    """The case's row. Its one free text, the progress summary another service wrote, is
+    kept without control characters: PostgreSQL's text cannot hold a NUL, and a row that
+    cannot be written stops the whole projection."""
     loc = case.location
     return {
         "case_id": case.id,
@@ -41,7 +45,7 @@ def row_of(case: Case) -> dict[str, Any]:
         "petitioner_ids": case.petitioner_ids,
         "legal_class": case.legal_class.value if case.legal_class else None,
         "status": case.status.value,
-        "lead": case.progress.summary if case.progress else None,
+        "lead": safe_text(case.progress.summary) if case.progress else None,
         "repeat_count": case.repeat_count,
         "external_system": case.external.system if case.external else None,
         "barred": sorted(case.barred),
@@ -124,6 +128,7 @@ class CaseIndex:
     def __init__(self, app: Any, store: IndexStore) -> None:
         self.store = store
         self.projector = Projector(
+            "case index",
             app,
             Case,
             lambda case: Projected(case.id, case.version, row_of(case)),
@@ -133,6 +138,12 @@ class CaseIndex:
     def catch_up(self, wait: bool = True) -> int | None:
         """Project everything logged so far (see `Projector.catch_up`)."""
         return self.projector.catch_up(wait)
+
+    def unready(self) -> str | None:
+        """Why the index cannot serve now (nothing: it can): its last projection failed —
+        the table is gone, a row cannot be written, its database went away — so listings,
+        duplicate search and Open311 fail or fall behind until one succeeds."""
+        return self.projector.unready()
 
     def wake(self) -> None:
         self.projector.wake()

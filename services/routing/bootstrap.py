@@ -44,6 +44,7 @@ def build_runtime(settings: Settings) -> Runtime:
         collectors=[RoutingMetrics(app)],
         loops={"inbox": app.inbox.projector.run},
         on_start=[app.inbox.catch_up],
+        ready_checks=[app.inbox.projector.unready],
     )
 
 

@@ -238,7 +238,7 @@ class Inbox:
 
     def __init__(self, app: TrackedApplication, tables: InboxTables | None = None) -> None:
         self.tables: InboxTables = tables if tables is not None else MemoryInbox()
-        self.projector = Projector(app, Assignment, project_assignment, self.tables)
+        self.projector = Projector("inbox", app, Assignment, project_assignment, self.tables)
 
     def catch_up(self) -> None:
         self.projector.catch_up()
