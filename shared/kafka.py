@@ -487,9 +487,13 @@ class Consumer:
     @staticmethod
     def _stable(consumer: KafkaConsumer) -> bool:
         """Whether the group membership settled (a member may legitimately get no partitions
-        when there are more members than partitions)."""
+        when there are more members than partitions) and the coordinator still answers its
+        heartbeats: kafka-python keeps calling a membership stable while the broker is gone,
+        but the broker counts a member that has not been heard for a session as gone."""
         coordinator = getattr(consumer, "_coordinator", None)  # kafka-python has no public API
-        return coordinator is None or bool(coordinator.stable())
+        if coordinator is None:
+            return True
+        return bool(coordinator.stable()) and not coordinator.heartbeat.session_timeout_expired()
 
     def _await_metadata(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
         """Join the group only once this consumer knows every topic's partitions.
