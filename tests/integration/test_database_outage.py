@@ -99,6 +99,11 @@ def test_an_unreachable_database_is_a_prompt_503_and_the_service_recovers_by_its
         routers=[intake_router],
     )
     token = issue_token(settings, "alice", "clerk")
+    second = {
+        **EXAMPLE,
+        "subject": "停水三天",
+        "duplicate_decision": {"action": "new", "reason": "a different matter"},
+    }
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(api) as client:
         before = client.post("/v1/cases", json=EXAMPLE, headers=headers)
@@ -108,7 +113,7 @@ def test_an_unreachable_database_is_a_prompt_503_and_the_service_recovers_by_its
         started = time.monotonic()
         refused = client.post(
             "/v1/cases",
-            json={**EXAMPLE, "subject": "停水三天"},
+            json=second,
             headers={**headers, "Idempotency-Key": (key := str(uuid4()))},
         )
         waited = time.monotonic() - started
@@ -123,7 +128,7 @@ def test_an_unreachable_database_is_a_prompt_503_and_the_service_recovers_by_its
         while True:  # the client retries with the same key, as told
             again = client.post(
                 "/v1/cases",
-                json={**EXAMPLE, "subject": "停水三天"},
+                json=second,
                 headers={**headers, "Idempotency-Key": key},
             )
             if again.status_code != 503 or time.monotonic() > deadline:
