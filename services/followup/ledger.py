@@ -170,6 +170,7 @@ class Ledger:
         *,
         now: datetime,
         department: str | None = None,
+        place: str | None = None,
         hidden_from: str | None = None,
         state: str = "running",
         within: float = 48 * 3600,
@@ -183,6 +184,8 @@ class Ledger:
             rows = [r for rows in self.running.values() for r in rows]
         if department:
             rows = [r for r in rows if r.department == department]
+        if place:  # the case lies at the place or within it (any tier of the territory)
+            rows = [r for r in rows if place in self._path(r.case_id)]
         if hidden_from:  # an accusation's clocks are not listed to the unit it accuses
             rows = [r for r in rows if hidden_from not in self.barred.get(r.case_id, ())]
         if state == "overdue":
@@ -197,6 +200,10 @@ class Ledger:
             case = self.app.get_case(row.case_id)
             page.append({"case_id": str(row.case_id), "subject": case.subject, **row.as_dict()})
         return page, len(rows)
+
+    def _path(self, case_id: UUID) -> tuple[str, ...]:
+        facts = self.facts.get(case_id)
+        return facts.path if facts else ()
 
     def all_facts(self) -> list[Facts]:
         self.catch_up()

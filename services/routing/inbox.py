@@ -31,6 +31,25 @@ class InboxEntry:
     level: Level
     category: str | None
     restricted: bool
+    rule_id: str | None
+    """The catalogue rule that sent the case here (None: by hand, a review, a meeting)."""
+    rule_version: str | None
+    leader: str | None
+    """The leader who holds the case personally (包案), once one does."""
+
+
+@dataclass(frozen=True)
+class HeldCase:
+    """A case a leader holds personally (包案), as their list shows it."""
+
+    case_id: str
+    leader: str
+    status: Status
+    level: Level
+    category: str | None
+    lead: str | None
+    since: datetime
+    note: str
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,7 @@ class Inbox:
     def __init__(self, app: TrackedApplication) -> None:
         self._rows: dict[UUID, list[InboxEntry]] = {}
         self._manual: dict[UUID, QueuedCase] = {}
+        self._held: dict[UUID, HeldCase] = {}
         self._log = LogFollower(app, Assignment, lambda i, v: self._project(current(app, i, v)))
 
     def catch_up(self) -> None:
@@ -66,9 +86,23 @@ class Inbox:
                 level=a.level,
                 category=a.category,
                 restricted=a.accused is not None,
+                rule_id=a.rule_id,
+                rule_version=a.rule_version,
+                leader=a.leader.user if a.leader else None,
             )
             for party in a.parties.values()
         ]
+        if a.leader is not None:
+            self._held[a.id] = HeldCase(
+                str(a.id),
+                a.leader.user,
+                a.status,
+                a.level,
+                a.category,
+                a.lead.code if a.lead else None,
+                a.leader.at,
+                a.leader.note,
+            )
         if a.status is Status.AWAITING_MANUAL_DISPATCH:
             self._manual[a.id] = QueuedCase(str(a.id), a.reason, a.category, a.level)
         else:
@@ -94,6 +128,15 @@ class Inbox:
             and (role is None or r.role == role)
         ]
         rows.sort(key=lambda r: (r.since, r.case_id), reverse=True)
+        return rows[offset : offset + limit], len(rows)
+
+    def held_by(self, user: str, limit: int = 50, offset: int = 0) -> tuple[list[HeldCase], int]:
+        """The cases `user` holds personally, the longest held first."""
+        self.catch_up()
+        rows = sorted(
+            (r for r in list(self._held.values()) if r.leader == user),
+            key=lambda r: (r.since, r.case_id),
+        )
         return rows[offset : offset + limit], len(rows)
 
     def manual_queue(self, limit: int = 50, offset: int = 0) -> tuple[list[QueuedCase], int]:

@@ -102,6 +102,9 @@ def deadlines(
     app: FollowUp,
     actor: CurrentActor,
     department: Annotated[str | None, Query(max_length=64)] = None,
+    place: Annotated[
+        str | None, Query(max_length=64, description="Cases at this place or within it")
+    ] = None,
     state: Annotated[str, Query(pattern="^(running|overdue|due-soon)$")] = "overdue",
     within_hours: Annotated[int, Query(ge=1, le=24 * 90)] = 48,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -115,6 +118,7 @@ def deadlines(
     rows, total = app.ledger.board(
         now=now,
         department=department,
+        place=place,
         hidden_from=actor.department,
         state=state,
         within=within_hours * 3600,
