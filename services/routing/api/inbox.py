@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
-
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
