@@ -70,10 +70,11 @@ class TextGuard:
         headers = dict(scope.get("headers") or [])
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         json_body = kind == b"application/json" or kind.endswith(b"+json")
+        form_body = kind == b"application/x-www-form-urlencoded"
         body = b""
-        if json_body and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
+        if (json_body or form_body) and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
             body = await _read(receive)
-            errors += self._body(body)
+            errors += list(self._pairs(body)) if form_body else self._body(body)
         if errors:
             response = problem(
                 422,
@@ -104,9 +105,13 @@ class TextGuard:
         path = _decoded(unquote_to_bytes(raw_path))
         if path is None or FORBIDDEN.search(path):
             yield "path", "the path holds a control character or bytes that are not UTF-8"
-        query = scope.get("query_string", b"")
+        yield from TextGuard._pairs(scope.get("query_string", b""))
+
+    @staticmethod
+    def _pairs(encoded: bytes) -> Iterator[tuple[str, str]]:
+        """A query string's or a posted form's fields, each named if it is bad."""
         # percent escapes decoded byte for byte (latin-1), then the bytes read as UTF-8
-        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+        pairs = parse_qsl(encoded.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
         for key, value in pairs:
             name, text = _decoded(key.encode("latin-1")), _decoded(value.encode("latin-1"))
             if name is None or text is None:

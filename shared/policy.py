@@ -129,7 +129,6 @@ PUBLIC = frozenset(
         "console.lookup_page",
         "console.lookup",
         "console.rate",
-        "console.qr",
     }
 )
 """What is answered without a token: health and metrics; Open311 (its own API keys); the
