@@ -62,6 +62,7 @@ def infra() -> Settings:
             "intake_port": ports + 1,
             "routing_port": ports + 2,
             "followup_port": ports + 3,
+            "console_port": ports + 4,
         }
     )
     try:

@@ -84,7 +84,7 @@ class Page:
     def __init__(self, request: Request) -> None:
         self.request = request
         self.console = console_of(request)
-        self.session: Session | None = request.state.session
+        self.session: Session | None = getattr(request.state, "session", None)
         self.strings = self.console.strings
 
     @property
@@ -138,7 +138,8 @@ class Page:
 
     def redirect(self, url: str, **query: str) -> RedirectResponse:
         """After a post, to the page that shows its result (POST → redirect → GET)."""
-        target = url + ("?" + urlencode(query) if query else "")
+        joiner = "&" if "?" in url else "?"
+        target = url + (joiner + urlencode(query) if query else "")
         return RedirectResponse(target, status_code=303)
 
     def failed(self, answer: Answer) -> HTMLResponse:
@@ -216,10 +217,9 @@ def install_error_pages(app: FastAPI) -> None:
         detail: str = "",
         errors: Sequence[Mapping[str, Any]] | None = None,
     ) -> Response:
+        if not hasattr(request.state, "session"):  # refused before the gate ran
+            request.state.session = current_session(request, console_of(request).signin)
         page = Page(request)
-        if not hasattr(request.state, "session"):
-            request.state.session = current_session(request, page.console.signin)
-            page.session = request.state.session
         return page.render(
             "error.html",
             status=status,

@@ -10,7 +10,10 @@ def test_intake_decisions_and_repeats_read_as_sentences():
         "diverted_to": "court",
         "notice_required": False,
     }
-    assert event_summary({"data": decided}) == "divert → court — 已进入执行程序 (no written notice owed)"
+    assert (
+        event_summary({"data": decided})
+        == "divert → court — 已进入执行程序 (no written notice owed)"
+    )
     accepted = {"decision": "accept", "reason": None, "diverted_to": None, "notice_required": True}
     assert event_summary({"data": accepted}) == "accept"
     classified = {

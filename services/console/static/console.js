@@ -15,6 +15,13 @@ document.addEventListener("keydown", (event) => {
     if (button && !button.disabled) { event.preventDefault(); button.click(); }
   }
   const target = event.target;
+  // Enter submits the clerk's form from a list too, not only from a text field
+  if (event.key === "Enter" && target instanceof HTMLSelectElement && target.form &&
+      target.form.hasAttribute("data-live") && !event.altKey) {
+    event.preventDefault();
+    target.form.requestSubmit();
+    return;
+  }
   if (event.key === "Enter" && target instanceof HTMLTextAreaElement &&
       (event.ctrlKey || event.metaKey || target.hasAttribute("data-enter-submits"))) {
     event.preventDefault();
