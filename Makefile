@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SCRIPTS := deploy/scripts
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test unit lint bench compose-check
+.PHONY: help up down status test unit lint bench compose-check screenshots
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
@@ -34,3 +34,6 @@ bench:  ## measure throughput and latency beside the raw PostgreSQL and Kafka ba
 
 compose-check:  ## validate compose.yaml with a real compose tool
 	@bash $(SCRIPTS)/compose-check.sh
+
+screenshots:  ## the console's main views as PNG files in docs/screenshots/ (real Chromium)
+	@bash $(SCRIPTS)/screenshots.sh
