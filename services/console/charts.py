@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-PALETTE = ("#1f6feb", "#2da44e", "#bf8700", "#cf222e", "#8250df", "#1b7c83")
+PALETTE = ("#1f6feb", "#2da44e", "#8250df", "#1b7c83", "#bf8700")
 
 
 @dataclass(frozen=True)

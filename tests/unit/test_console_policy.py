@@ -159,3 +159,36 @@ def test_every_word_the_pages_use_has_its_chinese():
     zh = Strings("zh-CN")
     assert zh.t("status:assigned") == "已交办" and zh.t("status:brand-new") == "brand-new"
     assert Strings("en").t("Call next") == "Call next"
+
+
+def test_what_the_console_reads_from_the_services(centre):  # noqa: F811
+    """The APIs added for the console: the cases a leader holds, the ledger by place, and
+    the case code for those who see the petitioner."""
+    routing, followup, intake = (centre.clients[s] for s in ("routing", "followup", "intake"))
+    path = f"/v1/cases/{centre.case_id}/assignment"
+    supervisor = {"Authorization": f"Bearer {issue_token(SETTINGS, 'zhou', 'supervisor')}"}
+    for reason in ("多部门会商", "会商未果"):
+        assert routing.post(
+            f"{path}/escalation", json={"reason": reason}, headers=supervisor
+        ).is_success
+    lin = {"Authorization": f"Bearer {issue_token(SETTINGS, 'lin', 'leader')}"}
+    assert routing.post(f"{path}/leader", json={"note": "包案"}, headers=lin).is_success
+    held = routing.get("/v1/leaders/lin/cases", headers=lin).json()
+    assert [c["case_id"] for c in held["cases"]] == [centre.case_id]
+    other = {"Authorization": f"Bearer {issue_token(SETTINGS, 'wu', 'leader')}"}
+    assert routing.get("/v1/leaders/lin/cases", headers=other).status_code == 403
+    inbox = routing.get(f"/v1/departments/{LEAD}/inbox", headers=supervisor).json()
+    assert inbox["cases"][0]["rule_id"] == "R-01"
+
+    def listed(place: str) -> set[str]:
+        ledger = followup.get(
+            "/v1/deadlines", params={"state": "running", "place": place}, headers=supervisor
+        )
+        return {i["case_id"] for i in ledger.json()["items"]}
+
+    assert centre.case_id in listed("jinxiu") and centre.case_id in listed("ninghe")
+    assert centre.case_id not in listed("qiaocheng")
+    case = f"/v1/cases/{centre.case_id}"
+    assert intake.get(case, headers=supervisor).json()["case_code"]
+    auditor = {"Authorization": f"Bearer {issue_token(SETTINGS, 'carol', 'auditor')}"}
+    assert intake.get(case, headers=auditor).json()["case_code"] is None
