@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SCRIPTS := deploy/scripts
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test unit lint bench faults compose-check
+.PHONY: help up down status test unit lint bench faults compose-check screenshots
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
@@ -37,3 +37,6 @@ faults:  ## the fault experiments on a stack of their own; results in docs/fault
 
 compose-check:  ## validate compose.yaml with a real compose tool
 	@bash $(SCRIPTS)/compose-check.sh
+
+screenshots:  ## the console's main views as PNG files in docs/screenshots/ (real Chromium)
+	@bash $(SCRIPTS)/screenshots.sh
