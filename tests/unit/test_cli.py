@@ -41,13 +41,9 @@ def test_routing_hand_offs_read_as_sentences():
     objected = {"department": hrss, "role": "lead", "answer": "objected", "reason": "越权"}
     assert event_summary({"data": objected}) == "宁河区人社局 (lead) objected — 越权"
     meeting = {"chair": "张伟", "departments": ["a", "b"], "minutes": "m", "decisions": ["a leads"]}
-    assert (
-        event_summary({"data": meeting}) == "joint meeting chaired by 张伟 with a, b: a leads"
-    )
+    assert event_summary({"data": meeting}) == "joint meeting chaired by 张伟 with a, b: a leads"
     leader = {"level": "leader", "trigger": "leader", "reason": "包案", "leader": "lin"}
-    assert (
-        event_summary({"data": leader}) == "escalated to leader (leader) — taken by lin: 包案"
-    )
+    assert event_summary({"data": leader}) == "escalated to leader (leader) — taken by lin: 包案"
 
 
 def test_a_visit_after_the_case_reads_as_who_went_when_and_what_was_said():
@@ -59,10 +55,7 @@ def test_a_visit_after_the_case_reads_as_who_went_when_and_what_was_said():
         "recorded_at": "2027-03-02T08:00:00Z",
     }
     event = {"type": "onestop.followup.case.visit-recorded.v1", "data": visited}
-    assert (
-        event_summary(event)
-        == "visit by 芦台街道 王主任 on 2027-03-02 10:00: 已复工，无新诉求"
-    )
+    assert event_summary(event) == "visit by 芦台街道 王主任 on 2027-03-02 10:00: 已复工，无新诉求"
     called = {**visited, "kind": "return-call"}
     assert event_summary({**event, "data": called}).startswith("call back by 芦台街道 王主任 on ")
 
