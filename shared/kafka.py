@@ -20,10 +20,11 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+from uuid import UUID
 
 import orjson
 from eventsourcing.application import Application
@@ -304,6 +305,10 @@ class Consuming(Protocol):
 
     def save_batch(self, batch: Any, tracking: Tracking) -> None: ...
 
+    def aggregates_of(self, event: CloudEvent) -> list[UUID]: ...
+
+    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None: ...
+
 
 @dataclass
 class ConsumerStatus:
@@ -530,8 +535,11 @@ class Consumer:
             return
         try:
             with self.application.batched() as batch:
-                for record in fresh:
-                    event = CloudEvent.from_json(record.value)
+                events = [CloudEvent.from_json(record.value) for record in fresh]
+                self.application.prefetch(
+                    i for event in events for i in self.application.aggregates_of(event)
+                )
+                for record, event in zip(fresh, events, strict=True):
                     self._handle(record, event, Tracking(name, record.offset))
             self.application.save_batch(batch, Tracking(name, fresh[-1].offset))
         except (DomainError, ValueError, IntegrityError):  # ValueError: malformed events too

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
     Tracking,
 )
 
+from shared.envelope import CloudEvent
 from shared.territory import VALUE_OBJECTS
 from shared.values import TypedMapper, register_values
 
@@ -42,6 +43,8 @@ class Batch:
     events: list[StoredEvent] = field(default_factory=list)
     references: dict[UUID, Any] = field(default_factory=dict)
     """Reference data the batch only reads (see `TrackedApplication.reference`)."""
+    absent: set[UUID] = field(default_factory=set)
+    """Aggregates `prefetch` found not to exist (yet: a record of the batch may start one)."""
 
 
 class TrackedApplication(Application[UUID]):
@@ -146,6 +149,8 @@ class TrackedApplication(Application[UUID]):
             except AggregateNotFoundError:
                 return None
         if aggregate_id not in batch.aggregates:
+            if aggregate_id in batch.absent:
+                return None
             aggregate = self._take(aggregate_id)
             if aggregate is None:
                 return None
@@ -202,6 +207,45 @@ class TrackedApplication(Application[UUID]):
         current = project_aggregate(deepcopy(cached), newer)
         cache.put(aggregate_id, current)
         return current
+
+    def aggregates_of(self, event: CloudEvent) -> list[UUID]:
+        """The aggregates a consumed event will load: by default the one its subject names
+        (a case's); a service whose events touch more says so (`prefetch`)."""
+        try:
+            return [UUID(event.subject)]
+        except ValueError:
+            return []
+
+    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None:
+        """Within a batch, load the aggregates its records will change at once: those in the
+        cache brought up to date and the others read, in one query rather than one per
+        aggregate per record (that was two fifths of follow-up's time). What is not there is
+        remembered as absent, so a record starting it asks nothing either."""
+        batch: Batch | None = getattr(self._local, "batch", None)
+        select = getattr(self.recorder, "select_events_after", None)
+        if batch is None or select is None:
+            return
+        wanted = [
+            i
+            for i in dict.fromkeys(aggregate_ids)
+            if i not in batch.aggregates and i not in batch.absent
+        ]
+        if not wanted:
+            return
+        cache = self.repository.cache
+        cached: dict[UUID, Any] = {}
+        if cache is not None:
+            for i in wanted:
+                with suppress(KeyError):
+                    cached[i] = cache.get(i, evict=True)
+        stored = select({i: cached[i].version if i in cached else 0 for i in wanted})
+        for i in wanted:
+            events = [self.mapper.to_domain_event(s) for s in stored.get(i, ())]
+            aggregate = project_aggregate(cached.get(i), events)
+            if aggregate is None:
+                batch.absent.add(i)
+            else:
+                batch.aggregates[i] = aggregate
 
     def _take(self, aggregate_id: UUID) -> Any | None:
         """The aggregate, out of the cache and brought up to date with the event store."""

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import OperationalError, PersistenceError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    PersistenceError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresFactory,
     PostgresProcessRecorder,
 )
+from eventsourcing.utils import retry
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -89,7 +96,40 @@ def _binary(statement: sql.Composed) -> sql.Composed:
 CommitObserver = Callable[[float], None]
 
 
-class ApplicationRecorder(PostgresApplicationRecorder):
+class _SelectsMany:
+    """Reads the events of many aggregates in one round trip."""
+
+    datastore: PostgresDatastore
+    events_table_name: str
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events_after(self, after: Mapping[UUID, int]) -> dict[UUID, list[StoredEvent]]:
+        """Each aggregate's events after the version given for it (0: all of them)."""
+        found: dict[UUID, list[StoredEvent]] = {i: [] for i in after}
+        if not after:
+            return found
+        ids = list(after)
+        statement = sql.SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+            "FROM {}.{} e JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
+            "ON e.originator_id = w.id AND e.originator_version > w.version "
+            "ORDER BY e.originator_id, e.originator_version"
+        ).format(sql.Identifier(self.datastore.schema), sql.Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement, (ids, [after[i] for i in ids]))
+            for row in cursor.fetchall():
+                found[row["originator_id"]].append(
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                )
+        return found
+
+
+class ApplicationRecorder(_SelectsMany, PostgresApplicationRecorder):
     """Inserts in binary (`_binary`), each commit's duration told to `commit_observer`."""
 
     commit_observer: CommitObserver | None = None
@@ -110,7 +150,7 @@ class ApplicationRecorder(PostgresApplicationRecorder):
                 self.commit_observer(time.perf_counter() - started)
 
 
-class ProcessRecorder(PostgresProcessRecorder):
+class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
     """The same for an application that also records where it consumed from."""
 
     commit_observer: CommitObserver | None = None
