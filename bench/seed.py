@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import operator
-import os
 import queue
 import random
 import re
@@ -48,7 +47,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from bench.prototypes import OPEN_KINDS, Prototype, id_number, phone
-from services.followup.domain import CaseHistory, HistoryEntry, history_id
+from services.followup.domain import HistoryEntry, history_id
 from services.intake.application import BlindIndex
 from shared.casecode import case_code, code_hash
 from shared.cipher import FastAESCipher
@@ -264,14 +263,16 @@ class Capture:
         for entry, hashed in zip(entries, hashes, strict=True):
             chain.append((Text(entry.canonical().encode(), pattern), previous, hashed))
             previous = hashed
-        rows = {name: [self._row(r, pattern) for r in found] for name, found in read_rows.items()}
+        templates = {
+            name: [self._row(r, pattern) for r in found] for name, found in read_rows.items()
+        }
         tokens: set[bytes] = set()
         for stored_events in events.values():
             for e in stored_events:
                 tokens.update(e.state.tokens())
         for text, _, _ in chain:
             tokens.update(text.tokens())
-        for row_templates in rows.values():
+        for row_templates in templates.values():
             for row in row_templates:
                 for kind, value in row.columns:
                     if kind == "text":
@@ -295,7 +296,7 @@ class Capture:
             days,
             events,
             chain,
-            rows,
+            templates,
         )
 
     @staticmethod
@@ -405,8 +406,8 @@ class Cloner:
         for token in template.correlations:
             values[token] = str(uuid4()).encode()
         for token, moment, zulu in template.times:
-            text = (moment - delta).isoformat()
-            values[token] = (text[:-6] + "Z" if zulu else text).encode()
+            moved = (moment - delta).isoformat()
+            values[token] = (moved[:-6] + "Z" if zulu else moved).encode()
         for token, day in template.days:
             values[token] = (day - timedelta(days=delta.days)).isoformat().encode()
         for text, previous, hashed in template.chain:
@@ -712,24 +713,3 @@ class Seeder:
                 ).format(sql.Identifier(service, "relay_position")),
                 (self.settings.topic(service), position),
             )
-
-
-def verify_history(settings: Settings, case_id: UUID) -> bool:
-    """Whether the clone's history chain verifies, read as follow-up reads it."""
-    from services.followup.application import FollowUpApplication
-
-    app = FollowUpApplication(eventsourcing_env(settings, "followup"))
-    try:
-        history = app.repository.get(history_id(case_id))
-        assert isinstance(history, CaseHistory)
-        return history.verify().verified
-    finally:
-        app.close()
-
-
-def synchronous_commit_off() -> None:
-    """The seeding process's own connections (the prototypes' applications too) do not wait
-    for each commit to reach the disk: a crash during seeding means seeding again."""
-    os.environ["PGOPTIONS"] = (
-        os.environ.get("PGOPTIONS", "") + " -c synchronous_commit=off"
-    ).strip()
