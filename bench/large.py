@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -750,6 +751,8 @@ def facts(settings: Settings) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
+    # stopped (make's Ctrl-C, a kill): the services it started and its topics go too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     settings = Settings.load()
     bench = LargeBench(settings, options)
     say(
