@@ -1,4 +1,5 @@
-"""`onestop` — run a service, mint a token, manage Open311 keys, read a case's history."""
+"""`onestop` — run a service, mint a token, manage Open311 keys, read a case's history,
+verify a case's dossier offline."""
 
 from __future__ import annotations
 
@@ -34,6 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--as-of", help="ISO-8601 time with offset: the case as it stood then")
     history.add_argument("--token", help="bearer token (default: a fresh auditor token)")
     history.add_argument("--json", action="store_true", help="print the raw JSON")
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a case's dossier offline (no database, no network): its hash chain, its "
+        "seal, and the inclusion proof against follow-up's signed checkpoint",
+    )
+    verify.add_argument("dossier", help="the dossier's JSON, as GET /v1/cases/{id}/dossier gave it")
+    verify.add_argument(
+        "--fingerprint",
+        help="the fingerprint of follow-up's published key (GET /v1/evidence/public-key) the "
+        "dossier must be signed with",
+    )
 
     keys = commands.add_parser("api-key", help="issue, revoke or list Open311 API keys")
     key_commands = keys.add_subparsers(dest="key_command", required=True)
@@ -87,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        return _verify(args.dossier, args.fingerprint)
     settings = Settings.load()
     if args.command == "kafka":
         return _provision(settings, users=not args.no_users)
@@ -108,6 +123,29 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     return _history(settings, args)
+
+
+def _verify(path: str, trusted: str | None) -> int:
+    """Exit 0 only if every check holds; each failure is printed with where it is."""
+    from shared.evidence import verify_dossier
+
+    try:
+        with open(path, "rb") as file:
+            raw = file.read()
+    except OSError as error:
+        print(f"onestop: cannot read {path}: {error}", file=sys.stderr)
+        return 2
+    check = verify_dossier(raw, trusted)
+    print(f"dossier of case {check.case_id or '?'}")
+    print(f"  signed with key {check.fingerprint or '?'}")
+    if not trusted:
+        print("  (compare it with the key follow-up publishes, or pass --fingerprint)")
+    for note in check.notes:
+        print(f"  note: {note}")
+    for failure in check.failures:
+        print(f"  FAILED: {failure}")
+    print("VERIFIED" if check.verified else f"NOT VERIFIED: {len(check.failures)} problem(s)")
+    return 0 if check.verified else 1
 
 
 def _provision(settings: Settings, *, users: bool) -> int:

@@ -222,7 +222,11 @@ def create_api(
     install_problem_handlers(app)
     app.add_middleware(TextGuard)
     app.add_middleware(Correlation)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=settings.attachment_max_bytes + 64 * 1024,  # the form around the file
+    )
     app.add_middleware(HttpMetrics, metrics=metrics)
     for router in routers:
         app.include_router(router)

@@ -10,11 +10,14 @@ from fastapi import FastAPI
 
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
+from services.followup.attachments import blob_store
+from services.followup.checkpoints import Checkpoints, KafkaPublisher, advisory_lock
 from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.kafka_access import followed_topics, own_topics
+from shared.keys import evidence_signer
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
 from shared.settings import Settings
@@ -40,6 +43,16 @@ def build_runtime(settings: Settings) -> Runtime:
         clock=service_clock(settings.clock_file),
         policy=load_policy(settings.followup_policy),
     )
+    publisher = KafkaPublisher(settings)
+    checkpoints = Checkpoints(
+        app,
+        settings.folder(settings.checkpoint_dir, "checkpoints"),
+        evidence_signer(settings),
+        publisher=publisher,
+        lock=advisory_lock(settings),
+        clock=app.clock,
+    )
+    app.use_evidence(blob_store(settings), settings.attachment_max_bytes, checkpoints)
     relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
 
@@ -61,11 +74,15 @@ def build_runtime(settings: Settings) -> Runtime:
         app,
         relay=relay,
         consumer=consumer,
-        loops={"clock": clock},
+        loops={
+            "clock": clock,
+            "checkpoints": lambda stop: checkpoints.run(stop, settings.checkpoint_seconds),
+        },
         collectors=[FollowUpMetrics(app)],
         # the ledger is built before the service says it is up: until then the clock and
         # the supervision office's listings would read a partial one
         on_start=[app.ledger.catch_up],
+        on_stop=[publisher.close],
     )
 
 
