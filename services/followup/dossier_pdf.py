@@ -60,6 +60,7 @@ KINDS = {
     "photo": "照片",
     "other": "其他",
 }
+OPINION = {"support": "支持", "explain": "解释说明", "not-support": "不予支持"}
 SATISFACTION = {"satisfied": "满意", "basically-satisfied": "基本满意", "unsatisfied": "不满意"}
 
 CSS = """
@@ -81,7 +82,11 @@ table.kv th { width: 26%; }
 .muted { color: #777; }
 .entry { border: 0.5pt solid #ccc; margin: 0 0 2mm; padding: 1.5mm 2mm; page-break-inside: avoid; }
 .entry .head { font-weight: bold; }
-.data { font-size: 8pt; color: #333; white-space: pre-wrap; word-break: break-all; }
+table.data { margin: 1mm 0; font-size: 8pt; }
+table.data td { border: none; border-bottom: 0.3pt solid #e3e3e3; padding: 0.4mm 1.2mm; }
+table.data td.k { width: 24%; color: #555; white-space: nowrap; }
+table.data td.v { word-break: break-all; }
+td.t { white-space: nowrap; }
 """
 
 
@@ -96,6 +101,14 @@ def _time(value: Any) -> str:
         return datetime.fromisoformat(str(value)).astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return _e(value)
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 def _met(value: Any) -> str:
@@ -143,10 +156,11 @@ def page(dossier: dict[str, Any]) -> str:
         happened = clock.get("met_at") or clock.get("breached_at")
         parts.append(
             f"<tr><td>{_e(CLOCKS.get(clock['kind'], clock['kind']))}</td>"
-            f"<td>{_time(clock.get('starts_at'))}</td><td>{_time(clock.get('due_at'))}</td>"
+            f"<td class='t'>{_time(clock.get('starts_at'))}</td>"
+            f"<td class='t'>{_time(clock.get('due_at'))}</td>"
             f"<td>{_e(clock.get('department') or '—')}</td>"
             f"<td>{_e(STATE.get(clock.get('state', ''), clock.get('state')))}</td>"
-            f"<td>{_met(clock.get('met'))}</td><td>{_time(happened)}</td></tr>"
+            f"<td>{_met(clock.get('met'))}</td><td class='t'>{_time(happened)}</td></tr>"
         )
     parts.append("</table><h2>三、办理结果</h2>")
     if dossier["outcomes"]:
@@ -157,7 +171,7 @@ def page(dossier: dict[str, Any]) -> str:
             form = "处理意见" if o.get("form") == "opinion" else "调解/和解协议"
             parts.append(
                 f"<tr><td>{_e(o.get('round'))}</td><td>{form}</td>"
-                f"<td>{_e(o.get('opinion') or '—')}</td><td>{_e(o.get('summary'))}</td>"
+                f"<td>{_e(OPINION.get(o.get('opinion') or '', o.get('opinion') or '—'))}</td><td>{_e(o.get('summary'))}</td>"
                 f"<td>{_time(o.get('at') or o.get('recorded_at'))}</td></tr>"
             )
         parts.append("</table>")
@@ -206,14 +220,17 @@ def page(dossier: dict[str, Any]) -> str:
     parts.append(f"<h2>七、全部流转记录（共 {len(dossier['entries'])} 条，哈希链）</h2>")
     for entry in dossier["entries"]:
         actor = entry["actor"]
-        data = json.dumps(entry["data"], ensure_ascii=False, indent=1, sort_keys=True)
+        data = "".join(
+            f"<tr><td class='k'>{_e(key)}</td><td class='v'>{_e(_value(value))}</td></tr>"
+            for key, value in sorted(entry["data"].items())
+        )
         parts.append(
             "<div class='entry'>"
             f"<div class='head'>#{entry['position']} {_time(entry['time'])} · "
             f"{_e(entry['service'])} · {_e(entry['type'])}</div>"
             f"<div>操作人：{_e(actor.get('user'))}（{_e(actor.get('role'))}"
             f"{'，' + _e(actor['department']) if actor.get('department') else ''}）</div>"
-            f"<div class='data'>{_e(data)}</div>"
+            f"<table class='data'>{data}</table>"
             f"<div class='mono'>前一哈希 {_e(entry['previous_hash'])}<br>"
             f"本条哈希 {_e(entry['hash'])}</div>"
             "</div>"

@@ -1,0 +1,296 @@
+"""Evidence an outsider can verify, on the in-memory stores: attachments stored by their hash
+and checked on every read, a case's dossier that `onestop verify` checks offline, and the
+Merkle proofs and signatures underneath."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.cli import main as cli
+from services.followup.checkpoints import Checkpoints
+from services.followup.domain import HistoryEntry, entry_hash
+from shared.domain import Actor
+from shared.evidence import (
+    Leaf,
+    Signer,
+    inclusion_proof,
+    merkle_root,
+    root_from_proof,
+    verify_dossier,
+)
+from shared.evidence import entry_hash as offline_entry_hash
+from tests.unit.test_policy_matrix import LEAD, SETTINGS, auth, centre  # noqa: F401 — the fixture
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13])
+def test_every_leaf_proves_its_inclusion_and_a_changed_leaf_does_not(size):
+    leaves = [Leaf(f"case-{i}", i + 1, f"{i:064x}").hash() for i in range(size)]
+    root = merkle_root(leaves)
+    for index, leaf in enumerate(leaves):
+        proof = inclusion_proof(leaves, index)
+        assert root_from_proof(leaf, index, size, proof) == root
+        forged = hashlib.sha256(b"\x00forged").digest()
+        assert root_from_proof(forged, index, size, proof) != root
+
+
+def test_the_offline_hash_of_an_entry_is_the_one_the_history_chains():
+    entry = HistoryEntry(
+        event_id="e1",
+        service="intake",
+        type="onestop.intake.case.registered.v2",
+        time=datetime(2026, 11, 21, 15, 1, 6, 963000, tzinfo=UTC),
+        actor=Actor("alice", "clerk", "window-3"),
+        correlation_id="c1",
+        causation_id=None,
+        data={"subject": "装修公司拖欠工资", "n": 1.5, "list": [1, None]},
+    )
+    fields = {
+        "event_id": "e1",
+        "service": "intake",
+        "type": entry.type,
+        "time": entry.time.isoformat(),
+        "actor": entry.actor.as_dict(),
+        "correlation_id": "c1",
+        "causation_id": None,
+        "data": entry.data,
+    }
+    assert offline_entry_hash("0" * 64, fields) == entry_hash("0" * 64, entry)
+
+
+@pytest.fixture
+def evidence(centre, tmp_path):  # noqa: F811
+    signer = Signer(Ed25519PrivateKey.generate())
+    checkpoints = Checkpoints(centre.followup, tmp_path / "checkpoints", signer)
+    centre.followup.checkpoints = checkpoints
+    centre.followup.attachment_limit = 1024
+    return centre, checkpoints, signer
+
+
+def attach(
+    centre, data, name="协议书.pdf", kind="agreement", content_type="application/pdf", **extra
+):  # noqa: F811
+    return centre.clients["followup"].post(
+        f"/v1/cases/{centre.case_id}/attachments",
+        files={"file": (name, data, content_type)},
+        data={"kind": kind, **extra},
+        headers=auth("handler", LEAD, user="li"),
+    )
+
+
+def attachments(centre):  # noqa: F811
+    answer = centre.clients["followup"].get(
+        f"/v1/cases/{centre.case_id}/attachments", headers=auth("supervisor")
+    )
+    return answer.json()["attachments"]
+
+
+def test_an_attachment_is_stored_by_its_hash_recorded_in_the_chain_and_checked_on_reading(
+    evidence,
+):
+    centre, _, _ = evidence
+    added = attach(centre, PDF, description="调解协议（双方签字）")
+    assert added.status_code == 201, added.text
+    digest = hashlib.sha256(PDF).hexdigest()
+    assert added.json()["attachment"]["sha256"] == digest
+    centre.settle()  # follow-up hears its own event: the chain covers the hash
+    history = (
+        centre.clients["followup"]
+        .get(f"/v1/cases/{centre.case_id}/history", headers=auth("auditor"))
+        .json()
+    )
+    [entry] = [e for e in history["events"] if e["type"].endswith("attachment-added.v1")]
+    assert entry["data"]["sha256"] == digest and history["integrity"]["verified"]
+
+    url = f"/v1/cases/{centre.case_id}/attachments/{digest}"
+    got = centre.clients["followup"].get(url, headers=auth("supervisor"))
+    assert got.status_code == 200 and got.content == PDF
+    assert got.headers["content-type"] == "application/pdf"
+    # an auditor sees what it is and its hash, but opens no petitioner's papers
+    assert centre.clients["followup"].get(url, headers=auth("auditor")).status_code == 403
+
+    centre.followup.blobs.blobs[digest] = PDF.replace(b"1.4", b"1.5")  # altered on disk
+    damaged = centre.clients["followup"].get(url, headers=auth("supervisor"))
+    assert damaged.status_code == 500
+    assert damaged.json()["type"].endswith("attachment-damaged") and digest in damaged.text
+
+
+@pytest.mark.parametrize(
+    ("upload", "status", "field"),
+    [
+        ({"data": b"x" * 2048}, 422, "file"),
+        ({"data": b"PK\x03\x04zipzipzip", "content_type": "application/zip"}, 422, "file"),
+        ({"data": PDF, "content_type": "image/png", "name": "photo.png"}, 422, "file.content_type"),
+        (
+            {"data": PNG, "name": "../../etc/passwd", "content_type": "image/png"},
+            422,
+            "file.filename",
+        ),
+        ({"data": PDF, "description": "签字\x00"}, 422, "description"),
+        ({"data": PDF, "kind": "identity-document"}, 422, "petitioner_id"),
+        ({"data": PDF, "petitioner_id": "someone-else"}, 422, "petitioner_id"),
+        ({"data": b""}, 422, "file"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_the_field_and_nothing_is_recorded(
+    evidence, upload, status, field
+):
+    centre, _, _ = evidence
+    data = upload.pop("data")
+    extra = {k: v for k, v in upload.items() if k in ("description", "petitioner_id")}
+    answer = attach(
+        centre,
+        data,
+        name=upload.get("name", "协议书.pdf"),
+        kind=upload.get("kind", "agreement"),
+        content_type=upload.get("content_type", "application/pdf"),
+        **extra,
+    )
+    assert answer.status_code == status, answer.text
+    assert field in {e["field"] for e in answer.json().get("errors", [])}, answer.text
+    assert attachments(centre) == []
+    assert centre.followup.blobs.blobs == {}
+
+
+def test_a_nul_in_a_raw_multipart_name_is_refused(evidence):
+    """Clients escape control characters in a file's name; a hostile one sends them raw."""
+    centre, _, _ = evidence
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="kind"\r\n\r\nphoto\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\x00b.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + PNG + b"\r\n--b--\r\n"
+    )
+    answer = centre.clients["followup"].post(
+        f"/v1/cases/{centre.case_id}/attachments",
+        content=body,
+        headers={
+            **auth("handler", LEAD, user="li"),
+            "content-type": "multipart/form-data; boundary=b",
+        },
+    )
+    assert answer.status_code == 422, answer.text
+    assert "file.filename" in {e["field"] for e in answer.json()["errors"]}
+    assert attachments(centre) == []
+
+
+def test_a_body_over_the_upload_limit_is_a_413_naming_the_file(evidence):
+    centre, _, _ = evidence
+    big = b"%PDF-" + b"0" * (SETTINGS.attachment_max_bytes + 100 * 1024)
+    answer = attach(centre, big)
+    assert answer.status_code == 413 and answer.json()["errors"][0]["field"] == "file"
+    assert attachments(centre) == []
+
+
+def export(centre, role="auditor"):  # noqa: F811
+    answer = centre.clients["followup"].get(
+        f"/v1/cases/{centre.case_id}/dossier", headers=auth(role)
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
+def test_a_dossier_verifies_offline_and_a_one_byte_change_fails_naming_where(
+    evidence, tmp_path, capsys
+):
+    centre, checkpoints, signer = evidence
+    assert attach(centre, PDF).status_code == 201
+    centre.settle()
+    signed = checkpoints.sign_if_changed()
+    assert signed is not None and signed["checkpoint"]["cases"] == 1
+    raw = export(centre)
+    dossier = json.loads(raw)
+    assert dossier["checkpoint"]["leaf"]["entries"] == len(dossier["entries"])
+    assert {c["kind"] for c in dossier["clocks"]} and dossier["attachments"][0]["sha256"]
+
+    check = verify_dossier(raw, signer.fingerprint)
+    assert check.verified, check.failures
+    path = tmp_path / "dossier.json"
+    path.write_bytes(raw)
+    assert cli(["verify", str(path), "--fingerprint", signer.fingerprint]) == 0
+    assert "VERIFIED" in capsys.readouterr().out
+
+    # one byte of the third entry's data
+    third = dossier["entries"][2]
+    text = json.dumps(third["data"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    at = raw.index(text.encode()) + 5
+    changed = raw[:at] + bytes([raw[at] ^ 0x01]) + raw[at + 1 :]
+    failures = verify_dossier(changed, signer.fingerprint).failures
+    assert any(f.startswith("entry 3 (") and "altered" in f for f in failures), failures
+    path.write_bytes(changed)
+    assert cli(["verify", str(path)]) == 1
+    assert "FAILED: entry 3 (" in capsys.readouterr().out
+
+    # one byte of a clock
+    due = dossier["clocks"][0]["due_at"].encode()
+    at = raw.index(due) + len(due) - 8
+    clock = raw[:at] + (b"8" if raw[at : at + 1] != b"8" else b"7") + raw[at + 1 :]
+    failures = verify_dossier(clock, signer.fingerprint).failures
+    assert any(f.startswith("clocks.0:") for f in failures), failures
+
+    # a byte that breaks the JSON
+    broken = raw[:10] + b"\x00" + raw[11:]
+    [failure] = verify_dossier(broken).failures
+    assert "line 1 column 11" in failure
+
+    # a key other than the published one
+    assert verify_dossier(raw, "sha256:" + "0" * 64).failures
+
+
+def test_a_chain_rewritten_and_recomputed_fails_against_the_checkpoint(evidence):
+    centre, checkpoints, signer = evidence
+    checkpoints.sign_if_changed()
+    history = centre.followup.load(
+        __import__("services.followup.domain", fromlist=["history_id"]).history_id(
+            __import__("uuid").UUID(centre.case_id)
+        )
+    )
+    # rewrite the first entry and recompute every hash after it, as someone with the
+    # database could: the chain holds together, the checkpoint does not
+    from dataclasses import replace
+
+    from services.followup.domain import ChainLink
+
+    previous = "0" * 64
+    rewritten = []
+    for i, link in enumerate(history.entries):
+        entry = (
+            replace(link.entry, data={**link.entry.data, "subject": "改写"})
+            if i == 0
+            else link.entry
+        )
+        digest = entry_hash(previous, entry)
+        rewritten.append(ChainLink(entry, previous, digest))
+        previous = digest
+    history.entries[:] = rewritten
+    assert history.verify().verified
+
+    from services.followup.checkpoints import chain_problem
+
+    leaf = next(leaf for leaf in checkpoints.latest()["leaves"] if leaf[0] == centre.case_id)
+    problem = chain_problem(rewritten, leaf[1], leaf[2])
+    assert problem is not None and "rewritten" in problem[0]
+
+
+def test_the_public_key_is_published_without_a_token(evidence):
+    centre, _, signer = evidence
+    key = centre.clients["followup"].get("/v1/evidence/public-key").json()
+    assert key["fingerprint"] == signer.fingerprint and "BEGIN PUBLIC KEY" in key["pem"]
+    assert base64.b64decode(signer.sign({"a": 1}))
+
+
+def test_a_dossier_renders_as_a_pdf_in_chinese(evidence):
+    centre, checkpoints, _ = evidence
+    checkpoints.sign_if_changed()
+    answer = centre.clients["followup"].get(
+        f"/v1/cases/{centre.case_id}/dossier?format=pdf", headers=auth("auditor")
+    )
+    assert answer.status_code == 200 and answer.content.startswith(b"%PDF-")
+    assert answer.headers["content-type"] == "application/pdf"
