@@ -169,9 +169,10 @@ def page(dossier: dict[str, Any]) -> str:
         )
         for o in dossier["outcomes"]:
             form = "处理意见" if o.get("form") == "opinion" else "调解/和解协议"
+            opinion = OPINION.get(o.get("opinion") or "", o.get("opinion") or "—")
             parts.append(
                 f"<tr><td>{_e(o.get('round'))}</td><td>{form}</td>"
-                f"<td>{_e(OPINION.get(o.get('opinion') or '', o.get('opinion') or '—'))}</td><td>{_e(o.get('summary'))}</td>"
+                f"<td>{_e(opinion)}</td><td>{_e(o.get('summary'))}</td>"
                 f"<td>{_time(o.get('at') or o.get('recorded_at'))}</td></tr>"
             )
         parts.append("</table>")

@@ -10,8 +10,8 @@ from datetime import date
 from typing import Any
 
 from services.followup.domain import CaseHistory, Deadline, HolidayCalendar
-from services.followup.domain.vocabulary import AttachmentKind
 from services.followup.domain import FollowUpCase as C
+from services.followup.domain.vocabulary import AttachmentKind
 from services.followup.policy import STANDARD
 from shared.messages import (
     AttachmentAdded,

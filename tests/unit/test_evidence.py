@@ -25,7 +25,7 @@ from shared.evidence import (
     verify_dossier,
 )
 from shared.evidence import entry_hash as offline_entry_hash
-from tests.unit.test_policy_matrix import LEAD, SETTINGS, auth, centre  # noqa: F401 — the fixture
+from tests.unit.test_policy_matrix import LEAD, SETTINGS, auth, centre
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
@@ -67,7 +67,7 @@ def test_the_offline_hash_of_an_entry_is_the_one_the_history_chains():
 
 
 @pytest.fixture
-def evidence(centre, tmp_path):  # noqa: F811
+def evidence(hub, tmp_path):
     signer = Signer(Ed25519PrivateKey.generate())
     checkpoints = Checkpoints(centre.followup, tmp_path / "checkpoints", signer)
     centre.followup.checkpoints = checkpoints
@@ -75,20 +75,18 @@ def evidence(centre, tmp_path):  # noqa: F811
     return centre, checkpoints, signer
 
 
-def attach(
-    centre, data, name="协议书.pdf", kind="agreement", content_type="application/pdf", **extra
-):  # noqa: F811
-    return centre.clients["followup"].post(
-        f"/v1/cases/{centre.case_id}/attachments",
+def attach(hub, data, name="协议书.pdf", kind="agreement", content_type="application/pdf", **extra):
+    return hub.clients["followup"].post(
+        f"/v1/cases/{hub.case_id}/attachments",
         files={"file": (name, data, content_type)},
         data={"kind": kind, **extra},
         headers=auth("handler", LEAD, user="li"),
     )
 
 
-def attachments(centre):  # noqa: F811
-    answer = centre.clients["followup"].get(
-        f"/v1/cases/{centre.case_id}/attachments", headers=auth("supervisor")
+def attachments(hub):
+    answer = hub.clients["followup"].get(
+        f"/v1/cases/{hub.case_id}/attachments", headers=auth("supervisor")
     )
     return answer.json()["attachments"]
 
@@ -96,29 +94,29 @@ def attachments(centre):  # noqa: F811
 def test_an_attachment_is_stored_by_its_hash_recorded_in_the_chain_and_checked_on_reading(
     evidence,
 ):
-    centre, _, _ = evidence
-    added = attach(centre, PDF, description="调解协议（双方签字）")
+    hub, _, _ = evidence
+    added = attach(hub, PDF, description="调解协议（双方签字）")
     assert added.status_code == 201, added.text
     digest = hashlib.sha256(PDF).hexdigest()
     assert added.json()["attachment"]["sha256"] == digest
-    centre.settle()  # follow-up hears its own event: the chain covers the hash
+    hub.settle()  # follow-up hears its own event: the chain covers the hash
     history = (
-        centre.clients["followup"]
-        .get(f"/v1/cases/{centre.case_id}/history", headers=auth("auditor"))
+        hub.clients["followup"]
+        .get(f"/v1/cases/{hub.case_id}/history", headers=auth("auditor"))
         .json()
     )
     [entry] = [e for e in history["events"] if e["type"].endswith("attachment-added.v1")]
     assert entry["data"]["sha256"] == digest and history["integrity"]["verified"]
 
-    url = f"/v1/cases/{centre.case_id}/attachments/{digest}"
-    got = centre.clients["followup"].get(url, headers=auth("supervisor"))
+    url = f"/v1/cases/{hub.case_id}/attachments/{digest}"
+    got = hub.clients["followup"].get(url, headers=auth("supervisor"))
     assert got.status_code == 200 and got.content == PDF
     assert got.headers["content-type"] == "application/pdf"
     # an auditor sees what it is and its hash, but opens no petitioner's papers
-    assert centre.clients["followup"].get(url, headers=auth("auditor")).status_code == 403
+    assert hub.clients["followup"].get(url, headers=auth("auditor")).status_code == 403
 
-    centre.followup.blobs.blobs[digest] = PDF.replace(b"1.4", b"1.5")  # altered on disk
-    damaged = centre.clients["followup"].get(url, headers=auth("supervisor"))
+    hub.followup.blobs.blobs[digest] = PDF.replace(b"1.4", b"1.5")  # altered on disk
+    damaged = hub.clients["followup"].get(url, headers=auth("supervisor"))
     assert damaged.status_code == 500
     assert damaged.json()["type"].endswith("attachment-damaged") and digest in damaged.text
 
@@ -143,11 +141,11 @@ def test_an_attachment_is_stored_by_its_hash_recorded_in_the_chain_and_checked_o
 def test_a_bad_file_is_refused_naming_the_field_and_nothing_is_recorded(
     evidence, upload, status, field
 ):
-    centre, _, _ = evidence
+    hub, _, _ = evidence
     data = upload.pop("data")
     extra = {k: v for k, v in upload.items() if k in ("description", "petitioner_id")}
     answer = attach(
-        centre,
+        hub,
         data,
         name=upload.get("name", "协议书.pdf"),
         kind=upload.get("kind", "agreement"),
@@ -156,20 +154,20 @@ def test_a_bad_file_is_refused_naming_the_field_and_nothing_is_recorded(
     )
     assert answer.status_code == status, answer.text
     assert field in {e["field"] for e in answer.json().get("errors", [])}, answer.text
-    assert attachments(centre) == []
-    assert centre.followup.blobs.blobs == {}
+    assert attachments(hub) == []
+    assert hub.followup.blobs.blobs == {}
 
 
 def test_a_nul_in_a_raw_multipart_name_is_refused(evidence):
     """Clients escape control characters in a file's name; a hostile one sends them raw."""
-    centre, _, _ = evidence
+    hub, _, _ = evidence
     body = (
         b'--b\r\nContent-Disposition: form-data; name="kind"\r\n\r\nphoto\r\n'
         b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\x00b.png"\r\n'
         b"Content-Type: image/png\r\n\r\n" + PNG + b"\r\n--b--\r\n"
     )
-    answer = centre.clients["followup"].post(
-        f"/v1/cases/{centre.case_id}/attachments",
+    answer = hub.clients["followup"].post(
+        f"/v1/cases/{hub.case_id}/attachments",
         content=body,
         headers={
             **auth("handler", LEAD, user="li"),
@@ -178,21 +176,19 @@ def test_a_nul_in_a_raw_multipart_name_is_refused(evidence):
     )
     assert answer.status_code == 422, answer.text
     assert "file.filename" in {e["field"] for e in answer.json()["errors"]}
-    assert attachments(centre) == []
+    assert attachments(hub) == []
 
 
 def test_a_body_over_the_upload_limit_is_a_413_naming_the_file(evidence):
-    centre, _, _ = evidence
+    hub, _, _ = evidence
     big = b"%PDF-" + b"0" * (SETTINGS.attachment_max_bytes + 100 * 1024)
-    answer = attach(centre, big)
+    answer = attach(hub, big)
     assert answer.status_code == 413 and answer.json()["errors"][0]["field"] == "file"
-    assert attachments(centre) == []
+    assert attachments(hub) == []
 
 
-def export(centre, role="auditor"):  # noqa: F811
-    answer = centre.clients["followup"].get(
-        f"/v1/cases/{centre.case_id}/dossier", headers=auth(role)
-    )
+def export(hub, role="auditor"):
+    answer = hub.clients["followup"].get(f"/v1/cases/{hub.case_id}/dossier", headers=auth(role))
     assert answer.status_code == 200, answer.text
     return answer.content
 
@@ -200,12 +196,12 @@ def export(centre, role="auditor"):  # noqa: F811
 def test_a_dossier_verifies_offline_and_a_one_byte_change_fails_naming_where(
     evidence, tmp_path, capsys
 ):
-    centre, checkpoints, signer = evidence
-    assert attach(centre, PDF).status_code == 201
-    centre.settle()
+    hub, checkpoints, signer = evidence
+    assert attach(hub, PDF).status_code == 201
+    hub.settle()
     signed = checkpoints.sign_if_changed()
     assert signed is not None and signed["checkpoint"]["cases"] == 1
-    raw = export(centre)
+    raw = export(hub)
     dossier = json.loads(raw)
     assert dossier["checkpoint"]["leaf"]["entries"] == len(dossier["entries"])
     assert {c["kind"] for c in dossier["clocks"]} and dossier["attachments"][0]["sha256"]
@@ -245,11 +241,11 @@ def test_a_dossier_verifies_offline_and_a_one_byte_change_fails_naming_where(
 
 
 def test_a_chain_rewritten_and_recomputed_fails_against_the_checkpoint(evidence):
-    centre, checkpoints, signer = evidence
+    hub, checkpoints, _ = evidence
     checkpoints.sign_if_changed()
-    history = centre.followup.load(
+    history = hub.followup.load(
         __import__("services.followup.domain", fromlist=["history_id"]).history_id(
-            __import__("uuid").UUID(centre.case_id)
+            __import__("uuid").UUID(hub.case_id)
         )
     )
     # rewrite the first entry and recompute every hash after it, as someone with the
@@ -274,23 +270,23 @@ def test_a_chain_rewritten_and_recomputed_fails_against_the_checkpoint(evidence)
 
     from services.followup.checkpoints import chain_problem
 
-    leaf = next(leaf for leaf in checkpoints.latest()["leaves"] if leaf[0] == centre.case_id)
+    leaf = next(leaf for leaf in checkpoints.latest()["leaves"] if leaf[0] == hub.case_id)
     problem = chain_problem(rewritten, leaf[1], leaf[2])
     assert problem is not None and "rewritten" in problem[0]
 
 
 def test_the_public_key_is_published_without_a_token(evidence):
-    centre, _, signer = evidence
-    key = centre.clients["followup"].get("/v1/evidence/public-key").json()
+    hub, _, signer = evidence
+    key = hub.clients["followup"].get("/v1/evidence/public-key").json()
     assert key["fingerprint"] == signer.fingerprint and "BEGIN PUBLIC KEY" in key["pem"]
     assert base64.b64decode(signer.sign({"a": 1}))
 
 
 def test_a_dossier_renders_as_a_pdf_in_chinese(evidence):
-    centre, checkpoints, _ = evidence
+    hub, checkpoints, _ = evidence
     checkpoints.sign_if_changed()
-    answer = centre.clients["followup"].get(
-        f"/v1/cases/{centre.case_id}/dossier?format=pdf", headers=auth("auditor")
+    answer = hub.clients["followup"].get(
+        f"/v1/cases/{hub.case_id}/dossier?format=pdf", headers=auth("auditor")
     )
     assert answer.status_code == 200 and answer.content.startswith(b"%PDF-")
     assert answer.headers["content-type"] == "application/pdf"
