@@ -25,7 +25,7 @@ from shared.evidence import (
     verify_dossier,
 )
 from shared.evidence import entry_hash as offline_entry_hash
-from tests.unit.test_policy_matrix import LEAD, SETTINGS, auth, centre
+from tests.unit.test_policy_matrix import LEAD, SETTINGS, auth, centre  # noqa: F401
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
@@ -67,7 +67,7 @@ def test_the_offline_hash_of_an_entry_is_the_one_the_history_chains():
 
 
 @pytest.fixture
-def evidence(hub, tmp_path):
+def evidence(centre, tmp_path):  # noqa: F811 — the fixture imported above
     signer = Signer(Ed25519PrivateKey.generate())
     checkpoints = Checkpoints(centre.followup, tmp_path / "checkpoints", signer)
     centre.followup.checkpoints = checkpoints
