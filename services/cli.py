@@ -285,7 +285,8 @@ def _reencrypt(settings: Settings) -> int:
     """Every stored event of intake (the one service that seals personal data) read with the
     keyring and, if an older key sealed it, written again under the newest; in batches, each
     its own transaction, safe while the services run (a stored event's body is all that
-    changes, and it decrypts to the same bytes)."""
+    changes, and it decrypts to the same bytes). Then each petitioner's own key, wrapped by
+    the keyring, is wrapped again under the newest."""
     from eventsourcing.utils import Environment
 
     from shared.cipher import FastAESCipher
@@ -317,8 +318,12 @@ def _reencrypt(settings: Settings) -> int:
             seen += len(rows)
             last = rows[-1][0]
             print(f"\r{seen} events read, {rewritten} sealed again", end="", file=sys.stderr)
+    from services.intake.erasure import PostgresPersonKeys
+
+    rewrapped, keys = PostgresPersonKeys(settings, cipher).rewrap()
     print(
         f"\n{table}: {rewritten} of {seen} events now sealed with key {cipher.current}; "
+        f"intake.person_keys: {rewrapped} of {keys} petitioners' keys wrapped again with it; "
         "keys older than it can be dropped from ONESTOP_DATA_KEYS",
         file=sys.stderr,
     )

@@ -10,6 +10,7 @@ from uuid import UUID
 from services.intake.domain import (
     AcceptanceDecision,
     DuplicateDecision,
+    ErasureBasis,
     ExternalReference,
     GroupPetition,
     Whereabouts,
@@ -112,3 +113,12 @@ class IssueApiKey:
 @dataclass(frozen=True)
 class RevokeApiKey:
     name: str
+
+
+@dataclass(frozen=True)
+class ErasePetitioner:
+    """Erase a petitioner's personal data, on this basis, answering this request."""
+
+    petitioner_id: UUID
+    basis: ErasureBasis
+    reference: str | None = None
