@@ -428,6 +428,7 @@ class IntakeApplication(TrackedApplication):
             trace=trace,
             case_id=case_id,
             lookup_code_hash=code_hash(self.case_code(case_id)),
+            media_url=command.media_url,
         )
         petitioners = [entry for _, entry in people if entry is not None]
         for person in petitioners:

@@ -50,6 +50,8 @@ class RegisterCase:
     idempotency_key: str | None = None
     duplicate_decision: DuplicateDecision | None = None
     fingerprint: str | None = None
+    media_url: str | None = None
+    """A link to a photo or video of the matter (Open311), checked by `check_media_url`."""
 
 
 @dataclass(frozen=True)

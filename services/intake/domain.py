@@ -391,6 +391,23 @@ class Progress:
 
 # --- the rules of the door -----------------------------------------------------------------
 
+MAX_MEDIA_URL = 2000
+
+
+def check_media_url(raw: str | None, field: str = "media_url") -> str | None:
+    """A link to a photo or video of the matter, as Open311 senders give one: an http(s)
+    address with a host, on one line; kept as given, never fetched (whatever it points to
+    stays the sender's)."""
+    url = (raw or "").strip()
+    if not url:
+        return None
+    if len(url) > MAX_MEDIA_URL or not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
+        raise InvalidCase(
+            f"a media URL is an http or https address of at most {MAX_MEDIA_URL} characters",
+            field=field,
+        )
+    return url
+
 
 def first_visit_owner(received_by: Actor) -> str:
     """首访责任制 (first-visit responsibility): whoever first receives a matter owns it — the
@@ -443,7 +460,7 @@ class Case(Aggregate):
     its legal class, acceptance decision, repeats and the progress the petitioner is told."""
 
     class Registered(AttributedCreation):
-        class_version = 5
+        class_version = 6
 
         @staticmethod
         def upcast_v1_v2(state: StoredState) -> None:
@@ -489,6 +506,12 @@ class Case(Aggregate):
                     review.get("new_facts"),
                 )
 
+        @staticmethod
+        def upcast_v5_v6(state: StoredState) -> None:
+            """Version 6 keeps the link to a photo or video the sender filed with it
+            (Open311's `media_url`)."""
+            state["media_url"] = None
+
         channel: Channel
         petitioners: tuple[CasePetitioner, ...]
         group: GroupPetition | None
@@ -503,8 +526,10 @@ class Case(Aggregate):
         duplicate_review: DuplicateReview | None
         first_receiver: str
         lookup_code_hash: str | None
+        media_url: str | None
 
         def apply(self, case: Case) -> None:
+            case.media_url = self.media_url
             case.channel = self.channel
             case.petitioners = tuple(self.petitioners)
             case.group = self.group
@@ -631,6 +656,7 @@ class Case(Aggregate):
     duplicate_review: DuplicateReview | None
     first_receiver: str
     registered_by: Actor
+    media_url: str | None
     """All of the above as registered (`Registered.apply`)."""
 
     def __init__(self) -> None:
@@ -667,6 +693,7 @@ class Case(Aggregate):
         duplicate_review: DuplicateReview | None = None,
         case_id: UUID | None = None,
         lookup_code_hash: str | None = None,
+        media_url: str | None = None,
     ) -> Case:
         """Register a submission from any channel; whoever registers it owns it
         (`first_visit_owner`).
@@ -692,6 +719,7 @@ class Case(Aggregate):
             duplicate_review=duplicate_review,
             first_receiver=first_visit_owner(actor),
             lookup_code_hash=lookup_code_hash,
+            media_url=media_url,
             **attribution(actor, trace),
         )
 
