@@ -582,13 +582,13 @@ class CalendarPublished(Contract):
 
 
 class AttachmentAdded(Contract):
-    """A file was attached to the case: its SHA-256 (the case's hash chain covers it), name,
-    type and size. The bytes stay in follow-up's attachment store."""
+    """A file was attached to the case: its SHA-256 (the case's hash chain covers it), what
+    it is, its type and size — not its name, which may be personal. The bytes stay in
+    follow-up's attachment store."""
 
     TYPE = "onestop.followup.case.attachment-added.v1"
     case_id: str
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    name: str
     media_type: str
     size: int = Field(ge=1)
     kind: Literal["letter", "identity-document", "agreement", "commitment", "photo", "other"]

@@ -312,7 +312,6 @@ def _attachment(event: C.AttachmentAdded) -> Contract:
     return AttachmentAdded(
         case_id=case_of(event),
         sha256=event.sha256,
-        name=event.name,
         media_type=event.media_type,
         size=event.size,
         kind=AttachmentKind(event.kind).value,  # type: ignore[arg-type]

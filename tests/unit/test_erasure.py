@@ -104,6 +104,7 @@ def test_personal_data_is_stored_sealed_and_an_erased_petitioner_is_gone_from_ev
     )
     assert gone.status_code == 410
     assert any(e["data"].get("sha256") == digest for e in history["events"])
+    assert "身份证" not in str(history)  # a petitioner's file is kept by its kind, not its name
 
 
 def test_an_erasure_is_refused_naming_the_field_when_it_lacks_its_ground(centre):  # noqa: F811

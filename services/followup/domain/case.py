@@ -993,7 +993,7 @@ class FollowUpCase(CaseClocks):
     ) -> None:
         """Attach a file already stored under its hash, at any time (a letter at the door, an
         agreement at the outcome, a photo of the repair after close-out)."""
-        name = self.check_attachment(name, kind, petitioner_id, actor)
+        name = self.check_attachment(name, kind, petitioner_id, actor, media_type)
         self.trigger_event(
             self.AttachmentAdded,
             sha256=sha256,
@@ -1008,11 +1008,18 @@ class FollowUpCase(CaseClocks):
         )
 
     def check_attachment(
-        self, name: str, kind: AttachmentKind, petitioner_id: str | None, actor: Actor
+        self,
+        name: str,
+        kind: AttachmentKind,
+        petitioner_id: str | None,
+        actor: Actor,
+        media_type: str = "",
     ) -> str:
         """A handler attaches for the lead department; the file has a plain name; a
         petitioner it names is one of the case's, not erased; an identity document names
-        whose it is. Returns the name as it is kept."""
+        whose it is. Returns the name as it is kept: a petitioner's file is kept by its kind
+        (`identity-document.jpg`), since its own name is often theirs, and a store of
+        events is no place for what must be erased."""
         self.check_lead_department(actor, "attaches files")
         name = check_attachment_name(name)
         if petitioner_id is not None and petitioner_id not in self.petitioner_ids:
@@ -1024,6 +1031,9 @@ class FollowUpCase(CaseClocks):
             )
         if petitioner_id is not None and petitioner_id in self.erased_petitioners:
             raise FollowUpRefused("this petitioner's data was erased", field="petitioner_id")
+        if petitioner_id is not None:
+            extension = media_type.rsplit("/", 1)[-1].replace("plain", "txt").replace("jpeg", "jpg")
+            return f"{kind.value}.{extension}"
         return name
 
     def attachment(self, sha256: str) -> Attachment | None:
