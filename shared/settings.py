@@ -135,6 +135,12 @@ class Settings(BaseSettings):
         description="Where follow-up writes its signed checkpoints for auditors to archive "
         "(default: <run dir>/checkpoints).",
     )
+    checkpoint_leaves_kept: int = Field(
+        default=48,
+        ge=1,
+        description="For how many of the latest checkpoints every case's leaf is kept "
+        "(the signed checkpoints themselves are kept for good).",
+    )
     attachment_store: Literal["file", "s3"] = Field(
         default="file",
         description="Where attachments' bytes live: the filesystem (attachment_dir), or an "

@@ -51,6 +51,7 @@ def build_runtime(settings: Settings) -> Runtime:
         publisher=publisher,
         lock=advisory_lock(settings),
         clock=app.clock,
+        leaves_kept=settings.checkpoint_leaves_kept,
     )
     app.use_evidence(blob_store(settings), settings.attachment_max_bytes, checkpoints)
     relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)

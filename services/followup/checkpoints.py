@@ -4,10 +4,11 @@ Every `checkpoint_seconds` the holder of a PostgreSQL advisory lock brings the h
 case histories up to date from follow-up's log, and if anything changed since the last
 checkpoint signs a new one (`shared.evidence`): the Merkle root over every case's
 (entries, head hash), the time, the log position it covers, how many cases, and the digest
-of the checkpoint before it. Each is written to `<checkpoint_dir>/<sequence>.json` with its
-leaves (so an auditor who archives the files can check every case, not only those they hold
-a dossier of) and published to the topic `<prefix>.followup.checkpoints`, where the
-services' ACLs let only follow-up write.
+of the checkpoint before it. Each is written to `<checkpoint_dir>/<sequence>.json`, kept for
+good, with its leaves in `leaves/<sequence>.json` (so an auditor who archives the files can
+check every case, not only those they hold a dossier of) for the latest `leaves_kept`; and
+published to the topic `<prefix>.followup.checkpoints`, where the services' ACLs let only
+follow-up write.
 
 `verify_store` reads every case's chain from the store again and compares it with a signed
 checkpoint: a chain that no longer ends, at the checkpointed length, in the signed head was
@@ -92,6 +93,7 @@ class Checkpoints:
         publisher: Publisher | None = None,
         lock: Callable[[], AbstractContextManager[bool]] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        leaves_kept: int = 48,
     ) -> None:
         self.app = app
         self.folder = folder
@@ -99,6 +101,7 @@ class Checkpoints:
         self.publisher = publisher
         self.lock = lock or _always
         self.clock = clock
+        self.leaves_kept = leaves_kept
         self.heads: dict[str, Leaf] = {}
         self.follower = LogFollower(app, CaseHistory, self._project)
         self._unpublished: list[dict[str, Any]] = []
@@ -153,15 +156,14 @@ class Checkpoints:
         return {"checkpoint": body, "signature": self.signer.sign(body)}
 
     def _write(self, signed: dict[str, Any], leaves: list[Leaf]) -> None:
-        """Atomically: an auditor copying the folder never sees half a checkpoint."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        document = {**signed, "leaves": [leaf.as_list() for leaf in leaves]}
-        path = self.folder / f"{signed['checkpoint']['sequence']:08d}.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(orjson.dumps(document))
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        temporary.replace(path)
+        """The signed checkpoint, kept for good, and its leaves, kept for the latest
+        `leaves_kept` checkpoints (every case's head, each time, would fill a disk)."""
+        name = f"{signed['checkpoint']['sequence']:08d}.json"
+        _atomically(self.folder / "leaves" / name, [leaf.as_list() for leaf in leaves])
+        _atomically(self.folder / name, signed)
+        kept = sorted((self.folder / "leaves").glob("*.json"))
+        for old in kept[: -self.leaves_kept]:
+            old.unlink(missing_ok=True)
 
     def _publish_pending(self) -> None:
         """What is signed reaches the topic too; a broker away now gets it next round."""
@@ -193,11 +195,17 @@ class Checkpoints:
         return sorted(int(p.stem) for p in self.folder.glob("*.json") if p.stem.isdigit())
 
     def load(self, sequence: int) -> dict[str, Any] | None:
-        path = self.folder / f"{sequence:08d}.json"
+        """A signed checkpoint, with its leaves while they are kept (`"leaves": null` once
+        they are not)."""
+        name = f"{sequence:08d}.json"
         try:
-            document: dict[str, Any] = orjson.loads(path.read_bytes())
+            document: dict[str, Any] = orjson.loads((self.folder / name).read_bytes())
         except FileNotFoundError:
             return None
+        try:
+            document["leaves"] = orjson.loads((self.folder / "leaves" / name).read_bytes())
+        except FileNotFoundError:
+            document["leaves"] = None
         return document
 
     def latest(self) -> dict[str, Any] | None:
@@ -209,28 +217,27 @@ class Checkpoints:
         return {"checkpoint": document["checkpoint"], "signature": document["signature"]}
 
     def proof_for(self, case_id: str) -> dict[str, Any] | None:
-        """The latest checkpoint that covers the case, with the case's leaf and its inclusion
-        proof — or None if no checkpoint covers it yet."""
-        for sequence in reversed(self.sequences()):
-            document = self.load(sequence)
-            if document is None:
-                continue
-            leaves = [Leaf(c, n, h) for c, n, h in document["leaves"]]
-            index = next((i for i, leaf in enumerate(leaves) if leaf.case_id == case_id), None)
-            if index is None:
-                continue
-            proof = inclusion_proof([leaf.hash() for leaf in leaves], index)
-            return {
-                **self.signed_part(document),
-                "leaf": {
-                    "index": index,
-                    "case_id": case_id,
-                    "entries": leaves[index].entries,
-                    "head": leaves[index].head,
-                },
-                "proof": [base64.b64encode(p).decode() for p in proof],
-            }
-        return None
+        """The latest checkpoint with the case's leaf and its inclusion proof — or None if
+        it does not cover the case yet (then none does: each covers every case with a
+        history)."""
+        document = self.latest()
+        if document is None or document["leaves"] is None:
+            return None
+        leaves = [Leaf(c, n, h) for c, n, h in document["leaves"]]
+        index = next((i for i, leaf in enumerate(leaves) if leaf.case_id == case_id), None)
+        if index is None:
+            return None
+        proof = inclusion_proof([leaf.hash() for leaf in leaves], index)
+        return {
+            **self.signed_part(document),
+            "leaf": {
+                "index": index,
+                "case_id": case_id,
+                "entries": leaves[index].entries,
+                "head": leaves[index].head,
+            },
+            "proof": [base64.b64encode(p).decode() for p in proof],
+        }
 
     def authentic(self, document: dict[str, Any]) -> bool:
         """Signed by this service's key, and its leaves are the ones the root covers."""
@@ -238,7 +245,7 @@ class Checkpoints:
             self.signer.public_pem, document["checkpoint"], document["signature"]
         ):
             return False
-        leaves = [Leaf(c, n, h) for c, n, h in document.get("leaves", [])]
+        leaves = [Leaf(c, n, h) for c, n, h in document.get("leaves") or []]
         return merkle_root([leaf.hash() for leaf in leaves]).hex() == document["checkpoint"]["root"]
 
     # --- checking the store against a checkpoint ---------------------------------------------
@@ -249,9 +256,14 @@ class Checkpoints:
         known = self.sequences()
         number = sequence if sequence is not None else (known[-1] if known else None)
         document = self.load(number) if number is not None else None
-        if document is None:
+        if document is None or number is None:
             return StoreVerification(None, None)
         result = StoreVerification(number, document["checkpoint"]["signed_at"])
+        if document["leaves"] is None:
+            result.discrepancies.append(
+                Discrepancy("*", f"the leaves of checkpoint {number} are no longer kept here")
+            )
+            return result
         if not self.authentic(document):
             result.discrepancies.append(
                 Discrepancy("*", f"checkpoint {number} is not signed by this service's key")
@@ -259,10 +271,38 @@ class Checkpoints:
             return result
         for case_id, entries, head in document["leaves"]:
             result.cases_checked += 1
-            problem = chain_problem(self._fresh_chain(case_id), entries, head)
+            chain = self._fresh_chain(case_id)
+            problem = chain_problem(chain, entries, head)
             if problem is not None:
-                result.discrepancies.append(Discrepancy(case_id, *problem))
+                found = Discrepancy(case_id, *problem)
+                if found.entry is None:
+                    found = self._narrowed(found, chain, number, entries)
+                result.discrepancies.append(found)
         return result
+
+    def _narrowed(
+        self, found: Discrepancy, chain: list[ChainLink], sequence: int, entries: int
+    ) -> Discrepancy:
+        """A chain rewritten and recomputed: the earlier checkpoints whose leaves are kept
+        say after which entry it still ends as signed, so the rewritten one lies between."""
+        for earlier in reversed([s for s in self.sequences() if s < sequence]):
+            document = self.load(earlier)
+            if document is None or document["leaves"] is None:
+                break
+            leaf = next((x for x in document["leaves"] if x[0] == found.case_id), None)
+            if leaf is None:
+                break
+            if leaf[1] <= len(chain) and chain[leaf[1] - 1].hash == leaf[2]:
+                if leaf[1] == entries:
+                    break
+                return Discrepancy(
+                    found.case_id,
+                    f"an entry among {leaf[1] + 1}–{entries} was rewritten and the chain "
+                    f"recomputed: entries 1–{leaf[1]} still end as checkpoint {earlier} "
+                    f"signed, 1–{entries} no longer as checkpoint {sequence} did",
+                    leaf[1] + 1,
+                )
+        return found
 
     def _fresh_chain(self, case_id: str) -> list[ChainLink]:
         """The chain as the stored events make it now, never from a cache."""
@@ -302,6 +342,17 @@ def chain_problem(chain: list[ChainLink], entries: int, head: str) -> tuple[str,
             None,
         )
     return None
+
+
+def _atomically(path: Path, value: Any) -> None:
+    """Written in full or not at all: an auditor copying the folder never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "wb") as file:
+        file.write(orjson.dumps(value))
+        file.flush()
+        os.fsync(file.fileno())
+    temporary.replace(path)
 
 
 @contextmanager

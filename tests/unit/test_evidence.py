@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 from datetime import UTC, datetime
+from uuid import UUID
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -240,39 +241,56 @@ def test_a_dossier_verifies_offline_and_a_one_byte_change_fails_naming_where(
     assert verify_dossier(raw, "sha256:" + "0" * 64).failures
 
 
-def test_a_chain_rewritten_and_recomputed_fails_against_the_checkpoint(evidence):
-    hub, checkpoints, _ = evidence
-    checkpoints.sign_if_changed()
-    history = hub.followup.load(
-        __import__("services.followup.domain", fromlist=["history_id"]).history_id(
-            __import__("uuid").UUID(hub.case_id)
-        )
-    )
-    # rewrite the first entry and recompute every hash after it, as someone with the
-    # database could: the chain holds together, the checkpoint does not
+def rewrite_and_recompute(app, case_id: str, position: int) -> None:
+    """What someone with the database could do: change one entry of a case's history in
+    the stored events and recompute every hash after it, so the chain holds together."""
     from dataclasses import replace
 
-    from services.followup.domain import ChainLink
+    from eventsourcing.persistence import StoredEvent
 
+    from services.followup.domain import history_id
+
+    stored = app.recorder._stored_events
     previous = "0" * 64
-    rewritten = []
-    for i, link in enumerate(history.entries):
-        entry = (
-            replace(link.entry, data={**link.entry.data, "subject": "改写"})
-            if i == 0
-            else link.entry
-        )
+    for i, old in enumerate(stored):
+        if old.originator_id != history_id(UUID(case_id)):
+            continue
+        event = app.mapper.to_domain_event(old)
+        if not hasattr(event, "entry"):
+            continue
+        entry = event.entry
+        if old.originator_version - 1 == position:  # version 1 started the history
+            entry = replace(entry, data={**entry.data, "rewritten": True})
         digest = entry_hash(previous, entry)
-        rewritten.append(ChainLink(entry, previous, digest))
+        vars(event).update(entry=entry, previous_hash=previous, hash=digest)
         previous = digest
-    history.entries[:] = rewritten
-    assert history.verify().verified
+        again = app.mapper.to_stored_event(event)
+        stored[i] = StoredEvent(old.originator_id, old.originator_version, old.topic, again.state)
+    app.repository.cache.get(history_id(UUID(case_id)), evict=True)
 
-    from services.followup.checkpoints import chain_problem
 
-    leaf = next(leaf for leaf in checkpoints.latest()["leaves"] if leaf[0] == hub.case_id)
-    problem = chain_problem(rewritten, leaf[1], leaf[2])
-    assert problem is not None and "rewritten" in problem[0]
+def test_a_chain_rewritten_and_recomputed_is_caught_and_placed_between_two_checkpoints(evidence):
+    hub, checkpoints, _ = evidence
+    first = checkpoints.sign_if_changed()
+    covered = checkpoints.latest()["leaves"][0][1]
+    plan = hub.clients["followup"].post(
+        f"/v1/cases/{hub.case_id}/plan",
+        json={"summary": "周二约见用人单位"},
+        headers=auth("handler", LEAD, user="li"),
+    )
+    assert plan.status_code == 200, plan.text
+    hub.settle()
+    second = checkpoints.sign_if_changed()
+    assert first and second and second["checkpoint"]["previous"]
+    total = checkpoints.latest()["leaves"][0][1]
+    assert total > covered and checkpoints.verify_store().verified
+
+    rewrite_and_recompute(hub.followup, hub.case_id, covered + 1)
+    assert hub.followup.history(UUID(hub.case_id))[1].verified  # the chain alone: fine
+    found = checkpoints.verify_store()
+    [discrepancy] = found.discrepancies
+    assert discrepancy.entry == covered + 1
+    assert f"among {covered + 1}–{total}" in discrepancy.problem
 
 
 def test_the_public_key_is_published_without_a_token(evidence):

@@ -249,7 +249,8 @@ def verify_checkpoint(app: FollowUp) -> JSONResponse:
 
 @router.get(
     "/checkpoints/{sequence}",
-    summary="One signed checkpoint with its leaves (every case's entries and head hash)",
+    summary="One signed checkpoint with its leaves (every case's entries and head hash; "
+    "null once no longer kept)",
 )
 def get_checkpoint(app: FollowUp, sequence: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
     document = app.checkpoints.load(sequence) if app.checkpoints is not None else None
