@@ -376,8 +376,15 @@ def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
         f"Case {history['case_id']}" + (f" as of {history['as_of']}" if history["as_of"] else ""),
         f"  status: {case.get('status', '?')}   events: {integrity['entries']}   {check}",
         f"  head hash: {integrity['head_hash']}",
-        "",
     ]
+    signed = integrity.get("checkpoint")
+    if signed:
+        lines.append(
+            f"  checkpoint {signed['sequence']} ({signed['signed_at']}): entries "
+            f"1–{signed['entries']} "
+            + ("as signed" if signed["matches"] else f"DO NOT MATCH: {signed['problem']}")
+        )
+    lines.append("")
     numbers = {e["event_id"]: i for i, e in enumerate(history["events"], 1)}
     for i, event in enumerate(history["events"], 1):
         when = (

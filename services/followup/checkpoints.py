@@ -239,6 +239,24 @@ class Checkpoints:
             "proof": [base64.b64encode(p).decode() for p in proof],
         }
 
+    def check_case(self, case_id: str) -> dict[str, Any] | None:
+        """The case's chain as stored now against the latest checkpoint's leaf of it (None:
+        no checkpoint covers it yet)."""
+        document = self.latest()
+        if document is None or document["leaves"] is None:
+            return None
+        leaf = next((x for x in document["leaves"] if x[0] == case_id), None)
+        if leaf is None:
+            return None
+        problem = chain_problem(self._fresh_chain(case_id), leaf[1], leaf[2])
+        return {
+            "sequence": document["checkpoint"]["sequence"],
+            "signed_at": document["checkpoint"]["signed_at"],
+            "entries": leaf[1],
+            "matches": problem is None,
+            "problem": problem[0] if problem else None,
+        }
+
     def authentic(self, document: dict[str, Any]) -> bool:
         """Signed by this service's key, and its leaves are the ones the root covers."""
         if not signature_holds(

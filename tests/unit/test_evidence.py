@@ -9,11 +9,13 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.cli import main as cli
+from services.cli import render_timeline
 from services.followup.checkpoints import Checkpoints
 from services.followup.domain import HistoryEntry, entry_hash
 from shared.domain import Actor
@@ -291,6 +293,15 @@ def test_a_chain_rewritten_and_recomputed_is_caught_and_placed_between_two_check
     [discrepancy] = found.discrepancies
     assert discrepancy.entry == covered + 1
     assert f"among {covered + 1}–{total}" in discrepancy.problem
+    # and the case's own history says so, beside its chain that verifies
+    history = (
+        hub.clients["followup"]
+        .get(f"/v1/cases/{hub.case_id}/history", headers=auth("auditor"))
+        .json()
+    )
+    assert history["integrity"]["verified"] is True
+    assert history["integrity"]["checkpoint"]["matches"] is False
+    assert "DO NOT MATCH" in render_timeline(history, ZoneInfo("Asia/Shanghai"))
 
 
 def test_the_public_key_is_published_without_a_token(evidence):
