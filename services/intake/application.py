@@ -59,6 +59,7 @@ from services.intake.erasure import (
     Sealed,
     Sealer,
     SealingMapper,
+    redactor,
     rewrite_sealed,
 )
 from services.intake.index import CaseIndex, IndexStore, Likeness, MemoryIndexStore, Query
@@ -693,7 +694,9 @@ class IntakeApplication(TrackedApplication):
         if command.basis is ErasureBasis.RETENTION and self.retention is not None:
             self._check_retention_over(cases)
         if person.erased_at is None:
-            rewrite_sealed(self, [person.id, *(c.id for c in cases)])
+            redact = redactor(person.details)
+            texts = {c.id: c.redacted_texts(redact) for c in cases}
+            rewrite_sealed(self, [person.id, *(c.id for c in cases)], redact)
             self._evict(person.id, *(c.id for c in cases))
 
             def erase() -> Petitioner:
@@ -703,7 +706,7 @@ class IntakeApplication(TrackedApplication):
                 for case in touched:
                     case.note_erasure(
                         str(again.id), command.basis, (command.reference or "").strip() or None,
-                        actor=actor, trace=trace,
+                        redacted=texts[case.id], actor=actor, trace=trace,
                     )  # fmt: skip
                 self._save(again, *touched)
                 return again
@@ -762,11 +765,20 @@ class IntakeApplication(TrackedApplication):
     def _erase_on_retention(self, case: Case, subject: str, petitioner_id: str | None) -> int:
         trace = Trace(correlation_id=f"retention:{subject}")
         if petitioner_id is None:  # not in the registry: theirs is this case alone
-            rewrite_sealed(self, [case.id])
+            person = case.petitioners[case.subjects.index(subject)].details
+            redact = redactor(person)
+            texts = case.redacted_texts(redact)
+            rewrite_sealed(self, [case.id], redact)
+            self._evict(case.id)
             self._change(
                 lambda: self.get_case(case.id),
                 lambda c: c.note_erasure(
-                    subject, ErasureBasis.RETENTION, None, actor=INTAKE, trace=trace
+                    subject,
+                    ErasureBasis.RETENTION,
+                    None,
+                    redacted=texts,
+                    actor=INTAKE,
+                    trace=trace,
                 ),
             )
             self._destroy(subject, case.id)

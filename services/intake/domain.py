@@ -614,13 +614,17 @@ class Case(Aggregate):
             case.barred = case.barred | frozenset(self.barred)
 
     class PetitionerErased(Attributed):
-        """A petitioner's personal data was erased: it reads as erased from now on."""
+        """A petitioner's personal data was erased: it reads as erased from now on — in
+        the case's free text too, which `redacted` holds taken out of their data."""
 
         subject: str
         basis: ErasureBasis
         reference: str | None
+        redacted: dict[str, str]
 
         def apply(self, case: Case) -> None:
+            for name, text in self.redacted.items():
+                setattr(case, name, text)
             case.petitioners = tuple(
                 replace(p, details=erased_person()) if p.subject(case.id, i) == self.subject else p
                 for i, p in enumerate(case.petitioners)
@@ -890,10 +894,12 @@ class Case(Aggregate):
         basis: ErasureBasis,
         reference: str | None,
         *,
+        redacted: dict[str, str],
         actor: Actor,
         trace: Trace,
     ) -> None:
-        """A petitioner of the case is erased (once)."""
+        """A petitioner of the case is erased (once), with its subject and description as
+        they read without the petitioner's data (`redacted_texts`)."""
         if subject in self.erased_subjects:
             return
         self.trigger_event(
@@ -901,8 +907,15 @@ class Case(Aggregate):
             subject=subject,
             basis=basis,
             reference=reference,
+            redacted=redacted,
             **attribution(actor, trace),
         )
+
+    def redacted_texts(self, redact: Callable[[str], str]) -> dict[str, str]:
+        """The case's subject and description with someone's data taken out, where it was
+        in them."""
+        texts = {"subject": self.subject, "description": self.description}
+        return {name: redact(text) for name, text in texts.items() if redact(text) != text}
 
     @property
     def subjects(self) -> list[str]:

@@ -23,7 +23,7 @@ import base64
 import dataclasses
 import os
 import threading
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -36,6 +36,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import sql
 
 from shared.cipher import FastAESCipher
+from shared.scrub import scrub
 from shared.settings import Settings
 from shared.store import connect
 from shared.values import TypedMapper
@@ -315,15 +316,43 @@ class SealingMapper(TypedMapper):
         return value
 
 
-def rewrite_sealed(app: Any, aggregate_ids: Iterable[UUID]) -> int:
+FREE_TEXT = ("subject", "description", "note", "reason", "new_facts")
+"""Fields of intake's events where a clerk may have typed a petitioner's name or number."""
+
+
+def redactor(*people: Any) -> Callable[[str], str]:
+    """Free text with these people's data taken out: their names, addresses and ID
+    numbers and phones as given, and every phone, ID number and e-mail address
+    (`shared.scrub`)."""
+    names = [p.name for p in people if p.name]
+    exact = [v for p in people for v in (p.id_number, p.phone, p.address) if v]
+
+    def redact(text: str) -> str:
+        for value in sorted(exact, key=len, reverse=True):
+            text = text.replace(value, "〔已删除〕")
+        return scrub(text, names)
+
+    return redact
+
+
+def rewrite_sealed(
+    app: Any, aggregate_ids: Iterable[UUID], redact: Callable[[str], str] | None = None
+) -> int:
     """Write the aggregates' stored events again as the mapper stores them now — sealing
-    what an earlier release stored unsealed — in place: each event's body is all that
-    changes, and it reads as before. Returns how many were written."""
+    what an earlier release stored unsealed, and with `redact` applied to their free text
+    (`FREE_TEXT`) — in place: each event's body is all that changes. Returns how many were
+    written."""
     recorder = app.recorder
     written = 0
     for aggregate_id in aggregate_ids:
         for stored in recorder.select_events(aggregate_id):
-            again = app.mapper.to_stored_event(app.mapper.to_domain_event(stored))
+            event = app.mapper.to_domain_event(stored)
+            if redact is not None:
+                fields = vars(event)
+                for name in FREE_TEXT:
+                    if isinstance(fields.get(name), str):
+                        fields[name] = redact(fields[name])
+            again = app.mapper.to_stored_event(event)
             written += 1
             if hasattr(recorder, "_stored_events"):  # the in-memory recorder of unit tests
                 found = recorder._stored_events

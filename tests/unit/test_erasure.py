@@ -183,3 +183,30 @@ def test_retention_erases_a_petitioner_once_every_case_of_theirs_ended_long_enou
     assert app.erase_expired() == 1
     assert app.get_case(case.id).petitioners[0].details.name == ERASED_NAME
     assert app.erase_expired() == 0  # once
+
+
+def test_an_erased_petitioners_name_and_number_are_taken_out_of_the_cases_free_text_too():
+    app = seeded(IntakeApplication())
+    clerk, trace = Actor("alice", "clerk", "window-3"), Trace("t")
+    case = app.register(
+        submission(
+            subject="王建国反映工资被拖欠",
+            description="王建国称三个月未发工资，联系电话 138 0013 8000，身份证120117198503150016",
+        ),
+        clerk,
+        trace,
+    ).case
+    [person] = [p for p in case.petitioner_ids]
+    from services.intake.commands import ErasePetitioner
+    from services.intake.domain import ErasureBasis
+
+    app.erase_petitioner(
+        ErasePetitioner(UUID(person), ErasureBasis.REQUEST, "申请 9"),
+        Actor("zhou", "supervisor"),
+        trace,
+    )
+    again = app.get_case(case.id)
+    assert again.subject == "〔姓名〕反映工资被拖欠"
+    assert "王建国" not in again.description and "〔电话〕" in again.description
+    for secret in ("王建国", "138 0013 8000", "120117198503150016"):
+        assert secret not in readable(app)
