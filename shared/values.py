@@ -47,12 +47,17 @@ class TypedMapper(Mapper[UUID]):
     """
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        event = super().to_domain_event(stored_event)
-        state = vars(event)
-        for name, hint in _typed_fields(type(event)):
-            if name in state:
-                state[name] = _coerce(hint, state[name])
-        return event
+        return typed(super().to_domain_event(stored_event))
+
+
+def typed(event: Any) -> Any:
+    """The event with its fields as its class declares them (see `TypedMapper`)."""
+    state = vars(event)
+    kind: type = type(event)
+    for name, hint in _typed_fields(kind):
+        if name in state:
+            state[name] = _coerce(hint, state[name])
+    return event
 
 
 def revive(kind: type, data: dict[str, Any]) -> Any:

@@ -39,7 +39,7 @@ from shared.cipher import FastAESCipher
 from shared.scrub import scrub
 from shared.settings import Settings
 from shared.store import connect
-from shared.values import TypedMapper
+from shared.values import TypedMapper, typed
 
 
 @dataclass(frozen=True)
@@ -286,17 +286,7 @@ class SealingMapper(TypedMapper):
             version += 1
         event = object.__new__(cls)
         object.__setattr__(event, "__dict__", state)
-        return self._typed(event)
-
-    def _typed(self, event: Any) -> DomainEventProtocol[UUID]:
-        """The event's fields as its class declares them (`TypedMapper`)."""
-        from shared.values import _coerce, _typed_fields
-
-        fields = vars(event)
-        for name, hint in _typed_fields(type(event)):  # type: ignore[arg-type]
-            if name in fields:
-                fields[name] = _coerce(hint, fields[name])
-        return cast(DomainEventProtocol[UUID], event)
+        return cast(DomainEventProtocol[UUID], typed(event))
 
     def _opened(self, value: Any) -> Any:
         if isinstance(value, Sealed):
