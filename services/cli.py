@@ -320,7 +320,11 @@ def _reencrypt(settings: Settings) -> int:
             print(f"\r{seen} events read, {rewritten} sealed again", end="", file=sys.stderr)
     from services.intake.erasure import PostgresPersonKeys
 
-    rewrapped, keys = PostgresPersonKeys(settings, cipher).rewrap()
+    person_keys = PostgresPersonKeys(settings, cipher)
+    try:
+        rewrapped, keys = person_keys.rewrap()
+    finally:
+        person_keys.close()
     print(
         f"\n{table}: {rewritten} of {seen} events now sealed with key {cipher.current}; "
         f"intake.person_keys: {rewrapped} of {keys} petitioners' keys wrapped again with it; "

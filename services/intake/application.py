@@ -279,6 +279,7 @@ class IntakeApplication(TrackedApplication):
     def close(self) -> None:
         self.index.store.close()
         self.reads.close()
+        self.person_keys.close()
         super().close()
 
     def use_group_commit(self, committer: GroupCommitter) -> None:

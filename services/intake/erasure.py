@@ -34,11 +34,12 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent, find_id_convertor
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from shared.cipher import FastAESCipher
 from shared.scrub import scrub
 from shared.settings import Settings
-from shared.store import connect
+from shared.store import connect, conninfo
 from shared.values import TypedMapper, typed
 
 
@@ -73,6 +74,8 @@ class PersonKeys(Protocol):
         """Wrap again under the newest data key what an older one wrapped: (rewrapped, seen)."""
         ...
 
+    def close(self) -> None: ...
+
 
 @dataclass
 class MemoryPersonKeys:
@@ -100,6 +103,9 @@ class MemoryPersonKeys:
     def rewrap(self) -> tuple[int, int]:
         return 0, len(self.keys)
 
+    def close(self) -> None:
+        pass
+
 
 @dataclass
 class PostgresPersonKeys:
@@ -109,12 +115,33 @@ class PostgresPersonKeys:
     settings: Settings
     cipher: FastAESCipher
     schema: str = "intake"
+    _pool: ConnectionPool | None = field(default=None, init=False)
 
     def _table(self) -> sql.Identifier:
         return sql.Identifier(self.schema, "person_keys")
 
+    def _connection(self) -> Any:
+        """A pooled connection: a registration of someone new asks for their key on the
+        way to being saved, and must not wait for a connection to be made."""
+        if self._pool is None:
+            self._pool = ConnectionPool(
+                conninfo(self.settings),
+                min_size=1,
+                max_size=4,
+                kwargs={"autocommit": True},
+                open=True,
+                name="intake-person-keys",
+                timeout=2,
+                check=ConnectionPool.check_connection,
+            )
+        return self._pool.connection()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+
     def current(self, subject: str) -> tuple[str, bytes]:
-        with connect(self.settings) as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 sql.SQL(
                     "SELECT key_id, wrapped FROM {} WHERE subject = %s AND wrapped IS NOT NULL"
@@ -136,7 +163,7 @@ class PostgresPersonKeys:
         return str(key_id), key
 
     def find(self, key_id: str) -> bytes | None:
-        with connect(self.settings) as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 sql.SQL("SELECT wrapped FROM {} WHERE key_id = %s").format(self._table()),
                 (UUID(key_id),),
@@ -146,7 +173,7 @@ class PostgresPersonKeys:
         return self.cipher.decrypt(bytes(row[0]))
 
     def destroy(self, subject: str, at: datetime) -> int:
-        with connect(self.settings) as conn:
+        with self._connection() as conn:
             done = conn.execute(
                 sql.SQL(
                     "UPDATE {} SET wrapped = NULL, destroyed_at = %s "
