@@ -14,7 +14,7 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 
-REGISTERED = "onestop.intake.case.registered.v1"
+REGISTERED = "onestop.intake.case.registered.v2"
 ASSIGNED = "onestop.routing.case.assigned.v1"
 SCHEDULED = "onestop.followup.deadlines.scheduled.v1"
 RAW_TOPIC = "bench.raw"

@@ -33,12 +33,17 @@ class KeepAlive:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post(
+        self, path: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """`headers` are this request's own (an `Idempotency-Key`), beside the connection's."""
+        own = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode() if headers else b""
         request = b"".join(
             (
                 f"POST {path} HTTP/1.1\r\n".encode(),
                 self._host_line,
                 self._head,
+                own,
                 b"Content-Length: %d\r\n\r\n" % len(body),
                 body,
             )

@@ -1,18 +1,27 @@
 """`onestop` — run a service, mint a token, manage Open311 keys, read a case's history,
-verify a case's dossier offline."""
+import and export the territory, rotate keys, provision Kafka, rebuild the read models,
+verify a case's dossier offline.
+
+Whatever it prints that came from a service or a store (a history, a refusal, a territory,
+a key's name) goes through `shared.guard.escaped`: a control character stored in a text
+shows as its `\\uXXXX` escape, and never reaches the terminal to recolour, move or erase
+what the reader sees."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
 
 from shared.auth import CALLER_ROLES, issue_token
 from shared.calendar import local_minute
+from shared.guard import escaped
+from shared.projection import Projector
 from shared.settings import SERVICES, ServiceName, Settings
 from shared.territory import Location
 
@@ -21,8 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="onestop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run one service (HTTP API, relay and consumer)")
-    serve.add_argument("service", choices=SERVICES)
+    serve = commands.add_parser(
+        "serve", help="run one service (HTTP API, relay and consumer), or the console"
+    )
+    serve.add_argument("service", choices=(*SERVICES, "console"))
 
     token = commands.add_parser("token", help="print a development bearer token")
     token.add_argument("--user", required=True)
@@ -99,10 +110,22 @@ def main(argv: list[str] | None = None) -> int:
         help="the cluster's users are managed elsewhere: only topics and ACLs",
     )
 
+    projections = commands.add_parser("projections", help="the read models kept from the logs")
+    projection_actions = projections.add_subparsers(dest="projections_command", required=True)
+    rebuild = projection_actions.add_parser(
+        "rebuild",
+        help="throw a service's read models away and make them again from its log (intake's "
+        "case index, routing's inboxes, follow-up's ledger); safe while the services run, "
+        "though their listings are partial until it ends",
+    )
+    rebuild.add_argument("service", choices=(*SERVICES, "all"))
+
     args = parser.parse_args(argv)
     if args.command == "verify":
         return _verify(args.dossier, args.fingerprint)
     settings = Settings.load()
+    if args.command == "projections":
+        return _rebuild(settings, args.service)
     if args.command == "kafka":
         return _provision(settings, users=not args.no_users)
     if args.command == "keys":
@@ -148,6 +171,53 @@ def _verify(path: str, trusted: str | None) -> int:
     return 0 if check.verified else 1
 
 
+def _rebuild(settings: Settings, which: str) -> int:
+    for service in SERVICES if which == "all" else (which,):
+        started = time.monotonic()
+        projector = _projector(settings, service)
+
+        def progress(position: int, last: int, service: str = service) -> None:
+            print(f"\r{service}: {position:,} of {last:,} notifications", end="", file=sys.stderr)
+
+        position = projector.rebuild(progress)
+        print(
+            f"\r{service}: rebuilt to notification {position:,} "
+            f"in {time.monotonic() - started:.1f} s",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _projector(settings: Settings, service: str) -> Projector:
+    """A service's application on its store, for its projection only (no Kafka, no HTTP)."""
+    from shared.migrations import migrate
+    from shared.store import eventsourcing_env
+
+    if service == "intake":
+        from services.intake.bootstrap import build_application
+
+        return build_application(settings).index.projector
+    if service == "routing":
+        from services.routing.application import RoutingApplication
+        from services.routing.bootstrap import MIGRATIONS as ROUTING
+        from services.routing.inbox import PostgresInbox
+
+        migrate(settings, "routing", *ROUTING)
+        routing = RoutingApplication(
+            eventsourcing_env(settings, "routing"), inbox=PostgresInbox(settings)
+        )
+        return routing.inbox.projector
+    from services.followup.application import FollowUpApplication
+    from services.followup.bootstrap import MIGRATIONS as FOLLOWUP
+    from services.followup.ledger import PostgresLedger
+
+    migrate(settings, "followup", *FOLLOWUP)
+    followup = FollowUpApplication(
+        eventsourcing_env(settings, "followup"), ledger=PostgresLedger(settings)
+    )
+    return followup.ledger.projector
+
+
 def _provision(settings: Settings, *, users: bool) -> int:
     from shared.kafka_access import provision
 
@@ -160,17 +230,20 @@ def _provision(settings: Settings, *, users: bool) -> int:
     return 0
 
 
-def _serve(settings: Settings, service: ServiceName) -> int:
+def _serve(settings: Settings, service: ServiceName | Literal["console"]) -> int:
     import uvicorn
 
     from shared.logs import configure
 
     configure(service, settings.log_format)
+    console = service == "console"
     uvicorn.run(
-        f"services.{service}.bootstrap:create_app",
+        "services.console.app:create_app"
+        if console
+        else f"services.{service}.bootstrap:create_app",
         factory=True,
         host=settings.http_host,
-        port=settings.port_of(service),
+        port=settings.console_port if console else settings.port_of(service),  # type: ignore[arg-type]
         log_level="info",
         log_config=None,  # the process's logging (JSON lines), not uvicorn's own
         access_log=False,  # type: ignore[arg-type]
@@ -204,9 +277,9 @@ def _api_key(settings: Settings, args: argparse.Namespace) -> int:
             for name, key in sorted(app.api_keys().items()):
                 state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "live"
                 issued = f"issued {key.issued_at:%Y-%m-%d %H:%M} by {key.issued_by}"
-                print(f"{name:<30} {issued:<45} {state}")
+                print(escaped(f"{name:<30} {issued:<45} {state}"))
     except DomainError as error:
-        print(f"onestop: {error}", file=sys.stderr)
+        print(escaped(f"onestop: {error}"), file=sys.stderr)
         return 1
     finally:
         app.close()
@@ -231,9 +304,9 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
                 return _failed(response)
             data = response.json()
             if args.format == "json":
-                print(json.dumps(data, ensure_ascii=False, indent=2))
+                print(escaped(json.dumps(data, ensure_ascii=False, indent=2)))
             else:
-                print(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), end="")
+                print(escaped(yaml.safe_dump(data, allow_unicode=True, sort_keys=False)), end="")
             return 0
         try:
             with open(args.file, encoding="utf-8") as file:
@@ -262,7 +335,8 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
         catalogue = result["catalogue_version"]
         if result["catalogue_changed"]:
             catalogue += " (published now)" if not args.dry_run else " (would be published)"
-        print(f"{args.file}: {verb} {result['changed']} entries; dispatch catalogue {catalogue}")
+        changed = f"{verb} {result['changed']} entries; dispatch catalogue {catalogue}"
+        print(escaped(f"{args.file}: {changed}"))
         if args.dry_run:
             return 0
         places = {p["code"] for p in httpx.get(url, headers=headers, timeout=30).json()["places"]}
@@ -337,9 +411,10 @@ def _reencrypt(settings: Settings) -> int:
 def _failed(response: httpx.Response) -> int:
     """Print a refusal the way a person reads it: every problem with its field."""
     body = response.json() if "json" in response.headers.get("content-type", "") else {}
-    print(f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr)
+    detail = escaped(str(body.get("detail", response.text)))
+    print(f"onestop: {response.status_code} {detail}", file=sys.stderr)
     for problem in body.get("errors", []):
-        print(f"  {problem.get('field')}: {problem.get('message')}", file=sys.stderr)
+        print(escaped(f"  {problem.get('field')}: {problem.get('message')}"), file=sys.stderr)
     return 1
 
 
@@ -355,20 +430,17 @@ def _history(settings: Settings, args: argparse.Namespace) -> int:
         print(f"onestop: cannot reach follow-up at {url}: {error}", file=sys.stderr)
         return 2
     if response.status_code != 200:
-        body = response.json() if "json" in response.headers.get("content-type", "") else {}
-        print(
-            f"onestop: {response.status_code} {body.get('detail', response.text)}", file=sys.stderr
-        )
-        return 1
+        return _failed(response)
     if args.json:
-        print(response.text)
+        print(escaped(response.text))  # inside JSON strings, still the same JSON
         return 0
     print(render_timeline(response.json(), ZoneInfo(settings.timezone)))
     return 0
 
 
 def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
-    """A history as a human reads it: one block per event, oldest first."""
+    """A history as a human reads it: one block per event, oldest first; its texts escaped
+    (see the module docstring)."""
     integrity = history["integrity"]
     check = (
         "hash chain verified"
@@ -411,8 +483,8 @@ def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
         )
         lines.append(f"#{i:<3} {when}  {event['service']:<9} {_short_type(event['type'])}")
         lines.append(f"      by {who}; caused by {because}")
-        lines.append(f"      {_summary(event, zone)}")
-    return "\n".join(lines)
+        lines.append(f"      {event_summary(event, zone)}")
+    return escaped("\n".join(lines))
 
 
 def _short_type(type_: str) -> str:
@@ -489,7 +561,7 @@ def _followup_sentence(name: str, d: dict[str, Any], zone: ZoneInfo) -> str | No
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
-def _summary(event: dict[str, Any], zone: ZoneInfo = LOCAL) -> str:
+def event_summary(event: dict[str, Any], zone: ZoneInfo = LOCAL) -> str:
     data = event["data"]
     if event.get("type", "").startswith("onestop.followup."):
         name = ".".join(event["type"].split(".")[2:-1])

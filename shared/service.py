@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Annotated, Any, Protocol, runtime_checkable
 from uuid import UUID
 
+from eventsourcing.postgres import PostgresRecorder
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.auth import current_actor
 from shared.domain import Actor
-from shared.guard import TextGuard
+from shared.guard import OwnErrors, TextGuard
 from shared.http import (
     RETRY_AFTER_SECONDS,
     BodyLimit,
@@ -57,6 +58,10 @@ class Worker:
         self.thread.join(timeout)
 
 
+ReadyCheck = Callable[[], str | None]
+"""A service's own reason it cannot serve correctly now, or None if it can."""
+
+
 @dataclass
 class Runtime:
     """What a running service is made of; `bootstrap` modules build one from settings."""
@@ -72,6 +77,9 @@ class Runtime:
     """Other background loops by name, e.g. a read-model projection."""
     collectors: list[Collector] = field(default_factory=list)
     """The service's own metrics read at each scrape (e.g. follow-up's deadline gauges)."""
+    ready_checks: list[ReadyCheck] = field(default_factory=list)
+    """The service's own readiness, asked with the database's and the consumer's at every
+    `/health/ready` and scrape (e.g. intake's: its case index projects)."""
 
     def instrument(self, metrics: Metrics, tracing: Tracing) -> None:
         """Let `/metrics` see this runtime (its relay, consumer, event store and domain), and
@@ -113,15 +121,25 @@ class Runtime:
 
     def unready(self) -> list[str]:
         """Why the service cannot serve correctly now (nothing: it can): its database does
-        not answer, or its consumer is not a member of its group (it hears nothing)."""
+        not answer, its consumer is not a member of its group (it hears nothing), or one of
+        its own `ready_checks` says why. An application kept in memory (tests, a demo) has
+        no database to miss."""
         reasons = []
-        try:
-            with connect(self.settings) as conn:
-                conn.execute("SELECT 1")
-        except Exception:
-            reasons.append("database unreachable")
+        if isinstance(getattr(self.application, "recorder", None), PostgresRecorder):
+            try:
+                with connect(self.settings) as conn:
+                    conn.execute("SELECT 1")
+            except Exception:
+                reasons.append("database unreachable")
         if self.consumer is not None and not self.consumer.status.member:
             reasons.append("consumer not in its group")
+        for check in self.ready_checks:
+            try:
+                reason = check()
+            except Exception as error:  # a check that breaks says so, and hides no other
+                reason = f"readiness check failed: {type(error).__name__}"
+            if reason:
+                reasons.append(reason)
         return reasons
 
 
@@ -220,7 +238,8 @@ def create_api(
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
-    app.add_middleware(TextGuard)
+    refusals = {r.prefix: r.refuse for r in routers if isinstance(r, OwnErrors)}
+    app.add_middleware(TextGuard, refusals=refusals)
     app.add_middleware(Correlation)
     app.add_middleware(
         BodyLimit,

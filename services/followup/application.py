@@ -49,7 +49,7 @@ from services.followup.domain import (
     history_id,
 )
 from services.followup.domain.vocabulary import RatingSource
-from services.followup.ledger import Ledger, statistics
+from services.followup.ledger import Ledger, LedgerTables, statistics
 from services.followup.policy import STANDARD, Policy
 from shared.casecode import code_hash
 from shared.domain import Actor, Trace, utcnow
@@ -116,20 +116,19 @@ class FollowUpApplication(TrackedApplication):
     value_objects = VALUE_OBJECTS
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
     """Fewer than the other services: a case here is two aggregates, one of them the whole
-    audit trail, and a case's events arrive within seconds of each other; the ledger keeps
-    what the clock needs of every case. With 2,000, follow-up's peak in `make bench` was
-    201 MB against its 200 MB budget (the ledger grows with every case it knows)."""
+    audit trail, and a case's events arrive within seconds of each other."""
 
     def __init__(
         self,
         env: dict[str, str] | None = None,
         clock: Callable[[], datetime] = utcnow,
         policy: Policy = STANDARD,
+        ledger: LedgerTables | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.policy = policy
-        self.ledger = Ledger(self)
+        self.ledger = Ledger(self, ledger)
         self._rules: tuple[float, Rules] | None = None
         self._failing: dict[UUID, float] = {}  # case → when to try firing its clocks again
         self.blobs: Blobs = MemoryBlobs()
@@ -176,6 +175,12 @@ class FollowUpApplication(TrackedApplication):
         return book
 
     # --- consuming every service's events --------------------------------------------------
+
+    def aggregates_of(self, event: CloudEvent) -> list[UUID]:
+        """A case's follow-up and its history."""
+        return [
+            i for case_id in super().aggregates_of(event) for i in (case_id, history_id(case_id))
+        ]
 
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
         """Consumer entry point for all three services' events, each applied at most once;
@@ -496,7 +501,7 @@ class FollowUpApplication(TrackedApplication):
         self, start: datetime, end: datetime, by: str, definitions: Statistics
     ) -> list[dict[str, Any]]:
         return statistics(
-            self.ledger.all_facts(),
+            self.ledger.facts(start, end),
             start=start,
             end=end,
             by=by,

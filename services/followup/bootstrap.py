@@ -12,6 +12,7 @@ from services.followup import api, wire
 from services.followup.application import FollowUpApplication
 from services.followup.attachments import blob_store
 from services.followup.checkpoints import Checkpoints, KafkaPublisher, advisory_lock
+from services.followup.ledger import PostgresLedger
 from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
 from shared.clock import service_clock
@@ -29,9 +30,9 @@ ROUTERS = [api.router, api.public]
 log = logging.getLogger("onestop.followup")
 
 
-MIGRATIONS = (SHARED,)
+MIGRATIONS = (SHARED, "services.followup.migrations")
 """What follow-up's schema is made of: its events are the library's tables, its relay's
-position is shared code's."""
+position is shared code's, its work ledger its own."""
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -42,6 +43,7 @@ def build_runtime(settings: Settings) -> Runtime:
         eventsourcing_env(settings, "followup"),
         clock=service_clock(settings.clock_file),
         policy=load_policy(settings.followup_policy),
+        ledger=PostgresLedger(settings),
     )
     publisher = KafkaPublisher(settings)
     checkpoints = Checkpoints(
@@ -77,13 +79,15 @@ def build_runtime(settings: Settings) -> Runtime:
         consumer=consumer,
         loops={
             "clock": clock,
+            "ledger": app.ledger.projector.run,
             "checkpoints": lambda stop: checkpoints.run(stop, settings.checkpoint_seconds),
         },
         collectors=[FollowUpMetrics(app)],
-        # the ledger is built before the service says it is up: until then the clock and
-        # the supervision office's listings would read a partial one
+        # the ledger catches up on what was logged while the service was down before the
+        # service says it is up (seconds: it is kept in PostgreSQL, not rebuilt)
         on_start=[app.ledger.catch_up],
         on_stop=[publisher.close],
+        ready_checks=[app.ledger.projector.unready],
     )
 
 

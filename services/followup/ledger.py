@@ -1,15 +1,22 @@
-"""The work ledger (工作台账): every case's next alarm, its case-code hash, and the facts the
-statistics count — a read model of follow-up's notification log, rebuilt when the process
-starts and brought up to date before each use, so it never decides anything itself: the
-scheduler only learns *which* cases to look at, and each case's own events say what fires.
+"""The work ledger (工作台账): every case's next alarm, its case-code hash, its running
+deadlines and the facts the statistics count — a projection of follow-up's notification log
+into two tables (shared/projection.py), brought up to date before each use. It never decides
+anything itself: the scheduler only learns *which* cases to look at, and each case's own
+events say what fires.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
+
+import orjson
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from services.followup.domain import FollowUpCase
 from services.followup.domain.vocabulary import (
@@ -19,7 +26,8 @@ from services.followup.domain.vocabulary import (
     Satisfaction,
     Status,
 )
-from shared.projection import LogFollower, current
+from shared.projection import MemoryTables, PostgresTables, Projected, Projector, Tables
+from shared.settings import Settings
 from shared.territory import Statistics, Territory
 from shared.vocabulary import Channel, Decision
 
@@ -85,123 +93,351 @@ def facts_of(case: FollowUpCase) -> Facts:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """A deadline still to be met, as the supervision office's ledger lists it."""
+def facts_from(d: dict[str, Any]) -> Facts:
+    """Facts as stored (orjson's form of the dataclass) read back into their types."""
 
-    case_id: UUID
-    deadline: str
-    kind: DeadlineKind
-    due_at: datetime
-    department: str | None
-    responsible: str | None
-    paused: bool
-    breached_at: datetime | None
+    def at(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "deadline": self.deadline,
-            "kind": self.kind,
-            "due_at": self.due_at,
-            "department": self.department,
-            "responsible": self.responsible,
-            "paused": self.paused,
-            "breached_at": self.breached_at,
-        }
+    return Facts(
+        case_id=UUID(d["case_id"]),
+        registered_at=at(d["registered_at"]),
+        channel=Channel(d["channel"]) if d["channel"] else None,
+        lead=d["lead"],
+        path=tuple(d["path"]),
+        status=Status(d["status"]),
+        declined=d["declined"],
+        notice_due=at(d["notice_due"]),
+        notice_met=at(d["notice_met"]),
+        first_outcome_at=at(d["first_outcome_at"]),
+        outcome_on_time=d["outcome_on_time"],
+        closed_out=d["closed_out"],
+        satisfaction=Satisfaction(d["satisfaction"]) if d["satisfaction"] else None,
+        rated=d["rated"],
+        ceased=d["ceased"],
+        repeats=tuple(datetime.fromisoformat(r) for r in d["repeats"]),
+        repeat_after_outcome=d["repeat_after_outcome"],
+        first_round_settled_at_window=d["first_round_settled_at_window"],
+        breaches=tuple((DeadlineKind(k), datetime.fromisoformat(w)) for k, w in d["breaches"]),
+    )
+
+
+def project_case(case: FollowUpCase) -> Projected:
+    """A case's row in the ledger and its running deadlines."""
+    facts = facts_of(case)
+    moments = [m for m in (facts.registered_at, *facts.repeats) if m is not None]
+    moments += [w for _, w in facts.breaches]
+    return Projected(
+        case.id,
+        case.version,
+        {
+            "status": case.status.value,
+            "next_alarm": case.next_alarm(),
+            "code_hash": case.lookup_code_hash,
+            "barred": sorted(case.barred),
+            "subject": case.subject,
+            "registered_at": facts.registered_at,
+            "active_until": max(moments) if moments else None,
+            "breach_kinds": [k.value for k, _ in facts.breaches],
+            "path": list(facts.path),
+            "facts": facts,
+        },
+        [
+            {
+                "deadline": d.key,
+                "kind": d.kind.value,
+                "due_at": d.due_at,
+                "department": d.department,
+                "responsible": d.responsible or d.department,
+                "paused": d.paused_at is not None,
+                "breached_at": d.breached_at,
+            }
+            for d in case.running()
+        ],
+    )
+
+
+LEDGER_COLUMNS = (
+    *("status", "next_alarm", "code_hash", "barred", "subject", "registered_at"),
+    *("active_until", "breach_kinds", "facts", "path"),
+)
+DEADLINE_COLUMNS = (
+    "deadline",
+    "kind",
+    "due_at",
+    "department",
+    "responsible",
+    "paused",
+    "breached_at",
+)
+
+
+@dataclass(frozen=True)
+class Board:
+    """What the supervision office's ledger lists: deadlines still to be met."""
+
+    now: datetime
+    department: str | None = None
+    place: str | None = None
+    """The case lies at this place or within it (a place of any tier of the territory)."""
+    hidden_from: str | None = None
+    """A unit an accusation names: its clocks are not listed to it."""
+    state: str = "running"
+    within: float = 48 * 3600
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """What the operators' metrics count (services/followup/metrics.py)."""
+
+    cases_by_status: dict[str, int]
+    deadlines: dict[tuple[str, str], int]
+    """(state, department) → how many: running, due-soon, overdue, paused."""
+    breaches_by_kind: dict[str, int]
+    most_overdue_seconds: float
+
+
+DUE_SOON = 48 * 3600
+"""As the ledger's `due-soon` listing counts it (seconds)."""
+
+
+def deadline_state(due_at: datetime, paused: bool, now: datetime) -> str:
+    if paused:
+        return "paused"
+    if due_at <= now:
+        return "overdue"
+    return "due-soon" if (due_at - now).total_seconds() <= DUE_SOON else "running"
+
+
+class LedgerTables(Tables, Protocol):
+    def due(self, now: datetime) -> list[UUID]: ...
+
+    def by_code(self, hashed: str) -> UUID | None: ...
+
+    def board(self, query: Board) -> tuple[list[dict[str, Any]], int]: ...
+
+    def facts(self, start: datetime, end: datetime) -> list[Facts]: ...
+
+    def gauges(self, now: datetime) -> Gauges: ...
+
+
+class MemoryLedger(MemoryTables):
+    """The ledger in memory, for unit tests."""
+
+    def due(self, now: datetime) -> list[UUID]:
+        due = [
+            (r["next_alarm"], r["id"])
+            for r in self.rows()
+            if r["next_alarm"] and r["next_alarm"] <= now
+        ]
+        return [case_id for _, case_id in sorted(due)]
+
+    def by_code(self, hashed: str) -> UUID | None:
+        return next((r["id"] for r in self.rows() if r["code_hash"] == hashed), None)
+
+    def board(self, query: Board) -> tuple[list[dict[str, Any]], int]:
+        cases = {r["id"]: r for r in self.rows()}
+        rows = self.child_rows()
+        if query.department:
+            rows = [r for r in rows if r["department"] == query.department]
+        if query.place:
+            rows = [r for r in rows if query.place in cases[r["id"]]["path"]]
+        if query.hidden_from:
+            rows = [r for r in rows if query.hidden_from not in cases[r["id"]]["barred"]]
+        now = query.now
+        if query.state == "overdue":
+            rows = [r for r in rows if r["due_at"] <= now and not r["paused"]]
+        elif query.state == "due-soon":
+            rows = [
+                r
+                for r in rows
+                if now < r["due_at"] and (r["due_at"] - now).total_seconds() <= query.within
+            ]
+        rows.sort(key=lambda r: (r["due_at"], r["id"], r["deadline"]))
+        page = rows[query.offset : query.offset + query.limit]
+        return [listed(r, cases[r["id"]]["subject"]) for r in page], len(rows)
+
+    def facts(self, start: datetime, end: datetime) -> list[Facts]:
+        return [
+            r["facts"]
+            for r in self.rows()
+            if r["registered_at"] and r["registered_at"] < end and r["active_until"] >= start
+        ]
+
+    def gauges(self, now: datetime) -> Gauges:
+        rows = self.rows()
+        deadlines: Counter[tuple[str, str]] = Counter(
+            (deadline_state(r["due_at"], r["paused"], now), r["department"] or "(none)")
+            for r in self.child_rows()
+        )
+        overdue = [
+            (now - r["due_at"]).total_seconds()
+            for r in self.child_rows()
+            if r["due_at"] <= now and not r["paused"]
+        ]
+        return Gauges(
+            dict(Counter(r["status"] for r in rows)),
+            dict(deadlines),
+            dict(Counter(k for r in rows for k in r["breach_kinds"])),
+            max(overdue, default=0.0),
+        )
+
+
+def listed(row: dict[str, Any], subject: str | None) -> dict[str, Any]:
+    """A deadline as the ledger lists it."""
+    return {
+        "case_id": str(row["id"]),
+        "subject": subject,
+        **{c: row[c] for c in DEADLINE_COLUMNS},
+    }
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class PostgresLedger(PostgresTables):
+    """The ledger as two tables in follow-up's schema (migrations/0001_ledger.sql)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            settings,
+            "followup",
+            "ledger",
+            "ledger_cases",
+            LEDGER_COLUMNS,
+            "ledger_deadlines",
+            DEADLINE_COLUMNS,
+        )
+
+    def apply(self, projected: list[Projected], position: int) -> None:
+        stored = [
+            p._replace(row={**p.row, "facts": Jsonb(p.row["facts"], dumps=_json)})
+            for p in projected
+        ]
+        super().apply(stored, position)
+
+    def due(self, now: datetime) -> list[UUID]:
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT id FROM followup.ledger_cases WHERE next_alarm <= %s ORDER BY next_alarm",
+                (now,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def by_code(self, hashed: str) -> UUID | None:
+        with self.connection() as conn:
+            row = conn.execute(
+                "SELECT id FROM followup.ledger_cases WHERE code_hash = %s LIMIT 1", (hashed,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def board(self, query: Board) -> tuple[list[dict[str, Any]], int]:
+        where = ["TRUE"]
+        params: dict[str, Any] = {"now": query.now}
+        if query.department:
+            where.append("d.department = %(department)s")
+            params["department"] = query.department
+        if query.place:
+            where.append("c.path @> ARRAY[%(place)s]::text[]")
+            params["place"] = query.place
+        if query.hidden_from:
+            where.append("NOT (%(hidden)s = ANY(c.barred))")
+            params["hidden"] = query.hidden_from
+        if query.state == "overdue":
+            where.append("d.due_at <= %(now)s AND NOT d.paused")
+        elif query.state == "due-soon":
+            where.append("d.due_at > %(now)s AND d.due_at <= %(now)s + %(within)s")
+            params["within"] = timedelta(seconds=query.within)
+        condition = sql.SQL(" AND ".join(where))
+        tables = sql.SQL("followup.ledger_deadlines d JOIN followup.ledger_cases c ON c.id = d.id")
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(
+                sql.SQL(
+                    "SELECT d.*, c.subject FROM {} WHERE {} ORDER BY d.due_at, d.id, d.deadline "
+                    "LIMIT %(limit)s OFFSET %(offset)s"
+                ).format(tables, condition),
+                {**params, "limit": query.limit, "offset": query.offset},
+            ).fetchall()
+            total = cursor.execute(
+                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(tables, condition), params
+            ).fetchone()
+        return [listed(r, r["subject"]) for r in rows], int(total["n"]) if total else 0
+
+    def facts(self, start: datetime, end: datetime) -> list[Facts]:
+        with self.connection() as conn:
+            rows = conn.execute(
+                "SELECT facts FROM followup.ledger_cases "
+                "WHERE registered_at < %s AND active_until >= %s",
+                (end, start),
+            ).fetchall()
+        return [facts_from(r[0]) for r in rows]
+
+    def gauges(self, now: datetime) -> Gauges:
+        with self.connection() as conn:
+            statuses = conn.execute(
+                "SELECT status, count(*) FROM followup.ledger_cases GROUP BY status"
+            ).fetchall()
+            deadlines = conn.execute(
+                "SELECT CASE WHEN paused THEN 'paused' WHEN due_at <= %(now)s THEN 'overdue' "
+                "WHEN due_at <= %(now)s + interval '48 hours' THEN 'due-soon' "
+                "ELSE 'running' END, coalesce(department, '(none)'), count(*) "
+                "FROM followup.ledger_deadlines GROUP BY 1, 2",
+                {"now": now},
+            ).fetchall()
+            breaches = conn.execute(
+                "SELECT kind, count(*) FROM followup.ledger_cases, unnest(breach_kinds) kind "
+                "WHERE cardinality(breach_kinds) > 0 GROUP BY kind"
+            ).fetchall()
+            oldest = conn.execute(
+                "SELECT min(due_at) FROM followup.ledger_deadlines "
+                "WHERE due_at <= %s AND NOT paused",
+                (now,),
+            ).fetchone()
+        return Gauges(
+            {s: n for s, n in statuses},
+            {(state, dept): n for state, dept, n in deadlines},
+            {k: n for k, n in breaches},
+            (now - oldest[0]).total_seconds() if oldest and oldest[0] else 0.0,
+        )
 
 
 class Ledger:
-    def __init__(self, app: FollowUpApplication) -> None:
-        self.app = app
-        self.alarms: dict[UUID, datetime] = {}
-        self.codes: dict[str, UUID] = {}
-        self.facts: dict[UUID, Facts] = {}
-        self.barred: dict[UUID, frozenset[str]] = {}
-        self.running: dict[UUID, list[Due]] = {}
-        self.log = LogFollower(app, FollowUpCase, self._project)
+    """The work ledger of follow-up's cases, kept by a projection of its log."""
 
-    def _project(self, case_id: UUID, version: int) -> None:
-        try:
-            self._note(current(self.app, case_id, version))
-        except RuntimeError:  # the shared copy moved on while being read: read a private one
-            self._note(self.app.get_case(case_id))
+    def __init__(self, app: FollowUpApplication, tables: LedgerTables | None = None) -> None:
+        self.tables: LedgerTables = tables if tables is not None else MemoryLedger()
+        self.projector = Projector("ledger", app, FollowUpCase, project_case, self.tables)
 
-    def _note(self, case: FollowUpCase) -> None:
-        case_id = case.id
-        alarm = case.next_alarm()
-        if alarm is None:
-            self.alarms.pop(case_id, None)
-        else:
-            self.alarms[case_id] = alarm
-        if case.lookup_code_hash:
-            self.codes[case.lookup_code_hash] = case_id
-        self.facts[case_id] = facts_of(case)
-        self.barred[case_id] = frozenset(case.barred)
-        self.running[case_id] = [
-            Due(
-                case_id,
-                d.key,
-                d.kind,
-                d.due_at,
-                d.department,
-                d.responsible or d.department,
-                d.paused_at is not None,
-                d.breached_at,
-            )
-            for d in case.running()
-        ]
-
-    def catch_up(self) -> int:
-        return self.log.catch_up()
+    def catch_up(self) -> int | None:
+        return self.projector.catch_up()
 
     def due(self, now: datetime) -> list[UUID]:
         """The cases with a reminder or a breach due by `now`, the most overdue first."""
         self.catch_up()
-        with self.log.lock:
-            due = [(at, case_id) for case_id, at in self.alarms.items() if at <= now]
-        return [case_id for _, case_id in sorted(due)]
+        return self.tables.due(now)
 
     def by_code(self, hashed: str) -> UUID | None:
         self.catch_up()
-        return self.codes.get(hashed)
+        return self.tables.by_code(hashed)
 
-    def board(
-        self,
-        *,
-        now: datetime,
-        department: str | None = None,
-        hidden_from: str | None = None,
-        state: str = "running",
-        within: float = 48 * 3600,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
+    def board(self, query: Board) -> tuple[list[dict[str, Any]], int]:
         """The supervision office's ledger of deadlines still to be met, soonest (or most
         overdue) first: all of them, the overdue ones, or those due within `within` s."""
         self.catch_up()
-        with self.log.lock:
-            rows = [r for rows in self.running.values() for r in rows]
-        if department:
-            rows = [r for r in rows if r.department == department]
-        if hidden_from:  # an accusation's clocks are not listed to the unit it accuses
-            rows = [r for r in rows if hidden_from not in self.barred.get(r.case_id, ())]
-        if state == "overdue":
-            rows = [r for r in rows if r.due_at <= now and not r.paused]
-        elif state == "due-soon":
-            rows = [
-                r for r in rows if now < r.due_at and (r.due_at - now).total_seconds() <= within
-            ]
-        rows.sort(key=lambda r: r.due_at)
-        page = []
-        for row in rows[offset : offset + limit]:
-            case = self.app.get_case(row.case_id)
-            page.append({"case_id": str(row.case_id), "subject": case.subject, **row.as_dict()})
-        return page, len(rows)
+        return self.tables.board(query)
 
-    def all_facts(self) -> list[Facts]:
+    def facts(self, start: datetime, end: datetime) -> list[Facts]:
+        """The facts of every case registered before `end` that registered, repeated or
+        missed a deadline since `start` — all the statistics of [start, end) count."""
         self.catch_up()
-        with self.log.lock:
-            return list(self.facts.values())
+        return self.tables.facts(start, end)
+
+    def gauges(self, now: datetime) -> Gauges:
+        self.catch_up()
+        return self.tables.gauges(now)
 
 
 # --- statistics --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from shared.kafka import Consumer, Relay, ensure_topics
 from shared.kafka_access import followed_topics, own_topics
 from shared.keys import Keys
 from shared.migrations import SHARED, migrate
-from shared.service import Runtime, create_api
+from shared.service import ReadyCheck, Runtime, create_api
 from shared.settings import Settings
 from shared.store import eventsourcing_env
 
@@ -50,6 +50,12 @@ def build_application(settings: Settings) -> IntakeApplication:
     )
 
 
+def ready_checks(app: IntakeApplication) -> list[ReadyCheck]:
+    """What intake needs to serve correctly besides its database and its consumer: a case
+    index that projects (listings, duplicate search and Open311 read it)."""
+    return [app.index.unready]
+
+
 def build_runtime(settings: Settings) -> Runtime:
     followed = followed_topics(settings, "intake")
     ensure_topics(settings, own_topics(settings, "intake"), "intake")
@@ -75,6 +81,7 @@ def build_runtime(settings: Settings) -> Runtime:
             "index": app.index.run,
             "retention": lambda stop: app.retention_sweep(stop, settings.retention_sweep_seconds),
         },
+        ready_checks=ready_checks(app),
     )
 
 

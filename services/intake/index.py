@@ -10,7 +10,6 @@ always finds what was registered a moment ago.
 from __future__ import annotations
 
 import threading
-from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -21,13 +20,17 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from services.intake.domain import CLOSED_STATES, Case
-from shared.projection import cached as shared_cached
+from shared.guard import safe_text
+from shared.projection import Projected, Projector
 from shared.settings import Settings
-from shared.store import conninfo
+from shared.store import check_when_idle, conninfo
 from shared.territory import Location
 
 
 def row_of(case: Case) -> dict[str, Any]:
+    """The case's row. Its one free text, the progress summary another service wrote, is
+    kept without control characters: PostgreSQL's text cannot hold a NUL, and a row that
+    cannot be written stops the whole projection."""
     loc = case.location
     return {
         "case_id": case.id,
@@ -42,7 +45,7 @@ def row_of(case: Case) -> dict[str, Any]:
         "petitioner_ids": case.petitioner_ids,
         "legal_class": case.legal_class.value if case.legal_class else None,
         "status": case.status.value,
-        "lead": case.progress.summary if case.progress else None,
+        "lead": safe_text(case.progress.summary) if case.progress else None,
         "repeat_count": case.repeat_count,
         "external_system": case.external.system if case.external else None,
         "barred": sorted(case.barred),
@@ -96,111 +99,57 @@ class IndexStore(Protocol):
 
     def upsert(self, rows: list[dict[str, Any]], position: int) -> None: ...
 
+    def clear(self) -> None: ...
+
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]: ...
 
     def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]: ...
 
 
+class _IndexTables:
+    """The index store as the tables of a projection (shared/projection.py)."""
+
+    def __init__(self, store: IndexStore) -> None:
+        self.store = store
+
+    def position(self) -> int:
+        return self.store.position()
+
+    def apply(self, projected: list[Projected], position: int) -> None:
+        self.store.upsert([p.row for p in projected], position)
+
+    def clear(self) -> None:
+        self.store.clear()
+
+
 class CaseIndex:
     """Follows intake's notification log into an `IndexStore`."""
 
-    BATCH = 500
-
     def __init__(self, app: Any, store: IndexStore) -> None:
-        self.app = app
         self.store = store
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._position: int | None = None
+        self.projector = Projector(
+            "case index",
+            app,
+            Case,
+            lambda case: Projected(case.id, case.version, row_of(case)),
+            _IndexTables(store),
+        )
 
     def catch_up(self, wait: bool = True) -> int | None:
-        """Project everything logged so far; returns the position reached.
+        """Project everything logged so far (see `Projector.catch_up`)."""
+        return self.projector.catch_up(wait)
 
-        Without `wait`, a caller that finds another thread projecting goes on at once (with
-        the index a moment behind) rather than queueing behind it.
-
-        The position is read from the store once, then kept: another process projecting the
-        same log only means some rows are written twice, with the same values.
-        """
-        if not self._lock.acquire(blocking=wait):
-            return None
-        try:
-            return self._project()
-        finally:
-            self._lock.release()
-
-    def _project(self) -> int:
-        if self._position is None:
-            self._position = self.store.position()
-        position = self._position
-        while True:
-            notifications = self.app.recorder.select_notifications(
-                start=position, limit=self.BATCH, inclusive_of_start=False
-            )
-            if not notifications:
-                return position
-            try:
-                rows = [row_of(case) for case in self._cases(notifications)]
-            except RuntimeError:  # a shared case moved on while being read: private copies
-                rows = [row_of(case) for case in self._cases(notifications, shared=False)]
-            position = notifications[-1].id
-            self.store.upsert(rows, position)
-            self._position = position
-
-    def _cases(self, notifications: list[Any], shared: bool = True) -> list[Case]:
-        """The cases these notifications touched, as they stand now: with `shared`, the
-        cached case itself when it is as far on (the command or consumer that saved it put it
-        there), read and not copied; otherwise built from these events, or advanced to them."""
-        touched: dict[UUID, list[Any]] = {}
-        for notification in notifications:
-            if ":Case." in notification.topic:
-                touched.setdefault(notification.originator_id, []).append(notification)
-        cases: list[Case] = []
-        for case_id, mine in touched.items():
-            cached = shared_cached(self.app, case_id) if shared else None
-            if cached is not None and cached.version >= mine[-1].originator_version:
-                cases.append(cached)
-                continue
-            events = [self.app.mapper.to_domain_event(n) for n in mine]
-            if events[0].originator_version == 1:
-                case: Any = None
-                for event in events:
-                    case = event.mutate(case)
-                cases.append(case)
-            else:
-                cases.append(self._advanced(case_id, events))
-        return cases
-
-    def _advanced(self, case_id: UUID, events: list[Any]) -> Case:
-        """The case after these events: from the cache when it holds them already (the
-        command that saved them put it there) or holds the version just before them;
-        otherwise read from the event store."""
-        cached = shared_cached(self.app, case_id)
-        if cached is not None and cached.version >= events[0].originator_version - 1:
-            case: Any = deepcopy(cached)
-            for event in events:
-                if event.originator_version > case.version:
-                    case = event.mutate(case)
-            return case  # type: ignore[no-any-return]
-        return self.app.repository.get(case_id)  # type: ignore[no-any-return]
+    def unready(self) -> str | None:
+        """Why the index cannot serve now (nothing: it can): its last projection failed —
+        the table is gone, a row cannot be written, its database went away — so listings,
+        duplicate search and Open311 fail or fall behind until one succeeds."""
+        return self.projector.unready()
 
     def wake(self) -> None:
-        self._wake.set()
-
-    ROUND_SECONDS = 0.05
-    """The background loop's shortest round: under load one round projects what many
-    registrations saved, not one each (a search brings the index up to date itself)."""
+        self.projector.wake()
 
     def run(self, stop: threading.Event) -> None:
-        """Background loop: keep the index close behind the log between queries."""
-        while not stop.is_set():
-            try:
-                self.catch_up()
-            except Exception:  # an outage: the next round (or query) catches up
-                stop.wait(1.0)
-            stop.wait(self.ROUND_SECONDS)
-            self._wake.wait(1.0)
-            self._wake.clear()
+        self.projector.run(stop)
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         self.catch_up()
@@ -264,6 +213,10 @@ class MemoryIndexStore:
             self.rows[row["case_id"]] = row
         self._position = max(self._position, position)
 
+    def clear(self) -> None:
+        self.rows.clear()
+        self._position = 0
+
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:
         def fits(r: dict[str, Any]) -> bool:
             return (
@@ -325,7 +278,7 @@ class PostgresIndexStore:
                 open=True,
                 name="intake-index",
                 timeout=2,  # a 503 within seconds while the database is down, not a hang
-                check=ConnectionPool.check_connection,  # drop what a server restart killed
+                check=check_when_idle,  # drop what a server restart killed
             )
         return self._pool.connection()
 
@@ -365,6 +318,13 @@ class PostgresIndexStore:
                     "SET notification_id = GREATEST(p.notification_id, EXCLUDED.notification_id)"
                 ).format(self._table("index_position")),
                 (position,),
+            )
+
+    def clear(self) -> None:
+        with self._connection() as conn, conn.transaction():
+            conn.execute(sql.SQL("TRUNCATE {}").format(self._table("case_index")))
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE name = 'cases'").format(self._table("index_position"))
             )
 
     def search(self, query: Query) -> tuple[list[dict[str, Any]], int]:

@@ -44,7 +44,7 @@ from services.routing.domain import (
     Trigger,
     reroute_by_catalogue,
 )
-from services.routing.inbox import Inbox, InboxEntry
+from services.routing.inbox import Inbox, InboxEntry, InboxTables
 from services.routing.organisation import (
     CATALOGUE_ID,
     ORGANISATION_ID,
@@ -101,11 +101,12 @@ class RoutingApplication(TrackedApplication):
         env: dict[str, str] | None = None,
         clock: Callable[[], datetime] = utcnow,
         objection_window: ObjectionWindow = OBJECTION_WINDOW,
+        inbox: InboxTables | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.objection_window = objection_window
-        self.inbox = Inbox(self)
+        self.inbox = Inbox(self, inbox)
         self._calendar: tuple[int, WorkCalendar] | None = None
         self.seed()
 

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.routing import api, wire
 from services.routing.application import RoutingApplication
+from services.routing.inbox import PostgresInbox
 from services.routing.metrics import RoutingMetrics
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
@@ -18,9 +19,9 @@ from shared.store import eventsourcing_env
 #: The routes this service serves (the policy matrix test walks the same list).
 ROUTERS = [api.router]
 
-MIGRATIONS = (SHARED,)
+MIGRATIONS = (SHARED, "services.routing.migrations")
 """What routing's schema is made of: its events are the library's tables, its relay's
-position is shared code's."""
+position is shared code's, its inboxes its own."""
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -28,7 +29,9 @@ def build_runtime(settings: Settings) -> Runtime:
     followed = followed_topics(settings, "routing")
     ensure_topics(settings, own_topics(settings, "routing"), "routing")
     app = RoutingApplication(
-        eventsourcing_env(settings, "routing"), clock=service_clock(settings.clock_file)
+        eventsourcing_env(settings, "routing"),
+        clock=service_clock(settings.clock_file),
+        inbox=PostgresInbox(settings),
     )
     relay = Relay(app, settings, "routing", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "routing", followed, app, after_batch=relay.wake)
@@ -39,6 +42,9 @@ def build_runtime(settings: Settings) -> Runtime:
         relay=relay,
         consumer=consumer,
         collectors=[RoutingMetrics(app)],
+        loops={"inbox": app.inbox.projector.run},
+        on_start=[app.inbox.catch_up],
+        ready_checks=[app.inbox.projector.unready],
     )
 
 

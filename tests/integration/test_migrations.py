@@ -80,6 +80,7 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
 
     assert [str(m) for m in applied] == [
         "shared.migrations 0001_relay_position",
+        "shared.migrations 0002_projection_position",
         "services.intake.migrations 0001_case_index",
         "services.intake.migrations 0002_case_index_places",
         "services.intake.migrations 0003_case_index_barred",

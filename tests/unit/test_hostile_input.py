@@ -116,3 +116,27 @@ def test_free_text_intake_puts_on_kafka_carries_no_personal_data(client):
         assert personal not in text
     assert registered.data["subject"] == "〔姓名〕反映工资被拖欠"
     assert registered.data["description"] == "请回电 〔电话〕 或 〔邮箱〕，身份证 〔身份证号〕"
+
+
+def test_the_escape_of_a_lone_surrogate_is_refused_by_the_guard_naming_the_field(client):
+    c, app = client
+    before = app.recorder.max_notification_id()
+    body = orjson.dumps({**EXAMPLE, "subject": "MARK"}).replace(b"MARK", b"x\\ud800y")
+    answer = c.post("/v1/cases", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {"field": "subject", "message": "contains U+D800, which has no place in text; remove it"}
+    ]
+    assert app.recorder.max_notification_id() == before
+
+
+def test_a_field_name_in_the_query_is_named_with_its_control_characters_escaped(client):
+    c, _ = client
+    answer = c.get("/v1/cases", params={"pla\x1bce": "lutai"})
+    assert answer.json()["errors"][0]["field"] == "pla\\u001bce"
+
+
+def test_a_service_kept_in_memory_is_ready_it_has_no_database_to_miss(client):
+    c, _ = client
+    ready = c.get("/health/ready")
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")

@@ -1,7 +1,8 @@
 """Open311 GeoReport v2 on intake, in JSON and XML, over an in-memory store."""
 
 import xml.etree.ElementTree as ET
-from datetime import datetime
+from datetime import UTC, datetime
+from urllib.parse import urlencode
 from uuid import UUID
 
 import pytest
@@ -10,12 +11,15 @@ from fastapi.testclient import TestClient
 from services.intake.api import open311
 from services.intake.application import IntakeApplication
 from services.intake.commands import Classify, IssueApiKey, RegisterCase, RevokeApiKey
-from services.intake.domain import Whereabouts
+from services.intake.domain import ExternalReference, Whereabouts
+from services.intake.index import OPEN311_SYSTEMS, row_of
 from shared.domain import Actor, Trace
+from shared.messages import OutcomeRecorded
 from shared.service import Runtime, create_api
 from shared.settings import Settings
 from shared.vocabulary import Channel, LegalClass
 from tests.territory import seeded
+from tests.unit.messaging import send
 
 SETTINGS = Settings(jwt_secret="s" * 40)
 FORM = {
@@ -207,3 +211,92 @@ def test_matters_from_the_door_and_accusations_are_never_shown(client, key):
     app.classify(accusation, Actor("alice", "clerk"), Trace("c"))
     assert client.get("/open311/v2/requests.json").json() == []
     assert client.get(f"/open311/v2/requests/{filed}.json").status_code == 404
+
+
+@pytest.mark.parametrize("encoded", [b"%FF%FE", b"\xff\xfe"], ids=["escaped", "raw"])
+def test_a_form_field_that_is_not_utf8_is_a_400_naming_it_not_a_500(client, key, encoded):
+    form = urlencode({**FORM, "api_key": key, "description": "x"}).encode()
+    answer = client.post(
+        "/open311/v2/requests.xml",
+        content=form.replace(b"description=x", b"description=x" + encoded),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 400
+    root = ET.fromstring(answer.content)
+    assert root.find("error/code").text == "400"
+    assert root.find("error/description").text == "description: not UTF-8"
+    assert client.get("/open311/v2/requests.json").json() == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_what_the_text_guard_refuses_on_open311_is_refused_in_open311s_format(client, fmt):
+    answer = client.get(f"/open311/v2/requests.{fmt}", params={"service_code": "a\x00b"})
+    assert answer.status_code == 400
+    if fmt == "xml":
+        root = ET.fromstring(answer.content)
+        assert root.tag == "errors" and root.find("error/code").text == "400"
+        assert root.find("error/description").text.startswith("service_code: ")
+    else:
+        [error] = answer.json()
+        assert error["code"] == 400 and error["description"].startswith("service_code: ")
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"description": "夜间施工\x0b噪音"}, "description"),
+        ({"last_name": "王\x1b[31m"}, "last_name"),
+    ],
+)
+def test_a_control_character_in_the_form_is_a_400_naming_the_field_and_files_nothing(
+    client, key, fmt, change, field
+):
+    answer = post(client, {**FORM, "api_key": key, **change}, fmt)
+    assert answer.status_code == 400
+    expected = f"{field}: contains a control character; remove it"
+    if fmt == "xml":
+        root = ET.fromstring(answer.content)
+        assert (root.find("error/code").text, root.find("error/description").text) == (
+            "400",
+            expected,
+        )
+    else:
+        assert answer.json() == [{"code": 400, "description": expected}]
+    assert client.get("/open311/v2/requests.json").json() == []
+
+
+def test_control_characters_stored_before_the_guard_or_heard_from_follow_up_never_reach_a_listing(
+    client,
+):
+    app = client.app.state.runtime.application
+    registered = app.register(
+        RegisterCase(
+            channel=Channel.SYSTEM,
+            subject="噪音",
+            description="夜间\x00施工\x0b噪音\x1b[31m扰民\ufffe",
+            category="urban-management",
+            location=Whereabouts("changhong"),
+            external=ExternalReference(OPEN311_SYSTEMS + "city-app"),
+        ),
+        Actor(OPEN311_SYSTEMS + "city-app", "integration"),
+        Trace("c"),
+    ).case
+    outcome = OutcomeRecorded(
+        case_id=str(registered.id),
+        round=1,
+        form="opinion",
+        opinion="support",
+        summary="已责令\x00停工\x7f",
+        recorded_at=datetime.now(UTC),
+    )
+    send(app, outcome, "followup")
+    for path in ("/open311/v2/requests.xml", f"/open311/v2/requests/{registered.id}.xml"):
+        answer = client.get(path)
+        assert answer.status_code == 200
+        [request] = ET.fromstring(answer.content).findall("request")
+        assert request.findtext("description") == "夜间施工噪音[31m扰民"
+        assert request.findtext("status_notes") == "支持: 已责令停工"
+    [seen] = client.get("/open311/v2/requests.json").json()
+    assert seen["description"] == "夜间施工噪音[31m扰民"
+    assert row_of(app.get_case(registered.id))["lead"] == "支持: 已责令停工"  # PostgreSQL takes it

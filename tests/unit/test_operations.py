@@ -1,12 +1,15 @@
 """What an operator watches: each service's /metrics in Prometheus' format (checked by
-promtool, Debian's, which `make test` installs), its figures moving with what happens, and
-the alert rules doing what the README says (promtool's own rule tests)."""
+promtool, Debian's, which `make test` installs), its figures moving with what happens, the
+alert rules doing what the README says (promtool's own rule tests), and readiness saying
+why a service cannot serve."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,12 +18,16 @@ from services.followup.application import FollowUpApplication
 from services.followup.metrics import FollowUpMetrics
 from services.intake import api as intake_api
 from services.intake.application import IntakeApplication
+from services.intake.bootstrap import ready_checks
+from services.intake.index import MemoryIndexStore
 from services.routing.application import RoutingApplication
 from services.routing.metrics import RoutingMetrics
 from shared.auth import issue_token
+from shared.messages import CaseFinal
 from shared.service import Runtime, create_api
 from shared.settings import Settings
 from tests.territory import seeded
+from tests.unit.messaging import send
 from tests.unit.test_api import EXAMPLE
 from tests.unit.test_routing import register
 
@@ -103,3 +110,59 @@ def test_the_alert_rules_check_and_pass_their_own_tests():
 def test_every_service_serves_metrics(service):
     module = __import__(f"services.{service}.bootstrap", fromlist=["create_app"])
     assert "/metrics" in module.create_app(SETTINGS).openapi()["paths"]
+
+
+class Unwritable(Exception):
+    pass
+
+
+class BreakableIndex(MemoryIndexStore):
+    """The case index's store, until it is told it cannot write."""
+
+    broken = False
+
+    def upsert(self, rows: list[dict[str, Any]], position: int) -> None:
+        if self.broken:
+            raise Unwritable("could not extend file: No space left on device\nHINT: …")
+        super().upsert(rows, position)
+
+
+def test_a_case_index_that_cannot_project_makes_intake_unready_with_the_reason():
+    store = BreakableIndex()
+    app = seeded(IntakeApplication(index_store=store))
+    runtime = Runtime("intake", SETTINGS, app, ready_checks=ready_checks(app))
+    api = create_api(
+        lambda: runtime, SETTINGS, title="t", description="d", routers=[intake_api.router]
+    )
+    token = {"Authorization": f"Bearer {issue_token(SETTINGS, 'alice', 'clerk')}"}
+    with TestClient(api) as client:
+        case_id = client.post("/v1/cases", json=EXAMPLE, headers=token).json()["case_id"]
+        assert client.get("/health/ready").status_code == 200
+        assert 'onestop_ready{reason="ok"} 1.0' in client.get("/metrics").text
+
+        store.broken = True
+        outcome = CaseFinal(case_id=case_id, summary="三级终结", final_at=datetime.now(UTC))
+        send(app, outcome, "followup")  # a row to write: the background loop's next round
+        with pytest.raises(Unwritable):
+            app.index.catch_up()
+        reason = "case index failing: Unwritable: could not extend file: No space left on device"
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503 and ready.headers["Retry-After"]
+        assert ready.json()["status"] == f"not ready: {reason}"
+        assert f'onestop_ready{{reason="{reason}"}} 0.0' in client.get("/metrics").text
+
+        store.broken = False
+        app.index.catch_up()
+        assert client.get("/health/ready").status_code == 200
+        [listed] = client.get("/v1/cases", headers=token).json()["cases"]
+        assert listed["status"] == "final"
+
+
+def test_a_readiness_check_that_breaks_is_a_reason_and_hides_no_other():
+    def broken() -> str | None:
+        raise KeyError("x")
+
+    runtime = Runtime(
+        "intake", SETTINGS, IntakeApplication(), ready_checks=[broken, lambda: "queue stuck"]
+    )
+    assert runtime.unready() == ["readiness check failed: KeyError", "queue stuck"]

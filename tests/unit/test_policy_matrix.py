@@ -133,6 +133,7 @@ def filled(path: str, centre: Centre, department: str | None) -> str:
         "request_id": centre.case_id,
         "sha256": "0" * 64,
         "sequence": "1",
+        "user": "u",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], path)
 

@@ -22,6 +22,7 @@ from services.followup.commands import (
     ResumeClocks,
 )
 from services.followup.domain.vocabulary import DeadlineKind
+from services.followup.ledger import Board
 from shared.auth import Forbidden
 from shared.http import example
 
@@ -102,6 +103,9 @@ def deadlines(
     app: FollowUp,
     actor: CurrentActor,
     department: Annotated[str | None, Query(max_length=64)] = None,
+    place: Annotated[
+        str | None, Query(max_length=64, description="Cases at this place or within it")
+    ] = None,
     state: Annotated[str, Query(pattern="^(running|overdue|due-soon)$")] = "overdue",
     within_hours: Annotated[int, Query(ge=1, le=24 * 90)] = 48,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -113,13 +117,16 @@ def deadlines(
         department = actor.department
     now = app.clock()
     rows, total = app.ledger.board(
-        now=now,
-        department=department,
-        hidden_from=actor.department,
-        state=state,
-        within=within_hours * 3600,
-        limit=limit,
-        offset=offset,
+        Board(
+            now=now,
+            department=department,
+            place=place,
+            hidden_from=actor.department,
+            state=state,
+            within=within_hours * 3600,
+            limit=limit,
+            offset=offset,
+        )
     )
     for row in rows:
         row["seconds_left"] = int((row["due_at"] - now).total_seconds())

@@ -15,12 +15,11 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.intake.api.deps import Intake, RequestTrace, SettingsDep
@@ -36,12 +35,11 @@ from services.intake.domain import (
 )
 from services.intake.index import OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
+from shared.guard import OwnErrors, fields_of, safe_text
 from shared.http import NotFound
 from shared.scrub import scrub
 from shared.territory import Category, Territory
 from shared.vocabulary import Channel
-
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 FORMATS = {"json": "application/json", "xml": "text/xml; charset=utf-8"}
 DEFAULT_PERIOD = timedelta(days=90)
@@ -123,8 +121,23 @@ def _fill(element: ET.Element, data: dict[str, Any]) -> None:
             child.text = str(value)
 
 
+def _shown(value: Any) -> Any:
+    """Stored text as anyone may be shown it: without the characters XML cannot carry or a
+    reader would not see (control characters stored before the text guard existed, or that
+    came from another service's events)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    return value
+
+
 def _render(fmt: str, root: str, body: Any, item: str = "", status: int = 200) -> Response:
-    """JSON as it is; XML with `root` around a list of `item`s, or around one object's fields."""
+    """JSON as it is; XML with `root` around a list of `item`s, or around one object's fields.
+    Either way, text is `_shown`."""
+    body = _shown(body)
     if fmt != "xml":
         return Response(orjson.dumps(body), status_code=status, media_type=FORMATS["json"])
     top = ET.Element(root)
@@ -139,9 +152,23 @@ def _render(fmt: str, root: str, body: Any, item: str = "", status: int = 200) -
     return Response(content, status_code=status, media_type=FORMATS["xml"])
 
 
-def _error(fmt: str, status: int, description: str) -> Response:
+def _error(fmt: str, status: int, *descriptions: str) -> Response:
     shown = fmt if fmt in FORMATS else "json"
-    return _render(shown, "errors", [{"code": status, "description": description}], "error", status)
+    errors = [{"code": status, "description": d} for d in descriptions]
+    return _render(shown, "errors", errors, "error", status)
+
+
+def _refused(fmt: str, problems: list[tuple[str, str]]) -> Response:
+    """A 400 naming each field that is not UTF-8 or holds a control character."""
+    return _error(fmt, 400, *(f"{field}: {message}" for field, message in problems))
+
+
+router = OwnErrors(
+    prefix="/open311/v2",
+    tags=["open311"],
+    refuse=lambda path, problems: _refused("xml" if path.endswith(".xml") else "json", problems),
+)
+"""Open311's routes; what the text guard refuses here, it refuses in Open311's format."""
 
 
 # --- requests as the public sees them ------------------------------------------------------
@@ -192,6 +219,60 @@ def _parse_time(name: str, raw: str | None) -> datetime | None:
     return moment
 
 
+# --- what the OpenAPI document says of the form and the filters ------------------------------
+# The routes read them raw, to answer in Open311's own error format, so FastAPI cannot infer
+# them: they are described here for readers and for tools that generate requests from it.
+
+
+def _text(description: str, **more: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **more}
+
+
+FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": [
+                        "api_key",
+                        "service_code",
+                        "attribute[jurisdiction]",
+                        "description",
+                    ],
+                    "properties": {
+                        "api_key": _text("The key issued to the calling system"),
+                        "service_code": _text("A service of services.json"),
+                        "attribute[jurisdiction]": _text("A value of the service definition's"),
+                        "attribute[subject]": _text("A one-line subject", maxLength=200),
+                        "description": _text("What the matter is", maxLength=5000),
+                        "lat": _text("Latitude, a decimal number"),
+                        "long": _text("Longitude, a decimal number"),
+                        "first_name": _text("The requester's given name"),
+                        "last_name": _text("The requester's family name"),
+                        "phone": _text("The requester's phone; needs a name"),
+                        "email": _text("The requester's e-mail (not kept)"),
+                    },
+                }
+            }
+        },
+    }
+}
+FILTERS = {
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": _text(description)}
+        for name, description in (
+            ("service_request_id", "Comma-separated request ids"),
+            ("service_code", "Comma-separated service codes"),
+            ("status", "open or closed"),
+            ("start_date", "ISO-8601 date-time with offset; 90 days before end_date if absent"),
+            ("end_date", "ISO-8601 date-time with offset"),
+        )
+    ]
+}
+
+
 # --- endpoints -------------------------------------------------------------------------------
 
 
@@ -214,20 +295,20 @@ def service_definition(service_code: str, fmt: str, app: Intake) -> Response:
     return _render(fmt, "service_definition", _definition(service_code, territory))
 
 
-@router.post("/requests.{fmt}", summary="File a service request (form-encoded, with api_key)")
+@router.post(
+    "/requests.{fmt}",
+    summary="File a service request (form-encoded, with api_key)",
+    openapi_extra=FORM,
+)
 async def post_request(fmt: str, request: Request, app: Intake, trace: RequestTrace) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != "application/x-www-form-urlencoded":
         return _error(fmt, 415, "send the request form-encoded (application/x-www-form-urlencoded)")
-    raw = (await request.body()).decode("utf-8", errors="strict")
-    try:
-        form = {
-            k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True, strict_parsing=False).items()
-        }
-    except ValueError as error:
-        return _error(fmt, 400, f"the form could not be read: {error}")
+    form, problems = fields_of(await request.body(), "form")  # the JSON guard reads no forms
+    if problems:
+        return _refused(fmt, problems)
     try:
         key = request.headers.get("idempotency-key")
         case_id, notice = await run_in_threadpool(_file, app, form, key, trace)
@@ -304,7 +385,9 @@ def _number(form: dict[str, str], name: str) -> float | None:
         raise Open311Error(400, f"{name} is not a number") from None
 
 
-@router.get("/requests.{fmt}", summary="Requests by id, service, period and status")
+@router.get(
+    "/requests.{fmt}", summary="Requests by id, service, period and status", openapi_extra=FILTERS
+)
 def get_requests(fmt: str, request: Request, app: Intake, settings: SettingsDep) -> Response:
     if fmt not in FORMATS:
         return _error(fmt, 404, f"unknown format {fmt!r}; use json or xml")
