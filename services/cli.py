@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = projection_actions.add_parser(
         "rebuild",
         help="throw a service's read models away and make them again from its log (intake's "
-        "case index, routing's inboxes, follow-up's ledger); safe while the services run, "
-        "though their listings are partial until it ends",
+        "case index, routing's inboxes, follow-up's ledger and chain heads); safe while the "
+        "services run, though their listings are partial until it ends",
     )
     rebuild.add_argument("service", choices=(*SERVICES, "all"))
 
@@ -173,30 +173,31 @@ def _verify(path: str, trusted: str | None) -> int:
 
 def _rebuild(settings: Settings, which: str) -> int:
     for service in SERVICES if which == "all" else (which,):
-        started = time.monotonic()
-        projector = _projector(settings, service)
+        for projector in _projectors(settings, service):
+            started = time.monotonic()
+            label = f"{service} ({projector.name})"
 
-        def progress(position: int, last: int, service: str = service) -> None:
-            print(f"\r{service}: {position:,} of {last:,} notifications", end="", file=sys.stderr)
+            def progress(position: int, last: int, label: str = label) -> None:
+                print(f"\r{label}: {position:,} of {last:,} notifications", end="", file=sys.stderr)
 
-        position = projector.rebuild(progress)
-        print(
-            f"\r{service}: rebuilt to notification {position:,} "
-            f"in {time.monotonic() - started:.1f} s",
-            file=sys.stderr,
-        )
+            position = projector.rebuild(progress)
+            print(
+                f"\r{label}: rebuilt to notification {position:,} "
+                f"in {time.monotonic() - started:.1f} s",
+                file=sys.stderr,
+            )
     return 0
 
 
-def _projector(settings: Settings, service: str) -> Projector:
-    """A service's application on its store, for its projection only (no Kafka, no HTTP)."""
+def _projectors(settings: Settings, service: str) -> list[Projector]:
+    """A service's application on its store, for its projections only (no Kafka, no HTTP)."""
     from shared.migrations import migrate
     from shared.store import eventsourcing_env
 
     if service == "intake":
         from services.intake.bootstrap import build_application
 
-        return build_application(settings).index.projector
+        return [build_application(settings).index.projector]
     if service == "routing":
         from services.routing.application import RoutingApplication
         from services.routing.bootstrap import MIGRATIONS as ROUTING
@@ -206,16 +207,19 @@ def _projector(settings: Settings, service: str) -> Projector:
         routing = RoutingApplication(
             eventsourcing_env(settings, "routing"), inbox=PostgresInbox(settings)
         )
-        return routing.inbox.projector
+        return [routing.inbox.projector]
     from services.followup.application import FollowUpApplication
     from services.followup.bootstrap import MIGRATIONS as FOLLOWUP
+    from services.followup.checkpoints import PostgresHeads, project_head
+    from services.followup.domain import CaseHistory
     from services.followup.ledger import PostgresLedger
 
     migrate(settings, "followup", *FOLLOWUP)
     followup = FollowUpApplication(
         eventsourcing_env(settings, "followup"), ledger=PostgresLedger(settings)
     )
-    return followup.ledger.projector
+    heads = Projector("chain heads", followup, CaseHistory, project_head, PostgresHeads(settings))
+    return [followup.ledger.projector, heads]
 
 
 def _provision(settings: Settings, *, users: bool) -> int:

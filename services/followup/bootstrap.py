@@ -11,7 +11,12 @@ from fastapi import FastAPI
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
 from services.followup.attachments import blob_store
-from services.followup.checkpoints import Checkpoints, KafkaPublisher, advisory_lock
+from services.followup.checkpoints import (
+    Checkpoints,
+    KafkaPublisher,
+    PostgresHeads,
+    advisory_lock,
+)
 from services.followup.ledger import PostgresLedger
 from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
@@ -46,6 +51,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ledger=PostgresLedger(settings),
     )
     publisher = KafkaPublisher(settings)
+    heads = PostgresHeads(settings)
     checkpoints = Checkpoints(
         app,
         settings.folder(settings.checkpoint_dir, "checkpoints"),
@@ -54,6 +60,7 @@ def build_runtime(settings: Settings) -> Runtime:
         lock=advisory_lock(settings),
         clock=app.clock,
         leaves_kept=settings.checkpoint_leaves_kept,
+        heads=heads,
     )
     app.use_evidence(blob_store(settings), settings.attachment_max_bytes, checkpoints)
     relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
@@ -86,8 +93,8 @@ def build_runtime(settings: Settings) -> Runtime:
         # the ledger catches up on what was logged while the service was down before the
         # service says it is up (seconds: it is kept in PostgreSQL, not rebuilt)
         on_start=[app.ledger.catch_up],
-        on_stop=[publisher.close],
-        ready_checks=[app.ledger.projector.unready],
+        on_stop=[publisher.close, heads.close],
+        ready_checks=[app.ledger.projector.unready, checkpoints.projector.unready],
     )
 
 

@@ -1,14 +1,14 @@
 """Signed checkpoints: follow-up's word, outside its own store, on every case's chain.
 
-Every `checkpoint_seconds` the holder of a PostgreSQL advisory lock brings the heads of all
-case histories up to date from follow-up's log, and if anything changed since the last
-checkpoint signs a new one (`shared.evidence`): the Merkle root over every case's
-(entries, head hash), the time, the log position it covers, how many cases, and the digest
-of the checkpoint before it. Each is written to `<checkpoint_dir>/<sequence>.json`, kept for
-good, with its leaves in `leaves/<sequence>.json` (so an auditor who archives the files can
-check every case, not only those they hold a dossier of) for the latest `leaves_kept`; and
-published to the topic `<prefix>.followup.checkpoints`, where the services' ACLs let only
-follow-up write.
+Every `checkpoint_seconds` the holder of a PostgreSQL advisory lock brings every case's
+chain head up to date (a projection of follow-up's log, the table `chain_heads`), and if
+anything changed since the last checkpoint signs a new one (`shared.evidence`): the Merkle
+root over every case's (entries, head hash), the time, the log position it covers, how many
+cases, and the digest of the checkpoint before it. Each is written to
+`<checkpoint_dir>/<sequence>.json`, kept for good, with its leaves in
+`leaves/<sequence>.json` (so an auditor who archives the files can check every case, not
+only those they hold a dossier of) for the latest `leaves_kept`; and published to the
+topic `<prefix>.followup.checkpoints`, where the services' ACLs let only follow-up write.
 
 `verify_store` reads every case's chain from the store again and compares it with a signed
 checkpoint: a chain that no longer ends, at the checkpointed length, in the signed head was
@@ -31,6 +31,7 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.application import project_aggregate
+from psycopg import IsolationLevel
 
 from services.followup.domain import CaseHistory, ChainLink, history_id
 from shared.domain import utcnow
@@ -46,11 +47,72 @@ from shared.evidence import (
     signature_holds,
 )
 from shared.kafka import make_producer
-from shared.projection import LogFollower, current
+from shared.projection import MemoryTables, PostgresTables, Projected, Projector, Tables
 from shared.settings import Settings
 from shared.store import connect
 
 log = logging.getLogger("onestop.followup.checkpoints")
+
+
+class HeadTables(Tables, Protocol):
+    """Every case's chain head, as a projection of follow-up's log keeps it."""
+
+    def snapshot(self) -> tuple[int, list[Leaf]]:
+        """The position the heads are projected to and the heads, as of one moment, sorted
+        by case."""
+        ...
+
+
+class MemoryHeads(MemoryTables):
+    """The chain heads in memory, for unit tests."""
+
+    def snapshot(self) -> tuple[int, list[Leaf]]:
+        with self.lock:
+            rows = list(self.main.values())
+            at = self.at
+        return at, sorted(Leaf(r["case_id"], r["entries"], r["head"]) for r in rows)
+
+
+class PostgresHeads(PostgresTables):
+    """The chain heads as a table in follow-up's schema (migrations/0004_chain_heads.sql):
+    kept in PostgreSQL like the ledger, so a start signs at once instead of reading every
+    case's history again, and no copy of the service holds every case in memory."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "followup", "chain heads", "chain_heads", HEAD_COLUMNS)
+
+    def snapshot(self) -> tuple[int, list[Leaf]]:
+        """Heads and position read in one repeatable-read transaction: what another copy
+        projects meanwhile is in neither or both."""
+        with self.connection() as conn:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            try:
+                with conn.transaction():
+                    row = conn.execute(
+                        "SELECT notification_id FROM followup.projection_position WHERE name = %s",
+                        (self.name,),
+                    ).fetchone()
+                    heads = conn.execute(
+                        "SELECT case_id, entries, head FROM followup.chain_heads"
+                    ).fetchall()
+            finally:
+                conn.isolation_level = None
+        # sorted here, not by the database's collation: the order is part of the root
+        return (int(row[0]) if row else 0), sorted(Leaf(*h) for h in heads)
+
+
+HEAD_COLUMNS = ("case_id", "entries", "head")
+
+
+def project_head(history: CaseHistory) -> Projected | None:
+    """A case's chain head: the leaf a checkpoint signs for it."""
+    if not history.entries:
+        return None
+    return Projected(
+        history.id,
+        history.version,
+        {"case_id": history.case_id, "entries": len(history.entries), "head": history.head_hash},
+    )
 
 
 class Publisher(Protocol):
@@ -94,6 +156,7 @@ class Checkpoints:
         lock: Callable[[], AbstractContextManager[bool]] | None = None,
         clock: Callable[[], datetime] = utcnow,
         leaves_kept: int = 48,
+        heads: HeadTables | None = None,
     ) -> None:
         self.app = app
         self.folder = folder
@@ -102,24 +165,16 @@ class Checkpoints:
         self.lock = lock or _always
         self.clock = clock
         self.leaves_kept = leaves_kept
-        self.heads: dict[str, Leaf] = {}
-        self.follower = LogFollower(app, CaseHistory, self._project)
+        self.heads: HeadTables = heads if heads is not None else MemoryHeads()
+        self.projector = Projector("chain heads", app, CaseHistory, project_head, self.heads)
         self._unpublished: list[dict[str, Any]] = []
-        self._mutex = threading.Lock()
 
     # --- signing ------------------------------------------------------------------------
 
-    def _project(self, aggregate_id: UUID, version: int) -> None:
-        history: CaseHistory = current(self.app, aggregate_id, version)
-        if history.entries:
-            self.heads[history.case_id] = Leaf(
-                history.case_id, len(history.entries), history.head_hash
-            )
-
-    def leaves(self) -> list[Leaf]:
-        with self._mutex:
-            self.follower.catch_up()
-            return sorted(self.heads.values())
+    def leaves(self) -> tuple[int, list[Leaf]]:
+        """Every case's chain head as of now, and the log position that is."""
+        self.projector.catch_up()
+        return self.heads.snapshot()
 
     def sign_if_changed(self) -> dict[str, Any] | None:
         """A new checkpoint if any chain moved since the last one (None: nothing to sign, or
@@ -127,9 +182,8 @@ class Checkpoints:
         with self.lock() as mine:
             if not mine:
                 return None
-            leaves = self.leaves()
+            position, leaves = self.leaves()
             last = self.latest()
-            position = self.follower.position
             if last is not None and last["checkpoint"]["position"] >= position:
                 self._publish_pending()
                 return None
