@@ -18,7 +18,12 @@ from kafka import KafkaConsumer
 
 from services.followup.application import FollowUpApplication
 from services.followup.bootstrap import MIGRATIONS as FOLLOWUP_MIGRATIONS
-from services.followup.checkpoints import Checkpoints, KafkaPublisher, advisory_lock
+from services.followup.checkpoints import (
+    Checkpoints,
+    KafkaPublisher,
+    PostgresHeads,
+    advisory_lock,
+)
 from services.followup.domain import history_id
 from services.followup.domain.history import entry_hash
 from services.followup.dossier import build, exported
@@ -83,10 +88,15 @@ def test_an_event_rewritten_in_postgresql_and_its_chain_recomputed_is_caught_by_
         signer,
         publisher=KafkaPublisher(settings),
         lock=advisory_lock(settings),
+        heads=PostgresHeads(settings),
     )
     signed = checkpoints.sign_if_changed()
     assert signed is not None and signed["checkpoint"]["cases"] == 2
     assert checkpoints.sign_if_changed() is None  # nothing moved since
+    # the heads are kept in PostgreSQL: a start finds them as they were, nothing to re-sign
+    restarted = Checkpoints(followup, tmp_path, signer, heads=PostgresHeads(settings))
+    assert restarted.leaves() == checkpoints.leaves()
+    assert restarted.sign_if_changed() is None
     assert checkpoints.verify_store().verified
 
     # someone with the database rewrites the subject of the registration and recomputes
