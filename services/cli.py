@@ -58,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the fingerprint of follow-up's published key (GET /v1/evidence/public-key) the "
         "dossier must be signed with",
     )
+    verify.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="the folder of checkpoints you archived as follow-up published them (its "
+        "<sequence>.json files, or records of its checkpoint topic saved one per file): each "
+        "must be signed by the dossier's key and name the one before, and the dossier's "
+        "checkpoint must be the one archived under its number",
+    )
 
     keys = commands.add_parser("api-key", help="issue, revoke or list Open311 API keys")
     key_commands = keys.add_subparsers(dest="key_command", required=True)
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "verify":
-        return _verify(args.dossier, args.fingerprint)
+        return _verify(args.dossier, args.fingerprint, args.checkpoints)
     settings = Settings.load()
     if args.command == "projections":
         return _rebuild(settings, args.service)
@@ -148,17 +156,26 @@ def main(argv: list[str] | None = None) -> int:
     return _history(settings, args)
 
 
-def _verify(path: str, trusted: str | None) -> int:
+def _verify(path: str, trusted: str | None, archived: str | None) -> int:
     """Exit 0 only if every check holds; each failure is printed with where it is."""
+    import json
+    from pathlib import Path
+
     from shared.evidence import verify_dossier
 
+    archive: list[dict[str, Any]] | None = None
+    reading = Path(path)
     try:
-        with open(path, "rb") as file:
-            raw = file.read()
-    except OSError as error:
-        print(f"onestop: cannot read {path}: {error}", file=sys.stderr)
+        raw = reading.read_bytes()
+        if archived is not None:
+            archive = []
+            for reading in sorted(Path(archived).glob("*.json")):
+                if reading.stem.isdigit():
+                    archive.append(json.loads(reading.read_bytes()))
+    except (OSError, ValueError) as error:
+        print(f"onestop: cannot read {reading}: {error}", file=sys.stderr)
         return 2
-    check = verify_dossier(raw, trusted)
+    check = verify_dossier(raw, trusted, archive)
     print(f"dossier of case {check.case_id or '?'}")
     print(f"  signed with key {check.fingerprint or '?'}")
     if not trusted:

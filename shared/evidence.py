@@ -243,10 +243,15 @@ def _first_difference(a: bytes, b: bytes) -> int:
     )
 
 
-def verify_dossier(raw: bytes, trusted_fingerprint: str | None = None) -> DossierCheck:
+def verify_dossier(
+    raw: bytes,
+    trusted_fingerprint: str | None = None,
+    archive: Sequence[dict[str, Any]] | None = None,
+) -> DossierCheck:
     """Check a dossier as exported by `GET /v1/cases/{id}/dossier`, with nothing but its
-    bytes (and, best, the fingerprint of follow-up's published key): each failure says
-    where — the byte, the entry's position, the item of a section, the checkpoint."""
+    bytes (and, best, the fingerprint of follow-up's published key, and the checkpoints
+    the auditor archived as they were published): each failure says where — the byte, the
+    entry's position, the item of a section, the checkpoint."""
     failures: list[str] = []
     notes: list[str] = []
     try:
@@ -316,6 +321,8 @@ def verify_dossier(raw: bytes, trusted_fingerprint: str | None = None) -> Dossie
         )
 
     _check_checkpoint(dossier, entries, check)
+    if archive is not None:
+        _check_archive(dossier, archive, check)
     return check
 
 
@@ -370,3 +377,61 @@ def _check_checkpoint(dossier: dict[str, Any], entries: list[Any], check: Dossie
         check.notes.append(f"{label} covers entries 1–{count}")
     except (KeyError, TypeError, ValueError, IndexError) as error:
         check.failures.append(f"checkpoint: incomplete or malformed ({error})")
+
+
+def _check_archive(
+    dossier: dict[str, Any], archive: Sequence[dict[str, Any]], check: DossierCheck
+) -> None:
+    """The checkpoints an auditor archived as they were published, each signed by the
+    dossier's key and each naming the one before; and the dossier's checkpoint one of them,
+    byte for byte. Whoever holds the signing key could rewrite a chain and sign a new
+    checkpoint over it under an old number: only what was archived before tells."""
+    public = dossier["public_key"]["pem"]
+    by_sequence: dict[int, dict[str, Any]] = {}
+    for document in archive:
+        try:
+            signed = {"checkpoint": document["checkpoint"], "signature": document["signature"]}
+            sequence = int(signed["checkpoint"]["sequence"])
+        except (KeyError, TypeError, ValueError):
+            check.failures.append("archive: a file that is not a signed checkpoint")
+            continue
+        if not signature_holds(public, signed["checkpoint"], str(signed["signature"])):
+            check.failures.append(
+                f"archive: checkpoint {sequence} is not signed by the dossier's key"
+            )
+        elif sequence in by_sequence and by_sequence[sequence] != signed:
+            check.failures.append(
+                f"archive: checkpoint {sequence} was signed twice, differently: the signer "
+                "forked its sequence"
+            )
+        by_sequence.setdefault(sequence, signed)
+    for sequence, signed in sorted(by_sequence.items()):
+        before = by_sequence.get(sequence - 1)
+        if before is not None and signed["checkpoint"].get("previous") != checkpoint_digest(before):
+            check.failures.append(
+                f"archive: checkpoint {sequence} does not name checkpoint {sequence - 1} as "
+                "archived as the one before it"
+            )
+    mine = dossier.get("checkpoint")
+    if not mine:
+        return
+    try:
+        sequence = int(mine["checkpoint"]["sequence"])
+        signed = {"checkpoint": mine["checkpoint"], "signature": mine["signature"]}
+    except (KeyError, TypeError, ValueError):
+        return  # already a failure of the checkpoint itself
+    archived = by_sequence.get(sequence)
+    if archived is None:
+        latest = max(by_sequence, default=0)
+        check.notes.append(
+            f"checkpoint {sequence} is not in your archive (its latest is {latest}): "
+            + ("archive it now" if sequence > latest else "a gap in your archive")
+        )
+    elif archived != signed:
+        check.failures.append(
+            f"checkpoint {sequence}: not the checkpoint {sequence} you archived (root "
+            f"{str(archived['checkpoint'].get('root'))[:12]}… then, "
+            f"{str(signed['checkpoint'].get('root'))[:12]}… now): signed again since"
+        )
+    else:
+        check.notes.append(f"checkpoint {sequence} is the one in your archive")

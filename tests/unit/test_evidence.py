@@ -319,3 +319,49 @@ def test_a_dossier_renders_as_a_pdf_in_chinese(evidence):
     )
     assert answer.status_code == 200 and answer.content.startswith(b"%PDF-")
     assert answer.headers["content-type"] == "application/pdf"
+
+
+def test_a_dossier_is_checked_against_the_checkpoints_an_auditor_archived(
+    evidence, tmp_path, capsys
+):
+    """Whoever holds the signing key could rewrite a chain and sign a new checkpoint 1 over
+    it: the one the auditor archived when it was published tells."""
+    hub, checkpoints, signer = evidence
+    first = checkpoints.sign_if_changed()
+    assert first is not None
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "00000001.json").write_bytes(json.dumps(first).encode())
+    raw = export(hub)
+    check = verify_dossier(raw, signer.fingerprint, [first])
+    assert check.verified, check.failures
+    assert "checkpoint 1 is the one in your archive" in check.notes
+    dossier_file = tmp_path / "dossier.json"
+    dossier_file.write_bytes(raw)
+    assert cli(["verify", str(dossier_file), "--checkpoints", str(archive)]) == 0
+    capsys.readouterr()
+
+    # the key's holder rewrites the case's history, recomputes the chain and signs the
+    # checkpoints again from the start: every signature holds, the dossier on its own too
+    rewrite_and_recompute(hub.followup, hub.case_id, 2)
+    forged_folder = tmp_path / "forged"
+    forger = Checkpoints(hub.followup, forged_folder, signer)
+    hub.followup.checkpoints = forger
+    assert forger.sign_if_changed() is not None
+    forged = export(hub)
+    assert verify_dossier(forged, signer.fingerprint).verified
+    failures = verify_dossier(forged, signer.fingerprint, [first]).failures
+    assert any(f.startswith("checkpoint 1: not the checkpoint 1 you archived") for f in failures)
+    dossier_file.write_bytes(forged)
+    assert cli(["verify", str(dossier_file), "--checkpoints", str(archive)]) == 1
+    assert "FAILED: checkpoint 1: not the checkpoint 1 you archived" in capsys.readouterr().out
+
+    # an archive whose files were not signed by the dossier's key, or do not follow each other
+    other = Signer(Ed25519PrivateKey.generate())
+    stranger = {"checkpoint": first["checkpoint"], "signature": other.sign(first["checkpoint"])}
+    failures = verify_dossier(raw, signer.fingerprint, [stranger]).failures
+    assert "archive: checkpoint 1 is not signed by the dossier's key" in failures
+    unlinked = {**first["checkpoint"], "sequence": 2, "previous": "0" * 64}
+    second = {"checkpoint": unlinked, "signature": signer.sign(unlinked)}
+    failures = verify_dossier(raw, signer.fingerprint, [first, second]).failures
+    assert any(f.startswith("archive: checkpoint 2 does not name checkpoint 1") for f in failures)
