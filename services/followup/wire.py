@@ -314,7 +314,7 @@ def _attachment(event: C.AttachmentAdded) -> Contract:
         sha256=event.sha256,
         media_type=event.media_type,
         size=event.size,
-        kind=AttachmentKind(event.kind).value,  # type: ignore[arg-type]
+        kind=AttachmentKind(event.kind).value,
         petitioner_id=event.petitioner_id,
         added_at=event.at,
     )

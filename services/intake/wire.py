@@ -124,7 +124,7 @@ def _erased(event: Case.PetitionerErased) -> Contract:
     return PetitionerErased(
         case_id=str(event.originator_id),
         petitioner_id=event.subject,
-        basis=event.basis.value,  # type: ignore[arg-type]
+        basis=event.basis.value,
         reference=event.reference,
         erased_at=event.timestamp,
     )

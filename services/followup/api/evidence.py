@@ -22,8 +22,7 @@ from services.followup.attachments import Damaged, Missing
 from services.followup.commands import AttachFile
 from services.followup.domain import Attachment, history_id
 from services.followup.domain.vocabulary import AttachmentKind
-from shared.auth import Forbidden
-from shared.domain import Actor, DomainError, Problem
+from shared.domain import Actor, DomainError, Forbidden, Problem
 from shared.guard import problems_in
 from shared.http import NotFound, problem
 from shared.policy import Sight, sight
