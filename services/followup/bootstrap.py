@@ -87,6 +87,9 @@ def build_runtime(settings: Settings) -> Runtime:
         loops={
             "clock": clock,
             "ledger": app.ledger.projector.run,
+            # kept close behind the log like the ledger, so a blip of PostgreSQL makes the
+            # service not ready for a second, not until the next checkpoint
+            "chain-heads": checkpoints.projector.run,
             "checkpoints": lambda stop: checkpoints.run(stop, settings.checkpoint_seconds),
         },
         collectors=[FollowUpMetrics(app)],
