@@ -227,16 +227,14 @@ def _projectors(settings: Settings, service: str) -> list[Projector]:
         return [routing.inbox.projector]
     from services.followup.application import FollowUpApplication
     from services.followup.bootstrap import MIGRATIONS as FOLLOWUP
-    from services.followup.checkpoints import PostgresHeads, project_head
-    from services.followup.domain import CaseHistory
+    from services.followup.checkpoints import PostgresHeads, chain_heads
     from services.followup.ledger import PostgresLedger
 
     migrate(settings, "followup", *FOLLOWUP)
     followup = FollowUpApplication(
         eventsourcing_env(settings, "followup"), ledger=PostgresLedger(settings)
     )
-    heads = Projector("chain heads", followup, CaseHistory, project_head, PostgresHeads(settings))
-    return [followup.ledger.projector, heads]
+    return [followup.ledger.projector, chain_heads(followup, PostgresHeads(settings))]
 
 
 def _provision(settings: Settings, *, users: bool) -> int:

@@ -115,6 +115,11 @@ def project_head(history: CaseHistory) -> Projected | None:
     )
 
 
+def chain_heads(app: Any, tables: HeadTables) -> Projector:
+    """The projection of every case's chain head from follow-up's log into `tables`."""
+    return Projector("chain heads", app, CaseHistory, project_head, tables)
+
+
 class Publisher(Protocol):
     """Where a signed checkpoint goes besides the files (follow-up's Kafka topic)."""
 
@@ -166,7 +171,7 @@ class Checkpoints:
         self.clock = clock
         self.leaves_kept = leaves_kept
         self.heads: HeadTables = heads if heads is not None else MemoryHeads()
-        self.projector = Projector("chain heads", app, CaseHistory, project_head, self.heads)
+        self.projector = chain_heads(app, self.heads)
         self._unpublished: list[dict[str, Any]] = []
 
     # --- signing ------------------------------------------------------------------------
