@@ -37,6 +37,7 @@ from eventsourcing.persistence import Tracking
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
 from services.followup.bootstrap import MIGRATIONS as FOLLOWUP_MIGRATIONS
+from services.followup.checkpoints import PostgresHeads, chain_heads
 from services.followup.commands import (
     CloseOut,
     FilePlan,
@@ -70,6 +71,7 @@ from shared.envelope import CloudEvent
 from shared.kafka import trusted
 from shared.kafka_access import FOLLOWS
 from shared.migrations import migrate
+from shared.projection import Projector
 from shared.settings import ServiceName, Settings
 from shared.store import eventsourcing_env
 from shared.territory_file import TerritoryFile
@@ -114,6 +116,8 @@ class Stack:
     intake: IntakeApplication
     routing: RoutingApplication
     followup: FollowUpApplication
+    heads: Projector
+    """Follow-up's chain heads, which its signed checkpoints are made from."""
 
     def apps(self) -> dict[ServiceName, Any]:
         return {"intake": self.intake, "routing": self.routing, "followup": self.followup}
@@ -123,6 +127,7 @@ class Stack:
             app.close()
         self.routing.inbox.tables.close()  # type: ignore[attr-defined]
         self.followup.ledger.tables.close()  # type: ignore[attr-defined]
+        self.heads.tables.close()  # type: ignore[attr-defined]
 
 
 def open_stack(settings: Settings, clock: Clock) -> Stack:
@@ -136,7 +141,7 @@ def open_stack(settings: Settings, clock: Clock) -> Stack:
     followup = FollowUpApplication(
         eventsourcing_env(settings, "followup"), clock=clock, ledger=PostgresLedger(settings)
     )
-    return Stack(intake, routing, followup)
+    return Stack(intake, routing, followup, chain_heads(followup, PostgresHeads(settings)))
 
 
 class Bus:
@@ -334,6 +339,7 @@ class Prototypes:
                 stack.intake.index.catch_up()
                 stack.routing.inbox.catch_up()
                 stack.followup.ledger.catch_up()
+                stack.heads.catch_up()
             finally:
                 stack.close()
         return self.made

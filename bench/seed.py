@@ -12,7 +12,9 @@ A clone is its prototype with new identities and its own moment in time:
 * every time in it moved back by one number of whole seconds: up to `years` for the closed
   ones, and for the open ones no further than keeps their next alarm `margin` ahead of now
   (follow-up's clock must not wake up to a million breaches);
-* intake's events sealed again under the run's data keyring (shared/cipher.py);
+* intake's events sealed again under the run's data keyring (shared/cipher.py), each
+  petitioner's personal data in them under a person key of the clone's own
+  (services/intake/erasure.py: erasing a clone's petitioner erases no one else);
 * follow-up's history chained again: each entry's hash is computed afresh over the clone's
   entry (`shared` code: `CaseHistory.verify` passes on every clone).
 
@@ -26,8 +28,10 @@ started on the store projects nothing again and publishes none of it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import operator
+import os
 import queue
 import random
 import re
@@ -42,6 +46,7 @@ from uuid import UUID, uuid4
 
 import orjson
 import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.utils import Environment
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -49,6 +54,7 @@ from psycopg.types.json import Jsonb
 from bench.prototypes import OPEN_KINDS, Prototype, id_number, phone
 from services.followup.domain import HistoryEntry, history_id
 from services.intake.application import BlindIndex
+from services.intake.erasure import PostgresPersonKeys
 from shared.casecode import case_code, code_hash
 from shared.cipher import FastAESCipher
 from shared.keys import Keys
@@ -62,13 +68,13 @@ UUID_TEXT = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 READ_MODELS: dict[ServiceName, tuple[tuple[str, str], ...]] = {
     "intake": (("case_index", "case_id"),),
     "routing": (("inbox_cases", "id"), ("inbox_parties", "id")),
-    "followup": (("ledger_cases", "id"), ("ledger_deadlines", "id")),
+    "followup": (("ledger_cases", "id"), ("ledger_deadlines", "id"), ("chain_heads", "case_id")),
 }
 """Each service's read-model tables and the column holding the case id."""
-POSITIONS: dict[ServiceName, tuple[str, str, str]] = {
-    "intake": ("index_position", "name", "cases"),
-    "routing": ("projection_position", "name", "inbox"),
-    "followup": ("projection_position", "name", "ledger"),
+POSITIONS: dict[ServiceName, tuple[str, str, tuple[str, ...]]] = {
+    "intake": ("index_position", "name", ("cases",)),
+    "routing": ("projection_position", "name", ("inbox",)),
+    "followup": ("projection_position", "name", ("ledger", "chain heads")),
 }
 """Where each read model keeps how far it has projected the service's log."""
 
@@ -115,6 +121,21 @@ class Text:
 
 
 @dataclass
+class SealedTemplate:
+    """A personal value of an intake event (`services.intake.erasure.Sealed`), opened: the
+    clone seals it again, rendered, under its own person key."""
+
+    placeholder: bytes
+    subject: Text
+    plain: Text
+    shape: str
+
+
+SEALED = "Sealed"
+"""How intake's transcoder names a sealed value (`{"_type_": "Sealed", "_data_": …}`)."""
+
+
+@dataclass
 class StoredTemplate:
     """One stored event of a prototype."""
 
@@ -122,6 +143,8 @@ class StoredTemplate:
     version: int
     topic: bytes
     state: Text
+    sealed: list[SealedTemplate] = field(default_factory=list)
+    """Personal values in it, each stood in for by its `placeholder` in `state`."""
 
     def __post_init__(self) -> None:
         # COPY's binary row after the originator id: the version and the topic
@@ -189,11 +212,38 @@ class Capture:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cipher = intake_cipher(settings)
+        self.person_keys = PostgresPersonKeys(settings, wrapping_cipher(settings))
 
     def templates(self, prototypes: list[Prototype]) -> list[Template]:
-        found = [self._template(p) for p in prototypes]
+        try:
+            found = [self._template(p) for p in prototypes]
+        finally:
+            self.person_keys.close()
         self._check_identities(found)
         return found
+
+    def _opened(self, state: bytes, parts: list[tuple[bytes, str, bytes, str]]) -> bytes:
+        """The intake event's state with each sealed value opened and stood in for by a
+        placeholder; `parts` gets (placeholder, subject, plain, shape) of each."""
+
+        def walk(value: Any) -> Any:
+            if isinstance(value, list):
+                return [walk(v) for v in value]
+            if not isinstance(value, dict):
+                return value
+            if value.get("_type_") != SEALED:
+                return {k: walk(v) for k, v in value.items()}
+            data = value["_data_"]
+            key = self.person_keys.find(data["key_id"])
+            if key is None:
+                raise RuntimeError(f"a prototype's petitioner {data['subject']} was erased")
+            box = base64.b64decode(data["box"])
+            plain = AESGCM(key).decrypt(box[:12], box[12:], data["subject"].encode())
+            placeholder = f"@sealed-{len(parts)}@"
+            parts.append((placeholder.encode(), data["subject"], plain, data["shape"]))
+            return placeholder
+
+        return orjson.dumps(walk(orjson.loads(state)))
 
     def _template(self, proto: Prototype) -> Template:
         assert proto.petitioner_id is not None
@@ -223,11 +273,15 @@ class Capture:
                 for table, key in tables:
                     cursor = conn.cursor(row_factory=psycopg.rows.dict_row)
                     read_rows[f"{service}.{table}"] = cursor.execute(
-                        sql.SQL("SELECT * FROM {} WHERE {} = %s ORDER BY 1, 2").format(
+                        sql.SQL("SELECT * FROM {} WHERE {}::text = %s ORDER BY 1, 2").format(
                             sql.Identifier(service, table), sql.Identifier(key)
                         ),
-                        (case,),
+                        (str(case),),
                     ).fetchall()
+        sealed: list[list[tuple[bytes, str, bytes, str]]] = []
+        for i, (owner, version, topic, state) in enumerate(raw["intake"]):
+            sealed.append([])
+            raw["intake"][i] = (owner, version, topic, self._opened(state, sealed[-1]))
         ledger = read_rows["followup.ledger_cases"]
         next_alarm = ledger[0]["next_alarm"] if ledger else None
         hashes: list[bytes] = []
@@ -258,6 +312,13 @@ class Capture:
             ]
             for service in SERVICES
         }
+        for event, parts in zip(events["intake"], sealed, strict=True):
+            event.sealed = [
+                SealedTemplate(
+                    placeholder, Text(subject.encode(), pattern), Text(plain, pattern), shape
+                )
+                for placeholder, subject, plain, shape in parts
+            ]
         previous = b"0" * 64
         chain = []
         for entry, hashed in zip(entries, hashes, strict=True):
@@ -270,6 +331,9 @@ class Capture:
         for stored_events in events.values():
             for e in stored_events:
                 tokens.update(e.state.tokens())
+                for part in e.sealed:
+                    tokens.update(part.subject.tokens())
+                    tokens.update(part.plain.tokens())
         for text, _, _ in chain:
             tokens.update(text.tokens())
         for row_templates in templates.values():
@@ -335,6 +399,7 @@ class Capture:
         seen: dict[bytes, set[UUID]] = {}
         for t in templates:
             texts = [e.state for events in t.events.values() for e in events]
+            texts += [p.plain for events in t.events.values() for e in events for p in e.sealed]
             for text in texts:
                 for found in UUID_TEXT.findall(text.literal()):
                     seen.setdefault(found, set()).add(t.case_id)
@@ -350,6 +415,11 @@ def intake_cipher(settings: Settings) -> FastAESCipher:
     return FastAESCipher(Environment(env=eventsourcing_env(settings, "intake", encrypt=True)))
 
 
+def wrapping_cipher(settings: Settings) -> FastAESCipher:
+    """What wraps each person key in `intake.person_keys` (as intake's bootstrap has it)."""
+    return FastAESCipher(Environment(env={"CIPHER_KEY": Keys.of(settings).data_keyring}))
+
+
 # --- cloning --------------------------------------------------------------------------------
 
 
@@ -361,6 +431,8 @@ class Clone:
     events: dict[ServiceName, list[bytes]]
     """Per service, its events as rows of COPY's binary format."""
     rows: dict[str, list[list[Any]]]
+    person_keys: list[tuple[UUID, str, bytes]] = field(default_factory=list)
+    """The clone's petitioners' keys: (key id, subject, the key wrapped)."""
 
 
 @dataclass
@@ -378,6 +450,7 @@ class Cloner:
         self.blind = BlindIndex(keys.petitioner_id)
         self.code_key = keys.case_code
         self.cipher = intake_cipher(self.settings)
+        self.wrapping = wrapping_cipher(self.settings)
 
     def shift(self, template: Template) -> timedelta:
         """How far back in time this clone lives from its prototype (whole seconds)."""
@@ -416,11 +489,32 @@ class Cloner:
         owners = {"case": case.bytes, "history": history.bytes, "petitioner": petitioner.bytes}
         events: dict[ServiceName, list[bytes]] = {}
         encrypt = self.cipher.encrypt
+        people: dict[bytes, tuple[str, AESGCM]] = {}
+        keys: list[tuple[UUID, str, bytes]] = []
         for service, stored in template.events.items():
             sealed = service == "intake"
             rendered = []
             for e in stored:
                 state = e.state.render(values)
+                for part in e.sealed:
+                    subject = part.subject.render(values)
+                    if subject not in people:
+                        key, key_id = AESGCM.generate_key(256), uuid4()
+                        people[subject] = (str(key_id), AESGCM(key))
+                        keys.append((key_id, subject.decode(), self.wrapping.encrypt(key)))
+                    key_name, aead = people[subject]
+                    nonce = os.urandom(12)
+                    box = nonce + aead.encrypt(nonce, part.plain.render(values), subject)
+                    value = {
+                        "subject": subject.decode(),
+                        "key_id": key_name,
+                        "box": base64.b64encode(box).decode(),
+                        "shape": part.shape,
+                    }
+                    state = state.replace(
+                        b'"' + part.placeholder + b'"',
+                        orjson.dumps({"_type_": SEALED, "_data_": value}),
+                    )
                 if sealed:
                     state = encrypt(state)
                 rendered.append(
@@ -440,7 +534,7 @@ class Cloner:
         rows: dict[str, list[list[Any]]] = {}
         for table, templates in template.rows.items():
             rows[table] = [self._row(r, values, ids, delta) for r in templates]
-        return Clone(case, events, rows)
+        return Clone(case, events, rows, keys)
 
     @staticmethod
     def _row(
@@ -656,6 +750,14 @@ class Seeder:
                     ).format(sql.Identifier(service, f"{service}_events"))
                 ) as copy:
                     copy.write(bytes(chunk))
+            with cursor.copy(
+                "COPY intake.person_keys (key_id, subject, wrapped) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["uuid", "text", "bytea"])
+                for clone in clones:
+                    for key in clone.person_keys:
+                        copy.write_row(key)
+                        rows += 1
             for table in self.templates[0].rows:
                 names, types = self._table_columns(conn, table)
                 schema, name = table.split(".")
@@ -698,14 +800,15 @@ class Seeder:
                 )
             ).fetchone()
             position = int(last[0]) if last else 0
-            table, key, name = POSITIONS[service]
-            conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} VALUES (%s, %s) ON CONFLICT ({}) DO UPDATE "
-                    "SET notification_id = EXCLUDED.notification_id"
-                ).format(sql.Identifier(service, table), sql.Identifier(key)),
-                (name, position),
-            )
+            table, key, names = POSITIONS[service]
+            for name in names:
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} VALUES (%s, %s) ON CONFLICT ({}) DO UPDATE "
+                        "SET notification_id = EXCLUDED.notification_id"
+                    ).format(sql.Identifier(service, table), sql.Identifier(key)),
+                    (name, position),
+                )
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {} VALUES (%s, %s, now()) ON CONFLICT (topic) DO UPDATE "

@@ -1,5 +1,6 @@
 """`onestop` — run a service, mint a token, manage Open311 keys, read a case's history,
-import and export the territory, rotate keys, provision Kafka, rebuild the read models.
+import and export the territory, rotate keys, provision Kafka, rebuild the read models,
+verify a case's dossier offline.
 
 Whatever it prints that came from a service or a store (a history, a refusal, a territory,
 a key's name) goes through `shared.guard.escaped`: a control character stored in a text
@@ -45,6 +46,26 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--as-of", help="ISO-8601 time with offset: the case as it stood then")
     history.add_argument("--token", help="bearer token (default: a fresh auditor token)")
     history.add_argument("--json", action="store_true", help="print the raw JSON")
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a case's dossier offline (no database, no network): its hash chain, its "
+        "seal, and the inclusion proof against follow-up's signed checkpoint",
+    )
+    verify.add_argument("dossier", help="the dossier's JSON, as GET /v1/cases/{id}/dossier gave it")
+    verify.add_argument(
+        "--fingerprint",
+        help="the fingerprint of follow-up's published key (GET /v1/evidence/public-key) the "
+        "dossier must be signed with",
+    )
+    verify.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="the folder of checkpoints you archived as follow-up published them (its "
+        "<sequence>.json files, or records of its checkpoint topic saved one per file): each "
+        "must be signed by the dossier's key and name the one before, and the dossier's "
+        "checkpoint must be the one archived under its number",
+    )
 
     keys = commands.add_parser("api-key", help="issue, revoke or list Open311 API keys")
     key_commands = keys.add_subparsers(dest="key_command", required=True)
@@ -102,12 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     rebuild = projection_actions.add_parser(
         "rebuild",
         help="throw a service's read models away and make them again from its log (intake's "
-        "case index, routing's inboxes, follow-up's ledger); safe while the services run, "
-        "though their listings are partial until it ends",
+        "case index, routing's inboxes, follow-up's ledger and chain heads); safe while the "
+        "services run, though their listings are partial until it ends",
     )
     rebuild.add_argument("service", choices=(*SERVICES, "all"))
 
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        return _verify(args.dossier, args.fingerprint, args.checkpoints)
     settings = Settings.load()
     if args.command == "projections":
         return _rebuild(settings, args.service)
@@ -133,32 +156,65 @@ def main(argv: list[str] | None = None) -> int:
     return _history(settings, args)
 
 
+def _verify(path: str, trusted: str | None, archived: str | None) -> int:
+    """Exit 0 only if every check holds; each failure is printed with where it is."""
+    import json
+    from pathlib import Path
+
+    from shared.evidence import verify_dossier
+
+    archive: list[dict[str, Any]] | None = None
+    reading = Path(path)
+    try:
+        raw = reading.read_bytes()
+        if archived is not None:
+            archive = []
+            for reading in sorted(Path(archived).glob("*.json")):
+                if reading.stem.isdigit():
+                    archive.append(json.loads(reading.read_bytes()))
+    except (OSError, ValueError) as error:
+        print(f"onestop: cannot read {reading}: {error}", file=sys.stderr)
+        return 2
+    check = verify_dossier(raw, trusted, archive)
+    print(f"dossier of case {check.case_id or '?'}")
+    print(f"  signed with key {check.fingerprint or '?'}")
+    if not trusted:
+        print("  (compare it with the key follow-up publishes, or pass --fingerprint)")
+    for note in check.notes:
+        print(f"  note: {note}")
+    for failure in check.failures:
+        print(f"  FAILED: {failure}")
+    print("VERIFIED" if check.verified else f"NOT VERIFIED: {len(check.failures)} problem(s)")
+    return 0 if check.verified else 1
+
+
 def _rebuild(settings: Settings, which: str) -> int:
     for service in SERVICES if which == "all" else (which,):
-        started = time.monotonic()
-        projector = _projector(settings, service)
+        for projector in _projectors(settings, service):
+            started = time.monotonic()
+            label = f"{service} ({projector.name})"
 
-        def progress(position: int, last: int, service: str = service) -> None:
-            print(f"\r{service}: {position:,} of {last:,} notifications", end="", file=sys.stderr)
+            def progress(position: int, last: int, label: str = label) -> None:
+                print(f"\r{label}: {position:,} of {last:,} notifications", end="", file=sys.stderr)
 
-        position = projector.rebuild(progress)
-        print(
-            f"\r{service}: rebuilt to notification {position:,} "
-            f"in {time.monotonic() - started:.1f} s",
-            file=sys.stderr,
-        )
+            position = projector.rebuild(progress)
+            print(
+                f"\r{label}: rebuilt to notification {position:,} "
+                f"in {time.monotonic() - started:.1f} s",
+                file=sys.stderr,
+            )
     return 0
 
 
-def _projector(settings: Settings, service: str) -> Projector:
-    """A service's application on its store, for its projection only (no Kafka, no HTTP)."""
+def _projectors(settings: Settings, service: str) -> list[Projector]:
+    """A service's application on its store, for its projections only (no Kafka, no HTTP)."""
     from shared.migrations import migrate
     from shared.store import eventsourcing_env
 
     if service == "intake":
         from services.intake.bootstrap import build_application
 
-        return build_application(settings).index.projector
+        return [build_application(settings).index.projector]
     if service == "routing":
         from services.routing.application import RoutingApplication
         from services.routing.bootstrap import MIGRATIONS as ROUTING
@@ -168,16 +224,17 @@ def _projector(settings: Settings, service: str) -> Projector:
         routing = RoutingApplication(
             eventsourcing_env(settings, "routing"), inbox=PostgresInbox(settings)
         )
-        return routing.inbox.projector
+        return [routing.inbox.projector]
     from services.followup.application import FollowUpApplication
     from services.followup.bootstrap import MIGRATIONS as FOLLOWUP
+    from services.followup.checkpoints import PostgresHeads, chain_heads
     from services.followup.ledger import PostgresLedger
 
     migrate(settings, "followup", *FOLLOWUP)
     followup = FollowUpApplication(
         eventsourcing_env(settings, "followup"), ledger=PostgresLedger(settings)
     )
-    return followup.ledger.projector
+    return [followup.ledger.projector, chain_heads(followup, PostgresHeads(settings))]
 
 
 def _provision(settings: Settings, *, users: bool) -> int:
@@ -321,7 +378,8 @@ def _reencrypt(settings: Settings) -> int:
     """Every stored event of intake (the one service that seals personal data) read with the
     keyring and, if an older key sealed it, written again under the newest; in batches, each
     its own transaction, safe while the services run (a stored event's body is all that
-    changes, and it decrypts to the same bytes)."""
+    changes, and it decrypts to the same bytes). Then each petitioner's own key, wrapped by
+    the keyring, is wrapped again under the newest."""
     from eventsourcing.utils import Environment
 
     from shared.cipher import FastAESCipher
@@ -353,8 +411,16 @@ def _reencrypt(settings: Settings) -> int:
             seen += len(rows)
             last = rows[-1][0]
             print(f"\r{seen} events read, {rewritten} sealed again", end="", file=sys.stderr)
+    from services.intake.erasure import PostgresPersonKeys
+
+    person_keys = PostgresPersonKeys(settings, cipher)
+    try:
+        rewrapped, keys = person_keys.rewrap()
+    finally:
+        person_keys.close()
     print(
         f"\n{table}: {rewritten} of {seen} events now sealed with key {cipher.current}; "
+        f"intake.person_keys: {rewrapped} of {keys} petitioners' keys wrapped again with it; "
         "keys older than it can be dropped from ONESTOP_DATA_KEYS",
         file=sys.stderr,
     )
@@ -405,8 +471,15 @@ def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
         f"Case {history['case_id']}" + (f" as of {history['as_of']}" if history["as_of"] else ""),
         f"  status: {case.get('status', '?')}   events: {integrity['entries']}   {check}",
         f"  head hash: {integrity['head_hash']}",
-        "",
     ]
+    signed = integrity.get("checkpoint")
+    if signed:
+        lines.append(
+            f"  checkpoint {signed['sequence']} ({signed['signed_at']}): entries "
+            f"1–{signed['entries']} "
+            + ("as signed" if signed["matches"] else f"DO NOT MATCH: {signed['problem']}")
+        )
+    lines.append("")
     numbers = {e["event_id"]: i for i, e in enumerate(history["events"], 1)}
     for i, event in enumerate(history["events"], 1):
         when = (

@@ -136,20 +136,38 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
 
-class BodyLimit:
-    """Refuse oversized bodies with 413 before anything reads them (nothing half-written)."""
+UPLOAD_PATH = re.compile(r"^/v1/cases/[^/]+/attachments$")
+"""The one kind of request whose body is a file: attaching it to a case (multipart)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodyLimit:
+    """Refuse oversized bodies with 413 before anything reads them (nothing half-written).
+    A file uploaded to a case may be as large as `upload_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers") or [])
+        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if (
+            self.upload_bytes is not None
+            and kind == b"multipart/form-data"
+            and UPLOAD_PATH.match(scope.get("path", ""))
+        ):
+            await BodyLimit(self.app, self.upload_bytes)._limited(scope, receive, send, "file")
+            return
+        await self._limited(scope, receive, send, None)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, field: str | None) -> None:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, field)
             return
         seen = 0
 
@@ -164,14 +182,17 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, field)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, field: str | None) -> None:
+        what = "the file" if field else "the body"
+        extra = {"errors": [{"field": field, "message": "too large"}]} if field else {}
         response = problem(
             413,
             "too-large",
             "Request body too large",
-            f"the body must be at most {self.max_bytes} bytes",
+            f"{what} must be at most {self.max_bytes} bytes",
+            **extra,
         )
         await response(scope, receive, send)
 

@@ -1,10 +1,11 @@
 """Who may do what on Kafka: the topics, the services' principals and their ACLs.
 
 Each service signs in as its own principal (onestop-intake, …) and may write only its own
-topics — its events and its dead letters — read only the topics it follows, and commit
-offsets only in its own consumer group. The operator's principal provisions all of it,
-idempotently: `onestop kafka provision` (run by `make up` against the broker it starts; by
-hand, with the operator's credentials, against a secured cluster of your own).
+topics — its events and its dead letters, and follow-up its signed checkpoints — read only
+the topics it follows, and commit offsets only in its own consumer group. The operator's
+principal provisions all of it, idempotently: `onestop kafka provision` (run by `make up`
+against the broker it starts; by hand, with the operator's credentials, against a secured
+cluster of your own).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ def followed_topics(settings: Settings, service: ServiceName) -> list[str]:
 
 
 def own_topics(settings: Settings, service: ServiceName) -> list[str]:
-    return [settings.topic(service), settings.dead_letter_topic(service)]
+    topics = [settings.topic(service), settings.dead_letter_topic(service)]
+    if service == "followup":  # its signed checkpoints, for auditors to archive
+        topics.append(settings.checkpoint_topic())
+    return topics
 
 
 @dataclass(frozen=True)

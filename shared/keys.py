@@ -5,7 +5,9 @@
 - **petitioner id**: the HMAC key that finds a person again from their ID-card number or
   phone without storing either (`ONESTOP_PETITIONER_ID_SECRET`);
 - **case code**: the HMAC key of the code a petitioner looks their case up with
-  (`ONESTOP_CASE_CODE_SECRET`).
+  (`ONESTOP_CASE_CODE_SECRET`);
+- **evidence signing**: follow-up's Ed25519 key that signs checkpoints over every case's
+  chain and the dossiers it exports (`ONESTOP_EVIDENCE_SIGNING_SECRET`, `evidence_signer`).
 
 Knowing one gives nothing of the others. A store from a release that had one key for all
 three (`ONESTOP_PII_KEY`) keeps working: where a purpose's own secret is not set, its key is
@@ -20,8 +22,10 @@ from base64 import b64decode
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from shared.evidence import Signer
 from shared.settings import Settings
 
 
@@ -60,3 +64,15 @@ class Keys:
         else:
             case_code = hmac.new(b64decode(legacy), b"onestop case codes", hashlib.sha256).digest()
         return cls(data, petitioner_id, case_code)
+
+
+def evidence_signer(settings: Settings) -> Signer:
+    """Follow-up's signing key, derived from its own secret (never stored in the repo)."""
+    secret = settings.evidence_signing_secret.get_secret_value()
+    if not secret:
+        raise RuntimeError(
+            "ONESTOP_EVIDENCE_SIGNING_SECRET is not set: run deploy/scripts/secrets.sh "
+            "(make up does)"
+        )
+    seed = derive(secret, b"onestop evidence signing v1")
+    return Signer(Ed25519PrivateKey.from_private_bytes(seed))

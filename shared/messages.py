@@ -581,6 +581,49 @@ class CalendarPublished(Contract):
     published_at: datetime
 
 
+class AttachmentAdded(Contract):
+    """A file was attached to the case: its SHA-256 (the case's hash chain covers it), what
+    it is, its type and size — not its name, which may be personal. The bytes stay in
+    follow-up's attachment store."""
+
+    TYPE = "onestop.followup.case.attachment-added.v1"
+    case_id: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    media_type: str
+    size: int = Field(ge=1)
+    kind: Literal["letter", "identity-document", "agreement", "commitment", "photo", "other"]
+    petitioner_id: str | None = Field(
+        default=None, description="Whose personal data it is (erased with them), if anyone's."
+    )
+    added_at: datetime
+
+
+class AttachmentsErased(Contract):
+    """A petitioner of the case was erased: the bytes of these attachments (their personal
+    data) were destroyed; their hashes stay in the history."""
+
+    TYPE = "onestop.followup.case.attachments-erased.v1"
+    case_id: str
+    petitioner_id: str
+    attachments: list[str] = Field(description="SHA-256 of each attachment destroyed.")
+    erased_at: datetime
+
+
+class PetitionerErased(Contract):
+    """Intake erased a petitioner of the case (个人信息保护法: the retention period ended, or
+    a lawful request): their personal data's key is destroyed, so it reads as erased
+    everywhere. Names no personal data; says why and on whose authority."""
+
+    TYPE = "onestop.intake.case.petitioner-erased.v1"
+    case_id: str
+    petitioner_id: str
+    basis: Literal["retention", "request"]
+    reference: str | None = Field(
+        default=None, description="The request's or decision's reference, for a lawful request."
+    )
+    erased_at: datetime
+
+
 CONTRACTS: dict[str, type[Contract]] = {
     c.TYPE: c
     for c in (
@@ -620,6 +663,9 @@ CONTRACTS: dict[str, type[Contract]] = {
         CaseFinal,
         VisitRecorded,
         CalendarPublished,
+        AttachmentAdded,
+        AttachmentsErased,
+        PetitionerErased,
     )
 }
 

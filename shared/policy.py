@@ -123,6 +123,7 @@ PUBLIC = frozenset(
         "intake.get_request",
         "followup.lookup",
         "followup.rate",
+        "followup.evidence_key",
         "console.static",
         "console.signin_page",
         "console.signin",
@@ -205,6 +206,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "followup.publish_year": frozenset({ADMIN}),
     "followup.get_statistics": frozenset({SUPERVISOR, LEADER, AUDITOR, ADMIN}),
     "routing.leader_cases": frozenset({LEADER, SUPERVISOR, AUDITOR, ADMIN}),
+    # follow-up: evidence an outsider can verify
+    "followup.add_attachment": frozenset({CLERK, HANDLER, SUPERVISOR, LEADER}),
+    "followup.list_attachments": STAFF,
+    "followup.get_attachment": frozenset({CLERK, HANDLER, SUPERVISOR, LEADER}),
+    "followup.get_dossier": STAFF,
+    "followup.list_checkpoints": frozenset({AUDITOR, *SUPERVISING}),
+    "followup.get_checkpoint": frozenset({AUDITOR, *SUPERVISING}),
+    "followup.verify_checkpoint": frozenset({AUDITOR, *SUPERVISING}),
+    # intake: erasing a petitioner's personal data (个人信息保护法)
+    "intake.erase_petitioner": frozenset({SUPERVISOR, ADMIN}),
 }
 """Each operation of each service (`<service>.<route name>`, its OpenAPI operationId) and
 the roles that may call it. An operation missing here is refused to everyone — a new

@@ -241,7 +241,11 @@ def create_api(
     refusals = {r.prefix: r.refuse for r in routers if isinstance(r, OwnErrors)}
     app.add_middleware(TextGuard, refusals=refusals)
     app.add_middleware(Correlation)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_bytes=settings.attachment_max_bytes + 64 * 1024,  # the form around the file
+    )
     app.add_middleware(HttpMetrics, metrics=metrics)
     for router in routers:
         app.include_router(router)

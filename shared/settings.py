@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     case_code_secret: SecretStr = Field(
         default=SecretStr(""), description="Secret of the key of petitioners' case codes."
     )
+    evidence_signing_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Secret of follow-up's Ed25519 key that signs checkpoints and dossiers "
+        "(shared/keys.py); its public key is published at GET /v1/evidence/public-key.",
+    )
     pii_key: SecretStr = Field(
         default=SecretStr(""),
         description="Earlier releases' one key for all three (read only where the three "
@@ -134,6 +139,49 @@ class Settings(BaseSettings):
         default=1.0, description="How often follow-up looks for reminders and breaches due."
     )
     max_body_bytes: int = 64 * 1024
+    checkpoint_seconds: float = Field(
+        default=60.0,
+        description="How often follow-up signs a checkpoint over every case's chain (only "
+        "when a chain moved since the last).",
+    )
+    checkpoint_dir: str | None = Field(
+        default=None,
+        description="Where follow-up writes its signed checkpoints for auditors to archive "
+        "(default: <run dir>/checkpoints).",
+    )
+    checkpoint_leaves_kept: int = Field(
+        default=48,
+        ge=1,
+        description="For how many of the latest checkpoints every case's leaf is kept "
+        "(the signed checkpoints themselves are kept for good).",
+    )
+    attachment_store: Literal["file", "s3"] = Field(
+        default="file",
+        description="Where attachments' bytes live: the filesystem (attachment_dir), or an "
+        "S3-API object store (attachment_s3_*).",
+    )
+    attachment_dir: str | None = Field(
+        default=None,
+        description="The filesystem store of attachments (default: <run dir>/attachments).",
+    )
+    attachment_max_bytes: int = Field(
+        default=20 * 1024 * 1024, description="The largest attachment accepted, in bytes."
+    )
+    attachment_s3_endpoint: str | None = Field(
+        default=None, description="The S3 API's URL, e.g. https://s3.example.gov.cn"
+    )
+    attachment_s3_bucket: str = "onestop-attachments"
+    attachment_s3_region: str = "us-east-1"
+    attachment_s3_access_key: SecretStr = SecretStr("")
+    attachment_s3_secret_key: SecretStr = SecretStr("")
+    retention_days: int | None = Field(
+        default=1825,
+        description="Days after the last of a petitioner's cases ended (closed, final, "
+        "declined or diverted) when their personal data is erased; unset: never by itself.",
+    )
+    retention_sweep_seconds: float = Field(
+        default=3600.0, description="How often intake looks for petitioners past retention."
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         description="Where traces go (an OTLP/HTTP collector, e.g. http://127.0.0.1:4318); "
@@ -187,6 +235,13 @@ class Settings(BaseSettings):
     def topic(self, service: ServiceName) -> str:
         """The topic a service publishes its events to."""
         return f"{self.topic_prefix}.{service}.events"
+
+    def checkpoint_topic(self) -> str:
+        """Where follow-up publishes its signed checkpoints (only follow-up may write)."""
+        return f"{self.topic_prefix}.followup.checkpoints"
+
+    def folder(self, configured: str | None, default: str) -> Path:
+        return Path(configured) if configured else run_dir() / default
 
     def dead_letter_topic(self, service: ServiceName) -> str:
         """Where a service's consumer puts records it cannot process, with the reason."""

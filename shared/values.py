@@ -10,7 +10,7 @@ import types
 import typing
 from enum import Enum
 from functools import cache
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -38,6 +38,9 @@ def register_values(transcoder: JSONTranscoder, *kinds: type) -> None:
         transcoder.register(ValueObjectTranscoding(kind))
 
 
+E = TypeVar("E")
+
+
 class TypedMapper(Mapper[UUID]):
     """Reads a stored event back with the types its class declares for its fields.
 
@@ -47,12 +50,17 @@ class TypedMapper(Mapper[UUID]):
     """
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        event = super().to_domain_event(stored_event)
-        state = vars(event)
-        for name, hint in _typed_fields(type(event)):
-            if name in state:
-                state[name] = _coerce(hint, state[name])
-        return event
+        return typed(super().to_domain_event(stored_event))
+
+
+def typed(event: E) -> E:
+    """The event with its fields as its class declares them (see `TypedMapper`)."""
+    state = vars(event)
+    kind: type = type(event)
+    for name, hint in _typed_fields(kind):
+        if name in state:
+            state[name] = _coerce(hint, state[name])
+    return event
 
 
 def revive(kind: type, data: dict[str, Any]) -> Any:

@@ -12,6 +12,10 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 "$python" -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 
+# Dossiers are rendered as PDF in Chinese (weasyprint): Pango and a CJK font from Debian.
+pdf_libs=(fonts-noto-cjk libpango-1.0-0 libpangoft2-1.0-0)
+dpkg -s "${pdf_libs[@]}" >/dev/null 2>&1 || apt_install "${pdf_libs[@]}"
+
 stamp="$venv/.installed"
 wanted=$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)
 if [[ -f $stamp && $(cat "$stamp") == "$wanted" ]]; then

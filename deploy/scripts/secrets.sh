@@ -2,8 +2,8 @@
 # secrets.sh [rotate-data-key] — creates $RUN_DIR/secrets.env (mode 600) and adds any missing
 # secret; never changes an existing value and never prints one. One secret per purpose:
 # the database password, the Kafka passwords (the operator's and each service's), the token
-# key, the data keyring (personal data at rest, newest key first), the petitioner-id secret
-# and the case-code secret (shared/keys.py).
+# key, the data keyring (personal data at rest, newest key first), the petitioner-id secret,
+# the case-code secret and the secret of follow-up's evidence-signing key (shared/keys.py).
 # `rotate-data-key` puts a new key in front of the keyring: new writes use it, the old ones
 # still read; `onestop keys reencrypt` then rewrites what the old keys sealed.
 set -euo pipefail
@@ -21,6 +21,7 @@ generate() {
   case $1 in
     ONESTOP_PG_PASSWORD) od -An -tx1 -N24 /dev/urandom | tr -d ' \n' ;; # 48 hex chars
     ONESTOP_JWT_SECRET | ONESTOP_PETITIONER_ID_SECRET | ONESTOP_CASE_CODE_SECRET) token ;;
+    ONESTOP_EVIDENCE_SIGNING_SECRET) token ;;
     ONESTOP_KAFKA_*PASSWORD*) token ;;
     ONESTOP_DATA_KEYS)
       # a store from the release with one key keeps reading under it (the oldest entry)
@@ -53,7 +54,8 @@ fi
 # A store made with the one key of an earlier release keeps its petitioner ids and case
 # codes: their secrets are not added there (shared/keys.py derives them as it did).
 wanted=(ONESTOP_PG_PASSWORD ONESTOP_JWT_SECRET ONESTOP_DATA_KEYS ONESTOP_KAFKA_ADMIN_PASSWORD
-  ONESTOP_KAFKA_PASSWORD_INTAKE ONESTOP_KAFKA_PASSWORD_ROUTING ONESTOP_KAFKA_PASSWORD_FOLLOWUP)
+  ONESTOP_KAFKA_PASSWORD_INTAKE ONESTOP_KAFKA_PASSWORD_ROUTING ONESTOP_KAFKA_PASSWORD_FOLLOWUP
+  ONESTOP_EVIDENCE_SIGNING_SECRET)
 grep -q '^ONESTOP_PII_KEY=' "$file" || wanted+=(ONESTOP_PETITIONER_ID_SECRET ONESTOP_CASE_CODE_SECRET)
 added=0
 for key in "${wanted[@]}"; do

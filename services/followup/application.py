@@ -13,8 +13,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
+from services.followup.attachments import Blobs, MemoryBlobs, check_file
 from services.followup.commands import (
     ApproveLongTermPlan,
+    AttachFile,
     CaseCommand,
     CloseOut,
     DecideReview,
@@ -64,6 +66,7 @@ from shared.messages import (
     CaseRepeated,
     CaseRestricted,
     PartReported,
+    PetitionerErased,
     parse,
 )
 from shared.policy import CaseAccess
@@ -128,6 +131,16 @@ class FollowUpApplication(TrackedApplication):
         self.ledger = Ledger(self, ledger)
         self._rules: tuple[float, Rules] | None = None
         self._failing: dict[UUID, float] = {}  # case → when to try firing its clocks again
+        self.blobs: Blobs = MemoryBlobs()
+        self.attachment_limit = 20 * 1024 * 1024
+        self.checkpoints: Any = None
+        """Its signed checkpoints (`services.followup.checkpoints.Checkpoints`), once wired."""
+
+    def use_evidence(self, blobs: Blobs, attachment_limit: int, checkpoints: Any) -> None:
+        """Where attachments are stored, how large one may be, and the checkpoints."""
+        self.blobs = blobs
+        self.attachment_limit = attachment_limit
+        self.checkpoints = checkpoints
 
     # --- the rules of the day ------------------------------------------------------------
 
@@ -183,6 +196,8 @@ class FollowUpApplication(TrackedApplication):
             self.save_tracked(tracking)
             return
         case = self._get(case_id, FollowUpCase) or FollowUpCase.open(case_id)
+        if event.type == PetitionerErased.TYPE:
+            self._erase(case, parse(event.type, event.data), event)
         self._note(
             case,
             event.type,
@@ -235,6 +250,20 @@ class FollowUpApplication(TrackedApplication):
             case.note_restriction(message.barred_departments)
         elif isinstance(message, PartReported):
             case.note_part(message.department.code, message.summary, message.reported_at)
+
+    def _erase(self, case: FollowUpCase, message: Any, event: CloudEvent) -> None:
+        """Intake erased a petitioner of the case: the bytes of the attachments holding their
+        personal data are destroyed (before the case says so: a retried record finds them
+        gone already and says the same)."""
+        doomed = case.erasable_attachments(message.petitioner_id)
+        for digest in doomed:
+            if not any(
+                a.sha256 == digest and a.petitioner_id != message.petitioner_id
+                for a in case.attachments
+            ):
+                self.blobs.delete(digest)
+        trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
+        case.note_erasure(message.petitioner_id, doomed, FOLLOWUP, trace, message.erased_at)
 
     # --- the clock ------------------------------------------------------------------------
 
@@ -404,6 +433,41 @@ class FollowUpApplication(TrackedApplication):
                 command.text, command.department, command.actor, command.trace, now
             ),
         )
+
+    def attach(self, command: AttachFile) -> FollowUpCase:
+        """Check the file, store its bytes under their hash, then record it on the case: a
+        refused file leaves nothing recorded (bytes stored for a refused attachment are an
+        orphan no case names, kept by nothing)."""
+        media_type = check_file(command.data, command.declared_type, self.attachment_limit)
+        self.get_case(command.case_id).check_attachment(
+            command.name, command.kind, command.petitioner_id, command.actor
+        )
+        digest = self.blobs.put(command.data)
+        return self._on_case(
+            command,
+            lambda c, now, rules: c.add_attachment(
+                sha256=digest,
+                name=command.name,
+                media_type=media_type,
+                size=len(command.data),
+                kind=command.kind,
+                description=command.description,
+                petitioner_id=command.petitioner_id,
+                actor=command.actor,
+                trace=command.trace,
+                at=now,
+            ),
+        )
+
+    def attachment_file(self, case_id: UUID, digest: str) -> tuple[Any, bytes | None]:
+        """An attachment of the case and its bytes, checked against its hash (None: erased).
+        Raises `Damaged` when the store's bytes are not the ones attached."""
+        attachment = self.get_case(case_id).attachment(digest)
+        if attachment is None:
+            raise NotFound(f"attachment {digest} of case {case_id}")
+        if attachment.erased_at is not None:
+            return attachment, None
+        return attachment, self.blobs.get(digest)
 
     # --- the petitioner, with the case code ----------------------------------------------
 

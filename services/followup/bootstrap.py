@@ -10,12 +10,20 @@ from fastapi import FastAPI
 
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
+from services.followup.attachments import blob_store
+from services.followup.checkpoints import (
+    Checkpoints,
+    KafkaPublisher,
+    PostgresHeads,
+    advisory_lock,
+)
 from services.followup.ledger import PostgresLedger
 from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.kafka_access import followed_topics, own_topics
+from shared.keys import evidence_signer
 from shared.migrations import SHARED, migrate
 from shared.service import Runtime, create_api
 from shared.settings import Settings
@@ -42,6 +50,19 @@ def build_runtime(settings: Settings) -> Runtime:
         policy=load_policy(settings.followup_policy),
         ledger=PostgresLedger(settings),
     )
+    publisher = KafkaPublisher(settings)
+    heads = PostgresHeads(settings)
+    checkpoints = Checkpoints(
+        app,
+        settings.folder(settings.checkpoint_dir, "checkpoints"),
+        evidence_signer(settings),
+        publisher=publisher,
+        lock=advisory_lock(settings),
+        clock=app.clock,
+        leaves_kept=settings.checkpoint_leaves_kept,
+        heads=heads,
+    )
+    app.use_evidence(blob_store(settings), settings.attachment_max_bytes, checkpoints)
     relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
 
@@ -63,12 +84,20 @@ def build_runtime(settings: Settings) -> Runtime:
         app,
         relay=relay,
         consumer=consumer,
-        loops={"clock": clock, "ledger": app.ledger.projector.run},
+        loops={
+            "clock": clock,
+            "ledger": app.ledger.projector.run,
+            # kept close behind the log like the ledger, so a blip of PostgreSQL makes the
+            # service not ready for a second, not until the next checkpoint
+            "chain-heads": checkpoints.projector.run,
+            "checkpoints": lambda stop: checkpoints.run(stop, settings.checkpoint_seconds),
+        },
         collectors=[FollowUpMetrics(app)],
         # the ledger catches up on what was logged while the service was down before the
         # service says it is up (seconds: it is kept in PostgreSQL, not rebuilt)
         on_start=[app.ledger.catch_up],
-        ready_checks=[app.ledger.projector.unready],
+        on_stop=[publisher.close, heads.close],
+        ready_checks=[app.ledger.projector.unready, checkpoints.projector.unready],
     )
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from uuid import UUID
 
 from services.followup.domain.vocabulary import (
+    AttachmentKind,
     DeadlineKind,
     Opinion,
     OutcomeForm,
@@ -88,6 +89,19 @@ class RecordVisit(CaseCommand):
     visited_by: str
     visited_at: datetime | None
     summary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachFile(CaseCommand):
+    """A file to attach: its bytes (checked and stored by their hash before the case records
+    it), the name and type its sender gave, what it is, and whose personal data it is."""
+
+    data: bytes
+    name: str
+    declared_type: str | None
+    kind: AttachmentKind
+    description: str | None
+    petitioner_id: str | None
 
 
 # --- review and re-review ------------------------------------------------------------------

@@ -11,8 +11,11 @@ from typing import Any
 
 from services.followup.domain import CaseHistory, Deadline, HolidayCalendar
 from services.followup.domain import FollowUpCase as C
+from services.followup.domain.vocabulary import AttachmentKind
 from services.followup.policy import STANDARD
 from shared.messages import (
+    AttachmentAdded,
+    AttachmentsErased,
     CalendarPublished,
     CaseClosedOut,
     CaseFinal,
@@ -302,3 +305,26 @@ def _calendar(event: HolidayCalendar.YearPublished) -> Contract:
 
 to_cloudevent = WIRE.to_cloudevent
 publishes = WIRE.publishes
+
+
+@WIRE.maps(C.AttachmentAdded)
+def _attachment(event: C.AttachmentAdded) -> Contract:
+    return AttachmentAdded(
+        case_id=case_of(event),
+        sha256=event.sha256,
+        media_type=event.media_type,
+        size=event.size,
+        kind=AttachmentKind(event.kind).value,
+        petitioner_id=event.petitioner_id,
+        added_at=event.at,
+    )
+
+
+@WIRE.maps(C.PetitionerErased)
+def _erased(event: C.PetitionerErased) -> Contract:
+    return AttachmentsErased(
+        case_id=case_of(event),
+        petitioner_id=event.petitioner_id,
+        attachments=list(event.attachments),
+        erased_at=event.at,
+    )

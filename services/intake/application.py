@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -16,12 +18,13 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from eventsourcing.application import AggregateNotFoundError, project_aggregate
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Mapper, Tracking
 
 from services.intake.commands import (
     CallNext,
     Classify,
     DecideAcceptance,
+    ErasePetitioner,
     FinishTicket,
     IssueApiKey,
     IssueTicket,
@@ -30,6 +33,7 @@ from services.intake.commands import (
     TransferTicket,
 )
 from services.intake.domain import (
+    ERASED_NAME,
     VALUE_OBJECTS,
     ApiKey,
     ApiKeys,
@@ -38,13 +42,25 @@ from services.intake.domain import (
     CasePetitioner,
     DuplicateAction,
     DuplicateReview,
+    ErasureBasis,
     InvalidCase,
     PersonDetails,
     Petitioner,
     ReviewDecision,
     Status,
     check_id_number,
+    erased_person,
+    is_erased,
     normalise_phone,
+)
+from services.intake.erasure import (
+    MemoryPersonKeys,
+    PersonKeys,
+    Sealed,
+    Sealer,
+    SealingMapper,
+    redactor,
+    rewrite_sealed,
 )
 from services.intake.index import CaseIndex, IndexStore, Likeness, MemoryIndexStore, Query
 from services.intake.queue import (
@@ -183,9 +199,43 @@ def progress_of(message: Contract) -> tuple[Status, str]:
     return Status.FINAL, message.summary
 
 
+def personal_values(
+    mapper: SealingMapper, kind: type, state: dict[str, Any], originator_id: UUID
+) -> dict[str, Any]:
+    """An event's state with each petitioner's personal data sealed under their own key
+    (`services.intake.erasure`): a registration's petitioners, a registry entry's details."""
+    if kind is Case.Registered:
+        state["petitioners"] = tuple(
+            p
+            if is_erased(p.details)
+            else replace(
+                p, details=mapper.seal_value(p.subject(originator_id, i), p.details, "person")
+            )
+            for i, p in enumerate(state["petitioners"])
+        )
+    elif kind is Petitioner.Registered:
+        subject = str(originator_id)
+        for name in ("name", "id_number", "phone", "address"):
+            if state.get(name) and state[name] != ERASED_NAME:
+                shape = "name" if name == "name" else "field"
+                state[name] = mapper.seal_value(subject, state[name], shape)
+    elif kind is Petitioner.DetailsUpdated:
+        subject = str(originator_id)
+        state["changes"] = {
+            name: mapper.seal_value(subject, value, "name" if name == "name" else "field")
+            for name, value in state["changes"].items()
+        }
+    return state
+
+
+def erased_value(shape: str) -> Any:
+    """What a personal value reads as once its key is destroyed."""
+    return {"person": erased_person(), "name": ERASED_NAME}.get(shape)
+
+
 class IntakeApplication(TrackedApplication):
     name = "intake"
-    value_objects = VALUE_OBJECTS
+    value_objects = (*VALUE_OBJECTS, Sealed)
 
     def __init__(
         self,
@@ -196,7 +246,12 @@ class IntakeApplication(TrackedApplication):
         read_log: ReadLog | None = None,
         clock: Callable[[], datetime] = utcnow,
         zone: ZoneInfo = LOCAL,
+        person_keys: PersonKeys | None = None,
+        retention: timedelta | None = None,
     ) -> None:
+        self.person_keys = person_keys or MemoryPersonKeys()
+        self.sealer = Sealer(self.person_keys)
+        self.retention = retention
         super().__init__(env)
         self.committer: GroupCommitter | None = None
         # without keys (tests): keys of its own, that no other process shares
@@ -210,9 +265,21 @@ class IntakeApplication(TrackedApplication):
         self._days_lock = threading.Lock()
         self._layout_seen: tuple[Territory, LayoutView] | None = None
 
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Each petitioner's personal data sealed under their own key when stored."""
+        mapper = self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=SealingMapper
+        )
+        assert isinstance(mapper, SealingMapper)
+        mapper.sealer = self.sealer
+        mapper.personal = personal_values
+        mapper.erased = erased_value
+        return mapper
+
     def close(self) -> None:
         self.index.store.close()
         self.reads.close()
+        self.person_keys.close()
         super().close()
 
     def use_group_commit(self, committer: GroupCommitter) -> None:
@@ -363,6 +430,7 @@ class IntakeApplication(TrackedApplication):
             trace=trace,
             case_id=case_id,
             lookup_code_hash=code_hash(self.case_code(case_id)),
+            media_url=command.media_url,
         )
         petitioners = [entry for _, entry in people if entry is not None]
         for person in petitioners:
@@ -614,6 +682,124 @@ class IntakeApplication(TrackedApplication):
     def _find(self, aggregate_id: UUID, kind: type[T]) -> T | None:
         aggregate = self.load(aggregate_id)
         return aggregate if isinstance(aggregate, kind) else None
+
+    # --- erasure: personal data whose time is over -----------------------------------------
+
+    def erase_petitioner(self, command: ErasePetitioner, actor: Actor, trace: Trace) -> Petitioner:
+        """Erase a petitioner everywhere: their events written again sealed (those an
+        earlier release stored unsealed), the erasure recorded on them and each of their
+        cases (and so in every case's history), then their keys destroyed. Run again after
+        a failure, it finishes what is left."""
+        person = self.petitioner(command.petitioner_id)
+        cases = [c for c in (self._find(UUID(i), Case) for i in person.case_ids) if c]
+        if command.basis is ErasureBasis.RETENTION and self.retention is not None:
+            self._check_retention_over(cases)
+        if person.erased_at is None:
+            redact = redactor(person.details)
+            texts = {c.id: c.redacted_texts(redact) for c in cases}
+            rewrite_sealed(self, [person.id, *(c.id for c in cases)], redact)
+            self._evict(person.id, *(c.id for c in cases))
+
+            def erase() -> Petitioner:
+                again = self.petitioner(command.petitioner_id)
+                again.erase(command.basis, command.reference, actor=actor, trace=trace)
+                touched = [self.get_case(c.id) for c in cases]
+                for case in touched:
+                    case.note_erasure(
+                        str(again.id), command.basis, (command.reference or "").strip() or None,
+                        redacted=texts[case.id], actor=actor, trace=trace,
+                    )  # fmt: skip
+                self._save(again, *touched)
+                return again
+
+            person = self._retrying(erase)
+        self._destroy(str(person.id), *(c.id for c in cases))
+        return person
+
+    def _check_retention_over(self, cases: list[Case]) -> None:
+        """Retention erases someone only once every case of theirs ended long enough ago."""
+        assert self.retention is not None
+        cutoff = self.clock() - self.retention
+        for case in cases:
+            if not case.ended or (case.updated_at and case.updated_at > cutoff):
+                raise DomainError(
+                    f"case {case.id} ended less than {self.retention.days} days ago or is "
+                    "still open: the retention period is not over",
+                    field="basis",
+                )
+
+    def _destroy(self, subject: str, *aggregate_ids: UUID) -> None:
+        self.person_keys.destroy(subject, self.clock())
+        self.sealer.forget(subject)
+        self._evict(*aggregate_ids)
+
+    def _evict(self, *aggregate_ids: UUID) -> None:
+        """Out of this process's cache: read again from the store."""
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate_id in aggregate_ids:
+                with suppress(KeyError):
+                    cache.get(aggregate_id, evict=True)
+
+    def erase_expired(self) -> int:
+        """Erase everyone whose retention period is over: each petitioner all of whose cases
+        ended more than `retention` ago, and the unregistered petitioners of such a case.
+        Returns how many were erased."""
+        if self.retention is None:
+            return 0
+        cutoff = self.clock() - self.retention
+        erased = offset = 0
+        while True:
+            rows, _ = self.index.search(Query(open=False, limit=200, offset=offset))
+            if not rows:
+                return erased
+            offset += len(rows)
+            for row in rows:
+                case = self._find(UUID(str(row["case_id"])), Case)
+                if case is None or not case.ended or (case.updated_at or cutoff) > cutoff:
+                    continue
+                for subject, petitioner in zip(case.subjects, case.petitioners, strict=True):
+                    if subject in case.erased_subjects:
+                        continue
+                    erased += self._erase_on_retention(case, subject, petitioner.petitioner_id)
+
+    def _erase_on_retention(self, case: Case, subject: str, petitioner_id: str | None) -> int:
+        trace = Trace(correlation_id=f"retention:{subject}")
+        if petitioner_id is None:  # not in the registry: theirs is this case alone
+            person = case.petitioners[case.subjects.index(subject)].details
+            redact = redactor(person)
+            texts = case.redacted_texts(redact)
+            rewrite_sealed(self, [case.id], redact)
+            self._evict(case.id)
+            self._change(
+                lambda: self.get_case(case.id),
+                lambda c: c.note_erasure(
+                    subject,
+                    ErasureBasis.RETENTION,
+                    None,
+                    redacted=texts,
+                    actor=INTAKE,
+                    trace=trace,
+                ),
+            )
+            self._destroy(subject, case.id)
+            return 1
+        try:
+            self.erase_petitioner(
+                ErasePetitioner(UUID(petitioner_id), ErasureBasis.RETENTION), INTAKE, trace
+            )
+        except DomainError:  # another case of theirs is still open or too recent
+            return 0
+        return 1
+
+    def retention_sweep(self, stop: threading.Event, every: float) -> None:
+        while True:
+            try:
+                self.erase_expired()
+            except Exception:
+                logging.getLogger("onestop.intake").exception("the retention sweep failed")
+            if stop.wait(every):
+                return
 
     # --- API keys for Open311 -------------------------------------------------------------
 

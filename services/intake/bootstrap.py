@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from eventsourcing.utils import Environment
 from fastapi import FastAPI
 
 from services.intake import api, wire
 from services.intake.application import IntakeApplication
+from services.intake.erasure import PostgresPersonKeys
 from services.intake.index import PostgresIndexStore
 from services.intake.reads import PostgresReadLog
 from shared.batching import GroupCommitter
+from shared.cipher import FastAESCipher
 from shared.clock import service_clock
 from shared.kafka import Consumer, Relay, ensure_topics
 from shared.kafka_access import followed_topics, own_topics
@@ -29,15 +33,20 @@ MIGRATIONS = (SHARED, "services.intake.migrations")
 
 def build_application(settings: Settings) -> IntakeApplication:
     """Intake's application on PostgreSQL, its schema migrated first: events encrypted,
-    petitioners found by keyed hash."""
+    each petitioner's personal data sealed under their own key, petitioners found by keyed
+    hash."""
     migrate(settings, "intake", *MIGRATIONS)
+    keys = Keys.of(settings)
+    wrapping = FastAESCipher(Environment(env={"CIPHER_KEY": keys.data_keyring}))
     return IntakeApplication(
         eventsourcing_env(settings, "intake", encrypt=True),
-        keys=Keys.of(settings),
+        keys=keys,
         index_store=PostgresIndexStore(settings),
         read_log=PostgresReadLog(settings),
         clock=service_clock(settings.clock_file),
         zone=ZoneInfo(settings.timezone),
+        person_keys=PostgresPersonKeys(settings, wrapping),
+        retention=timedelta(days=settings.retention_days) if settings.retention_days else None,
     )
 
 
@@ -68,7 +77,10 @@ def build_runtime(settings: Settings) -> Runtime:
         consumer=consumer,
         on_start=[committer.start],
         on_stop=[committer.close],
-        loops={"index": app.index.run},
+        loops={
+            "index": app.index.run,
+            "retention": lambda stop: app.retention_sweep(stop, settings.retention_sweep_seconds),
+        },
         ready_checks=ready_checks(app),
     )
 

@@ -10,6 +10,7 @@ from uuid import UUID
 from services.intake.domain import (
     AcceptanceDecision,
     DuplicateDecision,
+    ErasureBasis,
     ExternalReference,
     GroupPetition,
     Whereabouts,
@@ -49,6 +50,8 @@ class RegisterCase:
     idempotency_key: str | None = None
     duplicate_decision: DuplicateDecision | None = None
     fingerprint: str | None = None
+    media_url: str | None = None
+    """A link to a photo or video of the matter (Open311), checked by `check_media_url`."""
 
 
 @dataclass(frozen=True)
@@ -112,3 +115,12 @@ class IssueApiKey:
 @dataclass(frozen=True)
 class RevokeApiKey:
     name: str
+
+
+@dataclass(frozen=True)
+class ErasePetitioner:
+    """Erase a petitioner's personal data, on this basis, answering this request."""
+
+    petitioner_id: UUID
+    basis: ErasureBasis
+    reference: str | None = None

@@ -143,6 +143,19 @@ class PersonDetails:
         return details
 
 
+ERASED_NAME = "〔已删除〕"
+"""What an erased person's name reads as, everywhere (个人信息保护法: their data is gone)."""
+
+
+def erased_person() -> PersonDetails:
+    """A person whose personal data was erased: nothing of them is left to show."""
+    return PersonDetails(name=ERASED_NAME)
+
+
+def is_erased(person: PersonDetails) -> bool:
+    return person.name == ERASED_NAME and not (person.id_number or person.phone or person.address)
+
+
 def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
 
@@ -170,7 +183,7 @@ class PersonShown:
 def shown(person: PersonDetails, sight: Sight) -> PersonShown:
     """A person as someone who sees this much of their case may see them: in full, or with
     their personal data masked (the visibility policy, `shared.policy`, says which)."""
-    if sight is Sight.FULL:
+    if sight is Sight.FULL or is_erased(person):
         return PersonShown(person, masked=False)
     shown = PersonDetails(
         name=mask_name(person.name) if person.name else person.name,
@@ -188,6 +201,19 @@ class CasePetitioner:
 
     details: PersonDetails
     petitioner_id: str | None = None
+
+    def subject(self, case_id: UUID | str, index: int) -> str:
+        """Whose personal data this is, for erasure: the registry's person, or — someone
+        the registry does not know — the case's petitioner at this place."""
+        return self.petitioner_id or f"{case_id}#{index}"
+
+
+class ErasureBasis(StrEnum):
+    """Why a petitioner's personal data is erased (个人信息保护法 Art. 47): the retention
+    period ended, or a lawful request (the person's, or an authority's)."""
+
+    RETENTION = "retention"
+    REQUEST = "request"
 
 
 # --- what else a submission says ---------------------------------------------------------
@@ -365,6 +391,23 @@ class Progress:
 
 # --- the rules of the door -----------------------------------------------------------------
 
+MAX_MEDIA_URL = 2000
+
+
+def check_media_url(raw: str | None, field: str = "media_url") -> str | None:
+    """A link to a photo or video of the matter, as Open311 senders give one: an http(s)
+    address with a host, on one line; kept as given, never fetched (whatever it points to
+    stays the sender's)."""
+    url = (raw or "").strip()
+    if not url:
+        return None
+    if len(url) > MAX_MEDIA_URL or not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", url):
+        raise InvalidCase(
+            f"a media URL is an http or https address of at most {MAX_MEDIA_URL} characters",
+            field=field,
+        )
+    return url
+
 
 def first_visit_owner(received_by: Actor) -> str:
     """首访责任制 (first-visit responsibility): whoever first receives a matter owns it — the
@@ -417,7 +460,7 @@ class Case(Aggregate):
     its legal class, acceptance decision, repeats and the progress the petitioner is told."""
 
     class Registered(AttributedCreation):
-        class_version = 5
+        class_version = 6
 
         @staticmethod
         def upcast_v1_v2(state: StoredState) -> None:
@@ -463,6 +506,12 @@ class Case(Aggregate):
                     review.get("new_facts"),
                 )
 
+        @staticmethod
+        def upcast_v5_v6(state: StoredState) -> None:
+            """Version 6 keeps the link to a photo or video the sender filed with it
+            (Open311's `media_url`)."""
+            state["media_url"] = None
+
         channel: Channel
         petitioners: tuple[CasePetitioner, ...]
         group: GroupPetition | None
@@ -477,8 +526,10 @@ class Case(Aggregate):
         duplicate_review: DuplicateReview | None
         first_receiver: str
         lookup_code_hash: str | None
+        media_url: str | None
 
         def apply(self, case: Case) -> None:
+            case.media_url = self.media_url
             case.channel = self.channel
             case.petitioners = tuple(self.petitioners)
             case.group = self.group
@@ -562,6 +613,24 @@ class Case(Aggregate):
         def apply(self, case: Case) -> None:
             case.barred = case.barred | frozenset(self.barred)
 
+    class PetitionerErased(Attributed):
+        """A petitioner's personal data was erased: it reads as erased from now on — in
+        the case's free text too, which `redacted` holds taken out of their data."""
+
+        subject: str
+        basis: ErasureBasis
+        reference: str | None
+        redacted: dict[str, str]
+
+        def apply(self, case: Case) -> None:
+            for name, text in self.redacted.items():
+                setattr(case, name, text)
+            case.petitioners = tuple(
+                replace(p, details=erased_person()) if p.subject(case.id, i) == self.subject else p
+                for i, p in enumerate(case.petitioners)
+            )
+            case.erased_subjects = case.erased_subjects | {self.subject}
+
     class ProgressNoted(Attributed):
         """What another service did with the case, as the petitioner is told it."""
 
@@ -591,6 +660,7 @@ class Case(Aggregate):
     duplicate_review: DuplicateReview | None
     first_receiver: str
     registered_by: Actor
+    media_url: str | None
     """All of the above as registered (`Registered.apply`)."""
 
     def __init__(self) -> None:
@@ -605,6 +675,7 @@ class Case(Aggregate):
         self.final = False
         self.closed = False
         self.updated_at: datetime | None = None
+        self.erased_subjects: frozenset[str] = frozenset()
 
     @classmethod
     def register(
@@ -626,6 +697,7 @@ class Case(Aggregate):
         duplicate_review: DuplicateReview | None = None,
         case_id: UUID | None = None,
         lookup_code_hash: str | None = None,
+        media_url: str | None = None,
     ) -> Case:
         """Register a submission from any channel; whoever registers it owns it
         (`first_visit_owner`).
@@ -651,6 +723,7 @@ class Case(Aggregate):
             duplicate_review=duplicate_review,
             first_receiver=first_visit_owner(actor),
             lookup_code_hash=lookup_code_hash,
+            media_url=media_url,
             **attribution(actor, trace),
         )
 
@@ -815,6 +888,45 @@ class Case(Aggregate):
                 **attribution(Actor.service("intake"), trace),
             )
 
+    def note_erasure(
+        self,
+        subject: str,
+        basis: ErasureBasis,
+        reference: str | None,
+        *,
+        redacted: dict[str, str],
+        actor: Actor,
+        trace: Trace,
+    ) -> None:
+        """A petitioner of the case is erased (once), with its subject and description as
+        they read without the petitioner's data (`redacted_texts`)."""
+        if subject in self.erased_subjects:
+            return
+        self.trigger_event(
+            self.PetitionerErased,
+            subject=subject,
+            basis=basis,
+            reference=reference,
+            redacted=redacted,
+            **attribution(actor, trace),
+        )
+
+    def redacted_texts(self, redact: Callable[[str], str]) -> dict[str, str]:
+        """The case's subject and description with someone's data taken out, where it was
+        in them."""
+        texts = {"subject": self.subject, "description": self.description}
+        return {name: redact(text) for name, text in texts.items() if redact(text) != text}
+
+    @property
+    def subjects(self) -> list[str]:
+        """Whose personal data the case holds, petitioner by petitioner."""
+        return [p.subject(self.id, i) for i, p in enumerate(self.petitioners)]
+
+    @property
+    def ended(self) -> bool:
+        """Nothing more happens to the matter unless it is reopened."""
+        return self.status in CLOSED_STATES
+
     def note_progress(
         self, stage: Status, summary: str, *, source_event: str, trace: Trace
     ) -> None:
@@ -884,6 +996,18 @@ class Petitioner(Aggregate):
 
         def apply(self, person: Petitioner) -> None:
             person.details = replace(person.details, **self.changes)
+            if "name" in self.changes and self.changes["name"] != ERASED_NAME:
+                person.erased_at = None  # an erased person who came back, enrolled afresh
+
+    class Erased(Attributed):
+        """Their personal data was erased: it reads as erased from now on, in every case."""
+
+        basis: ErasureBasis
+        reference: str | None
+
+        def apply(self, person: Petitioner) -> None:
+            person.details = erased_person()
+            person.erased_at = self.timestamp
 
     class CaseAdded(Aggregate.Event):
         case_id: str
@@ -901,6 +1025,7 @@ class Petitioner(Aggregate):
     def __init__(self) -> None:
         self.case_ids: list[str] = []
         self.repeat_count = 0
+        self.erased_at: datetime | None = None
 
     @classmethod
     def enrol(cls, petitioner_id: UUID, details: PersonDetails) -> Petitioner:
@@ -919,19 +1044,37 @@ class Petitioner(Aggregate):
         return self.version == len(self.pending_events)
 
     def update(self, details: PersonDetails) -> None:
-        """Newer contact details replace older ones; blanks never erase what is known."""
+        """Newer contact details replace older ones; blanks never erase what is known. Once
+        erased, the person is enrolled afresh with what they give now."""
+        known = erased_person() if self.erased_at else self.details
         changes = {
             field: new
             for field, new, old in (
-                ("name", details.name, self.details.name),
-                ("id_number", details.id_number, self.details.id_number),
-                ("phone", details.phone, self.details.phone),
-                ("address", details.address, self.details.address),
+                ("name", details.name, known.name),
+                ("id_number", details.id_number, known.id_number),
+                ("phone", details.phone, known.phone),
+                ("address", details.address, known.address),
             )
             if new and new != old
         }
         if changes:
             self.trigger_event(self.DetailsUpdated, changes=changes)
+
+    def erase(
+        self, basis: ErasureBasis, reference: str | None, *, actor: Actor, trace: Trace
+    ) -> None:
+        """Erase their personal data (the keys that seal it are destroyed next)."""
+        if basis is ErasureBasis.REQUEST and not (reference or "").strip():
+            raise DomainError(
+                "name the request or decision the erasure answers (its reference)",
+                field="reference",
+            )
+        self.trigger_event(
+            self.Erased,
+            basis=basis,
+            reference=(reference or "").strip() or None,
+            **attribution(actor, trace),
+        )
 
     def add_case(self, case_id: UUID, *, repeat: bool) -> None:
         """Count a submission: a new case of theirs, or a repeat of one (linked or refused)."""

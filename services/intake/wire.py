@@ -18,6 +18,7 @@ from shared.messages import (
     CaseRepeated,
     Contract,
     Location,
+    PetitionerErased,
 )
 from shared.registry import REPLICA_EVENTS
 from shared.scrub import scrub
@@ -31,6 +32,7 @@ WIRE.internal(
     Petitioner.Registered,
     Petitioner.DetailsUpdated,
     Petitioner.CaseAdded,
+    Petitioner.Erased,
     ApiKeys.Started,
     ApiKeys.Issued,
     ApiKeys.Revoked,
@@ -115,6 +117,17 @@ def _repeat_linked(event: Case.RepeatLinked) -> Contract:
 @WIRE.maps(Case.RepeatRefused)
 def _repeat_refused(event: Case.RepeatRefused) -> Contract:
     return _repeated(event, "refused")
+
+
+@WIRE.maps(Case.PetitionerErased)
+def _erased(event: Case.PetitionerErased) -> Contract:
+    return PetitionerErased(
+        case_id=str(event.originator_id),
+        petitioner_id=event.subject,
+        basis=event.basis.value,
+        reference=event.reference,
+        erased_at=event.timestamp,
+    )
 
 
 to_cloudevent = WIRE.to_cloudevent

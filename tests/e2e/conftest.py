@@ -37,6 +37,12 @@ class Stack:
             "ONESTOP_CONSOLE_PORT": str(settings.console_port),
             "ONESTOP_CLOCK_FILE": str(logs / "clock"),  # follow-up's drill clock
             "ONESTOP_SCHEDULER_SECONDS": "0.2",
+            # evidence of its own: checkpoints signed often, with a key no one else has,
+            # into folders of this test
+            "ONESTOP_CHECKPOINT_SECONDS": "0.5",
+            "ONESTOP_CHECKPOINT_DIR": str(logs / "checkpoints"),
+            "ONESTOP_ATTACHMENT_DIR": str(logs / "attachments"),
+            "ONESTOP_EVIDENCE_SIGNING_SECRET": f"e2e-{os.getpid()}-{time.time_ns()}",
         }
         self.clock_file = logs / "clock"
 

@@ -1,5 +1,6 @@
 """Keys rotate on the real store: a new data key seals new events, `onestop keys reencrypt`
-seals the old ones again, and then the old key can go — nothing is unreadable on the way."""
+seals the old ones again — and wraps each petitioner's own key again — and then the old key
+can go: nothing is unreadable on the way."""
 
 from __future__ import annotations
 
@@ -55,8 +56,13 @@ def test_a_rotated_key_seals_new_events_and_reencrypt_lets_the_old_one_go(
         states = [bytes(r[0]) for r in conn.execute("SELECT state FROM intake.intake_events")]
     assert states and all(s.startswith(b"\xa5OK\x02k2") for s in states)
 
+    with connect(base) as conn:
+        wrapped = [bytes(r[0]) for r in conn.execute("SELECT wrapped FROM intake.person_keys")]
+    assert wrapped and all(w.startswith(b"\xa5OK\x02k2") for w in wrapped)  # the persons' keys
+
     only_new = build_application(with_ring(base, f"k2:{k2}"))
     try:
         assert only_new.get_case(old).id == old
+        assert only_new.get_case(old).petitioners[0].details.name == "王建国"
     finally:
         only_new.close()

@@ -85,8 +85,11 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
         "services.intake.migrations 0002_case_index_places",
         "services.intake.migrations 0003_case_index_barred",
         "services.intake.migrations 0004_personal_data_reads",
+        "services.intake.migrations 0005_person_keys",
     ]
-    assert {"case_index", "index_position", "relay_position"} <= tables(settings, "intake")
+    assert {"case_index", "index_position", "relay_position", "person_keys"} <= tables(
+        settings, "intake"
+    )
     first = recorded(settings, "intake")
     assert [(owner, version, name, checksum) for owner, version, name, checksum, _ in first] == [
         (m.owner, m.version, m.name, m.checksum) for m in INTAKE_MIGRATIONS

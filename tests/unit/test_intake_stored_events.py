@@ -178,6 +178,7 @@ def test_a_skeleton_registration_loads_with_its_one_petitioner_and_its_place():
     assert (case.group, case.external, case.duplicate_review, case.legal_class) == (None,) * 4
     assert case.registered_by == Actor("alice", "clerk", "window-3")
     assert case.notice_required is True  # a name and a phone to reach them by
+    assert case.media_url is None  # v6 keeps Open311's media_url; none was given then
 
 
 def test_a_group_registered_at_v2_loads_its_representatives_group_and_review_as_values():
@@ -315,3 +316,47 @@ def test_a_days_queue_stored_before_loads_its_tickets_in_their_states(app):
     served = app.queue_today().tickets["A001"]
     assert served.state is TicketState.SERVED and served.case_id == "c-1"
     assert app.issue_ticket(IssueTicket("A"), Actor("guide", "clerk")).number == "A002"
+
+
+V5 = registered(
+    5,
+    petitioners=[
+        {
+            "_type_": "CasePetitioner",
+            "_data_": {
+                "details": {
+                    "_type_": "PersonDetails",
+                    "_data_": {
+                        "name": "王建国",
+                        "id_number": "120117198503150016",
+                        "phone": "13800138000",
+                        "address": None,
+                    },
+                },
+                "petitioner_id": WANG_ID,
+            },
+        }
+    ],
+    group=None,
+    location={
+        "_type_": "Location",
+        "_data_": {"place": "jinxiu", "path": ["ninghe", "lutai", "jinxiu"]},
+    },
+    legal_class=None,
+    addressed_to=None,
+    external=None,
+    fingerprint="f5",
+    duplicate_review=None,
+    lookup_code_hash="55aa",
+)
+
+
+def test_a_registration_of_the_release_before_erasure_loads_unsealed_without_a_media_url():
+    """v5 stored each petitioner's details in the clear (under the data keyring only): they
+    still read, and v6's media_url is none."""
+    app = IntakeApplication()
+    case = app.get_case(stored_case(app, V5))
+    assert case.petitioners == (
+        CasePetitioner(PersonDetails("王建国", "120117198503150016", "13800138000"), WANG_ID),
+    )
+    assert case.media_url is None

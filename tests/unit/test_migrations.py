@@ -49,4 +49,6 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "case_index_places",
         "case_index_barred",
         "personal_data_reads",
+        "person_keys",
     ]
+    assert [m.name for m in package_migrations("services.followup.migrations")][-1] == "chain_heads"

@@ -112,6 +112,9 @@ def test_posting_without_a_valid_key_is_refused_with_open311_errors(client, key)
         ({"description": ""}, "description"),
         ({"phone": "12345"}, "phone"),
         ({"lat": "north"}, "lat"),
+        ({"media_url": "javascript:alert(1)"}, "media_url"),
+        ({"media_url": "https://photos.example.cn/a b.jpg"}, "media_url"),
+        ({"media_url": "https://x.cn/" + "a" * 2000}, "media_url"),
     ],
 )
 def test_a_bad_request_is_a_400_naming_the_field_and_files_nothing(client, key, change, words):
@@ -137,6 +140,16 @@ def test_a_filed_request_is_found_again_without_personal_data(client, key):
     for personal in ("13800138000", "王", "建国", "wang@example.com"):
         assert personal not in text
     assert seen["description"].endswith("联系电话〔电话〕")
+
+
+def test_a_request_keeps_the_media_url_it_was_filed_with(client, key):
+    photo = "https://photos.example.cn/ninghe/2026/river.jpg"
+    filed = post(client, {**FORM, "api_key": key, "media_url": photo}).json()[0]
+    request_id = filed["service_request_id"]
+    [seen] = client.get(f"/open311/v2/requests/{request_id}.json").json()
+    assert seen["media_url"] == photo
+    xml = client.get(f"/open311/v2/requests/{request_id}.xml").text
+    assert f"<media_url>{photo}</media_url>" in xml
 
 
 def test_requests_are_filtered_by_service_status_and_period_in_both_formats(client, key):

@@ -7,12 +7,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.followup.api import calendar, cases, deadlines, history, petitioner, statistics
+from services.followup.api import (
+    calendar,
+    cases,
+    deadlines,
+    evidence,
+    history,
+    petitioner,
+    statistics,
+)
 from services.followup.api.petitioner import ATTEMPTS
 
 router = APIRouter()
 """Every route for staff, under /v1."""
-for _area in (cases, history, deadlines, calendar, statistics):
+for _area in (cases, history, evidence, deadlines, calendar, statistics):
     router.include_router(_area.router)
 
 public = petitioner.router

@@ -1,5 +1,6 @@
 """A case's full history: every event about it from every service, in causal order, with
-the hash chain checked — now or as of a past moment."""
+the hash chain checked — and, now, against the latest signed checkpoint — or as of a past
+moment."""
 
 from __future__ import annotations
 
@@ -27,10 +28,15 @@ def get_history(
     if entries:
         moment = as_of or app.clock()
         case = case_status(app.get_case(case_id, as_of), moment).model_dump(mode="json")
+    integrity = asdict(verification)
+    if app.checkpoints is not None and as_of is None:
+        # the chain alone proves nothing against someone who recomputed it: the signed
+        # checkpoint does
+        integrity["checkpoint"] = app.checkpoints.check_case(str(case_id))
     return {
         "case_id": str(case_id),
         "as_of": as_of.isoformat() if as_of else None,
         "case": case,
-        "integrity": asdict(verification),
+        "integrity": integrity,
         "events": [history_event(link) for link in entries],
     }

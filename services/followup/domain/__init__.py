@@ -17,6 +17,7 @@ from eventsourcing.utils import register_topic
 
 from services.followup.domain.calendar import CALENDAR_ID, HolidayCalendar, HolidayYear
 from services.followup.domain.case import (
+    Attachment,
     CeaseCommitment,
     Closure,
     Finality,
@@ -67,6 +68,7 @@ __all__ = [
     "GENESIS",
     "SUPERVISION_OFFICE",
     "VALUE_OBJECTS",
+    "Attachment",
     "CaseClocks",
     "CaseHistory",
     "CeaseCommitment",

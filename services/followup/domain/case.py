@@ -16,6 +16,7 @@ from services.followup.domain.errors import FollowUpRefused
 from services.followup.domain.stored import record, records, revived
 from services.followup.domain.vocabulary import (
     HANDED_ON,
+    AttachmentKind,
     DeadlineKind,
     Milestone,
     Opinion,
@@ -161,6 +162,47 @@ class Visit:
     summary: str
     recorded_by: str
     recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file attached to the case — a letter, an ID scan, an agreement, a photo — known by
+    the SHA-256 of its bytes, which the case's hash chain covers; the bytes live outside
+    the event log, addressed by that hash. `petitioner_id` names whose personal data it is;
+    once that petitioner is erased its bytes are gone (`erased_at`), its hash stays."""
+
+    sha256: str
+    name: str
+    media_type: str
+    size: int
+    kind: AttachmentKind
+    description: str | None
+    petitioner_id: str | None
+    added_by: str
+    added_at: datetime
+    erased_at: datetime | None = None
+
+
+MAX_ATTACHMENT_NAME = 200
+
+
+def check_attachment_name(name: str) -> str:
+    """A file's name as it is shown and offered for download: a plain name, no folders, no
+    control characters, no leading dot, at most `MAX_ATTACHMENT_NAME` characters."""
+    name = name.strip()
+    if not name:
+        raise FollowUpRefused("the file has no name", field="file.filename")
+    if len(name) > MAX_ATTACHMENT_NAME:
+        raise FollowUpRefused(
+            f"a file's name is at most {MAX_ATTACHMENT_NAME} characters", field="file.filename"
+        )
+    if any(c in name for c in '/\\:*?"<>|') or name.startswith(".") or not name.isprintable():
+        raise FollowUpRefused(
+            "a file's name is a plain name: no folders, no control characters, none of "
+            '/ \\ : * ? " < > |, not starting with a dot',
+            field="file.filename",
+        )
+    return name
 
 
 class FollowUpCase(CaseClocks):
@@ -411,8 +453,53 @@ class FollowUpCase(CaseClocks):
                 )
             )
 
+    class AttachmentAdded(Attributed):
+        """A file was attached; the chain covers its hash (the bytes are stored apart)."""
+
+        sha256: str
+        name: str
+        media_type: str
+        size: int
+        kind: str
+        description: str | None
+        petitioner_id: str | None
+        at: datetime
+
+        def apply(self, case: FollowUpCase) -> None:
+            case.attachments.append(
+                Attachment(
+                    self.sha256,
+                    self.name,
+                    self.media_type,
+                    self.size,
+                    AttachmentKind(self.kind),
+                    self.description,
+                    self.petitioner_id,
+                    added_by=self.actor["user"],
+                    added_at=self.at,
+                )
+            )
+
+    class PetitionerErased(Attributed):
+        """Intake erased a petitioner of the case: the bytes of the attachments holding
+        their personal data were destroyed (the hashes stay in the chain)."""
+
+        petitioner_id: str
+        attachments: tuple[str, ...]
+        at: datetime
+
+        def apply(self, case: FollowUpCase) -> None:
+            gone = set(self.attachments)
+            case.attachments = [
+                replace(a, erased_at=self.at) if a.sha256 in gone and a.erased_at is None else a
+                for a in case.attachments
+            ]
+            case.erased_petitioners.append(self.petitioner_id)
+
     def __init__(self) -> None:
         super().__init__()
+        self.attachments: list[Attachment] = []
+        self.erased_petitioners: list[str] = []
         self.subject: str | None = None
         self.category: str | None = None
         self.location: Location | None = None
@@ -889,6 +976,89 @@ class FollowUpCase(CaseClocks):
                 f"the visit was before the case was registered ({self.registered_at.isoformat()})",
                 field="visited_at",
             )
+
+    def add_attachment(
+        self,
+        *,
+        sha256: str,
+        name: str,
+        media_type: str,
+        size: int,
+        kind: AttachmentKind,
+        description: str | None,
+        petitioner_id: str | None,
+        actor: Actor,
+        trace: Trace,
+        at: datetime,
+    ) -> None:
+        """Attach a file already stored under its hash, at any time (a letter at the door, an
+        agreement at the outcome, a photo of the repair after close-out)."""
+        name = self.check_attachment(name, kind, petitioner_id, actor, media_type)
+        self.trigger_event(
+            self.AttachmentAdded,
+            sha256=sha256,
+            name=name,
+            media_type=media_type,
+            size=size,
+            kind=kind,
+            description=(description or "").strip() or None,
+            petitioner_id=petitioner_id,
+            at=at,
+            **attribution(actor, trace),
+        )
+
+    def check_attachment(
+        self,
+        name: str,
+        kind: AttachmentKind,
+        petitioner_id: str | None,
+        actor: Actor,
+        media_type: str = "",
+    ) -> str:
+        """A handler attaches for the lead department; the file has a plain name; a
+        petitioner it names is one of the case's, not erased; an identity document names
+        whose it is. Returns the name as it is kept: a petitioner's file is kept by its kind
+        (`identity-document.jpg`), since its own name is often theirs, and a store of
+        events is no place for what must be erased."""
+        self.check_lead_department(actor, "attaches files")
+        name = check_attachment_name(name)
+        if petitioner_id is not None and petitioner_id not in self.petitioner_ids:
+            raise FollowUpRefused("not a petitioner of this case", field="petitioner_id")
+        if kind is AttachmentKind.IDENTITY and petitioner_id is None:
+            raise FollowUpRefused(
+                "say whose identity document it is (it is erased with them)",
+                field="petitioner_id",
+            )
+        if petitioner_id is not None and petitioner_id in self.erased_petitioners:
+            raise FollowUpRefused("this petitioner's data was erased", field="petitioner_id")
+        if petitioner_id is not None:
+            extension = media_type.rsplit("/", 1)[-1].replace("plain", "txt").replace("jpeg", "jpg")
+            return f"{kind.value}.{extension}"
+        return name
+
+    def attachment(self, sha256: str) -> Attachment | None:
+        return next((a for a in self.attachments if a.sha256 == sha256), None)
+
+    def erasable_attachments(self, petitioner_id: str) -> list[str]:
+        """The hashes of the attachments holding this petitioner's personal data."""
+        return [
+            a.sha256
+            for a in self.attachments
+            if a.petitioner_id == petitioner_id and a.kind.personal and a.erased_at is None
+        ]
+
+    def note_erasure(
+        self, petitioner_id: str, erased: Sequence[str], actor: Actor, trace: Trace, at: datetime
+    ) -> None:
+        if petitioner_id in self.erased_petitioners:
+            return
+        self.trigger_event(
+            self.PetitionerErased,
+            petitioner_id=petitioner_id,
+            attachments=tuple(erased),
+            at=at,
+            **attribution(actor, trace),
+        )
 
     def record_visit(
         self,

@@ -160,3 +160,27 @@ class VisitKind(StrEnum):
 
     VISIT = "visit"
     RETURN_CALL = "return-call"
+
+
+class AttachmentKind(StrEnum):
+    """What a file attached to a case is: the petitioner's letter, an identity document, a
+    mediation or settlement agreement, a signed cease-petition commitment (息诉罢访承诺书),
+    a photo (of the damage, of the repair), or another document."""
+
+    LETTER = "letter"
+    IDENTITY = "identity-document"
+    AGREEMENT = "agreement"
+    COMMITMENT = "commitment"
+    PHOTO = "photo"
+    OTHER = "other"
+
+    @property
+    def personal(self) -> bool:
+        """Whether it is a petitioner's personal data, erased with them: an ID scan, their
+        letter, what they signed."""
+        return self in (
+            AttachmentKind.LETTER,
+            AttachmentKind.IDENTITY,
+            AttachmentKind.AGREEMENT,
+            AttachmentKind.COMMITMENT,
+        )

@@ -25,7 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from services.intake.api.deps import Intake, RequestTrace, SettingsDep
 from services.intake.application import IntakeApplication, fingerprint
 from services.intake.commands import PersonGiven, RegisterCase
-from services.intake.domain import CLOSED_STATES, Case, ExternalReference, Status, Whereabouts
+from services.intake.domain import (
+    CLOSED_STATES,
+    Case,
+    ExternalReference,
+    Status,
+    Whereabouts,
+    check_media_url,
+)
 from services.intake.index import OPEN311_SYSTEMS, Query, open311_public, row_of
 from shared.domain import Actor, DomainError, Trace
 from shared.guard import OwnErrors, fields_of, safe_text
@@ -196,7 +203,7 @@ def request_view(case: Case, zone: ZoneInfo, territory: Territory) -> dict[str, 
         "zipcode": None,
         "lat": case.location.lat,
         "long": case.location.long,
-        "media_url": None,
+        "media_url": case.media_url,
     }
 
 
@@ -338,6 +345,10 @@ def _file(
         raise Open311Error(400, "first_name or last_name is needed with a phone")
     petitioners = (PersonGiven(name, phone=phone or None),) if name else ()
     subject = (form.get("attribute[subject]") or description.splitlines()[0])[:200]
+    try:
+        media_url = check_media_url(form.get("media_url"))
+    except DomainError as error:
+        raise Open311Error(400, f"media_url: {error}") from None
     command = RegisterCase(
         channel=Channel.SYSTEM,
         petitioners=petitioners,
@@ -348,6 +359,7 @@ def _file(
         external=ExternalReference(OPEN311_SYSTEMS + client),
         idempotency_key=idempotency_key,
         fingerprint=fingerprint({k: v for k, v in form.items() if k != "api_key"}),
+        media_url=media_url,
     )
     actor = Actor(user=OPEN311_SYSTEMS + client, role="integration")
     try:

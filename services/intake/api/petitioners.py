@@ -9,11 +9,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from services.intake.api.deps import CurrentActor, Intake, RequestTrace
 from services.intake.api.views import person_view
-from services.intake.domain import shown
+from services.intake.commands import ErasePetitioner
+from services.intake.domain import ErasureBasis, shown
 from shared.domain import Actor, Trace
+from shared.http import example
 from shared.policy import Sight
 
 router = APIRouter(prefix="/v1", tags=["cases"])
@@ -49,4 +52,35 @@ def petitioner_view(
         **person_view(shown(person.details, seen)),
         "case_ids": cases,
         "repeat_count": person.repeat_count,
+    }
+
+
+class ErasureIn(BaseModel):
+    model_config = example({"basis": "request", "reference": "个人信息删除申请 2026-118号"})
+    basis: ErasureBasis = Field(
+        description="retention: every case of theirs ended longer ago than the retention "
+        "period; request: a lawful request (the person's own, or an authority's)"
+    )
+    reference: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The request's or decision's reference (required for a request)",
+    )
+
+
+@router.post(
+    "/petitioners/{petitioner_id}/erasure",
+    summary="Erase a petitioner's personal data everywhere (个人信息保护法): their key is "
+    "destroyed; every case history, checkpoint and dossier still verifies",
+)
+def erase_petitioner(
+    petitioner_id: UUID, body: ErasureIn, app: Intake, actor: CurrentActor, trace: RequestTrace
+) -> dict[str, Any]:
+    command = ErasePetitioner(petitioner_id, body.basis, body.reference)
+    person = app.erase_petitioner(command, actor, trace)
+    return {
+        "petitioner_id": str(person.id),
+        "erased": True,
+        "erased_at": person.erased_at,
+        "case_ids": person.case_ids,
     }

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake.domain import Case, PersonShown
+from services.intake.domain import Case, PersonShown, is_erased
 from services.intake.queue import Figures, Layout, Ticket
 from shared.policy import Sight
 from shared.territory import Location, Territory
@@ -70,7 +70,7 @@ def person_view(shown: PersonShown, petitioner_id: str | None = None) -> dict[st
     }
     if petitioner_id:
         seen["petitioner_id"] = petitioner_id
-    return {**seen, "masked": shown.masked}
+    return {**seen, "masked": shown.masked, "erased": is_erased(details)}
 
 
 def progress_view(case: Case) -> dict[str, Any] | None:

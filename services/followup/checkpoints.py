@@ -1,0 +1,479 @@
+"""Signed checkpoints: follow-up's word, outside its own store, on every case's chain.
+
+Every `checkpoint_seconds` the holder of a PostgreSQL advisory lock brings every case's
+chain head up to date (a projection of follow-up's log, the table `chain_heads`), and if
+anything changed since the last checkpoint signs a new one (`shared.evidence`): the Merkle
+root over every case's (entries, head hash), the time, the log position it covers, how many
+cases, and the digest of the checkpoint before it. Each is written to
+`<checkpoint_dir>/<sequence>.json`, kept for good, with its leaves in
+`leaves/<sequence>.json` (so an auditor who archives the files can check every case, not
+only those they hold a dossier of) for the latest `leaves_kept`; and published to the
+topic `<prefix>.followup.checkpoints`, where the services' ACLs let only follow-up write.
+
+`verify_store` reads every case's chain from the store again and compares it with a signed
+checkpoint: a chain that no longer ends, at the checkpointed length, in the signed head was
+rewritten — even if every hash in it was recomputed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+import orjson
+from eventsourcing.application import project_aggregate
+from psycopg import IsolationLevel
+
+from services.followup.domain import CaseHistory, ChainLink, history_id
+from shared.domain import utcnow
+from shared.evidence import (
+    CHECKPOINT_FORMAT,
+    GENESIS,
+    Leaf,
+    Signer,
+    checkpoint_digest,
+    entry_hash,
+    inclusion_proof,
+    merkle_root,
+    signature_holds,
+)
+from shared.kafka import make_producer
+from shared.projection import MemoryTables, PostgresTables, Projected, Projector, Tables
+from shared.settings import Settings
+from shared.store import connect
+
+log = logging.getLogger("onestop.followup.checkpoints")
+
+
+class HeadTables(Tables, Protocol):
+    """Every case's chain head, as a projection of follow-up's log keeps it."""
+
+    def snapshot(self) -> tuple[int, list[Leaf]]:
+        """The position the heads are projected to and the heads, as of one moment, sorted
+        by case."""
+        ...
+
+
+class MemoryHeads(MemoryTables):
+    """The chain heads in memory, for unit tests."""
+
+    def snapshot(self) -> tuple[int, list[Leaf]]:
+        with self.lock:
+            rows = list(self.main.values())
+            at = self.at
+        return at, sorted(Leaf(r["case_id"], r["entries"], r["head"]) for r in rows)
+
+
+class PostgresHeads(PostgresTables):
+    """The chain heads as a table in follow-up's schema (migrations/0004_chain_heads.sql):
+    kept in PostgreSQL like the ledger, so a start signs at once instead of reading every
+    case's history again, and no copy of the service holds every case in memory."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, "followup", "chain heads", "chain_heads", HEAD_COLUMNS)
+
+    def snapshot(self) -> tuple[int, list[Leaf]]:
+        """Heads and position read in one repeatable-read transaction: what another copy
+        projects meanwhile is in neither or both."""
+        with self.connection() as conn:
+            conn.isolation_level = IsolationLevel.REPEATABLE_READ
+            try:
+                with conn.transaction():
+                    row = conn.execute(
+                        "SELECT notification_id FROM followup.projection_position WHERE name = %s",
+                        (self.name,),
+                    ).fetchone()
+                    heads = conn.execute(
+                        "SELECT case_id, entries, head FROM followup.chain_heads"
+                    ).fetchall()
+            finally:
+                conn.isolation_level = None
+        # sorted here, not by the database's collation: the order is part of the root
+        return (int(row[0]) if row else 0), sorted(Leaf(*h) for h in heads)
+
+
+HEAD_COLUMNS = ("case_id", "entries", "head")
+
+
+def project_head(history: CaseHistory) -> Projected | None:
+    """A case's chain head: the leaf a checkpoint signs for it."""
+    if not history.entries:
+        return None
+    return Projected(
+        history.id,
+        history.version,
+        {"case_id": history.case_id, "entries": len(history.entries), "head": history.head_hash},
+    )
+
+
+def chain_heads(app: Any, tables: HeadTables) -> Projector:
+    """The projection of every case's chain head from follow-up's log into `tables`."""
+    return Projector("chain heads", app, CaseHistory, project_head, tables)
+
+
+class Publisher(Protocol):
+    """Where a signed checkpoint goes besides the files (follow-up's Kafka topic)."""
+
+    def publish(self, signed: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """A case whose stored chain no longer matches what a checkpoint signed."""
+
+    case_id: str
+    problem: str
+    entry: int | None = None
+    """The 1-based position of the first entry found wrong, where one can be named."""
+
+
+@dataclass
+class StoreVerification:
+    checkpoint: int | None
+    signed_at: str | None
+    cases_checked: int = 0
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return self.checkpoint is not None and not self.discrepancies
+
+
+class Checkpoints:
+    """Signs, stores, publishes and checks follow-up's checkpoints."""
+
+    def __init__(
+        self,
+        app: Any,
+        folder: Path,
+        signer: Signer,
+        *,
+        publisher: Publisher | None = None,
+        lock: Callable[[], AbstractContextManager[bool]] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        leaves_kept: int = 48,
+        heads: HeadTables | None = None,
+    ) -> None:
+        self.app = app
+        self.folder = folder
+        self.signer = signer
+        self.publisher = publisher
+        self.lock = lock or _always
+        self.clock = clock
+        self.leaves_kept = leaves_kept
+        self.heads: HeadTables = heads if heads is not None else MemoryHeads()
+        self.projector = chain_heads(app, self.heads)
+        self._unpublished: list[dict[str, Any]] = []
+
+    # --- signing ------------------------------------------------------------------------
+
+    def leaves(self) -> tuple[int, list[Leaf]]:
+        """Every case's chain head as of now, and the log position that is."""
+        self.projector.catch_up()
+        return self.heads.snapshot()
+
+    def sign_if_changed(self) -> dict[str, Any] | None:
+        """A new checkpoint if any chain moved since the last one (None: nothing to sign, or
+        another copy of the service holds the lock)."""
+        with self.lock() as mine:
+            if not mine:
+                return None
+            position, leaves = self.leaves()
+            last = self.latest()
+            if last is not None and last["checkpoint"]["position"] >= position:
+                self._publish_pending()
+                return None
+            signed = self._sign(leaves, position, last)
+            self._write(signed, leaves)
+            self._unpublished.append(signed)
+            self._publish_pending()
+            return signed
+
+    def _sign(
+        self, leaves: list[Leaf], position: int, last: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        body = {
+            "format": CHECKPOINT_FORMAT,
+            "issuer": "onestop-followup",
+            "sequence": (last["checkpoint"]["sequence"] + 1) if last else 1,
+            "signed_at": self.clock().isoformat(),
+            "position": position,
+            "cases": len(leaves),
+            "root": merkle_root([leaf.hash() for leaf in leaves]).hex(),
+            "previous": checkpoint_digest(last) if last else None,
+            "key": self.signer.fingerprint,
+        }
+        return {"checkpoint": body, "signature": self.signer.sign(body)}
+
+    def _write(self, signed: dict[str, Any], leaves: list[Leaf]) -> None:
+        """The signed checkpoint, kept for good, and its leaves, kept for the latest
+        `leaves_kept` checkpoints (every case's head, each time, would fill a disk)."""
+        name = f"{signed['checkpoint']['sequence']:08d}.json"
+        _atomically(self.folder / "leaves" / name, [leaf.as_list() for leaf in leaves])
+        _atomically(self.folder / name, signed)
+        kept = sorted((self.folder / "leaves").glob("*.json"))
+        for old in kept[: -self.leaves_kept]:
+            old.unlink(missing_ok=True)
+
+    def _publish_pending(self) -> None:
+        """What is signed reaches the topic too; a broker away now gets it next round."""
+        if self.publisher is None:
+            self._unpublished.clear()
+            return
+        while self._unpublished:
+            try:
+                self.publisher.publish(self._unpublished[0])
+            except Exception:
+                log.exception("could not publish checkpoint; trying again next round")
+                return
+            self._unpublished.pop(0)
+
+    def run(self, stop: threading.Event, every: float) -> None:
+        while True:
+            try:
+                self.sign_if_changed()
+            except Exception:
+                log.exception("could not sign a checkpoint; trying again")
+            if stop.wait(every):
+                return
+
+    # --- reading ------------------------------------------------------------------------
+
+    def sequences(self) -> list[int]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in self.folder.glob("*.json") if p.stem.isdigit())
+
+    def load(self, sequence: int) -> dict[str, Any] | None:
+        """A signed checkpoint, with its leaves while they are kept (`"leaves": null` once
+        they are not)."""
+        name = f"{sequence:08d}.json"
+        try:
+            document: dict[str, Any] = orjson.loads((self.folder / name).read_bytes())
+        except FileNotFoundError:
+            return None
+        try:
+            document["leaves"] = orjson.loads((self.folder / "leaves" / name).read_bytes())
+        except FileNotFoundError:
+            document["leaves"] = None
+        return document
+
+    def latest(self) -> dict[str, Any] | None:
+        found = self.sequences()
+        return self.load(found[-1]) if found else None
+
+    @staticmethod
+    def signed_part(document: dict[str, Any]) -> dict[str, Any]:
+        return {"checkpoint": document["checkpoint"], "signature": document["signature"]}
+
+    def proof_for(self, case_id: str) -> dict[str, Any] | None:
+        """The latest checkpoint with the case's leaf and its inclusion proof — or None if
+        it does not cover the case yet (then none does: each covers every case with a
+        history)."""
+        document = self.latest()
+        if document is None or document["leaves"] is None:
+            return None
+        leaves = [Leaf(c, n, h) for c, n, h in document["leaves"]]
+        index = next((i for i, leaf in enumerate(leaves) if leaf.case_id == case_id), None)
+        if index is None:
+            return None
+        proof = inclusion_proof([leaf.hash() for leaf in leaves], index)
+        return {
+            **self.signed_part(document),
+            "leaf": {
+                "index": index,
+                "case_id": case_id,
+                "entries": leaves[index].entries,
+                "head": leaves[index].head,
+            },
+            "proof": [base64.b64encode(p).decode() for p in proof],
+        }
+
+    def check_case(self, case_id: str) -> dict[str, Any] | None:
+        """The case's chain as stored now against the latest checkpoint's leaf of it (None:
+        no checkpoint covers it yet)."""
+        document = self.latest()
+        if document is None or document["leaves"] is None:
+            return None
+        leaf = next((x for x in document["leaves"] if x[0] == case_id), None)
+        if leaf is None:
+            return None
+        problem = chain_problem(self._fresh_chain(case_id), leaf[1], leaf[2])
+        return {
+            "sequence": document["checkpoint"]["sequence"],
+            "signed_at": document["checkpoint"]["signed_at"],
+            "entries": leaf[1],
+            "matches": problem is None,
+            "problem": problem[0] if problem else None,
+        }
+
+    def authentic(self, document: dict[str, Any]) -> bool:
+        """Signed by this service's key, and its leaves are the ones the root covers."""
+        if not signature_holds(
+            self.signer.public_pem, document["checkpoint"], document["signature"]
+        ):
+            return False
+        leaves = [Leaf(c, n, h) for c, n, h in document.get("leaves") or []]
+        return merkle_root([leaf.hash() for leaf in leaves]).hex() == document["checkpoint"]["root"]
+
+    # --- checking the store against a checkpoint ---------------------------------------------
+
+    def verify_store(self, sequence: int | None = None) -> StoreVerification:
+        """Every case the checkpoint names, read from the store afresh (no cache), compared
+        with the head the checkpoint signed."""
+        known = self.sequences()
+        number = sequence if sequence is not None else (known[-1] if known else None)
+        document = self.load(number) if number is not None else None
+        if document is None or number is None:
+            return StoreVerification(None, None)
+        result = StoreVerification(number, document["checkpoint"]["signed_at"])
+        if document["leaves"] is None:
+            result.discrepancies.append(
+                Discrepancy("*", f"the leaves of checkpoint {number} are no longer kept here")
+            )
+            return result
+        if not self.authentic(document):
+            result.discrepancies.append(
+                Discrepancy("*", f"checkpoint {number} is not signed by this service's key")
+            )
+            return result
+        for case_id, entries, head in document["leaves"]:
+            result.cases_checked += 1
+            chain = self._fresh_chain(case_id)
+            problem = chain_problem(chain, entries, head)
+            if problem is not None:
+                found = Discrepancy(case_id, *problem)
+                if found.entry is None:
+                    found = self._narrowed(found, chain, number, entries)
+                result.discrepancies.append(found)
+        return result
+
+    def _narrowed(
+        self, found: Discrepancy, chain: list[ChainLink], sequence: int, entries: int
+    ) -> Discrepancy:
+        """A chain rewritten and recomputed: the earlier checkpoints whose leaves are kept
+        say after which entry it still ends as signed, so the rewritten one lies between."""
+        for earlier in reversed([s for s in self.sequences() if s < sequence]):
+            document = self.load(earlier)
+            if document is None or document["leaves"] is None:
+                break
+            leaf = next((x for x in document["leaves"] if x[0] == found.case_id), None)
+            if leaf is None:
+                break
+            if leaf[1] <= len(chain) and chain[leaf[1] - 1].hash == leaf[2]:
+                if leaf[1] == entries:
+                    break
+                return Discrepancy(
+                    found.case_id,
+                    f"an entry among {leaf[1] + 1}–{entries} was rewritten and the chain "
+                    f"recomputed: entries 1–{leaf[1]} still end as checkpoint {earlier} "
+                    f"signed, 1–{entries} no longer as checkpoint {sequence} did",
+                    leaf[1] + 1,
+                )
+        return found
+
+    def _fresh_chain(self, case_id: str) -> list[ChainLink]:
+        """The chain as the stored events make it now, never from a cache."""
+        fresh = project_aggregate(None, self.app.events.get(history_id(UUID(case_id))))
+        return list(fresh.entries) if fresh is not None else []
+
+
+def chain_problem(chain: list[ChainLink], entries: int, head: str) -> tuple[str, int | None] | None:
+    """What is wrong with a stored chain against a checkpoint's (entries, head) — None if it
+    still ends there. The chain is rebuilt from the stored events, so an entry altered and
+    every later hash recomputed still fails here."""
+    previous = GENESIS
+    for position, link in enumerate(chain, 1):
+        fields = {
+            "event_id": link.entry.event_id,
+            "service": link.entry.service,
+            "type": link.entry.type,
+            "time": link.entry.time.isoformat(),
+            "actor": link.entry.actor.as_dict(),
+            "correlation_id": link.entry.correlation_id,
+            "causation_id": link.entry.causation_id,
+            "data": link.entry.data,
+        }
+        if link.previous_hash != previous or entry_hash(previous, fields) != link.hash:
+            return f"entry {position} was altered or replaced after it was recorded", position
+        previous = link.hash
+    if len(chain) < entries:
+        return (
+            f"the chain has {len(chain)} entries; checkpoint signed {entries}: entries were "
+            "removed",
+            len(chain) + 1,
+        )
+    if chain[entries - 1].hash != head:
+        return (
+            f"the first {entries} entries no longer end in the head the checkpoint signed: "
+            "an entry among them was rewritten and the chain recomputed",
+            None,
+        )
+    return None
+
+
+def _atomically(path: Path, value: Any) -> None:
+    """Written in full or not at all: an auditor copying the folder never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    with open(temporary, "wb") as file:
+        file.write(orjson.dumps(value))
+        file.flush()
+        os.fsync(file.fileno())
+    temporary.replace(path)
+
+
+@contextmanager
+def _always() -> Iterator[bool]:
+    yield True
+
+
+class KafkaPublisher:
+    """Publishes each signed checkpoint (without its leaves) to follow-up's checkpoint
+    topic, all under one key, so they stay in order on one partition."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.topic = settings.checkpoint_topic()
+        self._producer: Any = None
+
+    def publish(self, signed: dict[str, Any]) -> None:
+        if self._producer is None:
+            self._producer = make_producer(self.settings, "followup", "followup-checkpoints")
+        self._producer.send(self.topic, key=b"checkpoint", value=orjson.dumps(signed)).get(
+            timeout=30
+        )
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+
+
+def advisory_lock(settings: Settings) -> Callable[[], AbstractContextManager[bool]]:
+    """One copy of follow-up signs at a time (a PostgreSQL advisory lock, held while it
+    signs), so sequence numbers never fork."""
+
+    @contextmanager
+    def held() -> Iterator[bool]:
+        with connect(settings) as conn:
+            got = conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext('onestop-followup-checkpoints'))"
+            ).fetchone()
+            try:
+                yield bool(got and got[0])
+            finally:
+                if got and got[0]:
+                    conn.execute(
+                        "SELECT pg_advisory_unlock(hashtext('onestop-followup-checkpoints'))"
+                    )
+
+    return held
