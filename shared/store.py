@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,9 +16,12 @@ from eventsourcing.postgres import (
     PostgresProcessRecorder,
 )
 from psycopg import sql
+from psycopg.rows import tuple_row
 
 from shared.keys import Keys
 from shared.settings import ServiceName, Settings
+
+log = logging.getLogger(__name__)
 
 
 def conninfo(settings: Settings) -> str:
@@ -35,6 +39,24 @@ def conninfo(settings: Settings) -> str:
 def connect(settings: Settings, autocommit: bool = True) -> Iterator[psycopg.Connection]:
     with psycopg.connect(conninfo(settings), autocommit=autocommit) as conn:
         yield conn
+
+
+@contextmanager
+def schema_lock(conn: psycopg.Connection[Any], schema: str) -> Iterator[None]:
+    """Holds the advisory lock under which `schema`'s tables are made and migrated, for this
+    connection's session; another process doing the same to the same schema waits here until
+    it is released (see `shared.migrations`, and the recorders below)."""
+    key = "hashtext('onestop-migrations'), hashtext(%s)"
+    cursor = conn.cursor(row_factory=tuple_row)  # whatever rows the connection makes
+    got = cursor.execute(f"SELECT pg_try_advisory_lock({key})", (schema,)).fetchone()
+    if not (got and got[0]):
+        log.info("%s: waiting for another process to finish migrating", schema)
+        conn.execute(f"SELECT pg_advisory_lock({key})", (schema,))
+    try:
+        yield
+    finally:
+        if not conn.closed:  # a lost connection has released it already
+            conn.execute(f"SELECT pg_advisory_unlock({key})", (schema,))
 
 
 def eventsourcing_env(
@@ -87,7 +109,21 @@ def _binary(statement: sql.Composed) -> sql.Composed:
 CommitObserver = Callable[[float], None]
 
 
-class ApplicationRecorder(PostgresApplicationRecorder):
+class _TablesInTurn:
+    """eventsourcing makes its tables (`CREATE TABLE IF NOT EXISTS`, `CREATE TYPE`…) when an
+    application starts. Two copies of a service starting at once on a fresh schema raced at
+    it, and PostgreSQL refused the second (`duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"`): that copy exited. They take turns instead, under the lock
+    the schema's migrations take turns under; the second finds everything made."""
+
+    datastore: Any
+
+    def create_table(self) -> None:
+        with self.datastore.get_connection() as conn, schema_lock(conn, self.datastore.schema):
+            super().create_table()  # type: ignore[misc]
+
+
+class ApplicationRecorder(_TablesInTurn, PostgresApplicationRecorder):
     """Inserts in binary (`_binary`), each commit's duration told to `commit_observer`."""
 
     commit_observer: CommitObserver | None = None
@@ -108,7 +144,7 @@ class ApplicationRecorder(PostgresApplicationRecorder):
                 self.commit_observer(time.perf_counter() - started)
 
 
-class ProcessRecorder(PostgresProcessRecorder):
+class ProcessRecorder(_TablesInTurn, PostgresProcessRecorder):
     """The same for an application that also records where it consumed from."""
 
     commit_observer: CommitObserver | None = None
