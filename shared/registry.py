@@ -67,10 +67,19 @@ def hears_registry(event: CloudEvent) -> bool:
 
 
 def hear_registry(app: TrackedApplication, event: CloudEvent, tracking: Tracking) -> None:
-    """Apply one registry change to the service's replica, with its Kafka position."""
+    """Apply one registry change to the service's replica, with its Kafka position.
+
+    The replica is reference data: readers are handed the cached object itself (see
+    `replicated_territory`), so a change is made to a copy (`to_change`), which replaces it
+    once saved. Changed in place, a reader's territory moved under it, and whatever it had
+    made from that object (the queue's layout, kept per territory object) went stale.
+    """
     message = parse(event.type, event.data)
     assert isinstance(message, RegistryChanged)
-    found = app.load(REPLICA_ID)
+    try:
+        found = app.reference(REPLICA_ID, to_change=True)
+    except AggregateNotFoundError:
+        found = None
     replica = found if isinstance(found, TerritoryReplica) else TerritoryReplica.start()
     replica.hear(message)
     app.save_tracked(tracking, replica)

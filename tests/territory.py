@@ -71,27 +71,32 @@ def territory(path: Path = SEED) -> Territory:
     return merged
 
 
-def told(app: A, *items: Entity) -> A:
-    """The application hears routing's registry publish these entries, as it would once an
-    admin defined them (routing checks them first; a replica trusts what it hears)."""
+def registry_change(item: Entity) -> CloudEvent:
+    """Routing's registry publishing this entry, as a consumer reads it off the wire."""
     from shared.messages import RegistryChanged, dump
 
     kinds = {Place: "place", Department: "department", Line: "line", Window: "window"}
+    message = RegistryChanged(
+        changed_at=datetime.now(UTC), by="admin", **{kinds.get(type(item), "category"): item}
+    )
+    event = CloudEvent(
+        id=f"routing:told:{next(_offsets)}",
+        source="/onestop/routing",
+        type=message.TYPE,
+        subject="registry",
+        time=message.changed_at,
+        data=dump(message),
+        actor=ADMIN,
+        correlation_id="told",
+    )
+    return CloudEvent.from_json(event.to_json())
+
+
+def told(app: A, *items: Entity) -> A:
+    """The application hears routing's registry publish these entries, as it would once an
+    admin defined them (routing checks them first; a replica trusts what it hears)."""
     for item in items:
-        message = RegistryChanged(
-            changed_at=datetime.now(UTC), by="admin", **{kinds.get(type(item), "category"): item}
-        )
-        event = CloudEvent(
-            id=f"routing:told:{next(_offsets)}",
-            source="/onestop/routing",
-            type=message.TYPE,
-            subject="registry",
-            time=message.changed_at,
-            data=dump(message),
-            actor=ADMIN,
-            correlation_id="told",
-        )
         app.handle(  # type: ignore[attr-defined]
-            CloudEvent.from_json(event.to_json()), Tracking("kafka:registry:0", next(_offsets))
+            registry_change(item), Tracking("kafka:registry:0", next(_offsets))
         )
     return app
