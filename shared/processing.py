@@ -39,7 +39,8 @@ class Batch:
     aggregates: dict[UUID, Any] = field(default_factory=dict)
     events: list[StoredEvent] = field(default_factory=list)
     references: dict[UUID, Any] = field(default_factory=dict)
-    """Reference data the batch only reads (see `TrackedApplication.reference`)."""
+    """Reference data the batch only reads (see `TrackedApplication.reference`); None for
+    one there is none of."""
 
 
 class TrackedApplication(Application[UUID]):
@@ -150,8 +151,16 @@ class TrackedApplication(Application[UUID]):
                 return batch.aggregates[aggregate_id]
             return deepcopy(self.reference(aggregate_id))
         if batch is not None and aggregate_id in batch.references:
-            return batch.references[aggregate_id]
-        aggregate = self._current(aggregate_id)
+            known = batch.references[aggregate_id]
+            if known is None:
+                raise AggregateNotFoundError(aggregate_id)
+            return known
+        try:
+            aggregate = self._current(aggregate_id)
+        except AggregateNotFoundError:
+            if batch is not None:  # asked for once per batch, like one that exists
+                batch.references[aggregate_id] = None
+            raise
         if batch is not None:
             batch.references[aggregate_id] = aggregate
         return aggregate

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
+from services.followup.attempts import PostgresAttempts
 from services.followup.ledger import PostgresLedger
 from services.followup.metrics import FollowUpMetrics
 from services.followup.policy import load_policy
@@ -41,6 +42,7 @@ def build_runtime(settings: Settings) -> Runtime:
         clock=service_clock(settings.clock_file),
         policy=load_policy(settings.followup_policy),
         ledger=PostgresLedger(settings),
+        code_attempts=PostgresAttempts(settings),
     )
     relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
     consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)

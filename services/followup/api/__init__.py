@@ -8,7 +8,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.followup.api import calendar, cases, deadlines, history, petitioner, statistics
-from services.followup.api.petitioner import ATTEMPTS
 
 router = APIRouter()
 """Every route for staff, under /v1."""
@@ -18,4 +17,4 @@ for _area in (cases, history, deadlines, calendar, statistics):
 public = petitioner.router
 """The petitioner's routes, under /v1/public."""
 
-__all__ = ["ATTEMPTS", "public", "router"]
+__all__ = ["public", "router"]
