@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SCRIPTS := deploy/scripts
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test unit lint bench faults compose-check
+.PHONY: help up down status test unit lint bench faults twins compose-check
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
@@ -34,6 +34,9 @@ bench:  ## measure throughput and latency beside the raw PostgreSQL and Kafka ba
 
 faults:  ## the fault experiments on a stack of their own; results in docs/faults.md
 	@bash $(SCRIPTS)/faults.sh
+
+twins:  ## two copies of every service under load, one of each killed; docs/scale-out.md
+	@bash $(SCRIPTS)/twins.sh
 
 compose-check:  ## validate compose.yaml with a real compose tool
 	@bash $(SCRIPTS)/compose-check.sh
