@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SCRIPTS := deploy/scripts
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test unit lint bench faults twins compose-check
+.PHONY: help up down status test unit lint bench bench-large faults twins compose-check screenshots
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
@@ -32,6 +32,9 @@ lint:  ## ruff (format check + lint) and mypy
 bench:  ## measure throughput and latency beside the raw PostgreSQL and Kafka baselines
 	@bash $(SCRIPTS)/bench.sh
 
+bench-large:  ## the same figures against 10,000 and 1,000,000 stored cases (about an hour)
+	@bash $(SCRIPTS)/bench-large.sh
+
 faults:  ## the fault experiments on a stack of their own; results in docs/faults.md
 	@bash $(SCRIPTS)/faults.sh
 
@@ -40,3 +43,6 @@ twins:  ## two copies of every service under load, one of each killed; docs/scal
 
 compose-check:  ## validate compose.yaml with a real compose tool
 	@bash $(SCRIPTS)/compose-check.sh
+
+screenshots:  ## the console's main views as PNG files in docs/screenshots/ (real Chromium)
+	@bash $(SCRIPTS)/screenshots.sh

@@ -27,6 +27,7 @@ from typing import Any
 
 from bench.baselines import kafka_baseline, pg_baseline
 from bench.common import DOC, ROOT, Options, base_url, kafka_options, say
+from bench.console_pages import START as CONSOLE_START
 from bench.host import idle_probe, machine_facts, memory
 from bench.report import Report, build_rows, details, print_table, render_doc
 from bench.steps import assign_latency, intake_throughput, pipeline_throughput
@@ -147,7 +148,10 @@ def run(opts: Options) -> int:
     if opts.write_docs:
         DOC.parent.mkdir(parents=True, exist_ok=True)
         tmp = DOC.with_suffix(".md.tmp")
-        tmp.write_text(render_doc(report, rows), encoding="utf-8")
+        text = render_doc(report, rows)
+        if DOC.exists() and CONSOLE_START in (old := DOC.read_text(encoding="utf-8")):
+            text += "\n" + old[old.index(CONSOLE_START) :]  # the console's own section stays
+        tmp.write_text(text, encoding="utf-8")
         tmp.replace(DOC)
         say(f"wrote {DOC.relative_to(ROOT)}")
     say(f"finished in {report.seconds:.0f} s")

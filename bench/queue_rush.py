@@ -227,11 +227,11 @@ class Rush:
             for code, (departments, lines) in self.windows.items():
                 body = {"departments": departments, "lines": lines}
                 (await routing.put(f"/v1/windows/{code}", json=body)).raise_for_status()
-        deadline = time.monotonic() + 60  # a loaded machine: the registry's events are queued
+        deadline = time.monotonic() + 180  # a loaded machine: the registry's events are queued
         while missing := set(self.windows) - set((await self.read(admin, "/v1/queue"))["windows"]):
             if time.monotonic() > deadline:
                 raise RuntimeError(
-                    f"intake has not heard the rush's windows within 60 s: {sorted(missing)}"
+                    f"intake has not heard the rush's windows within 180 s: {sorted(missing)}"
                 )
             await asyncio.sleep(0.2)
 

@@ -322,6 +322,10 @@ _Written by `make bench` (bench/pipeline.py) on {when}{local}; the run
 took {r.seconds:.0f} s, waits between steps included. Do not edit by hand: run `make bench`
 again._
 
+How the same services fare with a million stored cases against ten thousand (memory, start
+to ready, a long history, the ledger, inboxes and listings): [a large store](benchmarks-large.md)
+(`make bench-large`).
+
 ## What is measured, and how
 
 `make bench` starts what is missing (`make up`), then measures, in one run and in this order:

@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="onestop", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run one service (HTTP API, relay and consumer)")
-    serve.add_argument("service", choices=SERVICES)
+    serve = commands.add_parser(
+        "serve", help="run one service (HTTP API, relay and consumer), or the console"
+    )
+    serve.add_argument("service", choices=(*SERVICES, "console"))
 
     token = commands.add_parser("token", help="print a development bearer token")
     token.add_argument("--user", required=True)
@@ -190,17 +192,20 @@ def _provision(settings: Settings, *, users: bool) -> int:
     return 0
 
 
-def _serve(settings: Settings, service: ServiceName) -> int:
+def _serve(settings: Settings, service: ServiceName | Literal["console"]) -> int:
     import uvicorn
 
     from shared.logs import configure
 
     configure(service, settings.log_format)
+    console = service == "console"
     uvicorn.run(
-        f"services.{service}.bootstrap:create_app",
+        "services.console.app:create_app"
+        if console
+        else f"services.{service}.bootstrap:create_app",
         factory=True,
         host=settings.http_host,
-        port=settings.port_of(service),
+        port=settings.console_port if console else settings.port_of(service),  # type: ignore[arg-type]
         log_level="info",
         log_config=None,  # the process's logging (JSON lines), not uvicorn's own
         access_log=False,  # type: ignore[arg-type]
@@ -424,7 +429,7 @@ def render_timeline(history: dict[str, Any], zone: ZoneInfo) -> str:
         )
         lines.append(f"#{i:<3} {when}  {event['service']:<9} {_short_type(event['type'])}")
         lines.append(f"      by {who}; caused by {because}")
-        lines.append(f"      {_summary(event, zone)}")
+        lines.append(f"      {event_summary(event, zone)}")
     return escaped("\n".join(lines))
 
 
@@ -502,7 +507,7 @@ def _followup_sentence(name: str, d: dict[str, Any], zone: ZoneInfo) -> str | No
 LOCAL = ZoneInfo("Asia/Shanghai")
 
 
-def _summary(event: dict[str, Any], zone: ZoneInfo = LOCAL) -> str:
+def event_summary(event: dict[str, Any], zone: ZoneInfo = LOCAL) -> str:
     data = event["data"]
     if event.get("type", "").startswith("onestop.followup."):
         name = ".".join(event["type"].split(".")[2:-1])

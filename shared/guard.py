@@ -131,10 +131,11 @@ class TextGuard:
         headers = dict(scope.get("headers") or [])
         kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         json_body = kind == b"application/json" or kind.endswith(b"+json")
+        form_body = kind == b"application/x-www-form-urlencoded"
         body = b""
-        if json_body and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
+        if (json_body or form_body) and scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
             body = await _read(receive)
-            errors += self._body(body)
+            errors += fields_of(body, "form")[1] if form_body else self._body(body)
         if errors:
             await self._refusal(scope.get("path", ""), errors)(scope, receive, send)
             return

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import Forbidden, Unauthenticated
 from shared.domain import DomainError, Trace
+from shared.store import DatabaseUnavailable
 from shared.tracing import case_of_log, new_correlation_id, parse_traceparent
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
     PoolTimeout,
     EventsourcingOperationalError,
     EventsourcingInterfaceError,
+    DatabaseUnavailable,
 )
 """The database is unreachable or went away: the request changed nothing and may be tried
 again (an answer within the pool's 2 s, not a hang)."""

@@ -20,10 +20,11 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+from uuid import UUID
 
 import orjson
 from eventsourcing.application import Application
@@ -304,6 +305,10 @@ class Consuming(Protocol):
 
     def save_batch(self, batch: Any, tracking: Tracking) -> None: ...
 
+    def aggregates_of(self, event: CloudEvent) -> list[UUID]: ...
+
+    def prefetch(self, aggregate_ids: Iterable[UUID]) -> None: ...
+
 
 @dataclass
 class ConsumerStatus:
@@ -493,9 +498,13 @@ class Consumer:
     @staticmethod
     def _stable(consumer: KafkaConsumer) -> bool:
         """Whether the group membership settled (a member may legitimately get no partitions
-        when there are more members than partitions)."""
+        when there are more members than partitions) and the coordinator still answers its
+        heartbeats: kafka-python keeps calling a membership stable while the broker is gone,
+        but the broker counts a member that has not been heard for a session as gone."""
         coordinator = getattr(consumer, "_coordinator", None)  # kafka-python has no public API
-        return coordinator is None or bool(coordinator.stable())
+        if coordinator is None:
+            return True
+        return bool(coordinator.stable()) and not coordinator.heartbeat.session_timeout_expired()
 
     def _await_metadata(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
         """Join the group only once this consumer knows every topic's partitions.
@@ -532,8 +541,11 @@ class Consumer:
             return
         try:
             with self.application.batched() as batch:
-                for record in fresh:
-                    event = CloudEvent.from_json(record.value)
+                events = [CloudEvent.from_json(record.value) for record in fresh]
+                self.application.prefetch(
+                    i for event in events for i in self.application.aggregates_of(event)
+                )
+                for record, event in zip(fresh, events, strict=True):
                     self._handle(record, event, Tracking(name, record.offset))
             self.application.save_batch(batch, Tracking(name, fresh[-1].offset))
         except (DomainError, ValueError, IntegrityError):  # ValueError: malformed events too

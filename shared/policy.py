@@ -123,10 +123,17 @@ PUBLIC = frozenset(
         "intake.get_request",
         "followup.lookup",
         "followup.rate",
+        "console.static",
+        "console.signin_page",
+        "console.signin",
+        "console.lookup_page",
+        "console.lookup",
+        "console.rate",
     }
 )
 """What is answered without a token: health and metrics; Open311 (its own API keys); the
-petitioner's page (their case code)."""
+petitioner's page (their case code), on follow-up and in the console; the console's sign-in
+and its styles."""
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     # intake: the one door
@@ -197,10 +204,63 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "followup.calendar": STAFF,
     "followup.publish_year": frozenset({ADMIN}),
     "followup.get_statistics": frozenset({SUPERVISOR, LEADER, AUDITOR, ADMIN}),
+    "routing.leader_cases": frozenset({LEADER, SUPERVISOR, AUDITOR, ADMIN}),
 }
 """Each operation of each service (`<service>.<route name>`, its OpenAPI operationId) and
 the roles that may call it. An operation missing here is refused to everyone — a new
 endpoint is closed until the policy says who may use it (and a test fails until it does)."""
+
+
+# --- the console: what each of its pages and forms calls -------------------------------------
+
+CONSOLE_USES: dict[str, tuple[str, ...]] = {
+    "home": (),
+    "signout": (),
+    "window": ("intake.queue_board", "intake.call_next"),
+    "take_ticket": ("intake.take_ticket",),
+    "call_next": ("intake.call_next",),
+    "finish_ticket": ("intake.finish_ticket",),
+    "register_form": ("intake.register_case", "intake.categories", "intake.places"),
+    "register": ("intake.register_case",),
+    "slip": ("intake.get_case",),
+    "cases": ("intake.list_cases",),
+    "case_page": ("intake.get_case", "routing.get_assignment", "followup.get_case"),
+    "classify": ("intake.classify_case",),
+    "decide": ("intake.decide_acceptance",),
+    "petitioners": ("intake.find_petitioner",),
+    "petitioner": ("intake.get_petitioner",),
+    "inbox": ("routing.inbox",),
+    "accept": ("routing.accept",),
+    "object_to": ("routing.object_to",),
+    "report_part": ("routing.report_part",),
+    "plan": ("followup.file_plan",),
+    "progress": ("followup.report_progress",),
+    "outcome": ("followup.record_outcome",),
+    "ledger": ("followup.deadlines",),
+    "notice": ("followup.supervise",),
+    "escalate": ("routing.escalate",),
+    "joint_meeting": ("routing.joint_meeting",),
+    "return_visit": ("followup.return_visit",),
+    "close_out": ("followup.close_out",),
+    "visit": ("followup.record_visit",),
+    "take_personally": ("routing.take_personally",),
+    "leader_cases": ("routing.leader_cases",),
+    "timeline": ("followup.get_history",),
+    "statistics": ("followup.get_statistics",),
+    "statistics_csv": ("followup.get_statistics",),
+    "statistics_xlsx": ("followup.get_statistics",),
+}
+"""Each page and form of the console (`console.<route name>`) and the services' operations it
+calls with the signed-in user's token. Who may use it follows from them: the staff roles
+that may call every one of those operations — so the console never offers what the services
+would refuse, and a change to a service's permission changes the console's with it."""
+
+PERMISSIONS.update(
+    {
+        f"console.{page}": frozenset(STAFF).intersection(*(PERMISSIONS[op] for op in uses))
+        for page, uses in CONSOLE_USES.items()
+    }
+)
 
 
 def public(service: str, operation: str) -> bool:

@@ -27,7 +27,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from shared.settings import Settings
-from shared.store import conninfo
+from shared.store import check_when_idle, conninfo
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ class PostgresTables:
                     open=True,
                     name=f"{self.schema}-{self.name}",
                     timeout=2,  # a 503 within seconds while the database is down, not a hang
-                    check=ConnectionPool.check_connection,
+                    check=check_when_idle,
                 )
         return self._pool.connection()
 

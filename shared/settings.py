@@ -94,6 +94,20 @@ class Settings(BaseSettings):
     intake_port: int = 8001
     routing_port: int = 8002
     followup_port: int = 8003
+    console_port: int = Field(default=8004, description="The staff console and petitioner page.")
+    console_public_url: str | None = Field(
+        default=None,
+        description="Where petitioners reach the console (its QR codes point there); "
+        "unset: the address the clerk's browser used.",
+    )
+    console_language: Literal["zh-CN", "en"] = Field(
+        default="zh-CN", description="The console's language (services/console/strings.py)."
+    )
+    console_secure_cookies: bool = Field(
+        default=False,
+        description="Mark the console's cookies Secure: set it when the console is served "
+        "over HTTPS (behind a TLS proxy), as it should be anywhere but a developer's machine.",
+    )
 
     timezone: str = Field(default="Asia/Shanghai", description="Local time of the centre.")
     relay_poll_seconds: float = 0.05

@@ -52,6 +52,12 @@ def _remove_test_topics() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def infra() -> Settings:
+    return test_settings()
+
+
+def test_settings() -> Settings:
+    """The servers `make test` started, with this checkout's own database and ports; fails
+    saying so when they are not reachable."""
     base = Settings.load()
     # Several checkouts may test against one PostgreSQL and Kafka at once: each picks its
     # own database (ONESTOP_PG_DBNAME) and, here, its own block of HTTP ports.
@@ -62,6 +68,7 @@ def infra() -> Settings:
             "intake_port": ports + 1,
             "routing_port": ports + 2,
             "followup_port": ports + 3,
+            "console_port": ports + 4,
         }
     )
     try:

@@ -16,4 +16,6 @@ export ONESTOP_KAFKA_BOOTSTRAP="${ONESTOP_KAFKA_BOOTSTRAP:-$ONESTOP_KAFKA_HOST:$
 cd "$ROOT"
 log "running the bench (about 2–3 minutes; the machine is busy meanwhile)"
 "$ROOT/.venv/bin/python" -m bench.queue_rush # 27 windows and 4 kiosks at once: tickets/s, calls/s, latency
-exec "$ROOT/.venv/bin/python" -m bench.pipeline --write-docs "$@"
+"$ROOT/.venv/bin/python" -m bench.pipeline --write-docs "$@"
+# the console's pages, on the data the pipeline just made
+exec "$ROOT/.venv/bin/python" -m bench.console_pages --write-docs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PostgreSQL for OneStop: postgres.sh {install|start|stop|status}
+# PostgreSQL for OneStop: postgres.sh {install|start|stop|status|database NAME}
 # Managed (default): a private cluster in $RUN_DIR/postgres run by the `postgres` user.
 # ONESTOP_PG_MANAGED=false: the server named by ONESTOP_PG_* is only checked for reachability.
 set -euo pipefail
@@ -169,7 +169,27 @@ cmd_status() {
   if [[ -n $pid ]]; then log "running on $ADDR (pid $pid)"; else log "stopped"; fi
 }
 
+# A database of its own for a bench or an experiment, owned by the services' role (which
+# may not create databases itself). Unmanaged: it must exist already.
+cmd_database() {
+  local name=${1:-}
+  [[ $name =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "usage: $0 database NAME (lower case, digits, _)"
+  if [[ $ONESTOP_PG_MANAGED == false ]]; then
+    log "ONESTOP_PG_MANAGED=false: database $name must exist on $ADDR"
+    return
+  fi
+  require_managed_env
+  [[ -n $(running_pid) ]] || die "the cluster is not running: run '$0 start'"
+  as_pg "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -v name="$name" -h "$PG_DIR" -p "$ONESTOP_PG_PORT" -d postgres <<'SQL'
+\getenv role ONESTOP_PG_USER
+SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'role')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'name') \gexec
+SQL
+  log "role $ONESTOP_PG_USER owns database $name"
+}
+
 case "${1:-}" in
   install | start | stop | status) "cmd_$1" ;;
-  *) die "usage: $0 {install|start|stop|status}" ;;
+  database) cmd_database "${2:-}" ;;
+  *) die "usage: $0 {install|start|stop|status|database NAME}" ;;
 esac

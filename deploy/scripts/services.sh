@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # services.sh {start|stop|status} [service…] — the three OneStop services as background
-# processes, each with its HTTP API, relay and consumer. Logs in var/log/<service>.log.
+# processes, each with its HTTP API, relay and consumer, and the console (the staff's and
+# petitioners' web pages, on the services' APIs). Logs in var/log/<service>.log.
 set -euo pipefail
 LOG_TAG=services
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -11,13 +12,14 @@ declare -A PORTS=(
   [intake]="${ONESTOP_INTAKE_PORT:-8001}"
   [routing]="${ONESTOP_ROUTING_PORT:-8002}"
   [followup]="${ONESTOP_FOLLOWUP_PORT:-8003}"
+  [console]="${ONESTOP_CONSOLE_PORT:-8004}"
 )
 host="${ONESTOP_HTTP_HOST:-127.0.0.1}"
 [[ $host == 0.0.0.0 ]] && host=127.0.0.1
 command=${1:-status}
 shift || true
 services=("$@")
-((${#services[@]})) || services=(intake routing followup)
+((${#services[@]})) || services=(intake routing followup console)
 
 # The pid of the running service: the pid file names a live process (not a zombie left by a
 # crash) whose command line is this service's, so a reused pid is not mistaken for it.
@@ -86,5 +88,5 @@ case $command in
         log "$s stopped"
       fi
     done ;;
-  *) die "usage: services.sh {start|stop|status} [intake|routing|followup]…" ;;
+  *) die "usage: services.sh {start|stop|status} [intake|routing|followup|console]…" ;;
 esac

@@ -6,6 +6,7 @@ set -euo pipefail
 LOG_TAG=test
 here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/infra.sh"
+bash "$here/browser.sh" # the console's browser tests drive real Chromium
 source "$here/common.sh"
 cd "$ROOT"
 export ONESTOP_RUN_DIR="$RUN_DIR"

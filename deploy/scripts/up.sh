@@ -14,6 +14,7 @@ bash "$here/prometheus.sh" start
 cat <<EOM
 
 OneStop is up.
+  console    http://127.0.0.1:${ONESTOP_CONSOLE_PORT:-8004}/   the staff console (sign in with a token below); petitioners: /p
   intake     http://127.0.0.1:${ONESTOP_INTAKE_PORT:-8001}/docs   register cases
   routing    http://127.0.0.1:${ONESTOP_ROUTING_PORT:-8002}/docs   assignments, departments, dispatch rules
   follow-up  http://127.0.0.1:${ONESTOP_FOLLOWUP_PORT:-8003}/docs   deadlines, outcome, return visit, review, statistics, history

@@ -174,6 +174,12 @@ class FollowUpApplication(TrackedApplication):
 
     # --- consuming every service's events --------------------------------------------------
 
+    def aggregates_of(self, event: CloudEvent) -> list[UUID]:
+        """A case's follow-up and its history."""
+        return [
+            i for case_id in super().aggregates_of(event) for i in (case_id, history_id(case_id))
+        ]
+
     def handle(self, event: CloudEvent, tracking: Tracking) -> None:
         """Consumer entry point for all three services' events, each applied at most once;
         changes to the registry of the territory are kept, not recorded in a case's history."""

@@ -139,6 +139,7 @@ def project_case(case: FollowUpCase) -> Projected:
             "registered_at": facts.registered_at,
             "active_until": max(moments) if moments else None,
             "breach_kinds": [k.value for k, _ in facts.breaches],
+            "path": list(facts.path),
             "facts": facts,
         },
         [
@@ -158,7 +159,7 @@ def project_case(case: FollowUpCase) -> Projected:
 
 LEDGER_COLUMNS = (
     *("status", "next_alarm", "code_hash", "barred", "subject", "registered_at"),
-    *("active_until", "breach_kinds", "facts"),
+    *("active_until", "breach_kinds", "facts", "path"),
 )
 DEADLINE_COLUMNS = (
     "deadline",
@@ -177,6 +178,8 @@ class Board:
 
     now: datetime
     department: str | None = None
+    place: str | None = None
+    """The case lies at this place or within it (a place of any tier of the territory)."""
     hidden_from: str | None = None
     """A unit an accusation names: its clocks are not listed to it."""
     state: str = "running"
@@ -239,6 +242,8 @@ class MemoryLedger(MemoryTables):
         rows = self.child_rows()
         if query.department:
             rows = [r for r in rows if r["department"] == query.department]
+        if query.place:
+            rows = [r for r in rows if query.place in cases[r["id"]]["path"]]
         if query.hidden_from:
             rows = [r for r in rows if query.hidden_from not in cases[r["id"]]["barred"]]
         now = query.now
@@ -335,6 +340,9 @@ class PostgresLedger(PostgresTables):
         if query.department:
             where.append("d.department = %(department)s")
             params["department"] = query.department
+        if query.place:
+            where.append("c.path @> ARRAY[%(place)s]::text[]")
+            params["place"] = query.place
         if query.hidden_from:
             where.append("NOT (%(hidden)s = ANY(c.barred))")
             params["hidden"] = query.hidden_from

@@ -23,7 +23,7 @@ from services.intake.domain import CLOSED_STATES, Case
 from shared.guard import safe_text
 from shared.projection import Projected, Projector
 from shared.settings import Settings
-from shared.store import conninfo
+from shared.store import check_when_idle, conninfo
 from shared.territory import Location
 
 
@@ -278,7 +278,7 @@ class PostgresIndexStore:
                 open=True,
                 name="intake-index",
                 timeout=2,  # a 503 within seconds while the database is down, not a hang
-                check=ConnectionPool.check_connection,  # drop what a server restart killed
+                check=check_when_idle,  # drop what a server restart killed
             )
         return self._pool.connection()
 

@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from shared.domain import Actor
 from shared.settings import Settings
-from shared.store import conninfo
+from shared.store import check_when_idle, conninfo
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class PostgresReadLog:
                 open=True,
                 name="intake-reads",
                 timeout=2,
-                check=ConnectionPool.check_connection,
+                check=check_when_idle,
             )
         return self._pool.connection()
 

@@ -38,6 +38,25 @@ class InboxEntry:
     level: Level
     category: str | None
     restricted: bool
+    rule_id: str | None
+    """The catalogue rule that sent the case here (None: by hand, a review, a meeting)."""
+    rule_version: str | None
+    leader: str | None
+    """The leader who holds the case personally (包案), once one does."""
+
+
+@dataclass(frozen=True)
+class HeldCase:
+    """A case a leader holds personally (包案), as their list shows it."""
+
+    case_id: str
+    leader: str
+    status: Status
+    level: Level
+    category: str | None
+    lead: str | None
+    since: datetime
+    note: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,12 @@ def project_assignment(a: Assignment) -> Projected:
             "category": a.category,
             "restricted": a.accused is not None,
             "manual_reason": a.reason if manual else None,
+            "rule_id": a.rule_id,
+            "rule_version": a.rule_version,
+            "lead": a.lead.code if a.lead else None,
+            "leader": a.leader.user if a.leader else None,
+            "leader_since": a.leader.at if a.leader else None,
+            "leader_note": a.leader.note if a.leader else None,
         },
         [
             {
@@ -76,7 +101,10 @@ def project_assignment(a: Assignment) -> Projected:
     )
 
 
-CASE_COLUMNS = ("status", "level", "category", "restricted", "manual_reason")
+CASE_COLUMNS = (
+    *("status", "level", "category", "restricted", "manual_reason", "rule_id", "rule_version"),
+    *("lead", "leader", "leader_since", "leader_note"),
+)
 PARTY_COLUMNS = ("department", "role", "state", "since", "objection_due", "handler")
 
 
@@ -102,6 +130,22 @@ def _entry(party: dict[str, Any], case: dict[str, Any]) -> InboxEntry:
         level=Level(case["level"]),
         category=case["category"],
         restricted=case["restricted"],
+        rule_id=case["rule_id"],
+        rule_version=case["rule_version"],
+        leader=case["leader"],
+    )
+
+
+def _held(case: dict[str, Any]) -> HeldCase:
+    return HeldCase(
+        str(case["id"]),
+        case["leader"],
+        Status(case["status"]),
+        Level(case["level"]),
+        case["category"],
+        case["lead"],
+        case["leader_since"],
+        case["leader_note"],
     )
 
 
@@ -126,6 +170,8 @@ class InboxTables(Tables, Protocol):
 
     def manual_queue(self, limit: int, offset: int) -> tuple[list[QueuedCase], int]: ...
 
+    def held_by(self, user: str, limit: int, offset: int) -> tuple[list[HeldCase], int]: ...
+
     def gauges(self) -> Gauges: ...
 
 
@@ -149,6 +195,13 @@ class MemoryInbox(MemoryTables):
             (r for r in self.rows() if r["manual_reason"] is not None), key=lambda r: str(r["id"])
         )
         return [_queued(r) for r in waiting[offset : offset + limit]], len(waiting)
+
+    def held_by(self, user: str, limit: int, offset: int) -> tuple[list[HeldCase], int]:
+        held = sorted(
+            (r for r in self.rows() if r["leader"] == user),
+            key=lambda r: (r["leader_since"], str(r["id"])),
+        )
+        return [_held(r) for r in held[offset : offset + limit]], len(held)
 
     def gauges(self) -> Gauges:
         cases = {r["id"]: r for r in self.rows()}
@@ -190,7 +243,8 @@ class PostgresInbox(PostgresTables):
         with self.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(
                 sql.SQL(
-                    "SELECT p.*, c.status, c.level, c.category, c.restricted FROM {} WHERE {} "
+                    "SELECT p.*, c.status, c.level, c.category, c.restricted, c.rule_id, "
+                    "c.rule_version, c.leader FROM {} WHERE {} "
                     "ORDER BY p.since DESC, p.id DESC LIMIT %(limit)s OFFSET %(offset)s"
                 ).format(tables, condition),
                 {**params, "limit": query.limit, "offset": query.offset},
@@ -211,6 +265,18 @@ class PostgresInbox(PostgresTables):
                 "SELECT count(*) AS n FROM routing.inbox_cases WHERE manual_reason IS NOT NULL"
             ).fetchone()
         return [_queued(r) for r in rows], int(total["n"]) if total else 0
+
+    def held_by(self, user: str, limit: int, offset: int) -> tuple[list[HeldCase], int]:
+        with self.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            rows = cursor.execute(
+                "SELECT * FROM routing.inbox_cases WHERE leader = %s "
+                "ORDER BY leader_since, id LIMIT %s OFFSET %s",
+                (user, limit, offset),
+            ).fetchall()
+            total = cursor.execute(
+                "SELECT count(*) AS n FROM routing.inbox_cases WHERE leader = %s", (user,)
+            ).fetchone()
+        return [_held(r) for r in rows], int(total["n"]) if total else 0
 
     def gauges(self) -> Gauges:
         with self.connection() as conn:
@@ -255,6 +321,11 @@ class Inbox:
         """A department's cases, newest first; `state` and `role` narrow it down."""
         self.catch_up()
         return self.tables.query(InboxQuery(department, state, role, limit, offset))
+
+    def held_by(self, user: str, limit: int = 50, offset: int = 0) -> tuple[list[HeldCase], int]:
+        """The cases `user` holds personally, the longest held first."""
+        self.catch_up()
+        return self.tables.held_by(user, limit, offset)
 
     def manual_queue(self, limit: int = 50, offset: int = 0) -> tuple[list[QueuedCase], int]:
         self.catch_up()

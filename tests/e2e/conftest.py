@@ -34,12 +34,18 @@ class Stack:
             "ONESTOP_TOPIC_PREFIX": settings.topic_prefix,
             "ONESTOP_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
             **{f"ONESTOP_{s.upper()}_PORT": str(settings.port_of(s)) for s in SERVICES},
+            "ONESTOP_CONSOLE_PORT": str(settings.console_port),
             "ONESTOP_CLOCK_FILE": str(logs / "clock"),  # follow-up's drill clock
             "ONESTOP_SCHEDULER_SECONDS": "0.2",
         }
         self.clock_file = logs / "clock"
 
+    def url(self, service: str) -> str:
+        port = self.settings.console_port if service == "console" else None
+        return f"http://127.0.0.1:{port}" if port else self.settings.url_of(service)  # type: ignore[arg-type]
+
     def start(self, service: str) -> None:
+        """Starts a service (or the console) and waits until it says it is ready."""
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 — closed with the process
         self.processes[service] = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", service],
@@ -48,7 +54,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        url = f"{self.settings.url_of(service)}/health/ready"  # type: ignore[arg-type]
+        url = f"{self.url(service)}/health/ready"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.processes[service].poll() is not None:
@@ -120,3 +126,12 @@ def wait_for(check, what: str, timeout: float = 30.0):
 
 def as_user(settings: Settings, role: str, department: str | None = None, user: str = "alice"):
     return {"Authorization": f"Bearer {issue_token(settings, user, role, department)}"}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Lets a fixture know whether its test failed (the browser tests then keep what the
+    page looked like)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)

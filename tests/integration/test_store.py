@@ -40,3 +40,25 @@ def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) ->
     assert (read.topic, read.state) == ("t.Créé 标题", AWKWARD[::-1])
     assert recorder.max_tracking_id("upstream") == 7
     assert [n.id for n in recorder.select_notifications(start=None, limit=10)] == ids
+
+
+def test_the_events_of_many_aggregates_are_read_in_one_go_each_after_its_version(infra) -> None:
+    settings = fresh(infra)
+    migrate(settings, "intake", *MIGRATIONS)
+    env = Environment("many", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
+    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    a, b, c, unknown = uuid4(), uuid4(), uuid4(), uuid4()
+    recorder.insert_events(
+        [StoredEvent(x, v, f"t.E{v}", AWKWARD[:v]) for x in (a, b, c) for v in (1, 2, 3)],
+        tracking=Tracking("upstream", 1),
+    )
+
+    found = recorder.select_events_after({a: 0, b: 2, c: 3, unknown: 0})
+
+    assert {x: [e.originator_version for e in found[x]] for x in found} == {
+        a: [1, 2, 3],
+        b: [3],
+        c: [],
+        unknown: [],
+    }
+    assert found[a] == recorder.select_events(a)  # the same events, byte for byte

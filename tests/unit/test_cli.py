@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from services import cli
-from services.cli import LOCAL, _summary, render_timeline
+from services.cli import LOCAL, event_summary, render_timeline
 from shared.settings import Settings
 
 
@@ -19,28 +19,31 @@ def test_intake_decisions_and_repeats_read_as_sentences():
         "diverted_to": "court",
         "notice_required": False,
     }
-    assert _summary({"data": decided}) == "divert → court — 已进入执行程序 (no written notice owed)"
+    assert (
+        event_summary({"data": decided})
+        == "divert → court — 已进入执行程序 (no written notice owed)"
+    )
     accepted = {"decision": "accept", "reason": None, "diverted_to": None, "notice_required": True}
-    assert _summary({"data": accepted}) == "accept"
+    assert event_summary({"data": accepted}) == "accept"
     classified = {
         "legal_class": "accusation",
         "litigation_related": False,
         "accused": "某城管中队",
         "classified_at": "2026-11-21T13:00:00Z",
     }
-    assert _summary({"data": classified}) == "accusation · accused: 某城管中队"
+    assert event_summary({"data": classified}) == "accusation · accused: 某城管中队"
     repeated = {"outcome": "linked", "channel": "phone", "repeat_count": 2}
-    assert _summary({"data": repeated}) == "repeat #2 by phone: linked"
+    assert event_summary({"data": repeated}) == "repeat #2 by phone: linked"
 
 
 def test_routing_hand_offs_read_as_sentences():
     hrss = {"code": "ninghe-hrss", "name": "宁河区人社局"}
     objected = {"department": hrss, "role": "lead", "answer": "objected", "reason": "越权"}
-    assert _summary({"data": objected}) == "宁河区人社局 (lead) objected — 越权"
+    assert event_summary({"data": objected}) == "宁河区人社局 (lead) objected — 越权"
     meeting = {"chair": "张伟", "departments": ["a", "b"], "minutes": "m", "decisions": ["a leads"]}
-    assert _summary({"data": meeting}) == "joint meeting chaired by 张伟 with a, b: a leads"
+    assert event_summary({"data": meeting}) == "joint meeting chaired by 张伟 with a, b: a leads"
     leader = {"level": "leader", "trigger": "leader", "reason": "包案", "leader": "lin"}
-    assert _summary({"data": leader}) == "escalated to leader (leader) — taken by lin: 包案"
+    assert event_summary({"data": leader}) == "escalated to leader (leader) — taken by lin: 包案"
 
 
 def test_a_visit_after_the_case_reads_as_who_went_when_and_what_was_said():
@@ -52,9 +55,9 @@ def test_a_visit_after_the_case_reads_as_who_went_when_and_what_was_said():
         "recorded_at": "2027-03-02T08:00:00Z",
     }
     event = {"type": "onestop.followup.case.visit-recorded.v1", "data": visited}
-    assert _summary(event) == "visit by 芦台街道 王主任 on 2027-03-02 10:00: 已复工，无新诉求"
+    assert event_summary(event) == "visit by 芦台街道 王主任 on 2027-03-02 10:00: 已复工，无新诉求"
     called = {**visited, "kind": "return-call"}
-    assert _summary({**event, "data": called}).startswith("call back by 芦台街道 王主任 on ")
+    assert event_summary({**event, "data": called}).startswith("call back by 芦台街道 王主任 on ")
 
 
 ESC = "\x1b[2J\x1b[31m"

@@ -208,6 +208,16 @@ def test_a_reminder_goes_before_the_deadline_and_each_alarm_fires_once(app, cloc
     assert reminder.due_at == T0 + timedelta(days=7)
 
 
+def test_a_breach_that_came_before_its_reminder_leaves_nothing_due(app, clock):
+    case_id = registered(app, clock)
+    assign(app, clock, case_id)
+    clock.advance(days=4)  # down over the plan's and the first report's reminders and due times
+    assert app.fire_due() == 2  # the two breaches; no reminder after the fact
+    assert UUID(case_id) not in app.ledger.due(clock())
+    assert app.fire_due() == 0
+    assert app.get_case(UUID(case_id)).next_alarm() == due(app, case_id, "resolution").remind_at
+
+
 def test_a_paused_clock_does_not_count_the_hearing(app, clock):
     case_id = registered(app, clock)
     assign(app, clock, case_id)

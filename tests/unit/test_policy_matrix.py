@@ -131,6 +131,7 @@ def filled(path: str, centre: Centre, department: str | None) -> str:
         "fmt": "json",
         "service_code": "labour-wages",
         "request_id": centre.case_id,
+        "user": "u",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m[1]], path)
 

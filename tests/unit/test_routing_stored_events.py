@@ -80,7 +80,12 @@ def test_the_old_assignments_read_as_they_did(app):
 def test_the_inboxes_and_the_queue_list_the_old_assignments_as_they_did(app):
     for department, (rows, total) in RECORDED["inboxes"].items():
         found, count = app.department_inbox(department)
-        assert (jsonable_encoder([asdict(r) for r in found]), count) == (rows, total)
+        listed = jsonable_encoder([asdict(r) for r in found])
+        # the fields listed then, as they were (later releases add fields, e.g. the rule)
+        assert ([{k: r[k] for k in old} for r, old in zip(listed, rows, strict=True)], count) == (
+            rows,
+            total,
+        )
     queued, count = app.inbox.manual_queue()
     assert [jsonable_encoder([asdict(r) for r in queued]), count] == RECORDED["manual_queue"]
 

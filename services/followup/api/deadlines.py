@@ -103,6 +103,9 @@ def deadlines(
     app: FollowUp,
     actor: CurrentActor,
     department: Annotated[str | None, Query(max_length=64)] = None,
+    place: Annotated[
+        str | None, Query(max_length=64, description="Cases at this place or within it")
+    ] = None,
     state: Annotated[str, Query(pattern="^(running|overdue|due-soon)$")] = "overdue",
     within_hours: Annotated[int, Query(ge=1, le=24 * 90)] = 48,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -117,6 +120,7 @@ def deadlines(
         Board(
             now=now,
             department=department,
+            place=place,
             hidden_from=actor.department,
             state=state,
             within=within_hours * 3600,

@@ -119,12 +119,15 @@ class Deadline:
 
     @property
     def next_alarm(self) -> datetime | None:
-        """When its reminder or its breach falls due, if either still will."""
-        if not self.running or self.paused_at is not None:
+        """When its reminder or its breach falls due, if either still will. A reminder that
+        never went out because the breach came first (the service was down over both) is
+        not due any more: `fire` sends no reminder for a deadline already missed, and a
+        case kept due for it would be looked at every second, for ever."""
+        if not self.running or self.paused_at is not None or self.breached_at is not None:
             return None
         if self.remind_at and self.reminded_at is None and self.remind_at < self.due_at:
             return self.remind_at
-        return self.due_at if self.breached_at is None else None
+        return self.due_at
 
     def breach_due(self, now: datetime) -> bool:
         return self.due_at <= now and self.breached_at is None

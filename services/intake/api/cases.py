@@ -344,7 +344,7 @@ def list_cases(
 def get_case(case_id: UUID, app: Intake, actor: CurrentActor, trace: RequestTrace) -> CaseView:
     case, seen = app.case_for(case_id, actor)
     note_reads(app, actor, "intake.get_case", [(case, seen)], trace)
-    return case_view(case, seen, app.territory())
+    return case_view(case, seen, app.territory(), app.case_code(case.id))
 
 
 @router.post(

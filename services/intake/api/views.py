@@ -48,6 +48,11 @@ class CaseView(BaseModel):
     registered_at: datetime
     updated_at: datetime | None
     version: int
+    case_code: str | None = Field(
+        default=None,
+        description="The petitioner's case code, for printing their slip again: shown only "
+        "to those who see the case's personal data (one case, not a listing)",
+    )
 
 
 def location_view(location: Location, territory: Territory) -> dict[str, Any]:
@@ -102,9 +107,11 @@ def review_view(case: Case) -> dict[str, Any] | None:
     }
 
 
-def case_view(case: Case, seen: Sight, territory: Territory) -> CaseView:
+def case_view(
+    case: Case, seen: Sight, territory: Territory, case_code: str | None = None
+) -> CaseView:
     """The case as someone who sees this much of it may: its petitioners unmasked only for
-    those who need to know (`shared.policy`)."""
+    those who need to know (`shared.policy`), and the case code only to them."""
     return CaseView(
         case_id=case.id,
         status=case.status.value,
@@ -132,6 +139,7 @@ def case_view(case: Case, seen: Sight, territory: Territory) -> CaseView:
         registered_at=case.created_on,
         updated_at=case.updated_at,
         version=case.version,
+        case_code=case_code if seen is Sight.FULL else None,
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from services.routing.api.deps import CurrentActor, Routing
 from services.routing.domain import PartyState, Role
 from shared.auth import Forbidden
+from shared.policy import may_act_on
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -40,6 +42,24 @@ def inbox(
         "offset": offset,
         "cases": [asdict(r) for r in rows],
     }
+
+
+@router.get(
+    "/leaders/{user}/cases",
+    summary="The cases a leader holds personally (包案), the longest held first",
+)
+def leader_cases(
+    user: Annotated[str, Path(min_length=1, max_length=100)],
+    app: Routing,
+    actor: CurrentActor,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    if actor.role == "leader" and actor.user != user:
+        raise Forbidden("a leader reads the cases they hold themselves")
+    rows, total = app.inbox.held_by(user, limit, offset)
+    shown = [asdict(r) for r in rows if may_act_on(actor, app.case_access(UUID(r.case_id)))]
+    return {"leader": user, "total": total, "limit": limit, "offset": offset, "cases": shown}
 
 
 @router.get("/dispatch-queue", summary="Cases no rule covers, waiting to be dispatched by hand")
