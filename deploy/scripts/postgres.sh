@@ -87,12 +87,12 @@ SELECT format('CREATE ROLE %I', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN PASSWORD %L', :'role', :'pw') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', d, :'role')
-  FROM unnest(ARRAY[:'db', :'db' || '_test', :'db' || '_twins']) AS d
+  FROM unnest(ARRAY[:'db', :'db' || '_test']) AS d
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = d) \gexec
 SELECT format('ALTER DATABASE %I OWNER TO %I', d, :'role')
-  FROM unnest(ARRAY[:'db', :'db' || '_test', :'db' || '_twins']) AS d \gexec
+  FROM unnest(ARRAY[:'db', :'db' || '_test']) AS d \gexec
 SQL
-  log "role $ONESTOP_PG_USER owns databases $ONESTOP_PG_DBNAME, ${ONESTOP_PG_DBNAME}_test and ${ONESTOP_PG_DBNAME}_twins"
+  log "role $ONESTOP_PG_USER owns databases $ONESTOP_PG_DBNAME and ${ONESTOP_PG_DBNAME}_test"
 }
 
 # Unmanaged mode: true when the server named by ONESTOP_PG_* accepts connections.

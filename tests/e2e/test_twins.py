@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.twins import COPY_NAMES, Plan, Six, scenario
+from bench.twins import COPY_NAMES, Plan, Six, scenario, verdicts
 from shared.settings import SERVICES
 from tests.conftest import fresh
 from tests.territory import SEED
@@ -32,10 +32,11 @@ def test_two_of_each_share_the_work_survive_a_kill_lose_nothing_and_agree(infra,
         halves = {n: view.per_topic(n) for n in COPY_NAMES}
         assert halves["a"] == halves["b"] and set(halves["a"].values()) == {3}, (service, halves)
 
-    # failover: the survivor of each service took every partition and the relay; the killed
-    # copy, restarted, shares them again
+    # failover: the copy of each service whose relay led was killed; the survivor took every
+    # partition and the relay; the killed copy, restarted, shares them again
     for service in SERVICES:
         f = result.failovers[service]
+        assert f.before is not None and f.before.leaders == [f.victim], service
         assert f.during is not None and f.during.held_by(f.survivor), service
         assert f.during.leaders == [f.survivor], service
         assert f.after is not None and f.after.spread(), service
@@ -62,3 +63,6 @@ def test_two_of_each_share_the_work_survive_a_kill_lose_nothing_and_agree(infra,
     assert result.clock_overdue == result.clock_cases == tally.answered
     assert result.clock_twice == 0
     assert result.clock_ledgers[0] == result.clock_ledgers[1] is not None
+
+    # and `make twins` would say so: every verdict of its summary passes
+    assert [name for name, _, passed in verdicts(result) if not passed] == []
