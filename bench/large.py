@@ -697,7 +697,7 @@ class LargeBench:
             for i in range(self.options.warmup + self.options.requests):
                 for name, (statement, params) in statements.items():
                     started = time.perf_counter()
-                    conn.execute(statement, params(i)).fetchall()  # type: ignore[arg-type]
+                    conn.execute(statement, params(i)).fetchall()
                     if i >= self.options.warmup:
                         timings[name].append((time.perf_counter() - started) * 1000)
         for name, values in timings.items():

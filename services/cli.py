@@ -208,7 +208,7 @@ def _serve(settings: Settings, service: ServiceName | Literal["console"]) -> int
         port=settings.console_port if console else settings.port_of(service),  # type: ignore[arg-type]
         log_level="info",
         log_config=None,  # the process's logging (JSON lines), not uvicorn's own
-        access_log=False,  # type: ignore[arg-type]
+        access_log=False,
     )
     return 0
 

@@ -17,8 +17,8 @@ from pydantic import ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.auth import Forbidden, Unauthenticated
-from shared.domain import DomainError, Trace
+from shared.auth import Unauthenticated
+from shared.domain import DomainError, Forbidden, Trace
 from shared.store import DatabaseUnavailable
 from shared.tracing import case_of_log, new_correlation_id, parse_traceparent
 

@@ -80,7 +80,7 @@ class TrackedApplication(Application[UUID]):
         """Events are read back with the types their classes declare (see `TypedMapper`)."""
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TypedMapper)
 
-    def construct_recorder(self) -> ProcessRecorder:  # type: ignore[override]
+    def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
@@ -88,7 +88,8 @@ class TrackedApplication(Application[UUID]):
         (not from a cache that may hold the version before)."""
         recordings = super().save(*objs, **kwargs)
         for obj in objs:
-            self._reference_checked_at.pop(getattr(obj, "id", None), None)  # type: ignore[arg-type]
+            if (ident := getattr(obj, "id", None)) is not None:
+                self._reference_checked_at.pop(ident, None)
         return recordings
 
     def save_tracked(self, tracking: Tracking, *aggregates: Any) -> None:

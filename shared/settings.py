@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -148,7 +148,9 @@ class Settings(BaseSettings):
         """Environment first, then `var/secrets.env`, then the defaults above."""
         secrets = run_dir() / "secrets.env"
         env_file = secrets if secrets.is_file() else None
-        return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
+        # pydantic-settings takes the file as an init argument its signature does not declare
+        arguments: dict[str, Any] = {"_env_file": env_file, **overrides}
+        return cls(**arguments)
 
     def port_of(self, service: ServiceName) -> int:
         return {"intake": self.intake_port, "routing": self.routing_port}.get(

@@ -77,7 +77,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
-    async def security_headers(request, call_next):  # type: ignore[no-untyped-def]
+    async def security_headers(request, call_next):
         response = await call_next(request)
         response.headers.setdefault(
             "Content-Security-Policy",

@@ -143,7 +143,7 @@ class FollowUpApplication(TrackedApplication):
     def _calendar_to_change(self) -> HolidayCalendar:
         """A copy: the cached calendar is shared by every reader."""
         try:
-            return self.reference(CALENDAR_ID, to_change=True)  # type: ignore[no-any-return]
+            return self.reference(CALENDAR_ID, to_change=True)
         except AggregateNotFoundError:
             return HolidayCalendar.start()
 
@@ -488,7 +488,7 @@ class FollowUpApplication(TrackedApplication):
                 break
             version = event.originator_version
         if version:
-            return self.repository.get(case_id, version=version)  # type: ignore[no-any-return]
+            return self.repository.get(case_id, version=version)
         entries, _ = self.history(case_id, as_of)
         if not entries:
             raise NotFound(f"case {case_id} as of {as_of.isoformat()}")

@@ -196,7 +196,7 @@ async def statistics_csv(
     page = Page(request)
     refused, name, rows = await _report(page, start, end, by)
     if refused is not None:
-        return refused  # type: ignore[no-any-return]
+        return refused
     return Response(
         as_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -214,7 +214,7 @@ async def statistics_xlsx(
     page = Page(request)
     refused, name, rows = await _report(page, start, end, by)
     if refused is not None:
-        return refused  # type: ignore[no-any-return]
+        return refused
     return Response(
         as_xlsx(rows, page.t("Statistics report") + f" {name[19:]}", page.t("Statistics")),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

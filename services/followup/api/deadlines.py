@@ -23,7 +23,7 @@ from services.followup.commands import (
 )
 from services.followup.domain.vocabulary import DeadlineKind
 from services.followup.ledger import Board
-from shared.auth import Forbidden
+from shared.domain import Forbidden
 from shared.http import example
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])

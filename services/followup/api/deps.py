@@ -24,11 +24,11 @@ its own department's cases: the domain checks that)."""
 
 
 async def application(request: Request) -> FollowUpApplication:
-    return request.app.state.runtime.application  # type: ignore[no-any-return]
+    return request.app.state.runtime.application
 
 
 async def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def trace(request: Request) -> Trace:

@@ -23,11 +23,11 @@ QUEUE = ("clerk", "handler", "admin")
 
 
 async def application(request: Request) -> IntakeApplication:
-    return request.app.state.runtime.application  # type: ignore[no-any-return]
+    return request.app.state.runtime.application
 
 
 async def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 async def trace(request: Request) -> Trace:

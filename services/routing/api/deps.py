@@ -19,7 +19,7 @@ REGISTRY_READING = (*READING, "integration")
 
 
 async def application(request: Request) -> RoutingApplication:
-    return request.app.state.runtime.application  # type: ignore[no-any-return]
+    return request.app.state.runtime.application
 
 
 async def trace(request: Request) -> Trace:

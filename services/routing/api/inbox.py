@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from services.routing.api.deps import CurrentActor, Routing
 from services.routing.domain import PartyState, Role
-from shared.auth import Forbidden
+from shared.domain import Forbidden
 from shared.policy import may_act_on
 
 router = APIRouter(prefix="/v1", tags=["routing"])
