@@ -118,18 +118,14 @@ def _binary(statement: sql.Composed) -> sql.Composed:
 CommitObserver = Callable[[float], None]
 
 
-class _TablesInTurn:
+def _tables_in_turn(datastore: PostgresDatastore, create: Callable[[], None]) -> None:
     """eventsourcing makes its tables (`CREATE TABLE IF NOT EXISTS`, `CREATE TYPE`…) when an
     application starts. Two copies of a service starting at once on a fresh schema raced at
     it, and PostgreSQL refused the second (`duplicate key value violates unique constraint
     "pg_type_typname_nsp_index"`): that copy exited. They take turns instead, under the lock
     the schema's migrations take turns under; the second finds everything made."""
-
-    datastore: Any
-
-    def create_table(self) -> None:
-        with self.datastore.get_connection() as conn, schema_lock(conn, self.datastore.schema):
-            super().create_table()  # type: ignore[misc]
+    with datastore.get_connection() as conn, schema_lock(conn, datastore.schema):
+        create()
 
 
 class _SelectsMany:
@@ -165,7 +161,7 @@ class _SelectsMany:
         return found
 
 
-class ApplicationRecorder(_TablesInTurn, _SelectsMany, PostgresApplicationRecorder):
+class ApplicationRecorder(_SelectsMany, PostgresApplicationRecorder):
     """Inserts in binary (`_binary`), each commit's duration told to `commit_observer`."""
 
     commit_observer: CommitObserver | None = None
@@ -173,6 +169,9 @@ class ApplicationRecorder(_TablesInTurn, _SelectsMany, PostgresApplicationRecord
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.insert_events_statement = _binary(self.insert_events_statement)
+
+    def create_table(self) -> None:
+        _tables_in_turn(self.datastore, super().create_table)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -186,7 +185,7 @@ class ApplicationRecorder(_TablesInTurn, _SelectsMany, PostgresApplicationRecord
                 self.commit_observer(time.perf_counter() - started)
 
 
-class ProcessRecorder(_TablesInTurn, _SelectsMany, PostgresProcessRecorder):
+class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
     """The same for an application that also records where it consumed from."""
 
     commit_observer: CommitObserver | None = None
@@ -194,6 +193,9 @@ class ProcessRecorder(_TablesInTurn, _SelectsMany, PostgresProcessRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.insert_events_statement = _binary(self.insert_events_statement)
+
+    def create_table(self) -> None:
+        _tables_in_turn(self.datastore, super().create_table)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
