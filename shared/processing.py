@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from math import inf
@@ -23,6 +23,7 @@ from eventsourcing.persistence import (
 )
 
 from shared.envelope import CloudEvent
+from shared.repository import GuardedRepository
 from shared.territory import VALUE_OBJECTS
 from shared.values import TypedMapper, register_values
 
@@ -52,6 +53,7 @@ class TrackedApplication(Application[UUID]):
     """Stores the effects of a consumed record together with its tracking record."""
 
     recorder: ProcessRecorder
+    repository: GuardedRepository
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "5000"}
     """Every service keeps recently used aggregates (see `remember`), in tests too, so that
     tests run the same paths as the services."""
@@ -79,6 +81,15 @@ class TrackedApplication(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         """Events are read back with the types their classes declare (see `TypedMapper`)."""
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=TypedMapper)
+
+    def construct_repository(self) -> GuardedRepository:
+        """eventsourcing's repository, made safe for batches that take from its cache."""
+        maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return GuardedRepository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=int(maxsize) if maxsize else None,
+        )
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
@@ -242,12 +253,10 @@ class TrackedApplication(Application[UUID]):
         ]
         if not wanted:
             return
-        cache = self.repository.cache
         cached: dict[UUID, Any] = {}
-        if cache is not None:
-            for i in wanted:
-                with suppress(KeyError):
-                    cached[i] = cache.get(i, evict=True)
+        for i in wanted:
+            if (taken := self.repository.take(i)) is not None:
+                cached[i] = taken
         stored = select({i: cached[i].version if i in cached else 0 for i in wanted})
         for i in wanted:
             events = [self.mapper.to_domain_event(s) for s in stored.get(i, ())]
@@ -259,10 +268,7 @@ class TrackedApplication(Application[UUID]):
 
     def _take(self, aggregate_id: UUID) -> Any | None:
         """The aggregate, out of the cache and brought up to date with the event store."""
-        cached = None
-        if self.repository.cache is not None:
-            with suppress(KeyError):
-                cached = self.repository.cache.get(aggregate_id, evict=True)
+        cached = self.repository.take(aggregate_id)
         since = cached.version if cached is not None else None
         return project_aggregate(cached, self.events.get(aggregate_id, gt=since))
 
