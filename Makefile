@@ -3,7 +3,7 @@ SHELL := /bin/bash
 SCRIPTS := deploy/scripts
 .DEFAULT_GOAL := help
 
-.PHONY: help up down status test unit lint bench bench-large faults compose-check screenshots
+.PHONY: help up down status test unit lint bench bench-large faults twins compose-check screenshots
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t16
@@ -37,6 +37,9 @@ bench-large:  ## the same figures against 10,000 and 1,000,000 stored cases (abo
 
 faults:  ## the fault experiments on a stack of their own; results in docs/faults.md
 	@bash $(SCRIPTS)/faults.sh
+
+twins:  ## two copies of every service under load, one of each killed; docs/scale-out.md
+	@bash $(SCRIPTS)/twins.sh
 
 compose-check:  ## validate compose.yaml with a real compose tool
 	@bash $(SCRIPTS)/compose-check.sh

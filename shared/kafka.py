@@ -342,6 +342,11 @@ class _SeekToTracked(ConsumerRebalanceListener):
         self.applied = applied
 
     def on_partitions_revoked(self, revoked: Any) -> None:
+        """Also called for partitions lost (the member was expelled) and on close: what this
+        consumer no longer holds is not reported as held (with two copies of a service, both
+        would otherwise claim the partitions one of them gave up)."""
+        gone = {f"{tp.topic}:{tp.partition}" for tp in revoked}
+        self.status.assigned = [p for p in self.status.assigned if p not in gone]
         for tp in revoked:
             self.applied.pop(tracking_name(tp.topic, tp.partition), None)
 
@@ -475,6 +480,7 @@ class Consumer:
                 self._note_lag(consumer)
         finally:
             self.status.member = False
+            self.status.assigned, self.status.lag = [], {}
             consumer.close(autocommit=False)
             producer.close(timeout=5)
 

@@ -43,7 +43,8 @@ class Batch:
     aggregates: dict[UUID, Any] = field(default_factory=dict)
     events: list[StoredEvent] = field(default_factory=list)
     references: dict[UUID, Any] = field(default_factory=dict)
-    """Reference data the batch only reads (see `TrackedApplication.reference`)."""
+    """Reference data the batch only reads (see `TrackedApplication.reference`); None for
+    one there is none of."""
     absent: set[UUID] = field(default_factory=set)
     """Aggregates `prefetch` found not to exist (yet: a record of the batch may start one)."""
 
@@ -184,12 +185,20 @@ class TrackedApplication(Application[UUID]):
         if to_change:
             if batch is not None and aggregate_id in batch.aggregates:
                 return batch.aggregates[aggregate_id]
-            if batch is not None and aggregate_id in batch.references:
+            if batch is not None and batch.references.get(aggregate_id) is not None:
                 return deepcopy(batch.references[aggregate_id])
             return deepcopy(self._current(aggregate_id, fresh=True))
         if batch is not None and aggregate_id in batch.references:
-            return batch.references[aggregate_id]
-        aggregate = self._current(aggregate_id, fresh=batch is not None)
+            known = batch.references[aggregate_id]
+            if known is None:
+                raise AggregateNotFoundError(aggregate_id)
+            return known
+        try:
+            aggregate = self._current(aggregate_id, fresh=batch is not None)
+        except AggregateNotFoundError:
+            if batch is not None:  # asked for once per batch, like one that exists
+                batch.references[aggregate_id] = None
+            raise
         if batch is not None:
             batch.references[aggregate_id] = aggregate
         return aggregate

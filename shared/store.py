@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,10 +24,13 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import retry
 from psycopg import sql
+from psycopg.rows import tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from shared.keys import Keys
 from shared.settings import ServiceName, Settings
+
+log = logging.getLogger(__name__)
 
 
 def conninfo(settings: Settings) -> str:
@@ -44,6 +48,24 @@ def conninfo(settings: Settings) -> str:
 def connect(settings: Settings, autocommit: bool = True) -> Iterator[psycopg.Connection]:
     with psycopg.connect(conninfo(settings), autocommit=autocommit) as conn:
         yield conn
+
+
+@contextmanager
+def schema_lock(conn: psycopg.Connection[Any], schema: str) -> Iterator[None]:
+    """Holds the advisory lock under which `schema`'s tables are made and migrated, for this
+    connection's session; another process doing the same to the same schema waits here until
+    it is released (see `shared.migrations`, and the recorders below)."""
+    key = "hashtext('onestop-migrations'), hashtext(%s)"
+    cursor = conn.cursor(row_factory=tuple_row)  # whatever rows the connection makes
+    got = cursor.execute(f"SELECT pg_try_advisory_lock({key})", (schema,)).fetchone()
+    if not (got and got[0]):
+        log.info("%s: waiting for another process to finish migrating", schema)
+        conn.execute(f"SELECT pg_advisory_lock({key})", (schema,))
+    try:
+        yield
+    finally:
+        if not conn.closed:  # a lost connection has released it already
+            conn.execute(f"SELECT pg_advisory_unlock({key})", (schema,))
 
 
 def eventsourcing_env(
@@ -96,6 +118,16 @@ def _binary(statement: sql.Composed) -> sql.Composed:
 CommitObserver = Callable[[float], None]
 
 
+def _tables_in_turn(datastore: PostgresDatastore, create: Callable[[], None]) -> None:
+    """eventsourcing makes its tables (`CREATE TABLE IF NOT EXISTS`, `CREATE TYPE`…) when an
+    application starts. Two copies of a service starting at once on a fresh schema raced at
+    it, and PostgreSQL refused the second (`duplicate key value violates unique constraint
+    "pg_type_typname_nsp_index"`): that copy exited. They take turns instead, under the lock
+    the schema's migrations take turns under; the second finds everything made."""
+    with datastore.get_connection() as conn, schema_lock(conn, datastore.schema):
+        create()
+
+
 class _SelectsMany:
     """Reads the events of many aggregates in one round trip."""
 
@@ -138,6 +170,9 @@ class ApplicationRecorder(_SelectsMany, PostgresApplicationRecorder):
         super().__init__(*args, **kwargs)
         self.insert_events_statement = _binary(self.insert_events_statement)
 
+    def create_table(self) -> None:
+        _tables_in_turn(self.datastore, super().create_table)
+
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -158,6 +193,9 @@ class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.insert_events_statement = _binary(self.insert_events_statement)
+
+    def create_table(self) -> None:
+        _tables_in_turn(self.datastore, super().create_table)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

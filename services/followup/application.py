@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
 from services.followup.attachments import Blobs, MemoryBlobs, check_file
+from services.followup.attempts import CodeAttempts, MemoryAttempts
 from services.followup.commands import (
     ApproveLongTermPlan,
     AttachFile,
@@ -124,12 +125,16 @@ class FollowUpApplication(TrackedApplication):
         clock: Callable[[], datetime] = utcnow,
         policy: Policy = STANDARD,
         ledger: LedgerTables | None = None,
+        code_attempts: CodeAttempts | None = None,
     ) -> None:
         super().__init__(env)
         self.clock = clock
         self.policy = policy
         self.ledger = Ledger(self, ledger)
-        self._rules: tuple[float, Rules] | None = None
+        self.code_attempts = code_attempts or MemoryAttempts()
+        """Wrong case codes per client address, counted alike by every copy of follow-up."""
+        self._rules: tuple[int, Rules] | None = None
+        """The rules of the day, with the calendar version they were made with."""
         self._failing: dict[UUID, float] = {}  # case → when to try firing its clocks again
         self.blobs: Blobs = MemoryBlobs()
         self.attachment_limit = 20 * 1024 * 1024
@@ -142,6 +147,10 @@ class FollowUpApplication(TrackedApplication):
         self.attachment_limit = attachment_limit
         self.checkpoints = checkpoints
 
+    def close(self) -> None:
+        self.code_attempts.close()
+        super().close()
+
     # --- the rules of the day ------------------------------------------------------------
 
     def _calendar_to_change(self) -> HolidayCalendar:
@@ -151,17 +160,20 @@ class FollowUpApplication(TrackedApplication):
         except AggregateNotFoundError:
             return HolidayCalendar.start()
 
-    RULES_TTL = 30.0  # seconds a published holiday year may take to reach another process
-
     def rules(self) -> Rules:
-        """The policy with the work calendar as published; read again at most every
-        RULES_TTL seconds (at once after this process publishes)."""
-        if self._rules is None or self._rules[0] < time.monotonic():
-            try:
-                calendar = self.reference(CALENDAR_ID).calendar()
-            except AggregateNotFoundError:  # none published yet: the built-in years
-                calendar = HolidayCalendar.start().calendar()
-            self._rules = (time.monotonic() + self.RULES_TTL, Rules(self.policy, calendar))
+        """The policy with the work calendar as published, by this process or another: the
+        calendar is brought up to date at each use (once per batch of records), and the rules
+        are made again only when its version moved. A copy of follow-up that went on with the
+        rules it made earlier would give cases deadlines by last year's holidays for as long
+        as it kept them, though another copy had published the new year."""
+        try:
+            book: HolidayCalendar | None = self.reference(CALENDAR_ID)
+        except AggregateNotFoundError:  # none published yet: the built-in years
+            book = None
+        version = book.version if book is not None else 0
+        if self._rules is None or self._rules[0] != version:
+            calendar = (book if book is not None else HolidayCalendar.start()).calendar()
+            self._rules = (version, Rules(self.policy, calendar))
         return self._rules[1]
 
     def publish_holidays(self, command: PublishHolidays) -> HolidayCalendar:
@@ -171,7 +183,6 @@ class FollowUpApplication(TrackedApplication):
                 command.year, command.holidays, command.make_up_days, command.actor, command.trace
             ),
         )
-        self._rules = None
         return book
 
     # --- consuming every service's events --------------------------------------------------

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.followup import api, wire
 from services.followup.application import FollowUpApplication
 from services.followup.attachments import blob_store
+from services.followup.attempts import PostgresAttempts
 from services.followup.checkpoints import (
     Checkpoints,
     KafkaPublisher,
@@ -49,6 +50,7 @@ def build_runtime(settings: Settings) -> Runtime:
         clock=service_clock(settings.clock_file),
         policy=load_policy(settings.followup_policy),
         ledger=PostgresLedger(settings),
+        code_attempts=PostgresAttempts(settings),
     )
     publisher = KafkaPublisher(settings)
     heads = PostgresHeads(settings)

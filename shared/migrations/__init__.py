@@ -24,8 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -35,7 +34,7 @@ import psycopg
 from psycopg import sql
 
 from shared.settings import Settings
-from shared.store import connect
+from shared.store import connect, schema_lock
 
 log = logging.getLogger(__name__)
 
@@ -140,22 +139,6 @@ def apply(settings: Settings, schema: str, migrations: Sequence[Migration]) -> l
         for migration in pending:
             _apply_one(conn, schema, migration)
     return pending
-
-
-@contextmanager
-def schema_lock(conn: psycopg.Connection[Any], schema: str) -> Iterator[None]:
-    """Holds the advisory lock under which `schema` is migrated, for this connection's
-    session; another process migrating the same schema waits here until it is released."""
-    key = "hashtext('onestop-migrations'), hashtext(%s)"
-    got = conn.execute(f"SELECT pg_try_advisory_lock({key})", (schema,)).fetchone()
-    if not (got and got[0]):
-        log.info("%s: waiting for another process to finish migrating", schema)
-        conn.execute(f"SELECT pg_advisory_lock({key})", (schema,))
-    try:
-        yield
-    finally:
-        if not conn.closed:  # a lost connection has released it already
-            conn.execute(f"SELECT pg_advisory_unlock({key})", (schema,))
 
 
 def _table(schema: str) -> sql.Identifier:

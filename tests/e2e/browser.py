@@ -65,6 +65,17 @@ def text_of(driver: WebDriver, css: str) -> str:
     return find(driver, css).text
 
 
+def until_text(driver: WebDriver, css: str, text: str) -> None:
+    """Waits until an element `css` reads `text`: after a click that sends a form, the page
+    still showing may have an element `css` of its own (the last action's) until the answer
+    replaces it."""
+    wait(
+        driver,
+        lambda d: d.find_element(By.CSS_SELECTOR, css).text == text,
+        f"an element {css} reading {text!r}",
+    )
+
+
 def shows(driver: WebDriver, text: str) -> bool:
     return text in driver.find_element(By.TAG_NAME, "body").text
 

@@ -530,7 +530,6 @@ def followup() -> Iterator[Target]:
 
     case_id = handled()
     routers = [followup_api.router, followup_api.public]
-    followup_api.ATTEMPTS._failures.clear()
     with served("followup", application, routers) as client:
 
         def afterwards() -> None:

@@ -9,6 +9,7 @@ import orjson
 import pytest
 from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import Tracking
+from kafka.structs import TopicPartition
 
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
@@ -21,10 +22,11 @@ from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
 from shared.http import NotFound
-from shared.kafka import Consumer
+from shared.kafka import Consumer, ConsumerStatus, _SeekToTracked
 from shared.settings import Settings
+from shared.territory import Window
 from shared.vocabulary import Decision, LegalClass
-from tests.territory import seeded
+from tests.territory import registry_change, seeded
 from tests.unit.test_flow import published, register
 
 
@@ -230,3 +232,41 @@ def test_a_forged_or_malformed_record_on_a_services_own_topic_never_enters_a_his
     assert "is not the case the data names" in reasons[3]
     with pytest.raises(NotFound):  # nothing entered any history
         followup.history(case.id)
+
+
+def test_a_consumer_reports_only_the_partitions_it_still_holds():
+    """With two copies of a service, what one copy gave up in a rebalance, or lost when the
+    group expelled it, is no longer in its /health/ready: else both copies claim it."""
+    status = ConsumerStatus()
+    seeks: list[tuple[TopicPartition, int]] = []
+    listener = _SeekToTracked(
+        SimpleNamespace(seek=lambda tp, at: seeks.append((tp, at))),
+        SimpleNamespace(max_tracking_id=lambda name: 41),
+        status,
+        {},
+    )
+    mine = [TopicPartition("onestop.intake.events", p) for p in range(6)]
+    listener.on_partitions_assigned(mine)
+    assert len(status.assigned) == 6 and {at for _, at in seeks} == {42}
+    listener.on_partitions_revoked(mine[3:])  # a second copy joined: it takes these
+    assert status.assigned == [f"onestop.intake.events:{p}" for p in range(3)]
+    listener.on_partitions_lost(mine[:3])  # expelled (its session expired)
+    assert status.assigned == []
+
+
+def test_a_registry_change_heard_in_a_batch_changes_a_copy_not_what_readers_hold():
+    """Readers are handed the replica of the territory itself (the queue makes its layout
+    once per territory object). A batch of records that changes the replica changes a copy:
+    what a reader holds stays as it was, and the next read is a new object with the change.
+    Changed in place, the queue kept the layout it had made and never showed the window."""
+    app = seeded(IntakeApplication())
+    held = app.territory()
+    assert "W99" not in app.layout().windows
+    with app.batched() as batch:
+        for i, code in enumerate(("W98", "W99")):
+            window = Window(code, ("ninghe-hrss",), ("A",))
+            app.handle(registry_change(window), Tracking("kafka:registry:1", i))
+    app.save_batch(batch, Tracking("kafka:registry:1", 1))
+
+    assert "W99" not in held.windows
+    assert {"W98", "W99"} <= set(app.layout().windows)

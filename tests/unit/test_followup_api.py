@@ -34,7 +34,6 @@ def service():
         description="d",
         routers=[api.router, api.public],
     )
-    api.ATTEMPTS._failures.clear()
     with TestClient(app) as client:
         yield client, application
 

@@ -51,4 +51,7 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "personal_data_reads",
         "person_keys",
     ]
-    assert [m.name for m in package_migrations("services.followup.migrations")][-1] == "chain_heads"
+    assert [m.name for m in package_migrations("services.followup.migrations")][-2:] == [
+        "chain_heads",
+        "code_attempts",
+    ]

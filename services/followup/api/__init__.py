@@ -16,7 +16,6 @@ from services.followup.api import (
     petitioner,
     statistics,
 )
-from services.followup.api.petitioner import ATTEMPTS
 
 router = APIRouter()
 """Every route for staff, under /v1."""
@@ -26,4 +25,4 @@ for _area in (cases, history, evidence, deadlines, calendar, statistics):
 public = petitioner.router
 """The petitioner's routes, under /v1/public."""
 
-__all__ = ["ATTEMPTS", "public", "router"]
+__all__ = ["public", "router"]

@@ -1,10 +1,9 @@
 """The petitioner, without an account: progress and the answer looked up with the case
-code, and a rating of the handling (Art. 21). Wrong codes from one address are limited."""
+code, and a rating of the handling (Art. 21). Wrong codes from one address are limited
+(`services.followup.attempts`)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
@@ -15,39 +14,11 @@ from services.followup.application import FollowUpApplication
 from services.followup.commands import RateByCode
 from services.followup.domain import FollowUpCase
 from services.followup.domain.vocabulary import Satisfaction, Status
-from shared.http import NotFound, TooManyRequests, example
+from shared.http import NotFound, example
 
 router = APIRouter(prefix="/v1/public", tags=["petitioner (no account)"])
 
 
-class Attempts:
-    """Wrong codes per client address: after `limit` in `window` seconds, wait."""
-
-    def __init__(self, limit: int = 10, window: float = 600.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            recent = [t for t in self._failures.get(client, []) if now - t < self.window]
-            self._failures[client] = recent
-            if len(recent) >= self.limit:
-                wait = int(self.window - (now - recent[0])) + 1
-                raise TooManyRequests(f"too many wrong case codes; try again in {wait} s", wait)
-
-    def failed(self, client: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._failures.setdefault(client, []).append(now)
-            if len(self._failures) > 10_000:  # many addresses: forget the quiet ones
-                self._failures = {
-                    c: times for c, times in self._failures.items() if now - times[-1] < self.window
-                }
-
-
-ATTEMPTS = Attempts()
 PUBLIC_STATUS = {
     Status.PENDING_REGISTRATION: "登记中 registered",
     Status.REGISTERED: "已登记 registered",
@@ -107,11 +78,11 @@ class LookupIn(BaseModel):
 
 def _by_code(request: Request, app: FollowUpApplication, code: str) -> FollowUpCase:
     client = request.client.host if request.client else "?"
-    ATTEMPTS.check(client)
+    app.code_attempts.check(client)
     try:
         return app.case_by_code(code)
     except NotFound:
-        ATTEMPTS.failed(client)
+        app.code_attempts.failed(client)
         raise
 
 
