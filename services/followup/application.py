@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, project_aggregate
 from eventsourcing.persistence import Tracking
 
 from services.followup.attachments import Blobs, MemoryBlobs, check_file
@@ -575,6 +575,13 @@ class FollowUpApplication(TrackedApplication):
         if as_of is not None:
             entries = [e for e in entries if e.entry.time <= as_of]
         return causal_order(entries), history.verify()
+
+    def stored_history(self, case_id: UUID) -> CaseHistory | None:
+        """The case's history as its stored events make it now, never from the cache: what
+        a check of the store against a signed checkpoint must read."""
+        history = project_aggregate(None, self.events.get(history_id(case_id)))
+        assert history is None or isinstance(history, CaseHistory)
+        return history
 
     def _get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         aggregate = self.load(aggregate_id)

@@ -21,6 +21,7 @@ import base64
 import logging
 import os
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
-from eventsourcing.application import project_aggregate
 from psycopg import IsolationLevel
 
 from services.followup.domain import CaseHistory, ChainLink, history_id
@@ -62,15 +62,53 @@ class HeadTables(Tables, Protocol):
         by case."""
         ...
 
+    def mark_signed(self, leaves: list[Leaf]) -> int:
+        """Note, for each case whose head moved since the last marking, its leaf among
+        `leaves` (a checkpoint's, sorted by case) as the one signed; how many were noted."""
+        ...
 
+    def signed(self, history: UUID) -> tuple[int, str] | None:
+        """The entries and head the latest checkpoint signed for this history (None: none
+        covers it yet)."""
+        ...
+
+
+def _leaf_of(leaves: list[Leaf], case_id: str) -> Leaf | None:
+    """The case's leaf in a sorted list of leaves."""
+    at = bisect_left(leaves, case_id, key=lambda leaf: leaf.case_id)
+    return leaves[at] if at < len(leaves) and leaves[at].case_id == case_id else None
+
+
+@dataclass
 class MemoryHeads(MemoryTables):
     """The chain heads in memory, for unit tests."""
+
+    marks: dict[UUID, tuple[int, str]] = field(default_factory=dict)
 
     def snapshot(self) -> tuple[int, list[Leaf]]:
         with self.lock:
             rows = list(self.main.values())
             at = self.at
         return at, sorted(Leaf(r["case_id"], r["entries"], r["head"]) for r in rows)
+
+    def mark_signed(self, leaves: list[Leaf]) -> int:
+        noted = 0
+        with self.lock:
+            for key, row in self.main.items():
+                leaf = _leaf_of(leaves, row["case_id"])
+                if leaf is not None and self.marks.get(key) != (leaf.entries, leaf.head):
+                    self.marks[key] = (leaf.entries, leaf.head)
+                    noted += 1
+        return noted
+
+    def signed(self, history: UUID) -> tuple[int, str] | None:
+        with self.lock:
+            return self.marks.get(history)
+
+    def clear(self) -> None:
+        super().clear()
+        with self.lock:
+            self.marks.clear()
 
 
 class PostgresHeads(PostgresTables):
@@ -99,6 +137,35 @@ class PostgresHeads(PostgresTables):
                 conn.isolation_level = None
         # sorted here, not by the database's collation: the order is part of the root
         return (int(row[0]) if row else 0), sorted(Leaf(*h) for h in heads)
+
+    def mark_signed(self, leaves: list[Leaf]) -> int:
+        # only the rows whose head moved since the last marking (a partial index keeps them),
+        # each set to the leaf the checkpoint signed, not to a head projected since
+        with self.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            moved = cursor.execute(
+                "SELECT id, case_id FROM followup.chain_heads "
+                "WHERE signed_head IS DISTINCT FROM head"
+            ).fetchall()
+            marks = [
+                (leaf.entries, leaf.head, key)
+                for key, case_id in moved
+                if (leaf := _leaf_of(leaves, case_id)) is not None
+            ]
+            if marks:
+                cursor.executemany(
+                    "UPDATE followup.chain_heads SET signed_entries = %s, signed_head = %s "
+                    "WHERE id = %s",
+                    sorted(marks, key=lambda mark: mark[2]),
+                )
+        return len(marks)
+
+    def signed(self, history: UUID) -> tuple[int, str] | None:
+        with self.connection() as conn:
+            row = conn.execute(
+                "SELECT signed_entries, signed_head FROM followup.chain_heads WHERE id = %s",
+                (history,),
+            ).fetchone()
+        return (int(row[0]), str(row[1])) if row and row[1] is not None else None
 
 
 HEAD_COLUMNS = ("case_id", "entries", "head")
@@ -188,12 +255,16 @@ class Checkpoints:
             if not mine:
                 return None
             position, leaves = self.leaves()
-            last = self.latest()
+            last = self.latest(with_leaves=False)
             if last is not None and last["checkpoint"]["position"] >= position:
+                # nothing moved since: the heads are the latest checkpoint's leaves (marked
+                # already, unless the marks were lost to a rebuild or an upgrade)
+                self.heads.mark_signed(leaves)
                 self._publish_pending()
                 return None
             signed = self._sign(leaves, position, last)
             self._write(signed, leaves)
+            self.heads.mark_signed(leaves)
             self._unpublished.append(signed)
             self._publish_pending()
             return signed
@@ -253,23 +324,26 @@ class Checkpoints:
             return []
         return sorted(int(p.stem) for p in self.folder.glob("*.json") if p.stem.isdigit())
 
-    def load(self, sequence: int) -> dict[str, Any] | None:
+    def load(self, sequence: int, with_leaves: bool = True) -> dict[str, Any] | None:
         """A signed checkpoint, with its leaves while they are kept (`"leaves": null` once
-        they are not)."""
+        they are not, or when not asked for: every case's, they are large)."""
         name = f"{sequence:08d}.json"
         try:
             document: dict[str, Any] = orjson.loads((self.folder / name).read_bytes())
         except FileNotFoundError:
             return None
+        document["leaves"] = None
+        if not with_leaves:
+            return document
         try:
             document["leaves"] = orjson.loads((self.folder / "leaves" / name).read_bytes())
         except FileNotFoundError:
             document["leaves"] = None
         return document
 
-    def latest(self) -> dict[str, Any] | None:
+    def latest(self, with_leaves: bool = True) -> dict[str, Any] | None:
         found = self.sequences()
-        return self.load(found[-1]) if found else None
+        return self.load(found[-1], with_leaves) if found else None
 
     @staticmethod
     def signed_part(document: dict[str, Any]) -> dict[str, Any]:
@@ -298,20 +372,25 @@ class Checkpoints:
             "proof": [base64.b64encode(p).decode() for p in proof],
         }
 
-    def check_case(self, case_id: str) -> dict[str, Any] | None:
-        """The case's chain as stored now against the latest checkpoint's leaf of it (None:
-        no checkpoint covers it yet)."""
-        document = self.latest()
-        if document is None or document["leaves"] is None:
+    def check_case(
+        self, case_id: str, chain: list[ChainLink] | None = None, verified: bool = False
+    ) -> dict[str, Any] | None:
+        """The case's chain as stored now (`chain`, read from the store by the caller, who
+        says whether it `verified` by itself) against its leaf in the latest checkpoint
+        (None: no checkpoint covers it yet). One row is read for the leaf, whatever the
+        number of cases."""
+        document = self.latest(with_leaves=False)
+        leaf = self.heads.signed(history_id(UUID(case_id))) if document is not None else None
+        if document is None or leaf is None:
             return None
-        leaf = next((x for x in document["leaves"] if x[0] == case_id), None)
-        if leaf is None:
-            return None
-        problem = chain_problem(self._fresh_chain(case_id), leaf[1], leaf[2])
+        entries, head = leaf
+        if chain is None:
+            chain, verified = self._fresh_chain(case_id), False
+        problem = chain_problem(chain, entries, head, verified)
         return {
             "sequence": document["checkpoint"]["sequence"],
             "signed_at": document["checkpoint"]["signed_at"],
-            "entries": leaf[1],
+            "entries": entries,
             "matches": problem is None,
             "problem": problem[0] if problem else None,
         }
@@ -383,16 +462,19 @@ class Checkpoints:
 
     def _fresh_chain(self, case_id: str) -> list[ChainLink]:
         """The chain as the stored events make it now, never from a cache."""
-        fresh = project_aggregate(None, self.app.events.get(history_id(UUID(case_id))))
+        fresh = self.app.stored_history(UUID(case_id))
         return list(fresh.entries) if fresh is not None else []
 
 
-def chain_problem(chain: list[ChainLink], entries: int, head: str) -> tuple[str, int | None] | None:
+def chain_problem(
+    chain: list[ChainLink], entries: int, head: str, verified: bool = False
+) -> tuple[str, int | None] | None:
     """What is wrong with a stored chain against a checkpoint's (entries, head) — None if it
     still ends there. The chain is rebuilt from the stored events, so an entry altered and
-    every later hash recomputed still fails here."""
+    every later hash recomputed still fails here. Each entry's hash is computed again unless
+    the caller has just `verified` this very chain."""
     previous = GENESIS
-    for position, link in enumerate(chain, 1):
+    for position, link in enumerate([] if verified else chain, 1):
         fields = {
             "event_id": link.entry.event_id,
             "service": link.entry.service,

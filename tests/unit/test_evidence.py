@@ -304,6 +304,40 @@ def test_a_chain_rewritten_and_recomputed_is_caught_and_placed_between_two_check
     assert "DO NOT MATCH" in render_timeline(history, ZoneInfo("Asia/Shanghai"))
 
 
+def test_a_history_is_checked_against_its_signed_leaf_without_reading_every_case(evidence):
+    """The history reads the case's own leaf of the latest checkpoint (one row), never the
+    checkpoint's file of every case's leaves — gone here — and a change since is unsigned."""
+    hub, checkpoints, _ = evidence
+
+    def checked():
+        answer = hub.clients["followup"].get(
+            f"/v1/cases/{hub.case_id}/history", headers=auth("auditor")
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["integrity"]["checkpoint"]
+
+    assert checked() is None  # nothing signed yet
+    signed = checkpoints.sign_if_changed()
+    assert signed is not None
+    for leaves in (checkpoints.folder / "leaves").glob("*.json"):
+        leaves.unlink()
+    found = checked()
+    assert found["matches"] and found["sequence"] == signed["checkpoint"]["sequence"]
+    covered = found["entries"]
+    plan = hub.clients["followup"].post(
+        f"/v1/cases/{hub.case_id}/plan",
+        json={"summary": "周二约见用人单位"},
+        headers=auth("handler", LEAD, user="li"),
+    )
+    assert plan.status_code == 200, plan.text
+    hub.settle()
+    # the chain grew past the signed leaf: still matches it (its first entries end there)
+    assert checked()["entries"] == covered and checked()["matches"]
+    second = checkpoints.sign_if_changed()
+    assert second is not None
+    assert checked()["entries"] > covered and checked()["sequence"] == 2
+
+
 def test_the_public_key_is_published_without_a_token(evidence):
     hub, _, signer = evidence
     key = hub.clients["followup"].get("/v1/evidence/public-key").json()

@@ -12,6 +12,8 @@ from fastapi import APIRouter
 
 from services.followup.api.deps import CurrentActor, FollowUp
 from services.followup.api.views import AsOf, case_status, history_event
+from services.followup.domain import causal_order
+from shared.http import NotFound
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
 
@@ -23,16 +25,28 @@ router = APIRouter(prefix="/v1", tags=["follow-up"])
 def get_history(
     case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None
 ) -> dict[str, Any]:
-    entries, verification = app.history(case_id, as_of)
+    checkpoint = None
+    if as_of is None:
+        # read from the store, not the cache, once: the chain shown is the chain checked by
+        # itself and against the latest signed checkpoint (the chain alone proves nothing
+        # against someone who recomputed it: the signed checkpoint does)
+        stored = app.stored_history(case_id)
+        if stored is None:
+            raise NotFound(f"history of case {case_id}")
+        chain = list(stored.entries)
+        verification = stored.verify()
+        entries = causal_order(chain)
+        if app.checkpoints is not None:
+            checkpoint = app.checkpoints.check_case(str(case_id), chain, verification.verified)
+    else:
+        entries, verification = app.history(case_id, as_of)
     case = None
     if entries:
         moment = as_of or app.clock()
         case = case_status(app.get_case(case_id, as_of), moment).model_dump(mode="json")
     integrity = asdict(verification)
     if app.checkpoints is not None and as_of is None:
-        # the chain alone proves nothing against someone who recomputed it: the signed
-        # checkpoint does
-        integrity["checkpoint"] = app.checkpoints.check_case(str(case_id))
+        integrity["checkpoint"] = checkpoint
     return {
         "case_id": str(case_id),
         "as_of": as_of.isoformat() if as_of else None,
