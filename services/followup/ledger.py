@@ -26,6 +26,7 @@ from services.followup.domain.vocabulary import (
     Satisfaction,
     Status,
 )
+from shared.listing import count_matches
 from shared.projection import MemoryTables, PostgresTables, Projected, Projector, Tables
 from shared.settings import Settings
 from shared.territory import Statistics, Territory
@@ -361,10 +362,8 @@ class PostgresLedger(PostgresTables):
                 ).format(tables, condition),
                 {**params, "limit": query.limit, "offset": query.offset},
             ).fetchall()
-            total = cursor.execute(
-                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(tables, condition), params
-            ).fetchone()
-        return [listed(r, r["subject"]) for r in rows], int(total["n"]) if total else 0
+            total = count_matches(cursor, sql.SQL("{} WHERE {}").format(tables, condition), params)
+        return [listed(r, r["subject"]) for r in rows], total
 
     def facts(self, start: datetime, end: datetime) -> list[Facts]:
         with self.connection() as conn:

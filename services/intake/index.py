@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 
 from services.intake.domain import CLOSED_STATES, Case
 from shared.guard import safe_text
+from shared.listing import count_matches
 from shared.projection import Projected, Projector
 from shared.settings import Settings
 from shared.store import check_when_idle, conninfo
@@ -370,10 +371,8 @@ class PostgresIndexStore:
                 ).format(table, condition),
                 {**params, "limit": query.limit, "offset": query.offset},
             ).fetchall()
-            total = cursor.execute(
-                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(table, condition), params
-            ).fetchone()
-        return found, int(total["n"]) if total else 0
+            total = count_matches(cursor, sql.SQL("{} WHERE {}").format(table, condition), params)
+        return found, total
 
     def alike(self, likeness: Likeness, limit: int) -> list[dict[str, Any]]:
         # Each branch takes only its newest `limit` rows (index-ordered, so it stops early):

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from shared.domain import Actor
+from shared.listing import count_matches
 from shared.settings import Settings
 from shared.store import check_when_idle, conninfo
 
@@ -164,10 +165,9 @@ class PostgresReadLog:
                 ).format(self._table(), condition),
                 {**params, "limit": query.limit, "offset": query.offset},
             ).fetchall()
-            total = cursor.execute(
-                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(self._table(), condition),
-                params,
-            ).fetchone()
+            total = count_matches(
+                cursor, sql.SQL("{} WHERE {}").format(self._table(), condition), params
+            )
         found = [
             PersonalDataRead(
                 r["at"], r["username"], r["role"], r["department"], r["operation"],
@@ -175,7 +175,7 @@ class PostgresReadLog:
             )
             for r in rows
         ]  # fmt: skip
-        return found, int(total["n"]) if total else 0
+        return found, total
 
     def close(self) -> None:
         if self._pool is not None:

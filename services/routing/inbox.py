@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from services.routing.domain import Assignment, Level, PartyState, Role, Status
+from shared.listing import count_matches
 from shared.processing import TrackedApplication
 from shared.projection import MemoryTables, PostgresTables, Projected, Projector, Tables
 from shared.settings import Settings
@@ -249,10 +250,8 @@ class PostgresInbox(PostgresTables):
                 ).format(tables, condition),
                 {**params, "limit": query.limit, "offset": query.offset},
             ).fetchall()
-            total = cursor.execute(
-                sql.SQL("SELECT count(*) AS n FROM {} WHERE {}").format(tables, condition), params
-            ).fetchone()
-        return [_entry(r, r) for r in rows], int(total["n"]) if total else 0
+            total = count_matches(cursor, sql.SQL("{} WHERE {}").format(tables, condition), params)
+        return [_entry(r, r) for r in rows], total
 
     def manual_queue(self, limit: int, offset: int) -> tuple[list[QueuedCase], int]:
         with self.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:

@@ -291,6 +291,7 @@ async def cases(
         "cases.html",
         cases=answer.body["cases"],
         total=answer.body["total"],
+        more=not answer.body.get("total_exact", True),
         offset=offset,
         shown=status or "",
         bad_case=bool(case),

@@ -70,6 +70,7 @@ async def inbox(
         departments=departments.body if departments.ok else [],
         rows=rows,
         total=answer.body["total"],
+        more=not answer.body.get("total_exact", True),
         state=state,
         offset=offset,
     )
@@ -106,6 +107,7 @@ async def ledger(
         "ledger.html",
         items=answer.body["items"],
         total=answer.body["total"],
+        more=not answer.body.get("total_exact", True),
         state=state,
         department=department or "",
         place=place or "",
@@ -148,7 +150,12 @@ async def leader_cases(
         row["followup"] = cases.get(row["case_id"])
         row["waits_on"] = waits_on(cases.get(row["case_id"]))
     return page.render(
-        "leader.html", leader=user, rows=rows, total=answer.body["total"], offset=offset
+        "leader.html",
+        leader=user,
+        rows=rows,
+        total=answer.body["total"],
+        more=not answer.body.get("total_exact", True),
+        offset=offset,
     )
 
 

@@ -25,6 +25,7 @@ from services.followup.domain.vocabulary import DeadlineKind
 from services.followup.ledger import Board
 from shared.domain import Forbidden
 from shared.http import example
+from shared.listing import page_total
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
 
@@ -130,7 +131,7 @@ def deadlines(
     )
     for row in rows:
         row["seconds_left"] = int((row["due_at"] - now).total_seconds())
-    return {"as_of": now, "total": total, "items": rows}
+    return {"as_of": now, **page_total(total), "items": rows}
 
 
 @router.get("/policy", summary="The deadline policy in force: every clock, as data")

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 
 from services.intake.api.deps import CurrentActor, Intake
 from services.intake.reads import ReadQuery
+from shared.listing import page_total
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
@@ -41,4 +42,5 @@ def personal_data_reads(
         offset=offset,
     )
     reads, total = app.reads.search(query)
-    return {"total": total, "limit": limit, "offset": offset, "reads": [asdict(r) for r in reads]}
+    shown = [asdict(r) for r in reads]
+    return {**page_total(total), "limit": limit, "offset": offset, "reads": shown}

@@ -31,6 +31,7 @@ from services.intake.domain import (
 from services.intake.index import Query as CaseQuery
 from shared.domain import Actor, DomainError, Trace
 from shared.http import example, problem
+from shared.listing import COUNT_CAP, page_total
 from shared.policy import Sight
 from shared.vocabulary import Channel, Decision, LegalChannel, LegalClass
 
@@ -157,7 +158,8 @@ class Registered(BaseModel):
 
 
 class CasePage(BaseModel):
-    total: int
+    total: int = Field(description=f"How many cases match, counted up to {COUNT_CAP:,}")
+    total_exact: bool = Field(description=f"False when more than {COUNT_CAP:,} match")
     limit: int
     offset: int
     cases: list[CaseView]
@@ -333,7 +335,7 @@ def list_cases(
     territory = app.territory()
     note_reads(app, actor, "intake.list_cases", cases, trace)
     return CasePage(
-        total=total,
+        **page_total(total),
         limit=limit,
         offset=offset,
         cases=[case_view(c, seen, territory) for c, seen in cases],

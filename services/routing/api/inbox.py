@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query
 from services.routing.api.deps import CurrentActor, Routing
 from services.routing.domain import PartyState, Role
 from shared.domain import Forbidden
+from shared.listing import page_total
 from shared.policy import may_act_on
 
 router = APIRouter(prefix="/v1", tags=["routing"])
@@ -37,7 +38,7 @@ def inbox(
     rows, total = app.department_inbox(code, state=state, role=role, limit=limit, offset=offset)
     return {
         "department": code,
-        "total": total,
+        **page_total(total),
         "limit": limit,
         "offset": offset,
         "cases": [asdict(r) for r in rows],
@@ -59,7 +60,7 @@ def leader_cases(
         raise Forbidden("a leader reads the cases they hold themselves")
     rows, total = app.inbox.held_by(user, limit, offset)
     shown = [asdict(r) for r in rows if may_act_on(actor, app.case_access(UUID(r.case_id)))]
-    return {"leader": user, "total": total, "limit": limit, "offset": offset, "cases": shown}
+    return {"leader": user, **page_total(total), "limit": limit, "offset": offset, "cases": shown}
 
 
 @router.get("/dispatch-queue", summary="Cases no rule covers, waiting to be dispatched by hand")
@@ -67,4 +68,9 @@ def dispatch_queue(
     app: Routing, actor: CurrentActor, limit: Limit = 50, offset: Offset = 0
 ) -> dict[str, Any]:
     rows, total = app.inbox.manual_queue(limit, offset)
-    return {"total": total, "limit": limit, "offset": offset, "cases": [asdict(r) for r in rows]}
+    return {
+        **page_total(total),
+        "limit": limit,
+        "offset": offset,
+        "cases": [asdict(r) for r in rows],
+    }
