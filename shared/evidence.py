@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,24 +101,74 @@ def _split(n: int) -> int:
     return k
 
 
-def merkle_root(hashes: Sequence[bytes]) -> bytes:
+class MerkleRoot:
+    """RFC 9162 §2.1.1's root over leaf hashes added one at a time, in order, holding only
+    the roots of the complete subtrees so far (one per bit of the count): a million cases'
+    heads are signed as they stream out of the database, never held at once."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._complete: list[tuple[int, bytes]] = []
+
+    def add(self, leaf: bytes) -> None:
+        width, node = 1, leaf
+        while self._complete and self._complete[-1][0] == width:
+            node = _node(self._complete.pop()[1], node)
+            width *= 2
+        self._complete.append((width, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The tree's root: the complete subtrees, largest on the left, joined from the
+        right (what §2.1.1's split at the largest power of two below n comes to)."""
+        if not self._complete:
+            return hashlib.sha256(b"").digest()
+        node = self._complete[-1][1]
+        for _, left in reversed(self._complete[:-1]):
+            node = _node(left, node)
+        return node
+
+
+def merkle_root(hashes: Iterable[bytes]) -> bytes:
     """RFC 9162 §2.1.1: the root of the tree over these leaf hashes, in order."""
-    if not hashes:
-        return hashlib.sha256(b"").digest()
-    if len(hashes) == 1:
-        return hashes[0]
-    k = _split(len(hashes))
-    return _node(merkle_root(hashes[:k]), merkle_root(hashes[k:]))
+    tree = MerkleRoot()
+    for leaf in hashes:
+        tree.add(leaf)
+    return tree.root()
 
 
-def inclusion_proof(hashes: Sequence[bytes], index: int) -> list[bytes]:
-    """RFC 9162 §2.1.3.1: the sibling hashes from leaf `index` up to the root."""
-    if len(hashes) <= 1:
-        return []
-    k = _split(len(hashes))
-    if index < k:
-        return [*inclusion_proof(hashes[:k], index), merkle_root(hashes[k:])]
-    return [*inclusion_proof(hashes[k:], index - k), merkle_root(hashes[:k])]
+def proof_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaves [start, end) under each sibling on the path from leaf `index` of a tree of
+    `size` up to the root, nearest first: RFC 9162 §2.1.3.1's recursion, without hashing."""
+    ranges: list[tuple[int, int]] = []
+    low, high = 0, size
+    while high - low > 1:
+        k = _split(high - low)
+        if index < low + k:
+            ranges.append((low + k, high))
+            high = low + k
+        else:
+            ranges.append((low, low + k))
+            low += k
+    return ranges[::-1]
+
+
+def inclusion_proof(hashes: Iterable[bytes], index: int, size: int | None = None) -> list[bytes]:
+    """RFC 9162 §2.1.3.1: the sibling hashes from leaf `index` up to the root, in one pass
+    over the leaf hashes (`size` of them: given, when they stream, or counted)."""
+    if size is None:
+        hashes = list(hashes)
+        size = len(hashes)
+    ranges = proof_ranges(index, size)
+    siblings = [MerkleRoot() for _ in ranges]
+    by_start = sorted(range(len(ranges)), key=lambda i: ranges[i][0])
+    at = 0
+    for position, leaf in enumerate(hashes):
+        while at < len(by_start) and position >= ranges[by_start[at]][1]:
+            at += 1
+        if at < len(by_start) and ranges[by_start[at]][0] <= position:
+            siblings[by_start[at]].add(leaf)
+    return [sibling.root() for sibling in siblings]
 
 
 def root_from_proof(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes | None:

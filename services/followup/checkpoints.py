@@ -21,17 +21,17 @@ import base64
 import logging
 import os
 import threading
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from uuid import UUID
 
 import orjson
 from psycopg import IsolationLevel
+from psycopg.errors import SerializationFailure
 
 from services.followup.domain import CaseHistory, ChainLink, history_id
 from shared.domain import utcnow
@@ -39,6 +39,7 @@ from shared.evidence import (
     CHECKPOINT_FORMAT,
     GENESIS,
     Leaf,
+    MerkleRoot,
     Signer,
     checkpoint_digest,
     entry_hash,
@@ -54,17 +55,29 @@ from shared.store import connect
 log = logging.getLogger("onestop.followup.checkpoints")
 
 
-class HeadTables(Tables, Protocol):
-    """Every case's chain head, as a projection of follow-up's log keeps it."""
+Mark = tuple[UUID, Leaf]
+"""A history whose head moved since the last checkpoint, and its leaf in the one just
+signed."""
 
-    def snapshot(self) -> tuple[int, list[Leaf]]:
-        """The position the heads are projected to and the heads, as of one moment, sorted
-        by case."""
+
+class HeadTables(Tables, Protocol):
+    """Every case's chain head, as a projection of follow-up's log keeps it, and the leaf of
+    each in the latest signed checkpoint."""
+
+    def signing(self) -> AbstractContextManager[tuple[int, Iterator[tuple[Leaf, UUID | None]]]]:
+        """The position the heads are projected to and every head as of that one moment, in
+        the order of case ids' code points, streamed; each with its history's id when the
+        head moved since the last marking (else None)."""
         ...
 
-    def mark_signed(self, leaves: list[Leaf]) -> int:
-        """Note, for each case whose head moved since the last marking, its leaf among
-        `leaves` (a checkpoint's, sorted by case) as the one signed; how many were noted."""
+    def mark_signed(self, marks: list[Mark]) -> None:
+        """Note these leaves, of the checkpoint just written, as the ones signed."""
+        ...
+
+    def mark_unmoved(self, position: int) -> int:
+        """While the heads are still projected to `position` (the latest checkpoint's), note
+        every head not yet marked as signed (marks lost to a rebuild or an upgrade); how many
+        were noted."""
         ...
 
     def signed(self, history: UUID) -> tuple[int, str] | None:
@@ -72,38 +85,57 @@ class HeadTables(Tables, Protocol):
         covers it yet)."""
         ...
 
+    def signed_rank(self, case_id: str) -> tuple[int, Leaf] | None:
+        """The case's signed leaf and its index among all signed leaves."""
+        ...
 
-def _leaf_of(leaves: list[Leaf], case_id: str) -> Leaf | None:
-    """The case's leaf in a sorted list of leaves."""
-    at = bisect_left(leaves, case_id, key=lambda leaf: leaf.case_id)
-    return leaves[at] if at < len(leaves) and leaves[at].case_id == case_id else None
+    def signed_leaves(self) -> AbstractContextManager[Iterator[Leaf]]:
+        """Every signed leaf, in the order of case ids' code points, streamed."""
+        ...
 
 
 @dataclass
 class MemoryHeads(MemoryTables):
     """The chain heads in memory, for unit tests."""
 
-    marks: dict[UUID, tuple[int, str]] = field(default_factory=dict)
+    marks: dict[UUID, Leaf] = field(default_factory=dict)
 
-    def snapshot(self) -> tuple[int, list[Leaf]]:
+    def _leaves(self) -> list[tuple[Leaf, UUID]]:
         with self.lock:
             rows = list(self.main.values())
-            at = self.at
-        return at, sorted(Leaf(r["case_id"], r["entries"], r["head"]) for r in rows)
+        return sorted((Leaf(r["case_id"], r["entries"], r["head"]), r["id"]) for r in rows)
 
-    def mark_signed(self, leaves: list[Leaf]) -> int:
-        noted = 0
+    @contextmanager
+    def signing(self) -> Iterator[tuple[int, Iterator[tuple[Leaf, UUID | None]]]]:
+        at, leaves = self.at, self._leaves()
+        yield at, ((leaf, key if self.marks.get(key) != leaf else None) for leaf, key in leaves)
+
+    def mark_signed(self, marks: list[Mark]) -> None:
         with self.lock:
-            for key, row in self.main.items():
-                leaf = _leaf_of(leaves, row["case_id"])
-                if leaf is not None and self.marks.get(key) != (leaf.entries, leaf.head):
-                    self.marks[key] = (leaf.entries, leaf.head)
-                    noted += 1
-        return noted
+            self.marks.update(marks)
+
+    def mark_unmoved(self, position: int) -> int:
+        if self.at != position:
+            return 0
+        moved = [(key, leaf) for leaf, key in self._leaves() if self.marks.get(key) != leaf]
+        self.mark_signed(moved)
+        return len(moved)
 
     def signed(self, history: UUID) -> tuple[int, str] | None:
         with self.lock:
-            return self.marks.get(history)
+            leaf = self.marks.get(history)
+        return (leaf.entries, leaf.head) if leaf else None
+
+    def signed_rank(self, case_id: str) -> tuple[int, Leaf] | None:
+        with self.lock:
+            leaves = sorted(self.marks.values())
+        return next(((i, x) for i, x in enumerate(leaves) if x.case_id == case_id), None)
+
+    @contextmanager
+    def signed_leaves(self) -> Iterator[Iterator[Leaf]]:
+        with self.lock:
+            leaves = sorted(self.marks.values())
+        yield iter(leaves)
 
     def clear(self) -> None:
         super().clear()
@@ -111,53 +143,76 @@ class MemoryHeads(MemoryTables):
             self.marks.clear()
 
 
+IN_CASE_ORDER = 'ORDER BY case_id COLLATE "C"'
+"""The leaves' order, which is part of the root: case ids by code point, as Python sorts
+them, never by the database's collation (an index keeps it, migrations/0006)."""
+
+
 class PostgresHeads(PostgresTables):
     """The chain heads as a table in follow-up's schema (migrations/0004_chain_heads.sql):
     kept in PostgreSQL like the ledger, so a start signs at once instead of reading every
-    case's history again, and no copy of the service holds every case in memory."""
+    case's history again, and no copy of the service holds every case in memory — nor does
+    a signing round or a proof, which stream them (migrations/0006_signed_leaves.sql)."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings, "followup", "chain heads", "chain_heads", HEAD_COLUMNS)
 
-    def snapshot(self) -> tuple[int, list[Leaf]]:
-        """Heads and position read in one repeatable-read transaction: what another copy
-        projects meanwhile is in neither or both."""
+    @contextmanager
+    def _repeatable_read(self) -> Iterator[Any]:
+        """One transaction that sees one moment: what another copy projects meanwhile is
+        in neither or both of what it reads."""
         with self.connection() as conn:
             conn.isolation_level = IsolationLevel.REPEATABLE_READ
             try:
                 with conn.transaction():
-                    row = conn.execute(
-                        "SELECT notification_id FROM followup.projection_position WHERE name = %s",
-                        (self.name,),
-                    ).fetchone()
-                    heads = conn.execute(
-                        "SELECT case_id, entries, head FROM followup.chain_heads"
-                    ).fetchall()
+                    yield conn
             finally:
                 conn.isolation_level = None
-        # sorted here, not by the database's collation: the order is part of the root
-        return (int(row[0]) if row else 0), sorted(Leaf(*h) for h in heads)
 
-    def mark_signed(self, leaves: list[Leaf]) -> int:
-        # only the rows whose head moved since the last marking (a partial index keeps them),
-        # each set to the leaf the checkpoint signed, not to a head projected since
-        with self.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            moved = cursor.execute(
-                "SELECT id, case_id FROM followup.chain_heads "
-                "WHERE signed_head IS DISTINCT FROM head"
-            ).fetchall()
-            marks = [
-                (leaf.entries, leaf.head, key)
-                for key, case_id in moved
-                if (leaf := _leaf_of(leaves, case_id)) is not None
-            ]
-            if marks:
-                cursor.executemany(
-                    "UPDATE followup.chain_heads SET signed_entries = %s, signed_head = %s "
-                    "WHERE id = %s",
-                    sorted(marks, key=lambda mark: mark[2]),
+    def _position(self, conn: Any) -> int:
+        row = conn.execute(
+            "SELECT notification_id FROM followup.projection_position WHERE name = %s",
+            (self.name,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def signing(self) -> Iterator[tuple[int, Iterator[tuple[Leaf, UUID | None]]]]:
+        with self._repeatable_read() as conn:
+            position = self._position(conn)
+            with conn.cursor(name="chain_heads_signing") as cursor:
+                cursor.itersize = 5_000
+                cursor.execute(
+                    "SELECT case_id, entries, head, "
+                    "CASE WHEN signed_head IS DISTINCT FROM head THEN id END "
+                    f"FROM followup.chain_heads {IN_CASE_ORDER}"
                 )
-        return len(marks)
+                yield position, ((Leaf(c, n, h), moved) for c, n, h, moved in cursor)
+
+    def mark_signed(self, marks: list[Mark]) -> None:
+        # by id, each to the leaf the checkpoint signed, not to a head projected since
+        with self.connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE followup.chain_heads SET signed_entries = %s, signed_head = %s "
+                "WHERE id = %s",
+                [(leaf.entries, leaf.head, key) for key, leaf in sorted(marks)],
+            )
+
+    def mark_unmoved(self, position: int) -> int:
+        try:
+            with self._repeatable_read() as conn:
+                if self._position(conn) != position:
+                    return 0
+                # a head projected after this transaction began makes it fail, not mark it
+                return int(
+                    conn.execute(
+                        "UPDATE followup.chain_heads "
+                        "SET signed_entries = entries, signed_head = head "
+                        "WHERE signed_head IS DISTINCT FROM head"
+                    ).rowcount
+                )
+        except SerializationFailure:
+            return 0
 
     def signed(self, history: UUID) -> tuple[int, str] | None:
         with self.connection() as conn:
@@ -166,6 +221,32 @@ class PostgresHeads(PostgresTables):
                 (history,),
             ).fetchone()
         return (int(row[0]), str(row[1])) if row and row[1] is not None else None
+
+    def signed_rank(self, case_id: str) -> tuple[int, Leaf] | None:
+        with self._repeatable_read() as conn:
+            row = conn.execute(
+                "SELECT signed_entries, signed_head FROM followup.chain_heads "
+                "WHERE id = %s AND signed_head IS NOT NULL",
+                (history_id(UUID(case_id)),),
+            ).fetchone()
+            if row is None:
+                return None
+            before = conn.execute(
+                "SELECT count(*) FROM followup.chain_heads "
+                'WHERE signed_head IS NOT NULL AND case_id COLLATE "C" < %s',
+                (case_id,),
+            ).fetchone()
+        return int(before[0]) if before else 0, Leaf(case_id, int(row[0]), str(row[1]))
+
+    @contextmanager
+    def signed_leaves(self) -> Iterator[Iterator[Leaf]]:
+        with self._repeatable_read() as conn, conn.cursor(name="signed_leaves") as cursor:
+            cursor.itersize = 5_000
+            cursor.execute(
+                "SELECT case_id, signed_entries, signed_head FROM followup.chain_heads "
+                f"WHERE signed_head IS NOT NULL {IN_CASE_ORDER}"
+            )
+            yield (Leaf(c, n, h) for c, n, h in cursor)
 
 
 HEAD_COLUMNS = ("case_id", "entries", "head")
@@ -243,54 +324,63 @@ class Checkpoints:
 
     # --- signing ------------------------------------------------------------------------
 
-    def leaves(self) -> tuple[int, list[Leaf]]:
-        """Every case's chain head as of now, and the log position that is."""
-        self.projector.catch_up()
-        return self.heads.snapshot()
-
     def sign_if_changed(self) -> dict[str, Any] | None:
         """A new checkpoint if any chain moved since the last one (None: nothing to sign, or
         another copy of the service holds the lock)."""
         with self.lock() as mine:
             if not mine:
                 return None
-            position, leaves = self.leaves()
+            self.projector.catch_up()
             last = self.latest(with_leaves=False)
-            if last is not None and last["checkpoint"]["position"] >= position:
+            if last is not None and last["checkpoint"]["position"] >= self.heads.position():
                 # nothing moved since: the heads are the latest checkpoint's leaves (marked
                 # already, unless the marks were lost to a rebuild or an upgrade)
-                self.heads.mark_signed(leaves)
+                self.heads.mark_unmoved(last["checkpoint"]["position"])
                 self._publish_pending()
                 return None
-            signed = self._sign(leaves, position, last)
-            self._write(signed, leaves)
-            self.heads.mark_signed(leaves)
+            signed, marks = self._sign(last)
+            self._write(signed)
+            self.heads.mark_signed(marks)
             self._unpublished.append(signed)
             self._publish_pending()
             return signed
 
-    def _sign(
-        self, leaves: list[Leaf], position: int, last: dict[str, Any] | None
-    ) -> dict[str, Any]:
+    def _sign(self, last: dict[str, Any] | None) -> tuple[dict[str, Any], list[Mark]]:
+        """Every case's head as of one moment, streamed from the tables into the Merkle root
+        and the checkpoint's leaves file at once (a million cases are never held in memory),
+        signed; and the heads that moved since the last checkpoint, to mark."""
+        sequence = (last["checkpoint"]["sequence"] + 1) if last else 1
+        tree, marks = MerkleRoot(), []
+        with (
+            _atomic_file(self.folder / "leaves" / f"{sequence:08d}.json") as out,
+            self.heads.signing() as (position, heads),
+        ):
+            out.write(b"[")
+            for leaf, moved in heads:
+                out.write(b"," if tree.size else b"")
+                out.write(orjson.dumps(leaf.as_list()))
+                tree.add(leaf.hash())
+                if moved is not None:
+                    marks.append((moved, leaf))
+            out.write(b"]")
         body = {
             "format": CHECKPOINT_FORMAT,
             "issuer": "onestop-followup",
-            "sequence": (last["checkpoint"]["sequence"] + 1) if last else 1,
+            "sequence": sequence,
             "signed_at": self.clock().isoformat(),
             "position": position,
-            "cases": len(leaves),
-            "root": merkle_root([leaf.hash() for leaf in leaves]).hex(),
+            "cases": tree.size,
+            "root": tree.root().hex(),
             "previous": checkpoint_digest(last) if last else None,
             "key": self.signer.fingerprint,
         }
-        return {"checkpoint": body, "signature": self.signer.sign(body)}
+        return {"checkpoint": body, "signature": self.signer.sign(body)}, marks
 
-    def _write(self, signed: dict[str, Any], leaves: list[Leaf]) -> None:
-        """The signed checkpoint, kept for good, and its leaves, kept for the latest
-        `leaves_kept` checkpoints (every case's head, each time, would fill a disk)."""
-        name = f"{signed['checkpoint']['sequence']:08d}.json"
-        _atomically(self.folder / "leaves" / name, [leaf.as_list() for leaf in leaves])
-        _atomically(self.folder / name, signed)
+    def _write(self, signed: dict[str, Any]) -> None:
+        """The signed checkpoint, kept for good, beside its leaves (written while signing),
+        which are kept for the latest `leaves_kept` checkpoints (every case's head, each
+        time, would fill a disk)."""
+        _atomically(self.folder / f"{signed['checkpoint']['sequence']:08d}.json", signed)
         kept = sorted((self.folder / "leaves").glob("*.json"))
         for old in kept[: -self.leaves_kept]:
             old.unlink(missing_ok=True)
@@ -352,8 +442,31 @@ class Checkpoints:
     def proof_for(self, case_id: str) -> dict[str, Any] | None:
         """The latest checkpoint with the case's leaf and its inclusion proof — or None if
         it does not cover the case yet (then none does: each covers every case with a
-        history)."""
-        document = self.latest()
+        history). The proof is made in one pass over the signed leaves as the tables hold
+        them, checked against the signed root; from the checkpoint's leaves file when they
+        do not make it (a service stopped between writing a checkpoint and marking it)."""
+        document = self.latest(with_leaves=False)
+        if document is None:
+            return None
+        signed = document["checkpoint"]
+        found = self.heads.signed_rank(case_id)
+        if found is not None:
+            index, leaf = found
+            tree = MerkleRoot()
+
+            def hashes(leaves: Iterator[Leaf]) -> Iterator[bytes]:
+                for each in leaves:
+                    tree.add(each.hash())
+                    yield each.hash()
+
+            with self.heads.signed_leaves() as leaves:
+                proof = inclusion_proof(hashes(leaves), index, signed["cases"])
+            if tree.size == signed["cases"] and tree.root().hex() == signed["root"]:
+                return self._proof(document, index, leaf, proof)
+        return self._proof_from_file(signed["sequence"], case_id)
+
+    def _proof_from_file(self, sequence: int, case_id: str) -> dict[str, Any] | None:
+        document = self.load(sequence)
         if document is None or document["leaves"] is None:
             return None
         leaves = [Leaf(c, n, h) for c, n, h in document["leaves"]]
@@ -361,13 +474,18 @@ class Checkpoints:
         if index is None:
             return None
         proof = inclusion_proof([leaf.hash() for leaf in leaves], index)
+        return self._proof(document, index, leaves[index], proof)
+
+    def _proof(
+        self, document: dict[str, Any], index: int, leaf: Leaf, proof: list[bytes]
+    ) -> dict[str, Any]:
         return {
             **self.signed_part(document),
             "leaf": {
                 "index": index,
-                "case_id": case_id,
-                "entries": leaves[index].entries,
-                "head": leaves[index].head,
+                "case_id": leaf.case_id,
+                "entries": leaf.entries,
+                "head": leaf.head,
             },
             "proof": [base64.b64encode(p).decode() for p in proof],
         }
@@ -505,13 +623,23 @@ def chain_problem(
 
 def _atomically(path: Path, value: Any) -> None:
     """Written in full or not at all: an auditor copying the folder never sees half a file."""
+    with _atomic_file(path) as file:
+        file.write(orjson.dumps(value))
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file written in full, synced and put in place at the end — or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    with open(temporary, "wb") as file:
-        file.write(orjson.dumps(value))
-        file.flush()
-        os.fsync(file.fileno())
-    temporary.replace(path)
+    try:
+        with open(temporary, "wb") as file:
+            yield file
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -5,6 +5,7 @@ events as PostgreSQL holds them, and their key with it."""
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from itertools import count
@@ -36,7 +37,7 @@ from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from shared.cipher import FastAESCipher
 from shared.domain import Actor, Trace
-from shared.evidence import Signer, verify_dossier
+from shared.evidence import Leaf, Signer, verify_dossier
 from shared.kafka import client_options
 from shared.keys import Keys
 from shared.migrations import migrate
@@ -95,7 +96,7 @@ def test_an_event_rewritten_in_postgresql_and_its_chain_recomputed_is_caught_by_
     assert checkpoints.sign_if_changed() is None  # nothing moved since
     # the heads are kept in PostgreSQL: a start finds them as they were, nothing to re-sign
     restarted = Checkpoints(followup, tmp_path, signer, heads=PostgresHeads(settings))
-    assert restarted.leaves() == checkpoints.leaves()
+    assert restarted.proof_for(str(case_id)) == checkpoints.proof_for(str(case_id))
     assert restarted.sign_if_changed() is None
     assert checkpoints.verify_store().verified
 
@@ -212,3 +213,66 @@ def test_an_erased_petitioners_data_is_gone_from_the_stored_events_and_their_key
             assert secret.encode() not in plaintext()
     finally:
         again.close()
+
+
+def test_proofs_stream_from_the_signed_leaves_in_postgresql_and_fall_back_to_the_file(
+    infra: Settings, tmp_path: Path
+) -> None:
+    """Each case's leaf of the latest checkpoint is kept beside its head: a dossier's proof
+    is made from them in one pass (never from every case's leaves in memory) and proves
+    inclusion under the signed root; a case that moved since keeps the leaf signed for it;
+    marks lost (a rebuild) are made again from the heads without a new checkpoint; marks
+    that do not make the signed root are not trusted: the proof comes from the file."""
+    from shared.evidence import root_from_proof
+
+    settings = fresh(infra)
+    followup = followup_on_postgres(settings)
+    cases = [str(a_case_heard_by(followup)) for _ in range(5)]
+    signer = Signer(Ed25519PrivateKey.generate())
+    heads = PostgresHeads(settings)
+    checkpoints = Checkpoints(followup, tmp_path, signer, heads=heads)
+    first = checkpoints.sign_if_changed()
+    assert first is not None and first["checkpoint"]["cases"] == 5
+    with open(tmp_path / "leaves" / "00000001.json", "rb") as file:
+        assert [leaf[0] for leaf in json.load(file)] == sorted(cases)  # streamed, in order
+
+    def proven(case_id: str) -> dict:
+        proof = checkpoints.proof_for(case_id)
+        assert proof is not None
+        leaf = proof["leaf"]
+        leaf_hash = Leaf(case_id, leaf["entries"], leaf["head"]).hash()
+        path = [base64.b64decode(p) for p in proof["proof"]]
+        signed = proof["checkpoint"]
+        root = root_from_proof(leaf_hash, leaf["index"], signed["cases"], path)
+        assert root is not None and root.hex() == signed["root"], case_id
+        return proof
+
+    assert [proven(c)["leaf"]["index"] for c in sorted(cases)] == list(range(5))
+    newcomer = str(a_case_heard_by(followup))  # not signed yet: no proof, no mark
+    assert checkpoints.proof_for(newcomer) is None
+    assert heads.signed(history_id(UUID(newcomer))) is None
+    second = checkpoints.sign_if_changed()
+    assert second is not None and second["checkpoint"]["cases"] == 6
+    (tmp_path / "leaves").rename(tmp_path / "away")  # only what PostgreSQL holds
+    assert proven(newcomer)["checkpoint"]["sequence"] == 2
+    assert all(proven(c)["checkpoint"]["root"] == second["checkpoint"]["root"] for c in cases)
+    (tmp_path / "away").rename(tmp_path / "leaves")
+
+    # a rebuild loses the marks: after it, the first round, with nothing moved, marks the
+    # heads again
+    heads.clear()
+    assert heads.signed(history_id(UUID(cases[0]))) is None
+    checkpoints = Checkpoints(followup, tmp_path, signer, heads=PostgresHeads(settings))
+    assert checkpoints.sign_if_changed() is None
+    assert heads.signed(history_id(UUID(cases[0]))) is not None
+    assert proven(cases[0])["checkpoint"]["sequence"] == 2
+
+    # marks that do not add up to the signed root: the proof is the file's
+    with connect(settings) as conn:
+        conn.execute(
+            "UPDATE followup.chain_heads SET signed_head = repeat('0', 64) WHERE case_id = %s",
+            (cases[1],),
+        )
+    assert proven(cases[0])["leaf"]["head"] != "0" * 64
+    assert proven(cases[1])["leaf"]["head"] != "0" * 64
+    followup.close()

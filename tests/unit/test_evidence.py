@@ -45,6 +45,30 @@ def test_every_leaf_proves_its_inclusion_and_a_changed_leaf_does_not(size):
         assert root_from_proof(forged, index, size, proof) != root
 
 
+def reference_root(hashes):
+    """RFC 9162 §2.1.1 as written: MTH(D[n]) = HASH(0x01 || MTH(D[0:k]) || MTH(D[k:n]))."""
+    if not hashes:
+        return hashlib.sha256(b"").digest()
+    if len(hashes) == 1:
+        return hashes[0]
+    k = 1
+    while k * 2 < len(hashes):
+        k *= 2
+    return hashlib.sha256(
+        b"\x01" + reference_root(hashes[:k]) + reference_root(hashes[k:])
+    ).digest()
+
+
+def test_the_streamed_root_and_proofs_are_rfc_9162s_for_every_size_up_to_70():
+    for size in range(71):
+        leaves = [Leaf(f"case-{i}", i + 1, f"{i:064x}").hash() for i in range(size)]
+        root = merkle_root(iter(leaves))  # one pass, as the heads stream from the database
+        assert root == reference_root(leaves), size
+        for index in range(size):
+            proof = inclusion_proof(iter(leaves), index, size)
+            assert root_from_proof(leaves[index], index, size, proof) == root, (size, index)
+
+
 def test_the_offline_hash_of_an_entry_is_the_one_the_history_chains():
     entry = HistoryEntry(
         event_id="e1",
