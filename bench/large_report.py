@@ -276,7 +276,7 @@ def render(run: Run, chart_name: str) -> str:
         lines.append(f"- **{phase.cases:,} cases**: " + "; ".join(phase.checks) + ".")
         lines.append(
             "  Totals the APIs report: "
-            + ", ".join(f"{k}: {v:,}" for k, v in phase.totals.items())
+            + ", ".join(f"{k}: {v}" for k, v in phase.totals.items())
             + "."
         )
     lines += [

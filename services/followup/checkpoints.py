@@ -55,11 +55,6 @@ from shared.store import connect
 log = logging.getLogger("onestop.followup.checkpoints")
 
 
-Mark = tuple[UUID, Leaf]
-"""A history whose head moved since the last checkpoint, and its leaf in the one just
-signed."""
-
-
 class HeadTables(Tables, Protocol):
     """Every case's chain head, as a projection of follow-up's log keeps it, and the leaf of
     each in the latest signed checkpoint."""
@@ -70,8 +65,9 @@ class HeadTables(Tables, Protocol):
         head moved since the last marking (else None)."""
         ...
 
-    def mark_signed(self, marks: list[Mark]) -> None:
-        """Note these leaves, of the checkpoint just written, as the ones signed."""
+    def marking(self) -> AbstractContextManager[Callable[[UUID, Leaf], None]]:
+        """A way to note, for a history, its leaf in the checkpoint being written as the one
+        signed: what is noted is kept only if the block ends without an error, all at once."""
         ...
 
     def mark_unmoved(self, position: int) -> int:
@@ -110,15 +106,19 @@ class MemoryHeads(MemoryTables):
         at, leaves = self.at, self._leaves()
         yield at, ((leaf, key if self.marks.get(key) != leaf else None) for leaf, key in leaves)
 
-    def mark_signed(self, marks: list[Mark]) -> None:
+    @contextmanager
+    def marking(self) -> Iterator[Callable[[UUID, Leaf], None]]:
+        noted: dict[UUID, Leaf] = {}
+        yield noted.__setitem__
         with self.lock:
-            self.marks.update(marks)
+            self.marks.update(noted)
 
     def mark_unmoved(self, position: int) -> int:
         if self.at != position:
             return 0
-        moved = [(key, leaf) for leaf, key in self._leaves() if self.marks.get(key) != leaf]
-        self.mark_signed(moved)
+        moved = {key: leaf for leaf, key in self._leaves() if self.marks.get(key) != leaf}
+        with self.lock:
+            self.marks.update(moved)
         return len(moved)
 
     def signed(self, history: UUID) -> tuple[int, str] | None:
@@ -189,13 +189,26 @@ class PostgresHeads(PostgresTables):
                 )
                 yield position, ((Leaf(c, n, h), moved) for c, n, h, moved in cursor)
 
-    def mark_signed(self, marks: list[Mark]) -> None:
-        # by id, each to the leaf the checkpoint signed, not to a head projected since
+    @contextmanager
+    def marking(self) -> Iterator[Callable[[UUID, Leaf], None]]:
+        # Copied into a table of the transaction as they come (a first checkpoint of a large
+        # store marks every case: nothing held in memory), then set by id, each to the leaf
+        # the checkpoint signed, not to a head projected since; rows locked in id order first,
+        # as the projection writes them, so the two wait for each other, never deadlock.
         with self.connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            cursor.executemany(
-                "UPDATE followup.chain_heads SET signed_entries = %s, signed_head = %s "
-                "WHERE id = %s",
-                [(leaf.entries, leaf.head, key) for key, leaf in sorted(marks)],
+            cursor.execute(
+                "CREATE TEMPORARY TABLE signed_marks (id uuid, entries integer, head text) "
+                "ON COMMIT DROP"
+            )
+            with cursor.copy("COPY signed_marks (id, entries, head) FROM STDIN") as copy:
+                yield lambda key, leaf: copy.write_row((key, leaf.entries, leaf.head))
+            cursor.execute(
+                "SELECT 1 FROM followup.chain_heads c JOIN signed_marks m ON m.id = c.id "
+                "ORDER BY c.id FOR UPDATE OF c"
+            )
+            cursor.execute(
+                "UPDATE followup.chain_heads c SET signed_entries = m.entries, "
+                "signed_head = m.head FROM signed_marks m WHERE c.id = m.id"
             )
 
     def mark_unmoved(self, position: int) -> int:
@@ -338,19 +351,21 @@ class Checkpoints:
                 self.heads.mark_unmoved(last["checkpoint"]["position"])
                 self._publish_pending()
                 return None
-            signed, marks = self._sign(last)
-            self._write(signed)
-            self.heads.mark_signed(marks)
+            with self.heads.marking() as mark:  # kept once the checkpoint is written
+                signed = self._sign(last, mark)
+                self._write(signed)
             self._unpublished.append(signed)
             self._publish_pending()
             return signed
 
-    def _sign(self, last: dict[str, Any] | None) -> tuple[dict[str, Any], list[Mark]]:
+    def _sign(
+        self, last: dict[str, Any] | None, mark: Callable[[UUID, Leaf], None]
+    ) -> dict[str, Any]:
         """Every case's head as of one moment, streamed from the tables into the Merkle root
         and the checkpoint's leaves file at once (a million cases are never held in memory),
-        signed; and the heads that moved since the last checkpoint, to mark."""
+        signed; each head that moved since the last checkpoint noted with `mark`."""
         sequence = (last["checkpoint"]["sequence"] + 1) if last else 1
-        tree, marks = MerkleRoot(), []
+        tree = MerkleRoot()
         with (
             _atomic_file(self.folder / "leaves" / f"{sequence:08d}.json") as out,
             self.heads.signing() as (position, heads),
@@ -361,7 +376,7 @@ class Checkpoints:
                 out.write(orjson.dumps(leaf.as_list()))
                 tree.add(leaf.hash())
                 if moved is not None:
-                    marks.append((moved, leaf))
+                    mark(moved, leaf)
             out.write(b"]")
         body = {
             "format": CHECKPOINT_FORMAT,
@@ -374,7 +389,7 @@ class Checkpoints:
             "previous": checkpoint_digest(last) if last else None,
             "key": self.signer.fingerprint,
         }
-        return {"checkpoint": body, "signature": self.signer.sign(body)}, marks
+        return {"checkpoint": body, "signature": self.signer.sign(body)}
 
     def _write(self, signed: dict[str, Any]) -> None:
         """The signed checkpoint, kept for good, beside its leaves (written while signing),

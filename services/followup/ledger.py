@@ -152,6 +152,11 @@ def project_case(case: FollowUpCase) -> Projected:
                 "responsible": d.responsible or d.department,
                 "paused": d.paused_at is not None,
                 "breached_at": d.breached_at,
+                # the case's, on each of its deadlines: the board filters and counts one
+                # table (migrations/0007_ledger_board.sql)
+                "subject": case.subject,
+                "barred": sorted(case.barred),
+                "path": list(facts.path),
             }
             for d in case.running()
         ],
@@ -171,6 +176,8 @@ DEADLINE_COLUMNS = (
     "paused",
     "breached_at",
 )
+"""What the ledger lists of a deadline."""
+DEADLINE_TABLE_COLUMNS = (*DEADLINE_COLUMNS, "subject", "barred", "path")
 
 
 @dataclass(frozen=True)
@@ -239,14 +246,13 @@ class MemoryLedger(MemoryTables):
         return next((r["id"] for r in self.rows() if r["code_hash"] == hashed), None)
 
     def board(self, query: Board) -> tuple[list[dict[str, Any]], int]:
-        cases = {r["id"]: r for r in self.rows()}
         rows = self.child_rows()
         if query.department:
             rows = [r for r in rows if r["department"] == query.department]
         if query.place:
-            rows = [r for r in rows if query.place in cases[r["id"]]["path"]]
+            rows = [r for r in rows if query.place in r["path"]]
         if query.hidden_from:
-            rows = [r for r in rows if query.hidden_from not in cases[r["id"]]["barred"]]
+            rows = [r for r in rows if query.hidden_from not in r["barred"]]
         now = query.now
         if query.state == "overdue":
             rows = [r for r in rows if r["due_at"] <= now and not r["paused"]]
@@ -258,7 +264,7 @@ class MemoryLedger(MemoryTables):
             ]
         rows.sort(key=lambda r: (r["due_at"], r["id"], r["deadline"]))
         page = rows[query.offset : query.offset + query.limit]
-        return [listed(r, cases[r["id"]]["subject"]) for r in page], len(rows)
+        return [listed(r) for r in page], len(rows)
 
     def facts(self, start: datetime, end: datetime) -> list[Facts]:
         return [
@@ -286,11 +292,11 @@ class MemoryLedger(MemoryTables):
         )
 
 
-def listed(row: dict[str, Any], subject: str | None) -> dict[str, Any]:
+def listed(row: dict[str, Any]) -> dict[str, Any]:
     """A deadline as the ledger lists it."""
     return {
         "case_id": str(row["id"]),
-        "subject": subject,
+        "subject": row["subject"],
         **{c: row[c] for c in DEADLINE_COLUMNS},
     }
 
@@ -310,7 +316,7 @@ class PostgresLedger(PostgresTables):
             "ledger_cases",
             LEDGER_COLUMNS,
             "ledger_deadlines",
-            DEADLINE_COLUMNS,
+            DEADLINE_TABLE_COLUMNS,
         )
 
     def apply(self, projected: list[Projected], position: int) -> None:
@@ -339,31 +345,31 @@ class PostgresLedger(PostgresTables):
         where = ["TRUE"]
         params: dict[str, Any] = {"now": query.now}
         if query.department:
-            where.append("d.department = %(department)s")
+            where.append("department = %(department)s")
             params["department"] = query.department
         if query.place:
-            where.append("c.path @> ARRAY[%(place)s]::text[]")
+            where.append("path @> ARRAY[%(place)s]::text[]")
             params["place"] = query.place
         if query.hidden_from:
-            where.append("NOT (%(hidden)s = ANY(c.barred))")
+            where.append("NOT (%(hidden)s = ANY(barred))")
             params["hidden"] = query.hidden_from
         if query.state == "overdue":
-            where.append("d.due_at <= %(now)s AND NOT d.paused")
+            where.append("due_at <= %(now)s AND NOT paused")
         elif query.state == "due-soon":
-            where.append("d.due_at > %(now)s AND d.due_at <= %(now)s + %(within)s")
+            where.append("due_at > %(now)s AND due_at <= %(now)s + %(within)s")
             params["within"] = timedelta(seconds=query.within)
         condition = sql.SQL(" AND ".join(where))
-        tables = sql.SQL("followup.ledger_deadlines d JOIN followup.ledger_cases c ON c.id = d.id")
+        tables = sql.SQL("followup.ledger_deadlines")
         with self.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(
                 sql.SQL(
-                    "SELECT d.*, c.subject FROM {} WHERE {} ORDER BY d.due_at, d.id, d.deadline "
+                    "SELECT * FROM {} WHERE {} ORDER BY due_at, id, deadline "
                     "LIMIT %(limit)s OFFSET %(offset)s"
                 ).format(tables, condition),
                 {**params, "limit": query.limit, "offset": query.offset},
             ).fetchall()
             total = count_matches(cursor, sql.SQL("{} WHERE {}").format(tables, condition), params)
-        return [listed(r, r["subject"]) for r in rows], total
+        return [listed(r) for r in rows], total
 
     def facts(self, start: datetime, end: datetime) -> list[Facts]:
         with self.connection() as conn:

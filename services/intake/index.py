@@ -46,6 +46,7 @@ def row_of(case: Case) -> dict[str, Any]:
         "petitioner_ids": case.petitioner_ids,
         "legal_class": case.legal_class.value if case.legal_class else None,
         "status": case.status.value,
+        "open": not case.ended,
         "lead": safe_text(case.progress.summary) if case.progress else None,
         "repeat_count": case.repeat_count,
         "external_system": case.external.system if case.external else None,
@@ -223,7 +224,7 @@ class MemoryIndexStore:
             return (
                 (query.case_ids is None or r["case_id"] in query.case_ids)
                 and (query.categories is None or r["category"] in query.categories)
-                and (query.open is None or (r["status"] not in CLOSED_STATES) == query.open)
+                and (query.open is None or r["open"] == query.open)
                 and (query.registered_from is None or r["registered_at"] >= query.registered_from)
                 and (query.registered_to is None or r["registered_at"] <= query.registered_to)
                 and (query.external_system in (None, r["external_system"]))
@@ -250,7 +251,7 @@ class MemoryIndexStore:
 
 _COLUMNS = [
     *("case_id", "registered_at", "updated_at", "channel", "category", "place", "path"),
-    *("lat", "long", "petitioner_ids", "legal_class", "status", "lead"),
+    *("lat", "long", "petitioner_ids", "legal_class", "status", "open", "lead"),
     *("repeat_count", "external_system", "barred"),
 ]
 _CANDIDATE_COLUMNS = [
@@ -338,8 +339,7 @@ class PostgresIndexStore:
             where.append("category = ANY(%(categories)s)")
             params["categories"] = query.categories
         if query.open is not None:
-            where.append(("NOT " if query.open else "") + "(status = ANY(%(closed)s))")
-            params["closed"] = [state.value for state in CLOSED_STATES]
+            where.append("open" if query.open else "NOT open")
         for name, op, value in (
             ("registered_from", ">=", query.registered_from),
             ("registered_to", "<=", query.registered_to),

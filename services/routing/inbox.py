@@ -250,7 +250,9 @@ class PostgresInbox(PostgresTables):
                 ).format(tables, condition),
                 {**params, "limit": query.limit, "offset": query.offset},
             ).fetchall()
-            total = count_matches(cursor, sql.SQL("{} WHERE {}").format(tables, condition), params)
+            # every party has its case's row: the count reads the parties alone
+            parties = sql.SQL("routing.inbox_parties p WHERE {}").format(condition)
+            total = count_matches(cursor, parties, params)
         return [_entry(r, r) for r in rows], total
 
     def manual_queue(self, limit: int, offset: int) -> tuple[list[QueuedCase], int]:

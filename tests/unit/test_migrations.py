@@ -50,9 +50,11 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "case_index_barred",
         "personal_data_reads",
         "person_keys",
+        "case_index_open",
     ]
-    assert [m.name for m in package_migrations("services.followup.migrations")][-3:] == [
+    assert [m.name for m in package_migrations("services.followup.migrations")][-4:] == [
         "chain_heads",
         "code_attempts",
         "signed_leaves",
+        "ledger_board",
     ]
