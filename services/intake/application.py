@@ -749,8 +749,12 @@ class IntakeApplication(TrackedApplication):
             return 0
         cutoff = self.clock() - self.retention
         erased = offset = 0
+        # Only the candidates, from the index (ended, unchanged since the cutoff, someone's
+        # data still in them), never every ended case: a store of a million would be read
+        # whole every hour. A case erased leaves the candidates, so the next page starts
+        # that much earlier; one skipped by a petitioner erased meanwhile is found next time.
         while True:
-            rows, _ = self.index.search(Query(open=False, limit=200, offset=offset))
+            rows, _ = self.index.search(Query(retention_due=cutoff, limit=200, offset=offset))
             if not rows:
                 return erased
             offset += len(rows)
@@ -758,10 +762,15 @@ class IntakeApplication(TrackedApplication):
                 case = self._find(UUID(str(row["case_id"])), Case)
                 if case is None or not case.ended or (case.updated_at or cutoff) > cutoff:
                     continue
-                for subject, petitioner in zip(case.subjects, case.petitioners, strict=True):
-                    if subject in case.erased_subjects:
-                        continue
-                    erased += self._erase_on_retention(case, subject, petitioner.petitioner_id)
+                pending = [
+                    (subject, petitioner.petitioner_id)
+                    for subject, petitioner in zip(case.subjects, case.petitioners, strict=True)
+                    if subject not in case.erased_subjects
+                ]
+                done = sum(self._erase_on_retention(case, s, p) for s, p in pending)
+                erased += done
+                if pending and done == len(pending):
+                    offset -= 1  # it holds no one's data now: no longer a candidate
 
     def _erase_on_retention(self, case: Case, subject: str, petitioner_id: str | None) -> int:
         trace = Trace(correlation_id=f"retention:{subject}")

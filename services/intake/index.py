@@ -47,6 +47,7 @@ def row_of(case: Case) -> dict[str, Any]:
         "legal_class": case.legal_class.value if case.legal_class else None,
         "status": case.status.value,
         "open": not case.ended,
+        "personal_data": bool(set(case.subjects) - case.erased_subjects),
         "lead": safe_text(case.progress.summary) if case.progress else None,
         "repeat_count": case.repeat_count,
         "external_system": case.external.system if case.external else None,
@@ -69,6 +70,9 @@ class Query:
     within: str | None = None
     """Cases at this place or anywhere within it."""
     open311_public: bool = False
+    retention_due: datetime | None = None
+    """Ended cases, last changed at or before this moment, that still hold someone's
+    personal data: what the retention sweep looks at."""
     """Only what may be shown to anyone: filed through Open311 and not an accusation."""
     limit: int = 50
     offset: int = 0
@@ -225,6 +229,14 @@ class MemoryIndexStore:
                 (query.case_ids is None or r["case_id"] in query.case_ids)
                 and (query.categories is None or r["category"] in query.categories)
                 and (query.open is None or r["open"] == query.open)
+                and (
+                    query.retention_due is None
+                    or (
+                        not r["open"]
+                        and r["personal_data"]
+                        and r["updated_at"] <= query.retention_due
+                    )
+                )
                 and (query.registered_from is None or r["registered_at"] >= query.registered_from)
                 and (query.registered_to is None or r["registered_at"] <= query.registered_to)
                 and (query.external_system in (None, r["external_system"]))
@@ -251,7 +263,8 @@ class MemoryIndexStore:
 
 _COLUMNS = [
     *("case_id", "registered_at", "updated_at", "channel", "category", "place", "path"),
-    *("lat", "long", "petitioner_ids", "legal_class", "status", "open", "lead"),
+    *("lat", "long", "petitioner_ids", "legal_class", "status", "open", "personal_data"),
+    "lead",
     *("repeat_count", "external_system", "barred"),
 ]
 _CANDIDATE_COLUMNS = [
@@ -340,6 +353,9 @@ class PostgresIndexStore:
             params["categories"] = query.categories
         if query.open is not None:
             where.append("open" if query.open else "NOT open")
+        if query.retention_due is not None:
+            where.append("NOT open AND personal_data AND updated_at <= %(retention_due)s")
+            params["retention_due"] = query.retention_due
         for name, op, value in (
             ("registered_from", ">=", query.registered_from),
             ("registered_to", "<=", query.registered_to),

@@ -87,6 +87,7 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
         "services.intake.migrations 0004_personal_data_reads",
         "services.intake.migrations 0005_person_keys",
         "services.intake.migrations 0006_case_index_open",
+        "services.intake.migrations 0007_case_index_personal_data",
     ]
     assert {"case_index", "index_position", "relay_position", "person_keys"} <= tables(
         settings, "intake"

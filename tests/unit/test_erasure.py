@@ -13,6 +13,7 @@ import orjson
 from services.intake.application import IntakeApplication
 from services.intake.commands import Classify, DecideAcceptance
 from services.intake.domain import ERASED_NAME, AcceptanceDecision, Case
+from services.intake.index import Query
 from shared.domain import Actor, Trace
 from shared.vocabulary import Decision, LegalClass
 from tests.territory import seeded
@@ -180,8 +181,12 @@ def test_retention_erases_a_petitioner_once_every_case_of_theirs_ended_long_enou
     now[0] += timedelta(days=10)
     assert app.erase_expired() == 0  # ended, but only ten days ago
     now[0] += timedelta(days=25)
+    due = Query(retention_due=now[0] - timedelta(days=30))
+    assert [r["case_id"] for r in app.index.search(due)[0]] == [case.id]  # the one candidate
     assert app.erase_expired() == 1
     assert app.get_case(case.id).petitioners[0].details.name == ERASED_NAME
+    # it holds no one's data now: the sweep does not even read it again
+    assert app.index.search(due) == ([], 0)
     assert app.erase_expired() == 0  # once
 
 

@@ -51,6 +51,7 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "personal_data_reads",
         "person_keys",
         "case_index_open",
+        "case_index_personal_data",
     ]
     assert [m.name for m in package_migrations("services.followup.migrations")][-4:] == [
         "chain_heads",
