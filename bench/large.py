@@ -43,7 +43,7 @@ import psycopg
 from bench.common import ROOT, base_url, percentile, say
 from bench.host import machine_facts
 from bench.prototypes import Prototypes, id_number, phone
-from bench.seed import Capture, Seeder, SeedResult, Template
+from bench.seed import Capture, Seeder, SeedResult, Template, move_positions
 from shared.auth import issue_token
 from shared.kafka_access import deprovision, provision
 from shared.settings import SERVICES, ServiceName, Settings, run_dir
@@ -751,6 +751,8 @@ class LargeBench:
         self.run.department = self.busiest_department()
         self.run.history_case = self.options.history_case
         self.registered = 1_000_000  # the workload's petitioners are new to this store
+        with connect(self.settings) as conn:
+            move_positions(self.settings, conn)  # this run's topics are new
         self.analyze()
         self.run.phases.append(phase)
         self.measure(phase)

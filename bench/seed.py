@@ -791,28 +791,33 @@ class Seeder:
         return self._columns[table]
 
     def move_positions(self, conn: psycopg.Connection[Any]) -> None:
-        """Every read model has projected, and every relay published, the whole log: what
-        was seeded is not projected again, nor put on Kafka."""
-        for service in SERVICES:
-            last = conn.execute(
-                sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
-                    sql.Identifier(service, f"{service}_events")
-                )
-            ).fetchone()
-            position = int(last[0]) if last else 0
-            table, key, names = POSITIONS[service]
-            for name in names:
-                conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {} VALUES (%s, %s) ON CONFLICT ({}) DO UPDATE "
-                        "SET notification_id = EXCLUDED.notification_id"
-                    ).format(sql.Identifier(service, table), sql.Identifier(key)),
-                    (name, position),
-                )
+        move_positions(self.settings, conn)
+
+
+def move_positions(settings: Settings, conn: psycopg.Connection[Any]) -> None:
+    """Every read model has projected, and every relay published to this run's topics, the
+    whole log: what was seeded is not projected again, nor put on Kafka (nor, for a store an
+    earlier run kept, put on this run's new topics)."""
+    for service in SERVICES:
+        last = conn.execute(
+            sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
+                sql.Identifier(service, f"{service}_events")
+            )
+        ).fetchone()
+        position = int(last[0]) if last else 0
+        table, key, names = POSITIONS[service]
+        for name in names:
             conn.execute(
                 sql.SQL(
-                    "INSERT INTO {} VALUES (%s, %s, now()) ON CONFLICT (topic) DO UPDATE "
-                    "SET notification_id = EXCLUDED.notification_id, updated_at = now()"
-                ).format(sql.Identifier(service, "relay_position")),
-                (self.settings.topic(service), position),
+                    "INSERT INTO {} VALUES (%s, %s) ON CONFLICT ({}) DO UPDATE "
+                    "SET notification_id = EXCLUDED.notification_id"
+                ).format(sql.Identifier(service, table), sql.Identifier(key)),
+                (name, position),
             )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} VALUES (%s, %s, now()) ON CONFLICT (topic) DO UPDATE "
+                "SET notification_id = EXCLUDED.notification_id, updated_at = now()"
+            ).format(sql.Identifier(service, "relay_position")),
+            (settings.topic(service), position),
+        )
