@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
 from services.followup.attachments import Blobs, MemoryBlobs, check_file
@@ -579,7 +579,12 @@ class FollowUpApplication(TrackedApplication):
     def stored_history(self, case_id: UUID) -> CaseHistory | None:
         """The case's history as its stored events make it now, never from the cache: what
         a check of the store against a signed checkpoint must read."""
-        history = project_aggregate(None, self.events.get(history_id(case_id)))
+        history: Any = None
+        events: Iterable[Any] = self.events.get(history_id(case_id))
+        for event in events:
+            # each event's own mutate: eventsourcing's project_aggregate checks a Protocol
+            # on every event, a fifth of the time of reading a history of 200
+            history = event.mutate(history)
         assert history is None or isinstance(history, CaseHistory)
         return history
 

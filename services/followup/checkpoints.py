@@ -334,6 +334,7 @@ class Checkpoints:
         self.heads: HeadTables = heads if heads is not None else MemoryHeads()
         self.projector = chain_heads(app, self.heads)
         self._unpublished: list[dict[str, Any]] = []
+        self._latest: int | None = None
 
     # --- signing ------------------------------------------------------------------------
 
@@ -447,8 +448,20 @@ class Checkpoints:
         return document
 
     def latest(self, with_leaves: bool = True) -> dict[str, Any] | None:
-        found = self.sequences()
-        return self.load(found[-1], with_leaves) if found else None
+        # Sequences only grow: the one seen last, or a later one if it is there now (this
+        # copy's or another's), without listing a folder of every checkpoint ever signed
+        # on each history read.
+        if self._latest is None:
+            found = self.sequences()
+            self._latest = found[-1] if found else 0
+        while (self.folder / f"{self._latest + 1:08d}.json").exists():
+            self._latest += 1
+        document = self.load(self._latest, with_leaves) if self._latest else None
+        if document is None and self._latest:  # the folder was emptied or replaced
+            found = self.sequences()
+            self._latest = found[-1] if found else 0
+            document = self.load(self._latest, with_leaves) if self._latest else None
+        return document
 
     @staticmethod
     def signed_part(document: dict[str, Any]) -> dict[str, Any]:
