@@ -6,12 +6,13 @@ import logging
 import re
 from typing import Any
 
+import orjson
 import psycopg
 from eventsourcing.persistence import InterfaceError as EventsourcingInterfaceError
 from eventsourcing.persistence import OperationalError as EventsourcingOperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
 from pydantic import ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -59,6 +60,17 @@ class TooManyRequests(Exception):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class LargeJSON(Response):
+    """A large JSON answer (a case's whole history, a dossier) encoded once by orjson: FastAPI
+    would otherwise validate and serialize every nested value of a `dict[str, Any]` again,
+    as long as building the answer took. Route it with `response_model` for the docs."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:

@@ -79,6 +79,7 @@ from shared.vocabulary import Decision
 log = logging.getLogger("onestop.followup")
 FOLLOWUP = Actor.service("followup")
 A = TypeVar("A")
+T = TypeVar("T")
 
 
 def history_entry(event: CloudEvent) -> HistoryEntry:
@@ -537,6 +538,14 @@ class FollowUpApplication(TrackedApplication):
                 raise self.case_not_found(case_id)
             return CaseAccess()
         return case.access
+
+    def read_case(self, case_id: UUID, reader: Callable[[FollowUpCase], T]) -> T:
+        """What `reader` makes of the case as it stands now, read in place (no copy): for
+        quick looks that change nothing."""
+        try:
+            return self.repository.read(case_id, reader)
+        except AggregateNotFoundError:
+            raise self.case_not_found(case_id) from None
 
     def get_case(self, case_id: UUID, as_of: datetime | None = None) -> FollowUpCase:
         """The case now, or as it stood at `as_of`: from its own events up to then; before

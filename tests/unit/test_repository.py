@@ -52,3 +52,20 @@ def test_an_aggregate_a_batch_took_is_read_from_the_store_and_not_touched() -> N
 
     assert read.version == 2 and taken.version == 1
     assert app.repository.take(tally.id) is not taken  # the read cached its own copy
+
+
+def test_a_quick_look_reads_the_cached_object_in_place_only_while_nothing_newer_is_stored() -> None:
+    app = TrackedApplication()
+    tally = Tally()
+    app.save(tally)
+    app.remember(tally)
+    assert app.repository.cache is not None
+    held = app.repository.cache.get(tally.id)
+
+    seen = app.repository.read(tally.id, lambda t: (t, t.count))
+    assert seen == (held, 0)  # the cached object itself: nothing copied
+
+    stored_elsewhere(app, tally)
+    looked, count = app.repository.read(tally.id, lambda t: (t, t.count))
+    assert count == 1 and looked is not held  # newer events: read up to date, not in place
+    assert (held.version, held.count) == (1, 0)

@@ -13,7 +13,7 @@ from fastapi import APIRouter
 from services.followup.api.deps import CurrentActor, FollowUp
 from services.followup.api.views import AsOf, case_status, history_event
 from services.followup.domain import causal_order
-from shared.http import NotFound
+from shared.http import LargeJSON, NotFound
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
 
@@ -21,10 +21,9 @@ router = APIRouter(prefix="/v1", tags=["follow-up"])
 @router.get(
     "/cases/{case_id}/history",
     summary="Every event about the case from all services, in causal order, verified",
+    response_model=dict[str, Any],
 )
-def get_history(
-    case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None
-) -> dict[str, Any]:
+def get_history(case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None) -> LargeJSON:
     checkpoint = None
     if as_of is None:
         # read from the store, not the cache, once: the chain shown is the chain checked by
@@ -41,16 +40,20 @@ def get_history(
     else:
         entries, verification = app.history(case_id, as_of)
     case = None
-    if entries:
-        moment = as_of or app.clock()
-        case = case_status(app.get_case(case_id, as_of), moment).model_dump(mode="json")
+    if entries and as_of is None:
+        now = app.clock()
+        case = app.read_case(case_id, lambda c: case_status(c, now).model_dump(mode="json"))
+    elif entries and as_of is not None:
+        case = case_status(app.get_case(case_id, as_of), as_of).model_dump(mode="json")
     integrity = asdict(verification)
     if app.checkpoints is not None and as_of is None:
         integrity["checkpoint"] = checkpoint
-    return {
-        "case_id": str(case_id),
-        "as_of": as_of.isoformat() if as_of else None,
-        "case": case,
-        "integrity": integrity,
-        "events": [history_event(link) for link in entries],
-    }
+    return LargeJSON(
+        {
+            "case_id": str(case_id),
+            "as_of": as_of.isoformat() if as_of else None,
+            "case": case,
+            "integrity": integrity,
+            "events": [history_event(link) for link in entries],
+        }
+    )
