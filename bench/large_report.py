@@ -299,7 +299,12 @@ def render(run: Run, chart_name: str) -> str:
         "answers as this client saw them (its own time included). Every answer was a `200`. "
         "The ledger by department and the inboxes are asked by a handler of the department "
         f"with the most cases ({run.department}); the others by a supervisor, an auditor "
-        "(history) or a clerk (listings); each answer is a page of 50.",
+        "(history) or a clerk (listings); each answer is a page of 50, with its total counted "
+        "up to 10,000 (`total_exact` false beyond: shared/listing.py). The history is read "
+        "from the store (not a cache), its chain verified and checked against the case's "
+        "leaf in the latest signed checkpoint — follow-up signs one at its start and every "
+        "minute something changed, over every stored case, streaming them (the memory "
+        "figures include it).",
         "- **Raw PostgreSQL**: the same number of rounds from this process with psycopg "
         "(autocommit, prepared after five runs): a `SELECT` by primary key on follow-up's "
         "`ledger_cases` (one row per stored case), an indexed range of 50 rows on intake's "

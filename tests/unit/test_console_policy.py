@@ -192,3 +192,21 @@ def test_what_the_console_reads_from_the_services(centre):  # noqa: F811
     assert intake.get(case, headers=supervisor).json()["case_code"]
     auditor = {"Authorization": f"Bearer {issue_token(SETTINGS, 'carol', 'auditor')}"}
     assert intake.get(case, headers=auditor).json()["case_code"] is None
+
+
+def test_a_count_past_the_cap_reads_as_at_least_that_many():
+    """A listing with more matches than it counts (`total_exact` false) shows "10000+" in
+    its heading and pager, never a total that looks exact."""
+    from services.console.app import templates
+
+    env = templates(Strings("zh-CN")).env
+    env.globals["t"] = Strings("zh-CN").t
+    page = env.from_string(
+        '{% from "_macros.html" import pager %}'
+        '<span class="count">{{ total }}{% if more %}+{% endif %}</span>'
+        '{{ pager(total, 0, 25, "/ledger?", more) }}'
+    )
+    capped = page.render(total=10000, more=True)
+    assert '<span class="count">10000+</span>' in capped and "共 10000+ 条" in capped
+    exact = page.render(total=30, more=False)
+    assert '<span class="count">30</span>' in exact and "共 30 条" in exact
