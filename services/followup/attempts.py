@@ -20,7 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from shared.http import TooManyRequests
 from shared.settings import Settings
-from shared.store import conninfo
+from shared.store import check_when_idle, conninfo
 
 LIMIT = 10
 WINDOW = 600.0
@@ -96,7 +96,7 @@ class PostgresAttempts:
                     open=True,
                     name=f"{self.schema}-code-attempts",
                     timeout=2,  # a 503 within seconds while the database is down
-                    check=ConnectionPool.check_connection,
+                    check=check_when_idle,
                 )
         return self._pool.connection()
 
