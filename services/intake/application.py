@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
@@ -236,6 +236,11 @@ def erased_value(shape: str) -> Any:
 class IntakeApplication(TrackedApplication):
     name = "intake"
     value_objects = (*VALUE_OBJECTS, Sealed)
+    env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "2000"}
+    """Fewer than the default: a case here carries its petitioners' sealed details, and
+    what comes back for it (routing's assignment, follow-up's progress) arrives within
+    seconds of its registration — 20 s of registrations at 100/s. With 5,000 intake stood at
+    196 MB after `make bench`, against a budget of 200."""
 
     def __init__(
         self,
