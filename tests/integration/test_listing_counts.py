@@ -41,11 +41,11 @@ def ledger(infra: Settings) -> PostgresLedger:
         conn.execute(
             """
             INSERT INTO followup.ledger_deadlines (id, deadline, kind, due_at, department,
-                                                   paused)
+                                                   paused, subject)
             SELECT md5(n::text)::uuid, 'handling', 'handling',
                    CASE WHEN n <= %(many)s THEN %(now)s - n * interval '1 minute'
                         ELSE %(now)s + interval '3 days' END,
-                   CASE WHEN n <= %(many)s THEN 'busy' ELSE 'quiet' END, false
+                   CASE WHEN n <= %(many)s THEN 'busy' ELSE 'quiet' END, false, 'case ' || n
             FROM generate_series(1, %(many)s + 3) AS n
             """,
             params,
