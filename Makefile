@@ -32,7 +32,7 @@ lint:  ## ruff (format check + lint) and mypy
 bench:  ## measure throughput and latency beside the raw PostgreSQL and Kafka baselines
 	@bash $(SCRIPTS)/bench.sh
 
-bench-large:  ## the same figures against 10,000 and 1,000,000 stored cases (about an hour)
+bench-large:  ## the same figures against 10,000 and 1,000,000 stored cases (half an hour or more)
 	@bash $(SCRIPTS)/bench-large.sh
 
 faults:  ## the fault experiments on a stack of their own; results in docs/faults.md

@@ -8,7 +8,7 @@
 # first, dropped at the end unless BENCH_LARGE_KEEP=1), a Kafka topic prefix of its own
 # (removed at the end), and its own copies of the three services on ports
 # BENCH_LARGE_PORT_BASE+1..3 (default 8201-8203), with pids and logs in var/bench-large.
-# The stack `make up` runs is never touched. It takes about an hour on 2 cores and needs
+# The stack `make up` runs is never touched. It takes half an hour to an hour on 2 cores and needs
 # ~40 GB of disk for a million cases (it refuses to start growing the store if less than
 # 15 GB would be left). Extra arguments go to the Python bench (python -m bench.large -h).
 set -euo pipefail
