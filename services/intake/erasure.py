@@ -23,6 +23,7 @@ import base64
 import dataclasses
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -207,23 +208,35 @@ class PostgresPersonKeys:
 
 
 class Sealer:
-    """Seals and opens personal values under person keys; keeps opened keys in memory (a
-    destroyed key is forgotten by `forget`, and by every process at its next start)."""
+    """Seals and opens personal values under person keys; keeps the keys it used last in
+    memory (a destroyed key is forgotten by `forget`, and by every process at its next
+    start) — the last `KEPT` of each kind, not one per person ever seen: a process that
+    registers a city's petitioners for a year would otherwise hold a million keys."""
+
+    KEPT = 10_000
 
     def __init__(self, keys: PersonKeys) -> None:
         self.keys = keys
-        self._open: dict[str, AESGCM | None] = {}
-        self._current: dict[str, tuple[str, AESGCM]] = {}
+        self._open: OrderedDict[str, AESGCM | None] = OrderedDict()
+        self._current: OrderedDict[str, tuple[str, AESGCM]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _keep(self, kept: OrderedDict[str, Any], name: str, value: Any) -> None:
+        with self._lock:
+            kept[name] = value
+            kept.move_to_end(name)
+            while len(kept) > self.KEPT:
+                kept.popitem(last=False)
 
     def seal(self, subject: str, plain: bytes, shape: str) -> Sealed:
         with self._lock:
             found = self._current.get(subject)
+            if found is not None:
+                self._current.move_to_end(subject)
         if found is None:
             key_id, key = self.keys.current(subject)
             found = (key_id, AESGCM(key))
-            with self._lock:
-                self._current[subject] = found
+            self._keep(self._current, subject, found)
         nonce = os.urandom(12)
         box = nonce + found[1].encrypt(nonce, plain, subject.encode())
         return Sealed(subject, found[0], base64.b64encode(box).decode(), shape)
@@ -233,11 +246,12 @@ class Sealer:
         with self._lock:
             known = sealed.key_id in self._open
             aead = self._open.get(sealed.key_id)
+            if known:
+                self._open.move_to_end(sealed.key_id)
         if not known:
             key = self.keys.find(sealed.key_id)
             aead = AESGCM(key) if key is not None else None
-            with self._lock:
-                self._open[sealed.key_id] = aead
+            self._keep(self._open, sealed.key_id, aead)
         if aead is None:
             return None
         box = base64.b64decode(sealed.box)
@@ -246,7 +260,7 @@ class Sealer:
     def forget(self, subject: str) -> None:
         with self._lock:
             self._current.pop(subject, None)
-            self._open = {}
+            self._open.clear()
 
 
 # --- which values of which events are personal ---------------------------------------------

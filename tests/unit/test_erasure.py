@@ -215,3 +215,22 @@ def test_an_erased_petitioners_name_and_number_are_taken_out_of_the_cases_free_t
     assert "王建国" not in again.description and "〔电话〕" in again.description
     for secret in ("王建国", "138 0013 8000", "120117198503150016"):
         assert secret not in readable(app)
+
+
+def test_the_sealer_keeps_only_its_latest_keys_and_asks_the_store_for_the_rest():
+    """A long-running intake seals and opens the data of ever more people: it keeps the keys
+    it used last, not one per person ever seen, and a key it let go is read again."""
+    from services.intake.erasure import MemoryPersonKeys, Sealer
+
+    keys = MemoryPersonKeys()
+    sealer = Sealer(keys)
+    sealer.KEPT = 3
+    sealed = [sealer.seal(f"person-{i}", f"王{i}".encode(), "name") for i in range(5)]
+    assert len(sealer._current) == 3 and len(sealer._open) == 0
+    opened = [sealer.open(s) for s in sealed]
+    assert opened == [f"王{i}".encode() for i in range(5)]  # evicted keys read again
+    assert len(sealer._open) == 3
+    # a destroyed key is not opened from memory either
+    keys.destroy("person-4", datetime.now(UTC))
+    sealer.forget("person-4")
+    assert sealer.open(sealed[4]) is None and sealer.open(sealed[0]) == "王0".encode()
