@@ -24,10 +24,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import resolve_topic
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from shared.settings import Settings
-from shared.store import check_when_idle, conninfo
+from shared.store import LazyPool
 
 log = logging.getLogger(__name__)
 
@@ -292,28 +291,18 @@ class PostgresTables:
     columns: tuple[str, ...]
     child: str | None = None
     child_columns: tuple[str, ...] = ()
-    _pool: ConnectionPool | None = field(default=None, init=False)
-    _pool_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _pool: LazyPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        size = max(2, self.settings.pg_pool_size // 2)
+        self._pool = LazyPool(self.settings, f"{self.schema}-{self.name}", size)
 
     def connection(self) -> Any:
         """A pooled autocommit connection (psycopg's context manager gives it back)."""
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ConnectionPool(
-                    conninfo(self.settings),
-                    min_size=1,
-                    max_size=max(2, self.settings.pg_pool_size // 2),
-                    kwargs={"autocommit": True},
-                    open=True,
-                    name=f"{self.schema}-{self.name}",
-                    timeout=2,  # a 503 within seconds while the database is down, not a hang
-                    check=check_when_idle,
-                )
         return self._pool.connection()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self._pool.close()
 
     def table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)

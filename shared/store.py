@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -223,6 +224,40 @@ def check_when_idle(conn: Any) -> None:
     if now - getattr(conn, "_onestop_used_at", float("-inf")) > IDLE_CHECK_SECONDS:
         ConnectionPool.check_connection(conn)
     conn._onestop_used_at = now
+
+
+class LazyPool:
+    """The services' one way of pooling PostgreSQL connections beside the event store's:
+    autocommit, made on first use (thread-safe), waiting at most 2 s for a connection (a 503
+    within seconds while the database is down, not a hang) and checking one only when it
+    sat idle (`check_when_idle`: what a server restart killed is dropped, without a round
+    trip before every statement)."""
+
+    def __init__(self, settings: Any, name: str, max_size: int) -> None:
+        self.settings, self.name, self.max_size = settings, name, max_size
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    def connection(self) -> Any:
+        """A pooled connection (psycopg's context manager gives it back)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    conninfo(self.settings),
+                    min_size=1,
+                    max_size=self.max_size,
+                    kwargs={"autocommit": True},
+                    open=True,
+                    name=self.name,
+                    timeout=2,
+                    check=check_when_idle,
+                )
+        return self._pool.connection()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
 
 
 class DatabaseUnavailable(PersistenceError):

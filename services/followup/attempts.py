@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from shared.http import TooManyRequests
 from shared.settings import Settings
-from shared.store import check_when_idle, conninfo
+from shared.store import LazyPool
 
 LIMIT = 10
 WINDOW = 600.0
@@ -82,22 +81,12 @@ class PostgresAttempts:
     schema: str = "followup"
     limit: int = LIMIT
     window: float = WINDOW
-    _pool: ConnectionPool | None = field(default=None, init=False)
-    _pool_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _pool: LazyPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._pool = LazyPool(self.settings, f"{self.schema}-code-attempts", 2)
 
     def _connection(self) -> Any:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ConnectionPool(
-                    conninfo(self.settings),
-                    min_size=1,
-                    max_size=2,
-                    kwargs={"autocommit": True},
-                    open=True,
-                    name=f"{self.schema}-code-attempts",
-                    timeout=2,  # a 503 within seconds while the database is down
-                    check=check_when_idle,
-                )
         return self._pool.connection()
 
     def _table(self) -> sql.Identifier:
@@ -129,5 +118,4 @@ class PostgresAttempts:
             )
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self._pool.close()

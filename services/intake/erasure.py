@@ -35,12 +35,11 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent, find_id_convertor
 from eventsourcing.utils import get_topic, resolve_topic
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
 from shared.cipher import FastAESCipher
 from shared.scrub import scrub
 from shared.settings import Settings
-from shared.store import check_when_idle, connect, conninfo
+from shared.store import LazyPool, connect
 from shared.values import TypedMapper, typed
 
 
@@ -116,30 +115,21 @@ class PostgresPersonKeys:
     settings: Settings
     cipher: FastAESCipher
     schema: str = "intake"
-    _pool: ConnectionPool | None = field(default=None, init=False)
+    _pool: LazyPool = field(init=False)
 
     def _table(self) -> sql.Identifier:
         return sql.Identifier(self.schema, "person_keys")
 
+    def __post_init__(self) -> None:
+        self._pool = LazyPool(self.settings, "intake-person-keys", 4)
+
     def _connection(self) -> Any:
         """A pooled connection: a registration of someone new asks for their key on the
         way to being saved, and must not wait for a connection to be made."""
-        if self._pool is None:
-            self._pool = ConnectionPool(
-                conninfo(self.settings),
-                min_size=1,
-                max_size=4,
-                kwargs={"autocommit": True},
-                open=True,
-                name="intake-person-keys",
-                timeout=2,
-                check=check_when_idle,  # a round trip per checkout was a sixth of intake
-            )
         return self._pool.connection()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self._pool.close()
 
     def current(self, subject: str) -> tuple[str, bytes]:
         with self._connection() as conn:

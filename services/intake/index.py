@@ -17,14 +17,13 @@ from uuid import UUID
 
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
 from services.intake.domain import CLOSED_STATES, Case
 from shared.guard import safe_text
 from shared.listing import count_matches
 from shared.projection import Projected, Projector
 from shared.settings import Settings
-from shared.store import check_when_idle, conninfo
+from shared.store import LazyPool
 from shared.territory import Location
 
 
@@ -281,25 +280,16 @@ class PostgresIndexStore:
 
     settings: Settings
     schema: str = "intake"
-    _pool: ConnectionPool | None = field(default=None, init=False)
+    _pool: LazyPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._pool = LazyPool(self.settings, "intake-index", self.settings.pg_pool_size)
 
     def _connection(self) -> Any:
-        if self._pool is None:
-            self._pool = ConnectionPool(
-                conninfo(self.settings),
-                min_size=1,
-                max_size=self.settings.pg_pool_size,
-                kwargs={"autocommit": True},
-                open=True,
-                name="intake-index",
-                timeout=2,  # a 503 within seconds while the database is down, not a hang
-                check=check_when_idle,  # drop what a server restart killed
-            )
         return self._pool.connection()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self._pool.close()
 
     def _table(self, name: str) -> sql.Identifier:
         return sql.Identifier(self.schema, name)

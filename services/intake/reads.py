@@ -16,12 +16,11 @@ from typing import Any, Protocol
 
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
 
 from shared.domain import Actor
 from shared.listing import count_matches
 from shared.settings import Settings
-from shared.store import check_when_idle, conninfo
+from shared.store import LazyPool
 
 
 @dataclass(frozen=True)
@@ -107,20 +106,12 @@ def _fits(read: PersonalDataRead, query: ReadQuery) -> bool:
 class PostgresReadLog:
     settings: Settings
     schema: str = "intake"
-    _pool: ConnectionPool | None = field(default=None, init=False)
+    _pool: LazyPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._pool = LazyPool(self.settings, "intake-reads", 4)
 
     def _connection(self) -> Any:
-        if self._pool is None:
-            self._pool = ConnectionPool(
-                conninfo(self.settings),
-                min_size=1,
-                max_size=4,
-                kwargs={"autocommit": True},
-                open=True,
-                name="intake-reads",
-                timeout=2,
-                check=check_when_idle,
-            )
         return self._pool.connection()
 
     def _table(self) -> sql.Identifier:
@@ -178,5 +169,4 @@ class PostgresReadLog:
         return found, total
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        self._pool.close()
