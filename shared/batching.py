@@ -129,7 +129,9 @@ class SingleWriter(Generic[A, C, V]):
     `refresh(saved)` has applied what other processes stored since; they never see an
     aggregate. When another process did save first, the group's save raises IntegrityError:
     the saved state catches up the same way and the group is applied again (for up to
-    `patience` seconds) before any caller is answered.
+    `patience` seconds) before any caller is answered. A group that raised no event has no
+    save to conflict, so it catches up before its answers go out, and is applied again if
+    another process had moved on.
     """
 
     def __init__(
@@ -224,7 +226,15 @@ class SingleWriter(Generic[A, C, V]):
                 broken.done = True
                 group.remove(broken)
                 continue
-            if work.pending_events:
+            if not work.pending_events:
+                # Nothing to save, so no save tells us whether another process moved on: an
+                # answer read from stale state ("nobody waiting", "no such ticket") would be
+                # wrong. Catch up, and apply the group again if anything newer was stored.
+                stored = _stored_version(saved)
+                saved = self._saved = self._caught_up(saved)
+                if _stored_version(saved) > stored:
+                    continue
+            else:
                 try:
                     self._save(work)
                 except IntegrityError:

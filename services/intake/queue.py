@@ -27,7 +27,8 @@ process (`shared.batching.SingleWriter`, used by the application):
 - Two processes may still write the same day (two intake processes on one database). Then
   one's save meets a stored version the other moved on: that writer brings its saved day
   up to date from the store and applies the same commands again before anyone is
-  answered. Readers catch up with the store before they look.
+  answered. Readers catch up with the store before they look, and so does a group that
+  saved nothing ("nobody waiting" must not come from a stale day).
 
 The day is the centre's local date (`Settings.timezone`), not the UTC date: the 07:30
 rush in Beijing belongs to that Beijing day, and numbering starts again at A001 at local

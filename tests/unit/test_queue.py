@@ -299,3 +299,18 @@ def test_another_process_saving_the_day_first_costs_a_reload_not_an_error():
         "A002": ("called", "W01"),
         "A003": ("waiting", None),
     }
+
+
+def test_a_window_sees_a_visitor_another_process_issued_though_it_had_nothing_to_save():
+    """The window's process had nobody waiting in memory; a kiosk served by another intake
+    process issued a ticket since. "Call next" saves nothing when nobody is waiting, so no
+    conflict would tell the writer it is behind: it looks in the store before it answers."""
+    app = IntakeApplication()
+    centre(app, {"W01": ("A",)})
+    assert app.call_next(CallNext("W01"), GUIDE) is None  # the writer holds the day now
+    elsewhere = app.repository.get(day_id(app.today()))
+    assert elsewhere.issue("A", app.layout(), GUIDE).number == "A001"
+    app.save(elsewhere)
+    called = app.call_next(CallNext("W01"), GUIDE)
+    assert called is not None and called.number == "A001"
+    assert app.queue_today().tickets["A001"].window == "W01"
