@@ -50,7 +50,7 @@ from services.followup.domain import (
     history_id,
 )
 from services.followup.domain.vocabulary import RatingSource
-from services.followup.ledger import Ledger, LedgerTables, statistics
+from services.followup.ledger import Ledger, LedgerTables, StatisticsQuery, answer
 from services.followup.policy import STANDARD, Policy
 from shared.casecode import code_hash
 from shared.domain import Actor, Trace, utcnow
@@ -512,15 +512,8 @@ class FollowUpApplication(TrackedApplication):
     def statistics(
         self, start: datetime, end: datetime, by: str, definitions: Statistics
     ) -> list[dict[str, Any]]:
-        return statistics(
-            self.ledger.facts(start, end),
-            start=start,
-            end=end,
-            by=by,
-            now=self.clock(),
-            territory=self.territory(),
-            definitions=definitions,
-        )
+        query = StatisticsQuery(start, end, by, self.clock(), self.territory(), definitions)
+        return answer(self.ledger.tally(query), by, query.territory)
 
     def territory(self) -> Territory:
         """The centre's territory, as routing's registry last told it."""

@@ -36,7 +36,7 @@ from services.followup.domain.vocabulary import (
     Satisfaction,
     VisitKind,
 )
-from services.followup.ledger import Facts, statistics
+from services.followup.ledger import Facts, StatisticsQuery, statistics
 from services.followup.policy import STANDARD, load_policy
 from services.routing.application import RoutingApplication
 from shared.calendar import CHINA, Period
@@ -859,12 +859,9 @@ def test_statistics_match_a_hand_count(clock):
     clock.now = T0 + timedelta(days=60)
     found = statistics(
         facts,
-        start=T0,
-        end=T0 + timedelta(days=30),
-        by="department",
-        now=clock.now,
-        territory=territory(),
-        definitions=Statistics(),
+        StatisticsQuery(
+            T0, T0 + timedelta(days=30), "department", clock.now, territory(), Statistics()
+        ),
     )
     hrss = next(g for g in found if g["group"] == "hrss")
     rates = {
@@ -890,13 +887,7 @@ def test_statistics_match_a_hand_count(clock):
 
     other = Statistics(ClosureBase.REGISTERED, Resolution.CLOSED_OUT, Cessation.COMMITMENT)
     [everyone] = statistics(
-        facts,
-        start=T0,
-        end=T0 + timedelta(days=30),
-        by="all",
-        now=clock.now,
-        territory=territory(),
-        definitions=other,
+        facts, StatisticsQuery(T0, T0 + timedelta(days=30), "all", clock.now, territory(), other)
     )
     assert everyone["cases"] == 6
     assert (everyone["closure"]["numerator"], everyone["closure"]["denominator"]) == (3, 6)
@@ -904,12 +895,9 @@ def test_statistics_match_a_hand_count(clock):
     assert everyone["cessation"]["numerator"] == 1  # signed a commitment
     streets = statistics(
         facts,
-        start=T0,
-        end=T0 + timedelta(days=30),
-        by="street",
-        now=clock.now,
-        territory=territory(),
-        definitions=Statistics(),
+        StatisticsQuery(
+            T0, T0 + timedelta(days=30), "street", clock.now, territory(), Statistics()
+        ),
     )
     assert [(g["group"], g["cases"]) for g in streets] == [
         ("桥北街道 (qiaobei)", 2),
