@@ -127,3 +127,12 @@ StoredState: TypeAlias = dict[str, Any]
 """What the event store gives back of an event before the event is made (or of a value the
 event carried, in an older shape): JSON's values and the value objects the transcoder knows.
 An upcast brings it to the event's current shape."""
+
+
+def replayed(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The aggregate after these events, each applied by its own `mutate`: eventsourcing's
+    `project_aggregate`, without the runtime Protocol check it makes of every event (a
+    typing `isinstance` against a Protocol, ~7 % of follow-up's time under load)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate

@@ -12,7 +12,7 @@ from math import inf
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
@@ -22,6 +22,7 @@ from eventsourcing.persistence import (
     Tracking,
 )
 
+from shared.domain import replayed
 from shared.envelope import CloudEvent
 from shared.repository import GuardedRepository
 from shared.territory import VALUE_OBJECTS
@@ -225,7 +226,7 @@ class TrackedApplication(Application[UUID]):
         self._reference_checked_at[aggregate_id] = now
         if not newer:
             return cached
-        current = project_aggregate(deepcopy(cached), newer)
+        current = replayed(deepcopy(cached), newer)
         cache.put(aggregate_id, current)
         return current
 
@@ -260,7 +261,7 @@ class TrackedApplication(Application[UUID]):
         stored = select({i: cached[i].version if i in cached else 0 for i in wanted})
         for i in wanted:
             events = [self.mapper.to_domain_event(s) for s in stored.get(i, ())]
-            aggregate = project_aggregate(cached.get(i), events)
+            aggregate = replayed(cached.get(i), events)
             if aggregate is None:
                 batch.absent.add(i)
             else:
@@ -270,7 +271,7 @@ class TrackedApplication(Application[UUID]):
         """The aggregate, out of the cache and brought up to date with the event store."""
         cached = self.repository.take(aggregate_id)
         since = cached.version if cached is not None else None
-        return project_aggregate(cached, self.events.get(aggregate_id, gt=since))
+        return replayed(cached, self.events.get(aggregate_id, gt=since))
 
     def _save(self, *aggregates: Any) -> None:
         """How a command's changes are saved (intake saves through its group committer)."""

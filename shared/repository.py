@@ -12,8 +12,9 @@ from eventsourcing.application import (
     AggregateNotFoundError,
     ProjectorFunction,
     Repository,
-    project_aggregate,
 )
+
+from shared.domain import replayed
 
 T = TypeVar("T")
 
@@ -57,7 +58,7 @@ class GuardedRepository(Repository[UUID]):
         aggregate_id: UUID,
         *,
         version: int | None = None,
-        projector_func: ProjectorFunction[Any, Any] = project_aggregate,
+        projector_func: ProjectorFunction[Any, Any] = replayed,
         fastforward_skipping: bool = False,
         deepcopy_from_cache: bool = True,
     ) -> Any:

@@ -138,6 +138,13 @@ class Settings(BaseSettings):
     scheduler_seconds: float = Field(
         default=1.0, description="How often follow-up looks for reminders and breaches due."
     )
+    gauges_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How old the domain gauges on /metrics (cases, deadlines, inboxes) may "
+        "be: each is a count over a whole read model, so it is read at most this often, "
+        "not at every scrape.",
+    )
     max_body_bytes: int = 64 * 1024
     checkpoint_seconds: float = Field(
         default=60.0,

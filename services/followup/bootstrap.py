@@ -94,7 +94,7 @@ def build_runtime(settings: Settings) -> Runtime:
             "chain-heads": checkpoints.projector.run,
             "checkpoints": lambda stop: checkpoints.run(stop, settings.checkpoint_seconds),
         },
-        collectors=[FollowUpMetrics(app)],
+        collectors=[FollowUpMetrics(app, settings.gauges_seconds)],
         # the ledger catches up on what was logged while the service was down before the
         # service says it is up (seconds: it is kept in PostgreSQL, not rebuilt)
         on_start=[app.ledger.catch_up],

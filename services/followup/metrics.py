@@ -1,6 +1,7 @@
-"""The gauges a supervision office alerts on, read from the work ledger at each scrape:
-open cases by status, deadlines running / due soon / overdue by department, breaches fired
-by kind, and how many cases stand at each rung of the escalation ladder."""
+"""The gauges a supervision office alerts on, read from the work ledger (at most every
+`gauges_seconds`): open cases by status, deadlines running / due soon / overdue by
+department, breaches fired by kind, and how many cases stand at each rung of the
+escalation ladder."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from shared.metrics import Recent
+
 if TYPE_CHECKING:
     from services.followup.application import FollowUpApplication
 
 
 class FollowUpMetrics(Collector):
-    def __init__(self, app: FollowUpApplication) -> None:
-        self.app = app
+    def __init__(self, app: FollowUpApplication, every: float = 0.0) -> None:
+        self.gauges = Recent(lambda: app.ledger.gauges(app.clock()), every)
 
     def collect(self) -> Iterable[Metric]:
-        gauges = self.app.ledger.gauges(self.app.clock())
+        gauges = self.gauges()
 
         cases = GaugeMetricFamily(
             "onestop_cases", "Cases follow-up follows, by status.", labels=["status"]

@@ -17,7 +17,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 from zoneinfo import ZoneInfo
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, project_aggregate
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Mapper, Tracking
 
 from services.intake.commands import (
@@ -76,7 +76,7 @@ from services.intake.reads import MemoryReadLog, PersonalDataRead, ReadLog
 from shared.batching import GroupCommitter, SingleWriter
 from shared.calendar import LOCAL
 from shared.casecode import case_code, code_hash
-from shared.domain import Actor, DomainError, Problem, Trace, utcnow
+from shared.domain import Actor, DomainError, Problem, Trace, replayed, utcnow
 from shared.envelope import CloudEvent
 from shared.http import NotFound
 from shared.keys import Keys
@@ -902,9 +902,9 @@ class IntakeApplication(TrackedApplication):
 
     def _load_day(self, day: date) -> QueueDay:
         """The day from the store, never from the cache: the writer's copy is its own."""
-        stored = project_aggregate(None, self.events.get(day_id(day)))
+        stored = replayed(None, self.events.get(day_id(day)))
         return cast(QueueDay, stored) if stored is not None else QueueDay.open(day)
 
     def _catch_up(self, queue: QueueDay) -> QueueDay:
         """The day with what another process saved of it since."""
-        return project_aggregate(queue, self.events.get(queue.id, gt=queue.version)) or queue
+        return replayed(queue, self.events.get(queue.id, gt=queue.version)) or queue

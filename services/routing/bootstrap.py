@@ -41,7 +41,7 @@ def build_runtime(settings: Settings) -> Runtime:
         app,
         relay=relay,
         consumer=consumer,
-        collectors=[RoutingMetrics(app)],
+        collectors=[RoutingMetrics(app, settings.gauges_seconds)],
         loops={"inbox": app.inbox.projector.run},
         on_start=[app.inbox.catch_up],
         ready_checks=[app.inbox.projector.unready],

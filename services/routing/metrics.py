@@ -1,6 +1,6 @@
-"""What the supervision office watches of routing, read from the inboxes at each scrape:
-cases at each rung of the escalation ladder, departments' answers still owed, and the
-cases waiting to be dispatched by hand."""
+"""What the supervision office watches of routing, read from the inboxes (at most every
+`gauges_seconds`): cases at each rung of the escalation ladder, departments' answers still
+owed, and the cases waiting to be dispatched by hand."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from shared.metrics import Recent
+
 if TYPE_CHECKING:
     from services.routing.application import RoutingApplication
 
 
 class RoutingMetrics(Collector):
-    def __init__(self, app: RoutingApplication) -> None:
-        self.app = app
+    def __init__(self, app: RoutingApplication, every: float = 0.0) -> None:
+        self.gauges = Recent(app.inbox.gauges, every)
 
     def collect(self) -> Iterable[Metric]:
-        gauges = self.app.inbox.gauges()
+        gauges = self.gauges()
 
         ladder = GaugeMetricFamily(
             "onestop_cases_by_level",

@@ -24,6 +24,7 @@ from services.routing.application import RoutingApplication
 from services.routing.metrics import RoutingMetrics
 from shared.auth import issue_token
 from shared.messages import CaseFinal
+from shared.metrics import Recent
 from shared.service import Runtime, create_api
 from shared.settings import Settings
 from tests.territory import seeded
@@ -166,3 +167,28 @@ def test_a_readiness_check_that_breaks_is_a_reason_and_hides_no_other():
         "intake", SETTINGS, IntakeApplication(), ready_checks=[broken, lambda: "queue stuck"]
     )
     assert runtime.unready() == ["readiness check failed: KeyError", "queue stuck"]
+
+
+def test_a_domain_gauge_is_read_at_most_every_so_often_not_at_every_scrape():
+    """Each reading counts a whole read model; Prometheus scrapes every 5 s."""
+    readings = []
+    now = [100.0]
+
+    def count() -> int:
+        readings.append(now[0])
+        return len(readings)
+
+    gauge = Recent(count, 30.0, clock=lambda: now[0])
+    assert [gauge(), gauge()] == [1, 1]  # the second scrape is served the first reading
+    now[0] += 29.9
+    assert gauge() == 1
+    now[0] += 0.1
+    assert gauge() == 2 and readings == [100.0, 130.0]
+
+    def down() -> int:
+        raise OSError("the database is down")
+
+    failing = Recent(down, 30.0, clock=lambda: now[0])
+    for _ in range(2):  # a failed reading is not remembered: the next scrape tries again
+        with pytest.raises(OSError):
+            failing()
