@@ -281,6 +281,8 @@ class PostgresIndexStore:
     settings: Settings
     schema: str = "intake"
     _pool: LazyPool = field(init=False)
+    _alike: dict[bool, bytes] = field(init=False, default_factory=dict)
+    """The duplicate search, with and without known petitioners, composed for psycopg."""
 
     def __post_init__(self) -> None:
         self._pool = LazyPool(self.settings, "intake-index", self.settings.pg_pool_size)
@@ -400,10 +402,16 @@ class PostgresIndexStore:
             (SELECT * FROM mine WHERE registered_at >= %(since)s OR category = %(category)s
              ORDER BY registered_at DESC LIMIT %(limit)s)
             UNION ALL"""
-        statement = sql.SQL(mine + place if likeness.petitioner_ids else place).format(
-            cases=self._table("case_index"),
-            columns=sql.SQL(", ").join(map(sql.Identifier, _CANDIDATE_COLUMNS)),
-        )
+        statement = self._alike.get(bool(likeness.petitioner_ids))
+        if statement is None:  # composed once, not at every registration (~4 % of intake)
+            statement = self._alike[bool(likeness.petitioner_ids)] = (
+                sql.SQL(mine + place if likeness.petitioner_ids else place)
+                .format(
+                    cases=self._table("case_index"),
+                    columns=sql.SQL(", ").join(map(sql.Identifier, _CANDIDATE_COLUMNS)),
+                )
+                .as_bytes(None)
+            )
         with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             rows = cursor.execute(
                 statement,
