@@ -276,3 +276,56 @@ def test_proofs_stream_from_the_signed_leaves_in_postgresql_and_fall_back_to_the
     assert proven(cases[0])["leaf"]["head"] != "0" * 64
     assert proven(cases[1])["leaf"]["head"] != "0" * 64
     followup.close()
+
+
+def test_a_proof_reads_one_run_of_signed_leaves_and_the_runs_roots_not_every_leaf(
+    infra: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint keeps the root of each run of `RUN` leaves beside it; a dossier's proof
+    is made from the case's run (one range read) and those roots — the same proof the pass
+    over every leaf makes, proving inclusion under the signed root. Runs that do not make
+    the signed root are not trusted: the proof is made the long way."""
+    from services.followup import checkpoints as module
+    from shared.evidence import root_from_proof
+
+    monkeypatch.setattr(module, "RUN", 2)
+    settings = fresh(infra)
+    followup = followup_on_postgres(settings)
+    cases = sorted(str(a_case_heard_by(followup)) for _ in range(7))
+    heads = PostgresHeads(settings)
+    checkpoints = Checkpoints(followup, tmp_path, Signer(Ed25519PrivateKey.generate()), heads=heads)
+    signed = checkpoints.sign_if_changed()
+    assert signed is not None
+    runs_file = tmp_path / "runs" / "00000001.json"
+    runs = json.loads(runs_file.read_bytes())
+    assert runs["size"] == 2 and [first for first, _ in runs["runs"]] == cases[::2]  # 4 runs
+
+    runs_file.rename(tmp_path / "runs.json")  # an older checkpoint: no runs, the long way
+    long_way = {c: checkpoints.proof_for(c) for c in cases}
+    (tmp_path / "runs.json").rename(runs_file)
+
+    def no_pass_over_every_leaf():
+        raise AssertionError("the proof read every signed leaf")
+
+    monkeypatch.setattr(heads, "signed_leaves", no_pass_over_every_leaf)
+    (tmp_path / "leaves").rename(tmp_path / "away")
+    for index, case_id in enumerate(cases):
+        proof = checkpoints.proof_for(case_id)
+        assert proof == long_way[case_id] and proof is not None
+        leaf = Leaf(case_id, proof["leaf"]["entries"], proof["leaf"]["head"]).hash()
+        path = [base64.b64decode(p) for p in proof["proof"]]
+        root = root_from_proof(leaf, index, 7, path)
+        assert proof["leaf"]["index"] == index and root is not None
+        assert root.hex() == signed["checkpoint"]["root"]
+    newcomer = str(a_case_heard_by(followup))  # its run says it is not signed yet
+    assert checkpoints.proof_for(newcomer) is None
+
+    # a run's root changed on disk: not trusted, the proof comes the long way (here: none)
+    runs["runs"][1][1] = "00" * 32
+    runs_file.write_bytes(json.dumps(runs).encode())
+    with pytest.raises(AssertionError, match="read every signed leaf"):
+        checkpoints.proof_for(cases[2])
+    monkeypatch.undo()
+    (tmp_path / "away").rename(tmp_path / "leaves")
+    assert checkpoints.proof_for(cases[2]) == long_way[cases[2]]
+    followup.close()

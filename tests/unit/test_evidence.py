@@ -69,6 +69,23 @@ def test_the_streamed_root_and_proofs_are_rfc_9162s_for_every_size_up_to_70():
             assert root_from_proof(leaves[index], index, size, proof) == root, (size, index)
 
 
+def test_a_proof_is_the_proof_within_its_run_then_the_runs_proof_among_the_runs_roots():
+    """What a checkpoint's runs rest on (services/followup/checkpoints.py): with runs of a
+    power of two leaves, every split of the tree above a run falls between runs, so the runs'
+    roots make the root and a leaf's proof is its run's proof followed by the run's."""
+    for run in (1, 2, 4, 8):
+        for size in range(1, 40):
+            leaves = [Leaf(f"case-{i}", i + 1, f"{i:064x}").hash() for i in range(size)]
+            runs = [leaves[start : start + run] for start in range(0, size, run)]
+            roots = [merkle_root(each) for each in runs]
+            assert merkle_root(roots) == merkle_root(leaves), (run, size)
+            for index in range(size):
+                at, where = divmod(index, run)
+                assert inclusion_proof(runs[at], where) + inclusion_proof(roots, at) == (
+                    inclusion_proof(leaves, index)
+                ), (run, size, index)
+
+
 def test_the_offline_hash_of_an_entry_is_the_one_the_history_chains():
     entry = HistoryEntry(
         event_id="e1",
