@@ -13,6 +13,7 @@ from uuid import UUID
 import psycopg
 from eventsourcing.persistence import (
     InterfaceError,
+    Notification,
     OperationalError,
     PersistenceError,
     StoredEvent,
@@ -130,10 +131,97 @@ def _tables_in_turn(datastore: PostgresDatastore, create: Callable[[], None]) ->
 
 
 class _SelectsMany:
-    """Reads the events of many aggregates in one round trip."""
+    """Reads events as eventsourcing's recorders do, with less work per read: the events of
+    many aggregates in one round trip; and one aggregate's events or a page of the log with
+    statements composed once (eventsourcing composes each anew, every read) into plain rows
+    (not a dict per row) — the reads every consumer batch, relay and projection makes."""
 
     datastore: PostgresDatastore
     events_table_name: str
+    _statements: dict[tuple[Any, ...], bytes]
+
+    def _statement(self, shape: tuple[Any, ...], make: Callable[[], sql.Composable]) -> bytes:
+        statements: dict[tuple[Any, ...], bytes] = self.__dict__.setdefault("_statements", {})
+        found = statements.get(shape)
+        if found is None:
+            found = statements[shape] = make().as_bytes(None)
+        return found
+
+    def _table(self) -> sql.Composable:
+        return sql.SQL("{}.{}").format(
+            sql.Identifier(self.datastore.schema), sql.Identifier(self.events_table_name)
+        )
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        params: list[Any] = [originator_id]
+        params += [v for v in (gt, lte, limit) if v is not None]
+
+        def make() -> sql.Composable:
+            return sql.SQL(
+                "SELECT originator_id, originator_version, topic, state FROM {} "
+                "WHERE originator_id = %s{}{} ORDER BY originator_version {}{}"
+            ).format(
+                self._table(),
+                sql.SQL(" AND originator_version > %s" if gt is not None else ""),
+                sql.SQL(" AND originator_version <= %s" if lte is not None else ""),
+                sql.SQL("DESC" if desc else "ASC"),
+                sql.SQL(" LIMIT %s" if limit is not None else ""),
+            )
+
+        shape = ("events", gt is None, lte is None, desc, limit is None)
+        statement = self._statement(shape, make)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(statement, params, prepare=True)
+            return [StoredEvent(i, v, t, bytes(s)) for i, v, t, s in cur.fetchall()]
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        conditions: list[str] = []
+        params: list[Any] = []
+        if start is not None:
+            conditions.append(
+                "notification_id >= %s" if inclusive_of_start else "notification_id > %s"
+            )
+            params.append(start)
+        if stop is not None:
+            conditions.append("notification_id <= %s")
+            params.append(stop)
+        if topics:
+            conditions.append("topic = ANY(%s)")
+            params.append(list(topics))
+        params.append(limit)
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+
+        def make() -> sql.Composable:
+            return sql.SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {}" + where + " ORDER BY notification_id LIMIT %s"
+            ).format(self._table())
+
+        statement = self._statement(("notifications", where), make)
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as cur:
+            cur.execute(statement, params, prepare=True)
+            return [
+                Notification(id=n, originator_id=i, originator_version=v, topic=t, state=bytes(s))
+                for n, i, v, t, s in cur.fetchall()
+            ]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_events_after(self, after: Mapping[UUID, int]) -> dict[UUID, list[StoredEvent]]:

@@ -62,3 +62,37 @@ def test_the_events_of_many_aggregates_are_read_in_one_go_each_after_its_version
         unknown: [],
     }
     assert found[a] == recorder.select_events(a)  # the same events, byte for byte
+
+
+def test_our_reads_of_one_aggregate_and_of_the_log_are_eventsourcings_reads(infra) -> None:
+    """`select_events` and `select_notifications` are ours (statements composed once, plain
+    rows): for every combination of their arguments they answer what eventsourcing's own
+    answer, in the same order."""
+    from itertools import product
+
+    from eventsourcing.postgres import PostgresApplicationRecorder as Theirs
+
+    settings = fresh(infra)
+    migrate(settings, "intake", *MIGRATIONS)
+    env = Environment("reads", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
+    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    a, b = uuid4(), uuid4()
+    recorder.insert_events(
+        [StoredEvent(x, v, f"t.E{v % 3}", AWKWARD[:v]) for v in range(1, 8) for x in (a, b)],
+        tracking=Tracking("upstream", 1),
+    )
+    compared = 0
+    for gt, lte, desc, limit in product((None, 0, 3), (None, 2, 6), (False, True), (None, 2)):
+        ours = recorder.select_events(a, gt=gt, lte=lte, desc=desc, limit=limit)
+        theirs = Theirs.select_events(recorder, a, gt=gt, lte=lte, desc=desc, limit=limit)
+        assert ours == theirs, (gt, lte, desc, limit)
+        compared += len(ours)
+    for start, stop, topics, inclusive in product(
+        (None, 1, 5), (None, 9), ((), ("t.E1", "t.E2")), (True, False)
+    ):
+        args = {"stop": stop, "topics": topics, "inclusive_of_start": inclusive}
+        ours_n = recorder.select_notifications(start, 6, **args)
+        theirs_n = Theirs.select_notifications(recorder, start, 6, **args)
+        assert ours_n == theirs_n, (start, stop, topics, inclusive)
+        compared += len(ours_n)
+    assert compared > 100
