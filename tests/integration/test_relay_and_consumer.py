@@ -228,12 +228,12 @@ def test_the_trace_context_rides_on_the_kafka_record_from_relay_to_consumer(sett
     relay = Relay(intake, settings, "intake", intake_wire.to_cloudevent)
     relay.tracing = Tracing("intake")
     published = InMemorySpanExporter()
-    relay.tracing.provider.add_span_processor(SimpleSpanProcessor(published))
+    relay.tracing.export(SimpleSpanProcessor(published))
     routing = seeded(RoutingApplication(eventsourcing_env(settings, "routing")))
     consumer = Consumer(settings, "routing", [settings.topic("intake")], routing)
     consumer.tracing = Tracing("routing")
     handled = InMemorySpanExporter()
-    consumer.tracing.provider.add_span_processor(SimpleSpanProcessor(handled))
+    consumer.tracing.export(SimpleSpanProcessor(handled))
     stops = [run(relay.run, None), run(consumer.run, None)]
     try:
         [record] = read_topic(settings, settings.topic("intake"), 1)

@@ -34,7 +34,7 @@ SETTINGS = Settings(jwt_secret="s" * 40)
 
 def recording(tracing: Tracing) -> InMemorySpanExporter:
     spans = InMemorySpanExporter()
-    tracing.provider.add_span_processor(SimpleSpanProcessor(spans))
+    tracing.export(SimpleSpanProcessor(spans))
     return spans
 
 
@@ -146,3 +146,22 @@ def test_a_log_line_is_json_with_the_service_the_trace_and_the_case():
     assert line["message"] == "routed a case" and line["service"] == "routing"
     assert line["trace_id"] == "a" * 32 and len(line["span_id"]) == 16
     assert line["case_id"] == "0b7d3f7e-5a52-4c1e-9d55-4a3f1f6a0c11"
+
+
+def test_with_no_exporter_no_span_is_recorded_but_the_ids_still_reach_logs_and_records():
+    """Off by default: the SDK's spans cost a sixteenth of a consumer's time and go nowhere;
+    the derived ids are what the logs and the next service read."""
+    from shared.tracing import current_ids, span_id_of, trace_id_of
+
+    tracing = Tracing("routing")
+    correlation = "ab" * 16
+    with tracing.request(correlation, "POST /v1/cases", None) as span:
+        assert not span.is_recording()
+        assert current_ids() == (correlation, f"{span_id_of('request', correlation):016x}")
+    span, header = tracing.publish("intake:c:1", "case.registered", "c", correlation, None)
+    with span:
+        assert parse_traceparent(header) == (
+            trace_id_of(correlation),
+            span_id_of("publish", "intake:c:1"),
+        )
+    assert current_ids() is None  # nothing left current after the span
