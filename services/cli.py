@@ -249,22 +249,6 @@ def _provision(settings: Settings, *, users: bool) -> int:
     return 0
 
 
-def _settle_heap(module: str) -> None:
-    """A serving process's garbage collector, set for a long-running server: what importing
-    the service made (~110,000 objects: modules, classes, schemas) frozen out of every
-    collection, and young collections every 20,000 allocations instead of 700 (fewer objects
-    live long enough to reach the oldest generation). Measured under `make bench` load:
-    intake and follow-up had stopped every few seconds for a full collection of 80–290 ms
-    that freed next to nothing; with this, none in a minute of load."""
-    import gc
-    import importlib
-
-    importlib.import_module(module)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 10, 100)
-
-
 def _serve(settings: Settings, service: ServiceName | Literal["console"]) -> int:
     import uvicorn
 
@@ -272,10 +256,10 @@ def _serve(settings: Settings, service: ServiceName | Literal["console"]) -> int
 
     configure(service, settings.log_format)
     console = service == "console"
-    module = "services.console.app" if console else f"services.{service}.bootstrap"
-    _settle_heap(module)
     uvicorn.run(
-        f"{module}:create_app",
+        "services.console.app:create_app"
+        if console
+        else f"services.{service}.bootstrap:create_app",
         factory=True,
         host=settings.http_host,
         port=settings.console_port if console else settings.port_of(service),  # type: ignore[arg-type]
