@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -319,6 +319,8 @@ class LargeBench:
         with connect(self.settings) as conn:
             for schema in SERVICES:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        # the checkpoints of the store just dropped: a new store signs from sequence 1
+        shutil.rmtree(self.settings.folder(self.settings.checkpoint_dir, "checkpoints"), True)
 
     def make_prototypes(self) -> None:
         say(f"making {self.options.prototypes} prototype cases in process")
@@ -630,6 +632,8 @@ class LargeBench:
 
     def query_set(self) -> list[Query]:
         d = self.run.department
+        month = date.today().replace(day=1)
+        next_month = (month + timedelta(days=32)).replace(day=1)
         return [
             Query(
                 "history (200 events)",
@@ -648,6 +652,18 @@ class LargeBench:
                 "handler",
                 d,
             ),
+            Query(
+                "dossier (200 events, inclusion proof)",
+                "followup",
+                f"/v1/cases/{self.run.history_case}/dossier",
+                "auditor",
+            ),
+            Query(
+                "statistics: this month, by department",
+                "followup",
+                f"/v1/statistics?from={month.isoformat()}&to={next_month.isoformat()}",
+                "leader",
+            ),
             Query("listing: newest", "intake", "/v1/cases", "clerk"),
             Query(
                 "listing: open, one category",
@@ -663,6 +679,12 @@ class LargeBench:
         c = self.client
         queries = self.query_set()
         timings: dict[str, list[float]] = {q.name: [] for q in queries}
+
+        def proven() -> bool:  # a checkpoint covers the long history: the dossier proves it
+            found = c.get("followup", f"/v1/cases/{self.run.history_case}/dossier", "auditor")
+            return found.status_code == 200 and bool(found.json().get("checkpoint"))
+
+        c.wait("a checkpoint covering the long history", proven, timeout=300, every=2.0)
         for i in range(self.options.warmup + self.options.requests):
             for q in queries:
                 headers = c.headers(q.role, q.department)

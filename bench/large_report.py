@@ -18,6 +18,22 @@ START_LIMIT_S = 5.0
 HISTORY_P99_MS = 20.0
 QUERY_P99_MS = 50.0
 GROWTH = 1.2
+PAGE_P99_MS = 300.0
+"""What a page of the console may take (issue 18): the target of the two reads that are a
+page's whole work — a dossier, and the statistics, which count every case of the period
+(so they grow with it, and no growth target applies)."""
+
+
+def target_of(name: str) -> tuple[float, float | None]:
+    """A query's p99 target (ms) and how much it may grow from the small store to the large
+    (None: not a target)."""
+    if name.startswith("history"):
+        return HISTORY_P99_MS, GROWTH
+    if name.startswith("dossier"):
+        return PAGE_P99_MS, GROWTH
+    if name.startswith("statistics"):
+        return PAGE_P99_MS, None
+    return QUERY_P99_MS, GROWTH
 
 
 @dataclass
@@ -86,7 +102,7 @@ def figures(run: Run) -> list[Figure]:
         )
     for name, at_small in small.queries.items():
         at_large = large.queries[name]
-        limit = HISTORY_P99_MS if name.startswith("history") else QUERY_P99_MS
+        limit, growth = target_of(name)
         a, b = at_small["p99"], at_large["p99"]
         found.append(
             Figure(
@@ -95,8 +111,8 @@ def figures(run: Run) -> list[Figure]:
                 "ms",
                 a,
                 b,
-                f"≤ {limit:.0f} ms, ≤ {GROWTH}× {small.cases:,}'s",
-                b <= limit and b <= GROWTH * a,
+                f"≤ {limit:.0f} ms" + (f", ≤ {growth}× {small.cases:,}'s" if growth else ""),
+                b <= limit and (growth is None or b <= growth * a),
                 f"p50 {at_small['p50']:.1f} → {at_large['p50']:.1f} ms, "
                 f"n = {int(at_small['n'])} / {int(at_large['n'])}",
             )
@@ -137,7 +153,8 @@ def print_summary(run: Run) -> None:
 GROUP_TITLES = {
     "memory": "Resident memory of each service (MB) — target: flat ±10%, < 200 MB",
     "start": "Start to ready (s, median of the restarts) — target: < 5 s",
-    "latency": "Query p99 (ms) — targets: history ≤ 20 ms, others ≤ 50 ms; ≤ 1.2× the small",
+    "latency": "Query p99 (ms) — targets: history ≤ 20 ms, a dossier and the statistics (a "
+    "page each) ≤ 300 ms, others ≤ 50 ms; ≤ 1.2× the small but for the statistics",
     "raw": "Raw PostgreSQL beside them, same server and tables (p99, ms)",
 }
 

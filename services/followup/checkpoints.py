@@ -375,7 +375,17 @@ class Checkpoints:
                 return None
             self.projector.catch_up()
             last = self.latest(with_leaves=False)
-            if last is not None and last["checkpoint"]["position"] >= self.heads.position():
+            position = self.heads.position()
+            if last is not None and last["checkpoint"]["position"] > position:
+                log.error(
+                    "the latest checkpoint (sequence %s) covers the log up to %s, beyond this "
+                    "store's %s: its folder belongs to another store, or the store was restored "
+                    "from before it; nothing is signed until the log passes it",
+                    last["checkpoint"]["sequence"],
+                    last["checkpoint"]["position"],
+                    position,
+                )
+            if last is not None and last["checkpoint"]["position"] >= position:
                 # nothing moved since: the heads are the latest checkpoint's leaves (marked
                 # already, unless the marks were lost to a rebuild or an upgrade)
                 self.heads.mark_unmoved(last["checkpoint"]["position"])

@@ -440,3 +440,19 @@ def test_a_dossier_is_checked_against_the_checkpoints_an_auditor_archived(
     second = {"checkpoint": unlinked, "signature": signer.sign(unlinked)}
     failures = verify_dossier(raw, signer.fingerprint, [first, second]).failures
     assert any(f.startswith("archive: checkpoint 2 does not name checkpoint 1") for f in failures)
+
+
+def test_a_checkpoint_folder_ahead_of_the_store_is_reported_not_signed_over_in_silence(
+    evidence, caplog
+):
+    """A store restored from before the latest checkpoint, or a folder of another store:
+    nothing is signed until the log passes the checkpoint, and the operator is told why."""
+    from services.followup.application import FollowUpApplication
+
+    hub, checkpoints, signer = evidence
+    hub.settle()
+    assert checkpoints.sign_if_changed() is not None
+    empty = Checkpoints(FollowUpApplication(), checkpoints.folder, signer)
+    with caplog.at_level("ERROR", logger="onestop.followup.checkpoints"):
+        assert empty.sign_if_changed() is None
+    assert "beyond this store's 0" in caplog.text
