@@ -121,7 +121,7 @@ class _IndexTables:
         return self.store.position()
 
     def apply(self, projected: list[Projected], position: int) -> None:
-        self.store.upsert([p.row for p in projected], position)
+        self.store.upsert([{**p.row, "version": p.version} for p in projected], position)
 
     def clear(self) -> None:
         self.store.clear()
@@ -215,7 +215,9 @@ class MemoryIndexStore:
 
     def upsert(self, rows: list[dict[str, Any]], position: int) -> None:
         for row in rows:
-            self.rows[row["case_id"]] = row
+            held = self.rows.get(row["case_id"])
+            if held is None or held["version"] < row["version"]:
+                self.rows[row["case_id"]] = row
         self._position = max(self._position, position)
 
     def clear(self) -> None:
@@ -306,19 +308,29 @@ class PostgresIndexStore:
         return int(row[0]) if row else 0
 
     def upsert(self, rows: list[dict[str, Any]], position: int) -> None:
+        """The rows, each only over an older version of its case, and the position, in one
+        transaction; in case id order, so two processes writing the same cases wait for each
+        other rather than deadlock (they did: a registration answered 503)."""
+        columns = [*_COLUMNS, "version"]
         insert = sql.SQL(
-            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (case_id) DO UPDATE SET {}"
+            "INSERT INTO {} AS t ({}) VALUES ({}) ON CONFLICT (case_id) DO UPDATE SET {} "
+            "WHERE t.version < EXCLUDED.version"
         ).format(
             self._table("case_index"),
-            sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
-            sql.SQL(", ").join(sql.Placeholder(c) for c in _COLUMNS),
+            sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder(c) for c in columns),
             sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in _COLUMNS[1:]
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns[1:]
             ),
         )
+        latest: dict[Any, dict[str, Any]] = {}
+        for row in rows:
+            held = latest.get(row["case_id"])
+            if held is None or held["version"] < row["version"]:
+                latest[row["case_id"]] = row
         with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            if rows:
-                cursor.executemany(insert, rows)
+            if latest:
+                cursor.executemany(insert, [latest[i] for i in sorted(latest, key=str)])
             cursor.execute(
                 sql.SQL(
                     "INSERT INTO {} AS p VALUES ('cases', %s) ON CONFLICT (name) DO UPDATE "

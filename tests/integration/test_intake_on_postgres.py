@@ -71,3 +71,55 @@ def test_a_case_index_whose_table_is_gone_makes_intake_unready_saying_so(
         ]
     finally:
         application.close()
+
+
+def test_the_case_index_never_takes_an_older_version_of_a_case_nor_deadlocks_two_writers(
+    app: IntakeApplication,
+) -> None:
+    """Two intake processes project the same log, each in its own time: the one behind
+    must not write a case as it was over the row the other brought up to date, and the two
+    writing the same cases at once must wait for each other, not deadlock (a registration
+    answered 503 when they did)."""
+    import threading
+    from uuid import uuid4
+
+    from services.intake.index import PostgresIndexStore, Query
+
+    case = register(app).case
+    app.index.catch_up()
+    store = app.index.store
+    [row] = store.search(Query(case_ids=[case.id]))[0]
+    assert row["version"] == case.version
+    stale = {**row, "version": case.version - 1, "status": "withdrawn"}
+    store.upsert([stale], 0)
+    assert store.search(Query(case_ids=[case.id]))[0][0]["status"] == row["status"]
+    newer = {**row, "version": case.version + 1, "repeat_count": 7}
+    store.upsert([newer], 0)
+    assert store.search(Query(case_ids=[case.id]))[0][0]["repeat_count"] == 7
+
+    rows = [{**row, "case_id": uuid4(), "version": 1} for _ in range(200)]
+    failures: list[BaseException] = []
+
+    def write(rows_in_this_order: list[dict], version_step: int) -> None:
+        other = PostgresIndexStore(store.settings)
+        try:
+            for step in range(1, 16):
+                other.upsert(
+                    [{**r, "version": step * 2 + version_step} for r in rows_in_this_order], 0
+                )
+        except BaseException as error:
+            failures.append(error)
+        finally:
+            other.close()
+
+    writers = [
+        threading.Thread(target=write, args=(rows, 0)),
+        threading.Thread(target=write, args=(rows[::-1], 1)),
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(60)
+    assert failures == []
+    found = store.search(Query(case_ids=[r["case_id"] for r in rows], limit=500))[0]
+    assert len(found) == 200 and {r["version"] for r in found} == {31}

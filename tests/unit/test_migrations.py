@@ -52,6 +52,7 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "person_keys",
         "case_index_open",
         "case_index_personal_data",
+        "case_index_version",
     ]
     assert [m.name for m in package_migrations("services.followup.migrations")][-4:] == [
         "chain_heads",
