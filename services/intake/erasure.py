@@ -201,14 +201,17 @@ class Sealer:
     """Seals and opens personal values under person keys; keeps the keys it used last in
     memory (a destroyed key is forgotten by `forget`, and by every process at its next
     start) — the last `KEPT` of each kind, not one per person ever seen: a process that
-    registers a city's petitioners for a year would otherwise hold a million keys."""
+    registers a city's petitioners for a year would otherwise hold a million keys. The keys
+    are kept as their 32 bytes and a cipher made for each use (3 µs): a kept `AESGCM` holds
+    OpenSSL's context, ~2.5 KB, and the two sets of 10,000 grew intake by some 50 MB under
+    sustained registration."""
 
     KEPT = 10_000
 
     def __init__(self, keys: PersonKeys) -> None:
         self.keys = keys
-        self._open: OrderedDict[str, AESGCM | None] = OrderedDict()
-        self._current: OrderedDict[str, tuple[str, AESGCM]] = OrderedDict()
+        self._open: OrderedDict[str, bytes | None] = OrderedDict()
+        self._current: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _keep(self, kept: OrderedDict[str, Any], name: str, value: Any) -> None:
@@ -224,28 +227,26 @@ class Sealer:
             if found is not None:
                 self._current.move_to_end(subject)
         if found is None:
-            key_id, key = self.keys.current(subject)
-            found = (key_id, AESGCM(key))
+            found = self.keys.current(subject)
             self._keep(self._current, subject, found)
         nonce = os.urandom(12)
-        box = nonce + found[1].encrypt(nonce, plain, subject.encode())
+        box = nonce + AESGCM(found[1]).encrypt(nonce, plain, subject.encode())
         return Sealed(subject, found[0], base64.b64encode(box).decode(), shape)
 
     def open(self, sealed: Sealed) -> bytes | None:
         """The plain bytes, or None: the key was destroyed (the person was erased)."""
         with self._lock:
             known = sealed.key_id in self._open
-            aead = self._open.get(sealed.key_id)
+            key = self._open.get(sealed.key_id)
             if known:
                 self._open.move_to_end(sealed.key_id)
         if not known:
             key = self.keys.find(sealed.key_id)
-            aead = AESGCM(key) if key is not None else None
-            self._keep(self._open, sealed.key_id, aead)
-        if aead is None:
+            self._keep(self._open, sealed.key_id, key)
+        if key is None:
             return None
         box = base64.b64decode(sealed.box)
-        return aead.decrypt(box[:12], box[12:], sealed.subject.encode())
+        return AESGCM(key).decrypt(box[:12], box[12:], sealed.subject.encode())
 
     def forget(self, subject: str) -> None:
         with self._lock:

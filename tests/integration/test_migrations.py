@@ -88,6 +88,7 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
         "services.intake.migrations 0005_person_keys",
         "services.intake.migrations 0006_case_index_open",
         "services.intake.migrations 0007_case_index_personal_data",
+        "services.intake.migrations 0008_case_index_version",
     ]
     assert {"case_index", "index_position", "relay_position", "person_keys"} <= tables(
         settings, "intake"
