@@ -323,14 +323,9 @@ class PostgresIndexStore:
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns[1:]
             ),
         )
-        latest: dict[Any, dict[str, Any]] = {}
-        for row in rows:
-            held = latest.get(row["case_id"])
-            if held is None or held["version"] < row["version"]:
-                latest[row["case_id"]] = row
         with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
-            if latest:
-                cursor.executemany(insert, [latest[i] for i in sorted(latest, key=str)])
+            if rows:
+                cursor.executemany(insert, sorted(rows, key=lambda r: str(r["case_id"])))
             cursor.execute(
                 sql.SQL(
                     "INSERT INTO {} AS p VALUES ('cases', %s) ON CONFLICT (name) DO UPDATE "
