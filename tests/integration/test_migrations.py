@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from services.followup.bootstrap import MIGRATIONS as FOLLOWUP
 from services.intake.bootstrap import MIGRATIONS as INTAKE
 from services.intake.bootstrap import build_application
 from shared.migrations import (
@@ -89,6 +90,7 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
         "services.intake.migrations 0006_case_index_open",
         "services.intake.migrations 0007_case_index_personal_data",
         "services.intake.migrations 0008_case_index_version",
+        "services.intake.migrations 0009_case_index_gin_direct",
     ]
     assert {"case_index", "index_position", "relay_position", "person_keys"} <= tables(
         settings, "intake"
@@ -101,6 +103,30 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
 
     assert migrate(settings, "intake", *INTAKE) == []
     assert recorded(settings, "intake") == first  # not even the times changed
+
+
+def test_no_array_index_keeps_a_pending_list_that_every_search_would_scan(infra):
+    settings = fresh(infra)
+    migrate(settings, "intake", *INTAKE)
+    migrate(settings, "followup", *FOLLOWUP)
+
+    with connect(settings) as conn:
+        gin = conn.execute(
+            "SELECT n.nspname || '.' || c.relname, coalesce(c.reloptions, '{}') "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_am a ON a.oid = c.relam "
+            "WHERE a.amname = 'gin' AND n.nspname IN ('intake', 'followup') ORDER BY 1"
+        ).fetchall()
+
+    assert [name for name, _ in gin] == [
+        "followup.ledger_cases_path",
+        "followup.ledger_deadlines_path",
+        "intake.case_index_barred",
+        "intake.case_index_path",
+        "intake.case_index_petitioners",
+        "intake.personal_data_reads_petitioners",
+    ]
+    assert all("fastupdate=off" in options for _, options in gin), gin
 
 
 def test_two_processes_starting_at_once_take_turns_and_apply_each_migration_once(infra):

@@ -53,10 +53,11 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "case_index_open",
         "case_index_personal_data",
         "case_index_version",
+        "case_index_gin_direct",
     ]
     assert [m.name for m in package_migrations("services.followup.migrations")][-4:] == [
-        "chain_heads",
         "code_attempts",
         "signed_leaves",
         "ledger_board",
+        "ledger_gin_direct",
     ]
