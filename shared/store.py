@@ -130,6 +130,23 @@ def _tables_in_turn(datastore: PostgresDatastore, create: Callable[[], None]) ->
         create()
 
 
+def _writers_take_turns(recorder: Any) -> None:
+    """Writers of an events table take turns under an advisory lock of the table's own, not
+    eventsourcing's `LOCK TABLE … IN EXCLUSIVE MODE`: either way one transaction at a time is
+    given notification ids and commits (readers of the log never pass a gap filled later),
+    but the table lock also conflicts with autovacuum's. A vacuum of the table made the next
+    insert wait the second PostgreSQL waits before cancelling it: a one-second stall of
+    registrations or assignments, and again at each retry of a vacuum that never finished.
+    Every writer of the table is a recorder of this module, so all take the same lock."""
+    name = f"onestop-events:{recorder.datastore.schema}.{recorder.events_table_name}"
+    recorder.lock_table_statements = [
+        sql.SQL("SET LOCAL lock_timeout = '{}s'").format(
+            sql.Literal(recorder.datastore.lock_timeout)
+        ),
+        sql.SQL("SELECT pg_advisory_xact_lock(hashtext({}))").format(sql.Literal(name)),
+    ]
+
+
 class _SelectsMany:
     """Reads events as eventsourcing's recorders do, with less work per read: the events of
     many aggregates in one round trip; and one aggregate's events or a page of the log with
@@ -258,6 +275,7 @@ class ApplicationRecorder(_SelectsMany, PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.insert_events_statement = _binary(self.insert_events_statement)
+        _writers_take_turns(self)
 
     def create_table(self) -> None:
         _tables_in_turn(self.datastore, super().create_table)
@@ -282,6 +300,7 @@ class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.insert_events_statement = _binary(self.insert_events_statement)
+        _writers_take_turns(self)
 
     def create_table(self) -> None:
         _tables_in_turn(self.datastore, super().create_table)

@@ -68,7 +68,7 @@ def build_runtime(settings: Settings) -> Runtime:
 
     committer = GroupCommitter(app.save, after_save=saved)
     app.use_group_commit(committer)
-    consumer = Consumer(settings, "intake", followed, app)
+    consumer = Consumer(settings, "intake", followed, app, gather_ms=Consumer.GATHER_MS)
     return Runtime(
         "intake",
         settings,

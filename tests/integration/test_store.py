@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+import threading
+from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Tracking
@@ -10,7 +12,7 @@ from eventsourcing.utils import Environment
 
 from services.intake.bootstrap import MIGRATIONS
 from shared.migrations import migrate
-from shared.store import eventsourcing_env
+from shared.store import connect, eventsourcing_env
 from tests.conftest import fresh
 
 pytestmark = pytest.mark.integration
@@ -96,3 +98,39 @@ def test_our_reads_of_one_aggregate_and_of_the_log_are_eventsourcings_reads(infr
         assert ours_n == theirs_n, (start, stop, topics, inclusive)
         compared += len(ours_n)
     assert compared > 100
+
+
+def _inserting(recorder: Any, aggregate: UUID) -> threading.Thread:
+    """Saves one event in a thread of its own (it may have to wait for a lock)."""
+    thread = threading.Thread(
+        target=recorder.insert_events, args=([StoredEvent(aggregate, 1, "t.Created", b"{}")],)
+    )
+    thread.start()
+    return thread
+
+
+def test_a_vacuum_of_the_events_table_does_not_hold_up_a_save_but_writers_take_turns(
+    infra,
+) -> None:
+    settings = fresh(infra)
+    migrate(settings, "intake", *MIGRATIONS)
+    env = Environment("turns", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
+    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    table = f"{recorder.datastore.schema}.{recorder.events_table_name}"
+
+    # the lock a (auto)vacuum holds on the table for as long as it runs
+    with connect(settings, autocommit=False) as vacuum:
+        vacuum.execute(f"LOCK TABLE {table} IN SHARE UPDATE EXCLUSIVE MODE")
+        saving = _inserting(recorder, uuid4())
+        saving.join(10)
+        assert not saving.is_alive(), "a save waited for the vacuum to end"
+
+    # another writer in the middle of its transaction: the save waits for its commit
+    with connect(settings, autocommit=False) as writer:
+        writer.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"onestop-events:{table}",))
+        waiting = _inserting(recorder, uuid4())
+        waiting.join(1.0)
+        assert waiting.is_alive(), "a save did not wait for the writer before it"
+    waiting.join(10)
+    assert not waiting.is_alive()
+    assert len(recorder.select_notifications(start=None, limit=10)) == 2
