@@ -255,6 +255,9 @@ def _serve(settings: Settings, service: ServiceName | Literal["console"]) -> int
     from shared.logs import configure
 
     configure(service, settings.log_format)
+    import shared.service
+
+    shared.service.SETTLE_HEAP = True
     console = service == "console"
     uvicorn.run(
         "services.console.app:create_app"

@@ -6,6 +6,7 @@ share partitions through their Kafka consumer group.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -190,6 +191,25 @@ def _see_case(app: KnowsCases, case_id: str, actor: Actor) -> None:
         raise app.case_not_found(known)
 
 
+SETTLE_HEAP = False
+"""Set by `onestop serve` (a process that serves one service for its life, not a test that
+starts many): once ready, the heap built at start is frozen out of the garbage collector's
+full collections, and the young generation is larger (see `settle_heap`)."""
+
+
+def settle_heap() -> None:
+    """A full collection scans every object the process holds, and under load a service
+    made one every few seconds, each a pause of 90–350 ms that freed next to nothing (the
+    modules, the territory, the caches built at start): a registration or an assignment in
+    flight waited it out. What exists once the service is ready is set aside for good
+    (`gc.freeze`), and 10,000 allocations, not 700, make a young collection, so fewer
+    short-lived objects live long enough to be scanned again. At 100 cases/s: one full
+    collection in 3 minutes (~60 ms) instead of 13 in intake and 11 in follow-up in one."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
+
+
 def create_api(
     runtime_factory: Callable[[], Runtime],
     settings: Settings,
@@ -213,6 +233,8 @@ def create_api(
             hook()
         for worker in workers:
             worker.start()
+        if SETTLE_HEAP:
+            settle_heap()
         log.info("%s ready", runtime.service)
         try:
             yield

@@ -21,6 +21,7 @@ import base64
 import logging
 import os
 import threading
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -465,13 +466,21 @@ class Checkpoints:
                 return
             self._unpublished.pop(0)
 
-    def run(self, stop: threading.Event, every: float) -> None:
+    SHARE = 20
+    """A checkpoint reads and hashes every case's head, so on a large store it is signed at
+    most once per `SHARE` times as long as the last one took (≤ 5 % of the time): with
+    300,000 cases one took ~5 s of follow-up and PostgreSQL, every minute."""
+
+    def run(
+        self, stop: threading.Event, every: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         while True:
+            started = clock()
             try:
                 self.sign_if_changed()
             except Exception:
                 log.exception("could not sign a checkpoint; trying again")
-            if stop.wait(every):
+            if stop.wait(max(every, (clock() - started) * self.SHARE)):
                 return
 
     # --- reading ------------------------------------------------------------------------

@@ -456,3 +456,29 @@ def test_a_checkpoint_folder_ahead_of_the_store_is_reported_not_signed_over_in_s
     with caplog.at_level("ERROR", logger="onestop.followup.checkpoints"):
         assert empty.sign_if_changed() is None
     assert "beyond this store's 0" in caplog.text
+
+
+def test_a_checkpoint_that_takes_long_is_signed_less_often(evidence, monkeypatch):
+    """On a large store a checkpoint reads and hashes every case's head: it waits 20 times
+    as long as the last one took before the next, so it never takes more than 5 % of the
+    time; a quick one waits the configured interval."""
+    _, checkpoints, _ = evidence
+    now = [0.0]
+    took = iter([5.0, 0.1])
+
+    def sign() -> None:
+        now[0] += next(took)
+
+    monkeypatch.setattr(checkpoints, "sign_if_changed", sign)
+
+    class Stop:
+        def __init__(self) -> None:
+            self.waits: list[float] = []
+
+        def wait(self, seconds: float) -> bool:
+            self.waits.append(seconds)
+            return len(self.waits) == 2
+
+    stop = Stop()
+    checkpoints.run(stop, 60.0, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert stop.waits == [100.0, 60.0]

@@ -169,6 +169,24 @@ def test_a_readiness_check_that_breaks_is_a_reason_and_hides_no_other():
     assert runtime.unready() == ["readiness check failed: KeyError", "queue stuck"]
 
 
+def test_a_slow_domain_gauge_is_read_so_rarely_that_it_takes_one_percent_of_the_time():
+    """A store so large that one count takes 2 s: read every 200 s, not every 30 s."""
+    now = [0.0]
+    readings = []
+
+    def slow_count() -> int:
+        readings.append(now[0])
+        now[0] += 2.0
+        return len(readings)
+
+    gauge = Recent(slow_count, 30.0, clock=lambda: now[0])
+    assert gauge() == 1
+    now[0] += 150.0
+    assert gauge() == 1  # 152 s after the first reading began
+    now[0] += 48.0
+    assert gauge() == 2 and readings == [0.0, 200.0]
+
+
 def test_a_domain_gauge_is_read_at_most_every_so_often_not_at_every_scrape():
     """Each reading counts a whole read model; Prometheus scrapes every 5 s."""
     readings = []
