@@ -64,10 +64,7 @@ work_mem = 4MB
 maintenance_work_mem = 64MB
 max_worker_processes = 4
 max_parallel_workers = 2
-# No parallel workers for a query: the services' statements are short, and a worker is a
-# process started per execution (~3 ms of CPU here). The prepared duplicate search of every
-# registration took a parallel generic plan: 4.2 ms of PostgreSQL per registration, not 0.5.
-max_parallel_workers_per_gather = 0
+max_parallel_workers_per_gather = 1
 fsync = on
 synchronous_commit = on
 full_page_writes = on

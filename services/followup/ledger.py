@@ -423,10 +423,7 @@ class PostgresLedger(PostgresTables):
             "WHERE registered_at < %(end)s AND active_until >= %(start)s"
         )
         tallies: dict[str, Tally] = {}
-        with self.connection() as conn, conn.transaction():
-            # an aggregate over a period's cases: worth the parallel worker that the server
-            # spares the services' short statements (deploy/scripts/postgres.sh)
-            conn.execute("SET LOCAL max_parallel_workers_per_gather = 1")
+        with self.connection() as conn:
             for row in conn.execute(_TALLY.replace("{cases}", cases), params):
                 tallies[row[0]] = Tally(*row[1:])
             for grp, what, key, n in conn.execute(

@@ -419,7 +419,14 @@ class PostgresIndexStore:
                 )
                 .as_bytes(None)
             )
-        with self._connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+        with (
+            self._connection() as conn,
+            conn.transaction(),
+            conn.cursor(row_factory=dict_row) as cursor,
+        ):
+            # Prepared, the statement gets a generic plan with a parallel worker: a process
+            # started at every registration, 4.2 ms of PostgreSQL against 0.5 ms without.
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             rows = cursor.execute(
                 statement,
                 {
