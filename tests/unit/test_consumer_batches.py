@@ -166,7 +166,8 @@ def test_a_batch_that_fails_leaves_nothing_it_did_where_the_next_record_reads_it
     assert consumer.status.batches_replayed == 1 and consumer.status.dead_lettered == 1
     case_id = cases[0].id
     history = stored(followup, history_id(case_id))
-    assert [e.entry.type for e in history.entries] == [registered[0].type, assigned[0].type]
+    heard = [e.entry.type for e in history.entries if e.entry.service != "followup"]
+    assert heard == [registered[0].type, assigned[0].type]
     assert stored(followup, case_id).status == followup.get_case(case_id).status == "assigned"
     assert len(followup.get_case(case_id).deadlines) == len(stored(followup, case_id).deadlines)
 

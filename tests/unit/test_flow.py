@@ -7,7 +7,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.followup import wire as followup_wire
-from services.followup.application import FollowUpApplication
+from services.followup.application import FollowUpApplication, history_entry
+from services.followup.commands import PauseClocks
 from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication
 from services.intake.commands import PersonGiven, RegisterCase
@@ -104,8 +105,52 @@ def test_a_republished_event_appears_once_in_the_history(system):
     registered = published(intake, intake_wire)
     deliver(followup, "intake", registered + registered)
     entries, _ = followup.history(case.id)
-    assert len(entries) == 1
+    assert [e.entry.event_id for e in entries].count(registered[0].id) == 1
     assert len(followup.get_case(case.id).deadlines) == 1
+
+
+def test_follow_ups_own_events_follow_their_cause_in_the_history_as_they_are_published(system):
+    """Follow-up records its own events in a case's history when it saves them (not when it
+    hears them back on its own topic): each right after its cause, exactly as the relay
+    publishes it, and hearing it back records nothing twice."""
+    intake, routing, followup = system
+    case = register(intake)
+    registered = published(intake, intake_wire)
+    deliver(routing, "intake", registered)
+    deliver(followup, "routing", published(routing, routing_wire))
+    deliver(followup, "intake", registered)  # heard after the assignment: recorded after it
+
+    entries = followup.stored_history(case.id).entries
+    types = [e.entry.type.split(".")[2:4] for e in entries]
+    assert types == [
+        ["case", "assigned"],
+        ["deadlines", "scheduled"],
+        ["case", "registered"],
+        ["deadlines", "scheduled"],
+    ]
+    own = published(followup, followup_wire)
+    assert [e.entry for e in entries if e.entry.service == "followup"] == [
+        history_entry(event) for event in own
+    ]
+    assert entries[1].entry.causation_id == entries[0].entry.event_id
+    assert entries[3].entry.causation_id == entries[2].entry.event_id
+
+    deliver(followup, "followup", own)  # heard back on follow-up's own topic
+    again = followup.stored_history(case.id)
+    assert len(again.entries) == 4 and again.verify().verified
+
+    # a person's command: its event is in the history with it
+    followup.pause_clocks(
+        PauseClocks(
+            case_id=case.id,
+            reason="awaiting an appraisal",
+            actor=Actor("zhou", "supervisor"),
+            trace=Trace("c-9"),
+        )
+    )
+    latest = followup.stored_history(case.id).entries[-1].entry
+    assert latest.type.split(".")[2:4] == ["clocks", "paused"]
+    assert latest.correlation_id == "c-9" and latest.actor.user == "zhou"
 
 
 def test_history_as_of_a_past_moment_shows_only_what_had_happened(system):

@@ -329,9 +329,10 @@ def test_the_ledger_hears_a_clock_event_stored_under_the_old_topic():
         PauseClocks(case_id=UUID(case_id), reason="hearing", actor=SUPERVISOR, trace=T)
     )
     stored = before.recorder.select_notifications(start=0, limit=100, inclusive_of_start=False)
-    assert stored[-1].topic == "services.followup.domain.case:FollowUpCase.ClocksPaused"
+    topics = [n.topic for n in stored]
+    paused = topics.index("services.followup.domain.case:FollowUpCase.ClocksPaused")
     after = FollowUpApplication(clock=clock)
-    after.recorder.insert_events([as_stored_before_the_split(n) for n in stored[:-1]])
+    after.recorder.insert_events([as_stored_before_the_split(n) for n in stored[:paused]])
     assert after.ledger.due(T0 + timedelta(days=2))  # the plan is overdue, nothing paused
-    after.recorder.insert_events([as_stored_before_the_split(stored[-1])])
+    after.recorder.insert_events([as_stored_before_the_split(n) for n in stored[paused:]])
     assert after.ledger.due(T0 + timedelta(days=2)) == []  # paused clocks do not fall due
