@@ -8,19 +8,23 @@
 * The consumer stores its Kafka position as a tracking record in the same transaction as
   the events it produces; a redelivered record then fails with IntegrityError, which means
   "already done". On (re)assignment each partition is sought to the stored position + 1.
-  What one poll brought from one partition is applied and saved in one transaction with the
-  last record's position; if any record of it is refused or conflicts, nothing of it is
-  saved and its records are applied again one at a time, each in its own transaction.
+  What one poll brought is applied in the order it was published across topics and
+  partitions (`Consumer._ready`) and saved in one transaction with the position reached in
+  each partition; if any record of it is refused or conflicts, nothing of it is saved and
+  its records are applied again one at a time, each in its own transaction.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import heapq
+import itertools
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -303,7 +307,7 @@ class Consuming(Protocol):
 
     def batched(self) -> AbstractContextManager[Any]: ...
 
-    def save_batch(self, batch: Any, tracking: Tracking) -> None: ...
+    def save_batch(self, batch: Any, trackings: Sequence[Tracking]) -> None: ...
 
     def aggregates_of(self, event: CloudEvent) -> list[UUID]: ...
 
@@ -335,11 +339,13 @@ class _SeekToTracked(ConsumerRebalanceListener):
         recorder: TrackingRecorder,
         status: ConsumerStatus,
         applied: dict[str, int],
+        held: dict[str, list[Any]],
     ):
         self.consumer = consumer
         self.recorder = recorder
         self.status = status
         self.applied = applied
+        self.held = held
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         """Also called for partitions lost (the member was expelled) and on close: what this
@@ -349,11 +355,13 @@ class _SeekToTracked(ConsumerRebalanceListener):
         self.status.assigned = [p for p in self.status.assigned if p not in gone]
         for tp in revoked:
             self.applied.pop(tracking_name(tp.topic, tp.partition), None)
+            self.held.pop(tracking_name(tp.topic, tp.partition), None)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         self.status.assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)
         for tp in assigned:
             name = tracking_name(tp.topic, tp.partition)
+            self.held.pop(name, None)  # fetched again from the position sought here
             position = self.recorder.max_tracking_id(name)
             if position is not None:
                 self.consumer.seek(tp, position + 1)
@@ -391,9 +399,13 @@ class Consumer:
     LAG_SECONDS = 1.0
     GATHER_MS = 150
     """What a consumer off the path a person waits on lets the broker gather (intake noting
-    progress): a status is there 150 ms later at most. Not follow-up: it writes each case's
-    history in the order it hears the services, and a gathered poll holds a case's
-    registration and its assignment at once, on two topics, applied topic by topic."""
+    progress, follow-up keeping histories and clocks): its work is there 150 ms later at
+    most. Routing, on the way to an assignment, takes each record as it comes."""
+    HOLD_SECONDS = 2.0
+    HOLD_LIMIT = 5_000
+    """How long records may wait without any being applied, and how many may wait, for a
+    partition that is behind (`_ready`); past either they are applied in the order they came,
+    so that a partition that never catches up cannot stop the others."""
     STALL_SECONDS = 15.0
     """kafka-python was seen to stall in a rejoin, never stable again, its revoked partitions
     still listed as assigned (cf. dpkp/kafka-python#1237); a consumer stuck like that longer
@@ -432,6 +444,14 @@ class Consumer:
         self._applied: dict[str, int] = {}
         """Per partition, the last record handled since it was assigned to this consumer: a
         record at or before it is a redelivery. Unknown partitions ask the database."""
+        self._held: dict[str, list[Any]] = {}
+        """Per partition, records fetched but not applied yet (see `_ready`)."""
+        self._seen: dict[str, int] = {}
+        """Per partition, the timestamp of the last record fetched from it."""
+        self._holding_since: float | None = None
+        self.rank = {topic: i for i, topic in enumerate(topics)}
+        """Records published in the same millisecond are taken topic by topic in this order
+        (intake's before routing's: a cause before its effect)."""
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -443,7 +463,11 @@ class Consumer:
                 stop.wait(1.0)
 
     def _consume(self, stop: threading.Event) -> None:
-        self._applied.clear()  # a new consumer: its partitions' positions come with them
+        # a new consumer: its partitions' positions come with them
+        self._applied.clear()
+        self._held.clear()
+        self._seen.clear()
+        self._holding_since = None
         consumer = KafkaConsumer(
             **client_options(self.settings, self.service),
             group_id=f"{self.settings.topic_prefix}.{self.service}",
@@ -470,7 +494,9 @@ class Consumer:
             self._await_metadata(consumer, stop)
             consumer.subscribe(
                 self.topics,
-                listener=_SeekToTracked(consumer, self.recorder, self.status, self._applied),
+                listener=_SeekToTracked(
+                    consumer, self.recorder, self.status, self._applied, self._held
+                ),
             )
             unsettled_since = lag_noted = time.monotonic()
             while not stop.is_set():
@@ -485,8 +511,8 @@ class Consumer:
                         f"no stable group membership for {self.STALL_SECONDS:.0f} s; "
                         "rejoining with a new consumer"
                     )
-                for records in batches.values():
-                    self._process_batch(records, producer)
+                if batches or self._holding_since is not None:
+                    self._process_poll(list(batches.values()), self._behind(consumer), producer)
                 if batches:
                     self.after_batch()
                     consumer.commit_async()  # for lag monitoring; the truth is the tracking table
@@ -540,24 +566,85 @@ class Consumer:
             if missing:
                 stop.wait(0.2)
 
-    def _process_batch(self, records: list[Any], producer: KafkaProducer) -> None:
-        """One partition's records from one poll, but those handled before (a redelivery)."""
-        name = tracking_name(records[0].topic, records[0].partition)
-        done = self._applied[name] if name in self._applied else self.recorder.max_tracking_id(name)
-        fresh = [r for r in records if done is None or r.offset > done]
-        self.status.duplicates += len(records) - len(fresh)
-        if self.metrics is not None and fresh:
-            self.metrics.consumer_batch.observe(len(fresh))
-        self._apply(fresh, name, producer)
-        if fresh:  # applied, found applied before, or dead-lettered: each one handled
-            self._applied[name] = fresh[-1].offset
+    @staticmethod
+    def _behind(consumer: KafkaConsumer) -> set[str]:
+        """The assigned partitions with records published that this consumer has not fetched
+        yet (by what the last fetch said of their high watermarks)."""
+        behind: set[str] = set()
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            with contextlib.suppress(Exception):  # a partition being revoked right now
+                if high is not None and consumer.position(tp) < high:
+                    behind.add(tracking_name(tp.topic, tp.partition))
+        return behind
 
-    def _apply(self, fresh: list[Any], name: str, producer: KafkaProducer) -> None:
+    def _process_poll(
+        self, polled: list[list[Any]], behind: set[str], producer: KafkaProducer
+    ) -> None:
+        """What a poll brought from each partition (but what was handled before: a
+        redelivery) joins what is held; what is ready of it (`_ready`) is applied."""
+        for records in polled:
+            if not records:
+                continue
+            name = tracking_name(records[0].topic, records[0].partition)
+            self._seen[name] = records[-1].timestamp
+            held = self._held.setdefault(name, [])
+            if held:
+                done: int | None = held[-1].offset
+            elif name in self._applied:
+                done = self._applied[name]
+            else:
+                done = self.recorder.max_tracking_id(name)
+            fresh = [r for r in records if done is None or r.offset > done]
+            self.status.duplicates += len(records) - len(fresh)
+            held.extend(fresh)
+        ready = self._ready(behind)
+        if self.metrics is not None and ready:
+            self.metrics.consumer_batch.observe(len(ready))
+        self._apply(ready, producer)
+
+    def _ready(self, behind: set[str]) -> list[Any]:
+        """The held records in the order they were published: by timestamp across
+        partitions (a partition's own in offset order), as far as no partition still behind
+        can hold one published earlier.
+
+        One service's event causes another's: follow-up hears a registration on intake's
+        topic and the assignment it caused on routing's, and keeps a case's history in the
+        order it applies them. Taken partition by partition, a poll holding both could apply
+        the assignment first; a partition not fetched to its end yet could still hold the
+        registration. So a record waits while a partition behind it has fetched nothing
+        published after it — for at most `HOLD_SECONDS` and `HOLD_LIMIT` records.
+        """
+        queues = [held for held in self._held.values() if held]
+        if not queues:
+            self._holding_since = None
+            return []
+        horizon = min((self._seen.get(name, -1) for name in behind), default=None)
+        now = time.monotonic()
+        if sum(map(len, queues)) > self.HOLD_LIMIT or (
+            self._holding_since is not None and now - self._holding_since > self.HOLD_SECONDS
+        ):
+            horizon = None
+        merged = heapq.merge(*queues, key=lambda r: (r.timestamp, self.rank.get(r.topic, 0)))
+        ready = list(
+            itertools.takewhile(lambda r: horizon is None or r.timestamp <= horizon, merged)
+        )
+        taken = collections.Counter(tracking_name(r.topic, r.partition) for r in ready)
+        for name, count in taken.items():
+            del self._held[name][:count]
+        if not any(self._held.values()):
+            self._holding_since = None
+        elif ready or self._holding_since is None:  # held since the last progress
+            self._holding_since = now
+        return ready
+
+    def _apply(self, fresh: list[Any], producer: KafkaProducer) -> None:
         """In one transaction if they all apply; otherwise one at a time. A lone record goes
         the same way: a batch takes its aggregates out of the cache where a record on its own
         would copy them (a copy was ~6 % of follow-up when records came one by one)."""
         if not fresh:
             return
+        reached = {tracking_name(r.topic, r.partition): r.offset for r in fresh}
         try:
             with self.application.batched() as batch:
                 events = [CloudEvent.from_json(record.value) for record in fresh]
@@ -565,17 +652,21 @@ class Consumer:
                     i for event in events for i in self.application.aggregates_of(event)
                 )
                 for record, event in zip(fresh, events, strict=True):
+                    name = tracking_name(record.topic, record.partition)
                     self._handle(record, event, Tracking(name, record.offset))
-            self.application.save_batch(batch, Tracking(name, fresh[-1].offset))
+            self.application.save_batch(
+                batch, [Tracking(name, offset) for name, offset in reached.items()]
+            )
         except (DomainError, ValueError, IntegrityError):  # ValueError: malformed events too
             # a refused record or a concurrent writer: nothing was saved. One at a time, each
             # refused record is dead-lettered and each conflict retried on fresh state.
             self.status.batches_replayed += 1
             for record in fresh:
                 self._process(record, producer)
-            return
-        self.status.batches += 1
-        self.status.processed += len(fresh)
+        else:
+            self.status.batches += 1
+            self.status.processed += len(fresh)
+        self._applied.update(reached)  # applied, found applied before, or dead-lettered
 
     def _process(self, record: Any, producer: KafkaProducer) -> None:
         tracking = Tracking(tracking_name(record.topic, record.partition), record.offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
+from eventsourcing.popo import POPOProcessRecorder
 
 from shared.domain import replayed
 from shared.envelope import CloudEvent
@@ -48,6 +49,28 @@ class Batch:
     one there is none of."""
     absent: set[UUID] = field(default_factory=set)
     """Aggregates `prefetch` found not to exist (yet: a record of the batch may start one)."""
+
+
+class MemoryProcessRecorder(POPOProcessRecorder):
+    """eventsourcing's in-memory process recorder, also taking the positions of several
+    partitions (`trackings`) in one insert, as `shared.store.ProcessRecorder` does."""
+
+    def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._assert_uniqueness(stored_events, **kwargs)
+        for tracking in kwargs.get("trackings", ()):
+            self._assert_tracking_uniqueness(tracking)
+
+    def _update_table(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._update_table(stored_events, **kwargs)
+        for tracking in kwargs.get("trackings", ()):
+            self._insert_tracking(tracking)
+        return ids
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        """Also with no events: the positions alone (as PostgreSQL's recorder does)."""
+        return self._insert_events(stored_events, **kwargs)
 
 
 class TrackedApplication(Application[UUID]):
@@ -93,7 +116,10 @@ class TrackedApplication(Application[UUID]):
         )
 
     def construct_recorder(self) -> ProcessRecorder:
-        return self.factory.process_recorder()
+        recorder = self.factory.process_recorder()
+        if type(recorder) is POPOProcessRecorder:  # in memory (unit tests): the same API
+            recorder.__class__ = MemoryProcessRecorder
+        return recorder
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """eventsourcing's save; reference data saved here is read fresh from the store next
@@ -134,16 +160,14 @@ class TrackedApplication(Application[UUID]):
         finally:
             self._local.batch = None
 
-    def save_batch(self, batch: Batch, tracking: Tracking) -> None:
-        """Save a batch's events with `tracking`, its last record's position, atomically.
+    def save_batch(self, batch: Batch, trackings: Sequence[Tracking]) -> None:
+        """Save a batch's events with `trackings`, the position its records reached in each
+        partition they came from, atomically.
 
         Raises IntegrityError if any of it conflicts (a redelivery, a concurrent writer):
         then nothing was saved and the records can be applied again one by one.
         """
-        if batch.events:
-            self.recorder.insert_events(batch.events, tracking=tracking)
-        else:
-            self.recorder.insert_tracking(tracking)
+        self.recorder.insert_events(batch.events, trackings=trackings)
         # Back into the cache: what the batch loaded, saved now. One still holding events it
         # did not save (a handler changed it and then did not save it) stays out.
         self.remember(*(a for a in batch.aggregates.values() if not a.pending_events), copy=False)

@@ -293,7 +293,8 @@ class ApplicationRecorder(_SelectsMany, PostgresApplicationRecorder):
 
 
 class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
-    """The same for an application that also records where it consumed from."""
+    """The same for an application that also records where it consumed from — from one
+    partition (`tracking`) or from several (`trackings`) in the same transaction."""
 
     commit_observer: CommitObserver | None = None
 
@@ -304,6 +305,13 @@ class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
 
     def create_table(self) -> None:
         _tables_in_turn(self.datastore, super().create_table)
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        for tracking in kwargs.get("trackings", ()):
+            self._insert_tracking(curs, tracking)
+        super()._insert_events(curs, stored_events, **kwargs)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -66,7 +66,9 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     app.use_evidence(blob_store(settings), settings.attachment_max_bytes, checkpoints)
     relay = Relay(app, settings, "followup", wire.to_cloudevent, wire.publishes)
-    consumer = Consumer(settings, "followup", followed, app, after_batch=relay.wake)
+    consumer = Consumer(
+        settings, "followup", followed, app, after_batch=relay.wake, gather_ms=Consumer.GATHER_MS
+    )
 
     def clock(stop: threading.Event) -> None:
         """Fires what fell due, at once after a start (what came due while the service was

@@ -46,7 +46,7 @@ class Parked:
 def records(topic: str, events: list[Any], values: list[bytes] | None = None) -> list[Any]:
     values = values or [e.to_json() for e in events]
     return [
-        SimpleNamespace(topic=topic, partition=0, offset=i, key=b"k", value=v)
+        SimpleNamespace(topic=topic, partition=0, offset=i, timestamp=1000 + i, key=b"k", value=v)
         for i, v in enumerate(values)
     ]
 
@@ -68,7 +68,7 @@ def test_a_batch_touching_one_case_twice_ends_as_one_at_a_time_does_in_one_trans
     before = batched.recorder.max_notification_id() or 0
     seeded_single = single.recorder.max_notification_id() or 0
 
-    consumer._process_batch(records("t", stream), Parked())
+    consumer._process_poll([records("t", stream)], set(), Parked())
 
     for offset, event in enumerate(stream):
         single.handle(event, Tracking("kafka:t:0", offset))
@@ -92,8 +92,8 @@ def test_a_redelivered_batch_has_no_second_effect():
     _, registered, _ = two_cases_assigned()
     routing = seeded(RoutingApplication())
     consumer = Consumer(Settings(), "routing", ["t"], routing)
-    consumer._process_batch(records("t", registered), Parked())
-    consumer._process_batch(records("t", registered), Parked())
+    consumer._process_poll([records("t", registered)], set(), Parked())
+    consumer._process_poll([records("t", registered)], set(), Parked())
     assert consumer.status.processed == 2 and consumer.status.duplicates == 2
     assert len(published(routing, routing_wire)) == 2
 
@@ -105,7 +105,7 @@ def test_a_malformed_record_in_a_batch_is_parked_and_the_others_are_applied():
     parked = Parked()
     values = [registered[0].to_json(), b'{"specversion": "1.0"}', registered[1].to_json()]
 
-    consumer._process_batch(records("t", registered, values), parked)
+    consumer._process_poll([records("t", registered, values)], set(), parked)
 
     assert consumer.status.batches_replayed == 1
     assert (consumer.status.processed, consumer.status.dead_lettered) == (2, 1)
@@ -129,7 +129,7 @@ def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_th
     followup = seeded(FollowUpApplication())
     consumer = Consumer(Settings(), "followup", ["t"], followup)
 
-    consumer._process_batch(records("t", [registered, assigned, decided]), Parked())
+    consumer._process_poll([records("t", [registered, assigned, decided])], set(), Parked())
 
     assert consumer.status.batches == 1
     scheduled = published(followup, followup_wire)  # raises if a stored event broke its contract
@@ -155,13 +155,11 @@ def test_a_batch_that_fails_leaves_nothing_it_did_where_the_next_record_reads_it
     consumer = Consumer(Settings(), "followup", ["t"], followup)
     values = [assigned[0].to_json(), b"not json"]
 
-    consumer._process_batch(
-        [
-            SimpleNamespace(topic="t", partition=0, offset=i + 1, key=b"k", value=v)
-            for i, v in enumerate(values)
-        ],
-        Parked(),
-    )
+    polled = [
+        SimpleNamespace(topic="t", partition=0, offset=i + 1, timestamp=i, key=b"k", value=v)
+        for i, v in enumerate(values)
+    ]
+    consumer._process_poll([polled], set(), Parked())
 
     assert consumer.status.batches_replayed == 1 and consumer.status.dead_lettered == 1
     case_id = cases[0].id
@@ -180,7 +178,7 @@ def test_an_aggregate_a_batch_changed_but_did_not_save_is_read_again_from_the_st
 
     with followup.batched() as batch:
         followup.load(case_id).note_manual_dispatch("changed, never saved")
-        followup.save_batch(batch, Tracking("kafka:t:0", 1))
+        followup.save_batch(batch, [Tracking("kafka:t:0", 1)])
 
     case = followup.get_case(case_id)
     assert case.manual_dispatch_reason is None and case.version == stored(followup, case_id).version
@@ -224,7 +222,7 @@ def test_a_forged_or_malformed_record_on_a_services_own_topic_never_enters_a_his
             },
         ),  # fits the contract, but about another case than its subject
     ]
-    consumer._process_batch(records(topic, [registered] * 4, bad), parked)
+    consumer._process_poll([records(topic, [registered] * 4, bad)], set(), parked)
     reasons = [headers["onestop-reason"].decode() for _, _, headers in parked.sent]
     assert len(reasons) == 4
     assert "does not fit its contract" in reasons[0]
@@ -240,17 +238,21 @@ def test_a_consumer_reports_only_the_partitions_it_still_holds():
     group expelled it, is no longer in its /health/ready: else both copies claim it."""
     status = ConsumerStatus()
     seeks: list[tuple[TopicPartition, int]] = []
+    held: dict[str, list[Any]] = {}
     listener = _SeekToTracked(
         SimpleNamespace(seek=lambda tp, at: seeks.append((tp, at))),
         SimpleNamespace(max_tracking_id=lambda name: 41),
         status,
         {},
+        held,
     )
     mine = [TopicPartition("onestop.intake.events", p) for p in range(6)]
     listener.on_partitions_assigned(mine)
     assert len(status.assigned) == 6 and {at for _, at in seeks} == {42}
+    held.update({f"kafka:onestop.intake.events:{p}": [object()] for p in range(6)})
     listener.on_partitions_revoked(mine[3:])  # a second copy joined: it takes these
     assert status.assigned == [f"onestop.intake.events:{p}" for p in range(3)]
+    assert sorted(held) == [f"kafka:onestop.intake.events:{p}" for p in range(3)]
     listener.on_partitions_lost(mine[:3])  # expelled (its session expired)
     assert status.assigned == []
 
@@ -267,7 +269,84 @@ def test_a_registry_change_heard_in_a_batch_changes_a_copy_not_what_readers_hold
         for i, code in enumerate(("W98", "W99")):
             window = Window(code, ("ninghe-hrss",), ("A",))
             app.handle(registry_change(window), Tracking("kafka:registry:1", i))
-    app.save_batch(batch, Tracking("kafka:registry:1", 1))
+    app.save_batch(batch, [Tracking("kafka:registry:1", 1)])
 
     assert "W99" not in held.windows
     assert {"W98", "W99"} <= set(app.layout().windows)
+
+
+INTAKE, ROUTING = "onestop.intake.events", "onestop.routing.events"
+
+
+def published_at(topic: str, partition: int, events: list[Any], times: list[int]) -> list[Any]:
+    """Records of one partition as a poll hands them over, each with its publication time."""
+    return [
+        SimpleNamespace(
+            topic=topic, partition=partition, offset=i, timestamp=t, key=b"k", value=e.to_json()
+        )
+        for i, (e, t) in enumerate(zip(events, times, strict=True))
+    ]
+
+
+def heard(followup: FollowUpApplication, case_id: Any) -> list[str]:
+    history = stored(followup, history_id(case_id))
+    return [e.entry.type.split(".")[1] for e in history.entries if e.entry.service != "followup"]
+
+
+def test_a_poll_from_several_topics_is_applied_in_the_order_it_was_published_in_one_go():
+    """Follow-up keeps a case's history in the order it applies what it hears. A poll with
+    both cases' registrations (intake's topic) and assignments (routing's) is applied by
+    publication time across the topics, in one transaction recording where each partition
+    got to — though the poll handed routing's partition over first."""
+    cases, registered, assigned = two_cases_assigned()
+    followup = seeded(FollowUpApplication())
+    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
+    polled = [
+        published_at(ROUTING, 3, assigned, [1_020, 1_040]),
+        published_at(INTAKE, 5, registered, [1_010, 1_030]),
+    ]
+
+    consumer._process_poll(polled, set(), Parked())
+
+    assert consumer.status.batches == 1 and consumer.status.processed == 4
+    for case in cases:
+        assert heard(followup, case.id) == ["intake", "routing"]
+    assert followup.recorder.max_tracking_id(f"kafka:{INTAKE}:5") == 1
+    assert followup.recorder.max_tracking_id(f"kafka:{ROUTING}:3") == 1
+
+
+def test_records_wait_for_a_partition_behind_them_that_may_hold_their_cause():
+    """An assignment fetched before the registration that caused it (intake's partition is
+    behind: not fetched to its end) waits for it; it is not applied before it."""
+    cases, registered, assigned = two_cases_assigned()
+    followup = seeded(FollowUpApplication())
+    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
+    behind = {f"kafka:{INTAKE}:5"}
+
+    consumer._process_poll([published_at(ROUTING, 3, assigned[:1], [1_020])], behind, Parked())
+    assert consumer.status.processed == 0  # nothing from intake's partition yet: it waits
+    consumer._process_poll(
+        [published_at(INTAKE, 5, registered[:1], [1_010])], behind, Parked()
+    )  # fetched up to 1,010 — still behind; the assignment (1,020) waits on
+    assert heard(followup, cases[0].id) == ["intake"]
+    consumer._process_poll([], set(), Parked())  # intake's partition fetched to its end
+    assert heard(followup, cases[0].id) == ["intake", "routing"]
+    assert consumer.status.processed == 2
+
+
+def test_a_partition_that_stays_behind_holds_the_others_back_only_so_long(monkeypatch):
+    cases, _, assigned = two_cases_assigned()
+    followup = seeded(FollowUpApplication())
+    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
+    now = [100.0]
+    monkeypatch.setattr("shared.kafka.time.monotonic", lambda: now[0])
+    behind = {f"kafka:{INTAKE}:5"}
+
+    consumer._process_poll([published_at(ROUTING, 3, assigned[:1], [1_020])], behind, Parked())
+    now[0] += Consumer.HOLD_SECONDS - 0.1
+    consumer._process_poll([], behind, Parked())
+    assert consumer.status.processed == 0
+    now[0] += 0.2
+    consumer._process_poll([], behind, Parked())
+    assert consumer.status.processed == 1  # applied as it came, after waiting its longest
+    assert heard(followup, cases[0].id) == ["routing"]
