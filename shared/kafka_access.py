@@ -36,7 +36,8 @@ from shared.settings import SERVICES, ServiceName, Settings
 FOLLOWS: dict[ServiceName, tuple[ServiceName, ...]] = {
     "intake": ("routing", "followup"),
     "routing": ("intake", "followup"),
-    # follow-up keeps every case's history, its own hand-offs included
+    # follow-up keeps every case's history; its own events it records as it saves them and
+    # skips when it hears them back (those an earlier release published are recorded then)
     "followup": ("intake", "routing", "followup"),
 }
 """Whose events each service consumes."""

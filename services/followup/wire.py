@@ -1,4 +1,4 @@
-"""What follow-up tells the other services (and, through its own topic, the case history):
+"""What follow-up tells the other services (and, as it saves them, the case history):
 every change of a case's clock, its handling, return visits, review, close-out and the
 visits after it; and the holiday years an admin publishes, for the other services to count
 working days with. What other services told follow-up (the notes) and the history's entries
