@@ -511,10 +511,13 @@ class Consumer:
                         f"no stable group membership for {self.STALL_SECONDS:.0f} s; "
                         "rejoining with a new consumer"
                     )
+                applied = 0
                 if batches or self._holding_since is not None:
-                    self._process_poll(list(batches.values()), self._behind(consumer), producer)
-                if batches:
+                    polled = list(batches.values())
+                    applied = self._process_poll(polled, self._behind(consumer), producer)
+                if applied:
                     self.after_batch()
+                if batches:
                     consumer.commit_async()  # for lag monitoring; the truth is the tracking table
                 # Asking each partition's position was ~5 % of a busy consumer: while records
                 # flow the lag is refreshed every LAG_SECONDS, and at once when a poll finds
@@ -580,9 +583,10 @@ class Consumer:
 
     def _process_poll(
         self, polled: list[list[Any]], behind: set[str], producer: KafkaProducer
-    ) -> None:
+    ) -> int:
         """What a poll brought from each partition (but what was handled before: a
-        redelivery) joins what is held; what is ready of it (`_ready`) is applied."""
+        redelivery) joins what is held; what is ready of it (`_ready`) is applied. Returns
+        how many records were handled."""
         for records in polled:
             if not records:
                 continue
@@ -602,6 +606,7 @@ class Consumer:
         if self.metrics is not None and ready:
             self.metrics.consumer_batch.observe(len(ready))
         self._apply(ready, producer)
+        return len(ready)
 
     def _ready(self, behind: set[str]) -> list[Any]:
         """The held records in the order they were published: by timestamp across
