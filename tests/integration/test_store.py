@@ -7,7 +7,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from eventsourcing.persistence import InfrastructureFactory, StoredEvent, Tracking
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    StoredEvent,
+    Tracking,
+)
 from eventsourcing.utils import Environment
 
 from services.intake.bootstrap import MIGRATIONS
@@ -42,6 +47,34 @@ def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) ->
     assert (read.topic, read.state) == ("t.Créé 标题", AWKWARD[::-1])
     assert recorder.max_tracking_id("upstream") == 7
     assert [n.id for n in recorder.select_notifications(start=None, limit=10)] == ids
+
+
+def test_a_batch_from_several_partitions_records_each_position_or_nothing(infra) -> None:
+    """A consumer's poll from several partitions is saved with the position reached in each,
+    in the one transaction; a redelivery of any of them saves nothing of the batch."""
+    settings = fresh(infra)
+    migrate(settings, "intake", *MIGRATIONS)
+    env = Environment("parts", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
+    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    a, b = uuid4(), uuid4()
+    recorder.insert_events(
+        [StoredEvent(a, 1, "t.Created", b"a")],
+        trackings=[Tracking("kafka:intake:0", 4), Tracking("kafka:routing:3", 9)],
+    )
+    assert recorder.max_tracking_id("kafka:intake:0") == 4
+    assert recorder.max_tracking_id("kafka:routing:3") == 9
+
+    with pytest.raises(IntegrityError):  # routing:3 at 9 again, beside a new position
+        recorder.insert_events(
+            [StoredEvent(b, 1, "t.Created", b"b")],
+            trackings=[Tracking("kafka:intake:0", 5), Tracking("kafka:routing:3", 9)],
+        )
+    assert recorder.select_events(b) == [] and recorder.max_tracking_id("kafka:intake:0") == 4
+
+    recorder.insert_events([], trackings=[Tracking("kafka:intake:0", 6)])  # positions alone
+    assert recorder.max_tracking_id("kafka:intake:0") == 6
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([], trackings=[Tracking("kafka:intake:0", 6)])
 
 
 def test_the_events_of_many_aggregates_are_read_in_one_go_each_after_its_version(infra) -> None:
