@@ -401,6 +401,11 @@ class Consumer:
     """What a consumer off the path a person waits on lets the broker gather (intake noting
     progress, follow-up keeping histories and clocks): its work is there 150 ms later at
     most. Routing, on the way to an assignment, takes each record as it comes."""
+    BATCH = 200
+    """Records a poll hands over, and records applied in one transaction: what waited for a
+    partition behind (`_ready`) is released in transactions of this size too. Released at
+    once, a follow-up catching up on 9,000 cases applied 5,000 records in one transaction
+    and its memory went from ~110 to 557 MB."""
     HOLD_SECONDS = 2.0
     HOLD_LIMIT = 5_000
     """How long records may wait without any being applied, and how many may wait, for a
@@ -479,7 +484,7 @@ class Consumer:
             # broker spend a third of a core answering empty fetches.
             fetch_max_wait_ms=self.gather_ms or 250,
             fetch_min_bytes=1 << 20 if self.gather_ms else 1,
-            max_poll_records=200,
+            max_poll_records=self.BATCH,
             metadata_max_age_ms=10_000,  # notice new topics and partitions within seconds
             # Static membership: a process restarted after a crash rejoins as the member it
             # was and gets its partitions back at once, without waiting for the broker to
@@ -603,9 +608,11 @@ class Consumer:
             self.status.duplicates += len(records) - len(fresh)
             held.extend(fresh)
         ready = self._ready(behind)
-        if self.metrics is not None and ready:
-            self.metrics.consumer_batch.observe(len(ready))
-        self._apply(ready, producer)
+        for start in range(0, len(ready), self.BATCH):
+            batch = ready[start : start + self.BATCH]
+            if self.metrics is not None:
+                self.metrics.consumer_batch.observe(len(batch))
+            self._apply(batch, producer)
         return len(ready)
 
     def _ready(self, behind: set[str]) -> list[Any]:

@@ -350,3 +350,24 @@ def test_a_partition_that_stays_behind_holds_the_others_back_only_so_long(monkey
     consumer._process_poll([], behind, Parked())
     assert consumer.status.processed == 1  # applied as it came, after waiting its longest
     assert heard(followup, cases[0].id) == ["routing"]
+
+
+def test_what_is_released_at_once_is_applied_in_transactions_of_a_bounded_size():
+    """A follow-up catching up on a backlog released thousands of held records at once; one
+    transaction over all of them held all their cases in memory. They go in transactions of
+    at most `BATCH` records, still in the order they were published."""
+    cases, registered, assigned = two_cases_assigned()
+    followup = seeded(FollowUpApplication())
+    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
+    consumer.BATCH = 3
+    polled = [
+        published_at(ROUTING, 3, assigned, [1_020, 1_040]),
+        published_at(INTAKE, 5, registered, [1_010, 1_030]),
+    ]
+
+    consumer._process_poll(polled, set(), Parked())
+
+    assert consumer.status.batches == 2 and consumer.status.processed == 4
+    for case in cases:
+        assert heard(followup, case.id) == ["intake", "routing"]
+    assert followup.recorder.max_tracking_id(f"kafka:{ROUTING}:3") == 1

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -34,3 +38,50 @@ def test_what_exists_when_ready_is_no_longer_scanned_and_young_objects_get_longe
     assert gc.get_freeze_count() >= len(kept)
     assert len(gc.get_objects()) < before - len(kept)  # a full collection no longer sees them
     assert gc.get_threshold()[0] == 10_000
+
+
+def test_what_a_process_freed_between_the_pages_it_still_uses_is_given_back() -> None:
+    """~90 MB of mid-sized objects freed but for every 64th: the allocator keeps the pages
+    (nothing to trim at the top of the heap); a trim hands them back to the system."""
+    script = """
+import sys
+from shared.service import _malloc_trim
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+blocks = [bytes(1500) + i.to_bytes(4, "little") for i in range(60_000)]
+kept = blocks[::64]
+del blocks
+before = rss()
+_malloc_trim()(0)
+print(before, rss())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    before, after = map(int, done.stdout.split())
+    assert after < before - 40, (before, after)
+
+
+def test_the_heap_is_trimmed_at_its_interval_and_less_often_when_a_trim_is_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shared.service, "TRIM_SECONDS", 0.01)
+    stop = threading.Event()
+    calls: list[float] = []
+
+    def trim(pad: int) -> int:
+        calls.append(time.monotonic())
+        if len(calls) == 3:
+            time.sleep(0.005)  # 100 × 5 ms: the next waits ~0.5 s, not 0.01 s
+        if len(calls) == 4:
+            stop.set()
+        return 1
+
+    worker = threading.Thread(target=shared.service.trim_heap, args=(stop, trim))
+    worker.start()
+    worker.join(5)
+    assert len(calls) == 4
+    assert calls[1] - calls[0] < 0.2
+    assert calls[3] - calls[2] >= 0.45
