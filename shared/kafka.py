@@ -393,7 +393,8 @@ def tracking_name(topic: str, partition: int) -> str:
 
 
 class Consumer:
-    """Consumes topics into an application, one transaction per record, dead-lettering bad ones."""
+    """Consumes topics into an application — a poll's records in the order they were
+    published, in transactions of up to `BATCH` — dead-lettering bad ones."""
 
     CONFLICT_RETRIES = 10
     LAG_SECONDS = 1.0
