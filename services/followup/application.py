@@ -599,14 +599,19 @@ class FollowUpApplication(TrackedApplication):
         self, case_id: UUID, as_of: datetime | None = None
     ) -> tuple[list[ChainLink], Verification]:
         """Every event about the case, in causal order, rebuilt from the stored events,
-        with the result of checking the hash chain."""
-        history = self._get(history_id(case_id), CaseHistory)
-        if history is None:
-            raise NotFound(f"history of case {case_id}")
-        entries = history.entries
-        if as_of is not None:
-            entries = [e for e in entries if e.entry.time <= as_of]
-        return causal_order(entries), history.verify()
+        with the result of checking the hash chain. Read in place (`read_case`'s way, no
+        copy): copying a history of 200 entries was most of reading it."""
+
+        def read(history: CaseHistory) -> tuple[list[ChainLink], Verification]:
+            entries = history.entries  # links are immutable; `causal_order` makes a new list
+            if as_of is not None:
+                entries = [e for e in entries if e.entry.time <= as_of]
+            return causal_order(entries), history.verify()
+
+        try:
+            return self.repository.read(history_id(case_id), read)
+        except AggregateNotFoundError:
+            raise NotFound(f"history of case {case_id}") from None
 
     def stored_history(self, case_id: UUID) -> CaseHistory | None:
         """The case's history as its stored events make it now, never from the cache: what

@@ -205,3 +205,22 @@ def test_intake_tells_the_window_what_follow_up_answered_and_when_it_was_closed(
         "followup",
     )
     assert intake.get_case(case.id).status == "closed"
+
+
+def test_a_history_read_is_not_changed_by_what_is_recorded_after_it(system):
+    """The history is read in place (not copied): what a reader got stays as it was when
+    the case's history grows afterwards, and the next read shows the new entry."""
+    intake, routing, followup = system
+    case = register(intake)
+    registered = published(intake, intake_wire)
+    deliver(followup, "intake", registered)
+    entries, verification = followup.history(case.id)
+    before = [link.entry.event_id for link in entries]
+
+    deliver(routing, "intake", registered)
+    deliver(followup, "routing", published(routing, routing_wire), count(1))
+
+    assert [link.entry.event_id for link in entries] == before
+    assert verification.entries == len(before)
+    after, again = followup.history(case.id)
+    assert len(after) > len(before) and again.verified
