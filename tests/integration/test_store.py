@@ -26,11 +26,16 @@ pytestmark = pytest.mark.integration
 AWKWARD = bytes(range(256)) + b'",\\() \t\n{}'
 
 
-def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) -> None:
+def intake_recorder(infra: Any, name: str) -> Any:
+    """A process recorder of intake's events table in a fresh database of its own."""
     settings = fresh(infra)
     migrate(settings, "intake", *MIGRATIONS)
-    env = Environment("bytes", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
-    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    env = Environment(name, eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
+    return InfrastructureFactory.construct(env=env).process_recorder()
+
+
+def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) -> None:
+    recorder = intake_recorder(infra, "bytes")
     assert "%b" in recorder.insert_events_statement.as_string()  # the binary path under test
 
     a, b = uuid4(), uuid4()
@@ -52,10 +57,7 @@ def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) ->
 def test_a_batch_from_several_partitions_records_each_position_or_nothing(infra) -> None:
     """A consumer's poll from several partitions is saved with the position reached in each,
     in the one transaction; a redelivery of any of them saves nothing of the batch."""
-    settings = fresh(infra)
-    migrate(settings, "intake", *MIGRATIONS)
-    env = Environment("parts", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
-    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    recorder = intake_recorder(infra, "parts")
     a, b = uuid4(), uuid4()
     recorder.insert_events(
         [StoredEvent(a, 1, "t.Created", b"a")],
@@ -78,10 +80,7 @@ def test_a_batch_from_several_partitions_records_each_position_or_nothing(infra)
 
 
 def test_the_events_of_many_aggregates_are_read_in_one_go_each_after_its_version(infra) -> None:
-    settings = fresh(infra)
-    migrate(settings, "intake", *MIGRATIONS)
-    env = Environment("many", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
-    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    recorder = intake_recorder(infra, "many")
     a, b, c, unknown = uuid4(), uuid4(), uuid4(), uuid4()
     recorder.insert_events(
         [StoredEvent(x, v, f"t.E{v}", AWKWARD[:v]) for x in (a, b, c) for v in (1, 2, 3)],
@@ -107,10 +106,7 @@ def test_our_reads_of_one_aggregate_and_of_the_log_are_eventsourcings_reads(infr
 
     from eventsourcing.postgres import PostgresApplicationRecorder as Theirs
 
-    settings = fresh(infra)
-    migrate(settings, "intake", *MIGRATIONS)
-    env = Environment("reads", eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
-    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    recorder = intake_recorder(infra, "reads")
     a, b = uuid4(), uuid4()
     recorder.insert_events(
         [StoredEvent(x, v, f"t.E{v % 3}", AWKWARD[:v]) for v in range(1, 8) for x in (a, b)],

@@ -288,6 +288,29 @@ def published_at(topic: str, partition: int, events: list[Any], times: list[int]
     ]
 
 
+def following_both_topics() -> tuple[list[Any], list[Any], list[Any], Any, Consumer]:
+    """Two cases registered and assigned, and a follow-up consuming intake's and routing's
+    topics: the cases, their registrations, their assignments, follow-up, its consumer."""
+    cases, registered, assigned = two_cases_assigned()
+    followup = seeded(FollowUpApplication())
+    return (
+        cases,
+        registered,
+        assigned,
+        followup,
+        Consumer(Settings(), "followup", [INTAKE, ROUTING], followup),
+    )
+
+
+def routing_first(registered: list[Any], assigned: list[Any]) -> list[list[Any]]:
+    """A poll that hands routing's partition over before intake's, each registration
+    published 10 ms before its assignment."""
+    return [
+        published_at(ROUTING, 3, assigned, [1_020, 1_040]),
+        published_at(INTAKE, 5, registered, [1_010, 1_030]),
+    ]
+
+
 def heard(followup: FollowUpApplication, case_id: Any) -> list[str]:
     history = stored(followup, history_id(case_id))
     return [e.entry.type.split(".")[1] for e in history.entries if e.entry.service != "followup"]
@@ -298,15 +321,8 @@ def test_a_poll_from_several_topics_is_applied_in_the_order_it_was_published_in_
     both cases' registrations (intake's topic) and assignments (routing's) is applied by
     publication time across the topics, in one transaction recording where each partition
     got to — though the poll handed routing's partition over first."""
-    cases, registered, assigned = two_cases_assigned()
-    followup = seeded(FollowUpApplication())
-    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
-    polled = [
-        published_at(ROUTING, 3, assigned, [1_020, 1_040]),
-        published_at(INTAKE, 5, registered, [1_010, 1_030]),
-    ]
-
-    consumer._process_poll(polled, set(), Parked())
+    cases, registered, assigned, followup, consumer = following_both_topics()
+    consumer._process_poll(routing_first(registered, assigned), set(), Parked())
 
     assert consumer.status.batches == 1 and consumer.status.processed == 4
     for case in cases:
@@ -318,9 +334,7 @@ def test_a_poll_from_several_topics_is_applied_in_the_order_it_was_published_in_
 def test_records_wait_for_a_partition_behind_them_that_may_hold_their_cause():
     """An assignment fetched before the registration that caused it (intake's partition is
     behind: not fetched to its end) waits for it; it is not applied before it."""
-    cases, registered, assigned = two_cases_assigned()
-    followup = seeded(FollowUpApplication())
-    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
+    cases, registered, assigned, followup, consumer = following_both_topics()
     behind = {f"kafka:{INTAKE}:5"}
 
     consumer._process_poll([published_at(ROUTING, 3, assigned[:1], [1_020])], behind, Parked())
@@ -335,9 +349,7 @@ def test_records_wait_for_a_partition_behind_them_that_may_hold_their_cause():
 
 
 def test_a_partition_that_stays_behind_holds_the_others_back_only_so_long(monkeypatch):
-    cases, _, assigned = two_cases_assigned()
-    followup = seeded(FollowUpApplication())
-    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
+    cases, _, assigned, followup, consumer = following_both_topics()
     now = [100.0]
     monkeypatch.setattr("shared.kafka.time.monotonic", lambda: now[0])
     behind = {f"kafka:{INTAKE}:5"}
@@ -356,16 +368,9 @@ def test_what_is_released_at_once_is_applied_in_transactions_of_a_bounded_size()
     """A follow-up catching up on a backlog released thousands of held records at once; one
     transaction over all of them held all their cases in memory. They go in transactions of
     at most `BATCH` records, still in the order they were published."""
-    cases, registered, assigned = two_cases_assigned()
-    followup = seeded(FollowUpApplication())
-    consumer = Consumer(Settings(), "followup", [INTAKE, ROUTING], followup)
+    cases, registered, assigned, followup, consumer = following_both_topics()
     consumer.BATCH = 3
-    polled = [
-        published_at(ROUTING, 3, assigned, [1_020, 1_040]),
-        published_at(INTAKE, 5, registered, [1_010, 1_030]),
-    ]
-
-    consumer._process_poll(polled, set(), Parked())
+    consumer._process_poll(routing_first(registered, assigned), set(), Parked())
 
     assert consumer.status.batches == 2 and consumer.status.processed == 4
     for case in cases:
