@@ -121,7 +121,7 @@ def _pgbench(tool: str, settings: Settings, clients: int, seconds: float) -> dic
         "-f",
         path,
         "-h",
-        settings.pg_host,
+        settings.pg_address(),  # the way the services connect
         "-p",
         str(settings.pg_port),
         "-U",

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def conninfo(settings: Settings) -> str:
     return psycopg.conninfo.make_conninfo(
-        host=settings.pg_host,
+        host=settings.pg_address(),
         port=settings.pg_port,
         user=settings.pg_user,
         password=settings.pg_password.get_secret_value(),
@@ -82,7 +82,7 @@ def eventsourcing_env(
     env = {
         "PERSISTENCE_MODULE": "shared.store:Factory",
         "POSTGRES_DBNAME": settings.pg_dbname,
-        "POSTGRES_HOST": settings.pg_host,
+        "POSTGRES_HOST": settings.pg_address(),
         "POSTGRES_PORT": str(settings.pg_port),
         "POSTGRES_USER": settings.pg_user,
         "POSTGRES_PASSWORD": settings.pg_password.get_secret_value(),

@@ -83,6 +83,21 @@ log_min_duration_statement = 1000
 EOF
 }
 
+# The services' role may sign in through the Unix socket too, with its password as over TCP
+# (the services use the socket when the server is on their host: Settings.pg_address); every
+# other local user stays `peer` (the scripts' own psql runs as postgres). Prints "changed"
+# when it had to add the line.
+write_hba() {
+  local hba="$DATA/pg_hba.conf" line="local all $ONESTOP_PG_USER scram-sha-256"
+  as_pg grep -qxF "$line" "$hba" && return
+  if as_pg grep -q '^local[[:space:]]' "$hba"; then
+    as_pg sed -i "0,/^local[[:space:]]/s//$line\n&/" "$hba" # before the first `local` rule
+  else
+    echo "$line" | as_pg tee -a "$hba" >/dev/null
+  fi
+  echo changed
+}
+
 create_role_and_databases() {
   [[ -n ${ONESTOP_PG_PASSWORD:-} ]] || die "ONESTOP_PG_PASSWORD is not set: run deploy/scripts/secrets.sh"
   # The password travels in the environment and stdin, never on a command line.
@@ -139,11 +154,17 @@ cmd_start() {
       --auth-local=peer --auth-host=scram-sha-256 >>"$PG_LOG"
   fi
   write_config
+  local hba
+  hba=$(write_hba)
 
   local pid
   pid=$(running_pid)
   if [[ -n $pid ]]; then
     log "already running (pid $pid); config changes apply on restart"
+    if [[ $hba == changed ]]; then
+      as_pg "$BIN/pg_ctl" -D "$DATA" reload >/dev/null
+      log "$ONESTOP_PG_USER may now sign in through the socket in $PG_DIR (pg_hba.conf reloaded)"
+    fi
   else
     log "starting on $ADDR (log: $PG_LOG)"
     as_pg "$BIN/pg_ctl" -D "$DATA" -l "$PG_LOG" -w -t 60 start >/dev/null || {

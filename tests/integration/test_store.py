@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 from uuid import UUID, uuid4
@@ -172,3 +173,19 @@ def test_a_vacuum_of_the_events_table_does_not_hold_up_a_save_but_writers_take_t
     behind.join(10)
     assert not behind.is_alive()
     assert len(recorder.select_notifications(start=None, limit=10)) == 3
+
+
+def test_the_server_the_scripts_manage_is_reached_through_its_socket(infra) -> None:
+    """`make up`/`make test` run PostgreSQL on this host: the pools and the event store
+    connect through its Unix socket (no client address), not over TCP loopback."""
+    if os.environ.get("ONESTOP_PG_MANAGED", "true") == "false":
+        pytest.skip("an external server (ONESTOP_PG_MANAGED=false) may be on another host")
+    assert infra.pg_address() == infra.pg_socket_dir
+    who = (
+        "SELECT client_addr, inet_server_addr() FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    )
+    with connect(infra) as conn:
+        assert conn.execute(who).fetchone() == (None, None)
+    recorder = intake_recorder(infra, "intake")
+    with recorder.datastore.get_connection() as conn:
+        assert tuple(conn.execute(who).fetchone().values()) == (None, None)

@@ -79,9 +79,41 @@ def test_the_heap_is_trimmed_at_its_interval_and_less_often_when_a_trim_is_slow(
             stop.set()
         return 1
 
-    worker = threading.Thread(target=shared.service.trim_heap, args=(stop, trim))
+    worker = threading.Thread(target=shared.service.trim_heap, args=(stop, trim, lambda: 0))
     worker.start()
     worker.join(5)
     assert len(calls) == 4
     assert calls[1] - calls[0] < 0.2
     assert calls[3] - calls[2] >= 0.45
+
+
+def test_allocations_no_longer_start_a_full_collection_the_heap_worker_makes_them(
+    restored_gc: None,
+) -> None:
+    settle_heap()
+    old = [[] for _ in range(10_000)]
+    for a in old:
+        a.append(a)  # a cycle: only a collection of its generation frees it
+    gc.collect(1)  # they have lived long: the oldest generation holds them
+    del old, a
+    full = gc.get_stats()[2]["collections"]
+    for _ in range(300):  # ~3 million allocations: 15 full collections at (10,000, 20, 20)
+        young = [[] for _ in range(10_000)]
+        del young
+    assert gc.get_stats()[2]["collections"] == full
+
+    stop = threading.Event()
+    collected: list[int] = []
+
+    def collect() -> int:
+        collected.append(gc.collect())
+        stop.set()
+        return collected[-1]
+
+    shared.service.TRIM_SECONDS, before = 0.01, shared.service.TRIM_SECONDS
+    try:
+        shared.service.trim_heap(stop, lambda pad: 1, collect)
+    finally:
+        shared.service.TRIM_SECONDS = before
+    assert gc.get_stats()[2]["collections"] == full + 1
+    assert collected[0] >= 10_000  # the old cycles, which no young collection reached
