@@ -267,10 +267,49 @@ class _SelectsMany:
         return found
 
 
-class ApplicationRecorder(_SelectsMany, PostgresApplicationRecorder):
-    """Inserts in binary (`_binary`), each commit's duration told to `commit_observer`."""
+class _InsertsInTurn:
+    """eventsourcing's insert of events, statement after statement, not in pipeline mode,
+    each commit's duration told to `commit_observer`.
 
+    eventsourcing sends the statements of an insert (trackings, the table's lock, NOTIFY,
+    the events) in pipeline mode. psycopg 3.3.9 may stop sending before all of them went
+    out — it stops when its last command is queued, though the socket took only part of
+    the buffer — and then waits for their results: the server waits for the rest
+    (`ClientRead`) and both wait for ever. Over TCP loopback the socket's buffers were
+    large enough for our batches; through a Unix socket (`Settings.pg_address`) follow-up's
+    consumer hung at its first batch of 200 events in `make bench`. One round trip per
+    statement instead (through the socket ~0.05 ms each, four to nine per transaction)."""
+
+    datastore: PostgresDatastore
     commit_observer: CommitObserver | None = None
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        started = time.perf_counter()
+        try:
+            recorder: Any = self  # eventsourcing's recorder, whose steps these are
+            with (
+                self.datastore.get_connection() as conn,
+                conn.transaction(),
+                conn.cursor() as curs,
+            ):
+                recorder._insert_events(curs, stored_events, **kwargs)
+                if not stored_events:
+                    return None
+                recorder._insert_stored_events(curs, stored_events, **kwargs)
+                ids: Sequence[int] = recorder._fetch_ids_after_insert_events(
+                    curs, stored_events, **kwargs
+                )
+            return ids
+        finally:
+            if self.commit_observer is not None:
+                self.commit_observer(time.perf_counter() - started)
+
+
+class ApplicationRecorder(_InsertsInTurn, _SelectsMany, PostgresApplicationRecorder):
+    """Inserts in binary (`_binary`) and not in pipeline mode (`_InsertsInTurn`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -280,23 +319,10 @@ class ApplicationRecorder(_SelectsMany, PostgresApplicationRecorder):
     def create_table(self) -> None:
         _tables_in_turn(self.datastore, super().create_table)
 
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        started = time.perf_counter()
-        try:
-            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-            return ids
-        finally:
-            if self.commit_observer is not None:
-                self.commit_observer(time.perf_counter() - started)
 
-
-class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
+class ProcessRecorder(_InsertsInTurn, _SelectsMany, PostgresProcessRecorder):
     """The same for an application that also records where it consumed from — from one
     partition (`tracking`) or from several (`trackings`) in the same transaction."""
-
-    commit_observer: CommitObserver | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -312,17 +338,6 @@ class ProcessRecorder(_SelectsMany, PostgresProcessRecorder):
         for tracking in kwargs.get("trackings", ()):
             self._insert_tracking(curs, tracking)
         super()._insert_events(curs, stored_events, **kwargs)
-
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        started = time.perf_counter()
-        try:
-            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
-            return ids
-        finally:
-            if self.commit_observer is not None:
-                self.commit_observer(time.perf_counter() - started)
 
 
 IDLE_CHECK_SECONDS = 2.0

@@ -80,6 +80,27 @@ def test_a_batch_from_several_partitions_records_each_position_or_nothing(infra)
         recorder.insert_events([], trackings=[Tracking("kafka:intake:0", 6)])
 
 
+def test_a_large_batch_is_saved_through_the_socket_where_pipeline_mode_hung(infra) -> None:
+    """1,000 events of 1.5 kB with six partitions' positions, ten times: sent in pipeline
+    mode (eventsourcing's way) through the Unix socket, the first such batch hung for ever,
+    client and server each waiting for the other."""
+    recorder = intake_recorder(infra, "large")
+    saved: list[int] = []
+
+    def save() -> None:
+        for n in range(1, 11):
+            events = [StoredEvent(uuid4(), 1, "t.Created", os.urandom(1500)) for _ in range(1000)]
+            positions = [Tracking(f"kafka:intake:{p}", n) for p in range(6)]
+            saved.extend(recorder.insert_events(events, trackings=positions) or [])
+
+    saver = threading.Thread(target=save, daemon=True)
+    saver.start()
+    saver.join(60)
+    assert not saver.is_alive(), f"hung after {len(saved):,} events"
+    assert len(saved) == 10_000 and saved == sorted(saved)
+    assert recorder.max_tracking_id("kafka:intake:5") == 10
+
+
 def test_the_events_of_many_aggregates_are_read_in_one_go_each_after_its_version(infra) -> None:
     recorder = intake_recorder(infra, "many")
     a, b, c, unknown = uuid4(), uuid4(), uuid4(), uuid4()
