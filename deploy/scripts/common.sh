@@ -33,6 +33,12 @@ for flag in ONESTOP_PG_MANAGED ONESTOP_KAFKA_MANAGED; do
   [[ ${!flag} == true || ${!flag} == false ]] || die "$flag must be true or false, got '${!flag}'"
 done
 unset flag
+# The managed cluster's Unix socket, which the services use when the server is on this host
+# (Settings.pg_address); named here so that a bench or an experiment with a run folder of
+# its own still finds it.
+if [[ $ONESTOP_PG_MANAGED == true ]]; then
+  export ONESTOP_PG_SOCKET_DIR="${ONESTOP_PG_SOCKET_DIR:-$RUN_DIR/postgres}"
+fi
 
 # wait_for_port HOST PORT TIMEOUT_SECONDS: succeeds once a TCP connect works.
 wait_for_port() {
