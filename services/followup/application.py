@@ -48,6 +48,7 @@ from services.followup.domain import (
     Unit,
     Verification,
     causal_order,
+    happened_at,
     history_id,
 )
 from services.followup.domain.vocabulary import RatingSource
@@ -571,8 +572,11 @@ class FollowUpApplication(TrackedApplication):
             raise self.case_not_found(case_id) from None
 
     def get_case(self, case_id: UUID, as_of: datetime | None = None) -> FollowUpCase:
-        """The case now, or as it stood at `as_of`: from its own events up to then; before
-        follow-up had noted anything, from the other services' events in its history."""
+        """The case now, or as it stood at `as_of`: from its own events up to the first
+        that records something after then — what it noted of another service's event by
+        when that event happened, as the case's history has it, not by when follow-up heard
+        of it (`happened_at`); before follow-up had noted anything, from the other services'
+        events in its history."""
         case = self._get(case_id, FollowUpCase)
         if as_of is None:
             if case is None:
@@ -580,7 +584,7 @@ class FollowUpApplication(TrackedApplication):
             return case
         version = 0
         for event in self.events.get(case_id):
-            if event.timestamp > as_of:  # type: ignore[attr-defined]
+            if happened_at(event) > as_of:
                 break
             version = event.originator_version
         if version:

@@ -168,6 +168,33 @@ def test_history_as_of_a_past_moment_shows_only_what_had_happened(system):
     assert followup.get_case(case.id).status == "assigned"
 
 
+def test_a_case_as_of_a_moment_has_what_had_happened_however_late_follow_up_heard_of_it(
+    system,
+):
+    """Follow-up noted the registration at once and the assignment only later (its consumer
+    behind): as of the assignment, the case is assigned, as its history says — not still
+    registered because follow-up had not yet heard (it was, before `happened_at`)."""
+    intake, routing, followup = system
+    case = register(intake)
+    [registered] = published(intake, intake_wire)
+    deliver(followup, "intake", [registered])
+    deliver(routing, "intake", [registered])
+    [assigned] = published(routing, routing_wire)
+    deliver(followup, "routing", [assigned])  # later than the assignment
+    [heard] = [e for e in followup.events.get(case.id) if type(e).__name__ == "AssignmentNoted"]
+    assert heard.timestamp > assigned.time  # follow-up heard of it after it happened
+
+    entries, _ = followup.history(case.id, as_of=assigned.time)
+    assert [e.entry.event_id for e in entries][-1] == assigned.id
+    then = followup.get_case(case.id, as_of=assigned.time)
+    assert (then.status, then.lead.code if then.lead else None) == (
+        "assigned",
+        assigned.data["lead"]["code"],
+    )
+    before = followup.get_case(case.id, as_of=registered.time)
+    assert (before.status, before.lead) == ("registered", None)
+
+
 def test_the_relay_skips_only_intake_events_that_never_go_on_the_wire():
     intake = seeded(IntakeApplication())
     case = register(intake)

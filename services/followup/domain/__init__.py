@@ -31,6 +31,7 @@ from services.followup.domain.case import (
     Review,
     Unit,
     Visit,
+    happened_at,
 )
 from services.followup.domain.clocks import (
     SUPERVISION_OFFICE,
@@ -97,5 +98,6 @@ __all__ = [
     "Visit",
     "causal_order",
     "entry_hash",
+    "happened_at",
     "history_id",
 ]

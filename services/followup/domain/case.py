@@ -205,6 +205,16 @@ def check_attachment_name(name: str) -> str:
     return name
 
 
+def happened_at(event: object) -> datetime:
+    """When what an event of a case records happened: the time it has in the case's history.
+    For what follow-up noted of another service's event, when that event happened (its
+    `happened`) — follow-up hears it later, by as much as its consumer is behind; for
+    follow-up's own doing, when it was stored."""
+    happened = getattr(event, "happened", None) or getattr(event, "timestamp", None)
+    assert isinstance(happened, datetime), event
+    return happened
+
+
 class FollowUpCase(CaseClocks):
     """A case as follow-up tracks it until it is closed out or final: its clocks
     (`CaseClocks`), its handling to an outcome, return visits, review and re-review, and
@@ -234,6 +244,10 @@ class FollowUpCase(CaseClocks):
             """Version 1 stored the location as the JSON object the contract carried."""
             state["location"] = Location.of(dict(record(state["location"])))
 
+        @property
+        def happened(self) -> datetime:
+            return self.registered_at
+
         def apply(self, case: FollowUpCase) -> None:
             case.subject = self.subject
             case.category = self.category
@@ -258,6 +272,10 @@ class FollowUpCase(CaseClocks):
             state["lead"] = revived(Unit, record(state["lead"]))
             state["co_handlers"] = [revived(Unit, d) for d in records(state["co_handlers"])]
 
+        @property
+        def happened(self) -> datetime:
+            return self.assigned_at
+
         def apply(self, case: FollowUpCase) -> None:
             case.lead = self.lead
             case.co_handlers = list(self.co_handlers)
@@ -275,6 +293,10 @@ class FollowUpCase(CaseClocks):
         decision: str
         decided_at: datetime
 
+        @property
+        def happened(self) -> datetime:
+            return self.decided_at
+
         def apply(self, case: FollowUpCase) -> None:
             case.acceptance = Decision(self.decision)
             case.acceptance_decided_at = self.decided_at
@@ -289,11 +311,19 @@ class FollowUpCase(CaseClocks):
         level: str
         at: datetime
 
+        @property
+        def happened(self) -> datetime:
+            return self.at
+
         def apply(self, case: FollowUpCase) -> None:
             case.level = self.level
 
     class RepeatNoted(Aggregate.Event):
         at: datetime
+
+        @property
+        def happened(self) -> datetime:
+            return self.at
 
         def apply(self, case: FollowUpCase) -> None:
             case.repeats.append(self.at)
@@ -310,6 +340,10 @@ class FollowUpCase(CaseClocks):
         department: str
         summary: str
         at: datetime
+
+        @property
+        def happened(self) -> datetime:
+            return self.at
 
         def apply(self, case: FollowUpCase) -> None:
             case.parts[self.department] = Part(self.summary, self.at)
