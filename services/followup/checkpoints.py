@@ -155,6 +155,9 @@ class MemoryHeads(MemoryTables):
             self.marks.clear()
 
 
+Runs = tuple[int, list[str], list[bytes]]
+"""A checkpoint's runs: leaves per run, the first case of each run, the root of each."""
+
 RUN = 1024
 """Leaves per run: a checkpoint keeps the root of each run of this many leaves (a power of
 two, so each full run is a subtree of the RFC 9162 tree), and a dossier's proof reads the
@@ -365,6 +368,9 @@ class Checkpoints:
         self.projector = chain_heads(app, self.heads)
         self._unpublished: list[dict[str, Any]] = []
         self._latest: int | None = None
+        self._runs: tuple[str, Runs] | None = None
+        """The runs of the latest checkpoint a proof was made from, once they made its signed
+        root: (that root, the runs)."""
 
     # --- signing ------------------------------------------------------------------------
 
@@ -564,21 +570,15 @@ class Checkpoints:
         its signed root; otherwise `UNSURE` (an older checkpoint has no runs; marks of a
         newer one may be landing), and the proof is made the long way."""
         signed = document["checkpoint"]
-        try:
-            kept = orjson.loads(
-                (self.folder / "runs" / f"{signed['sequence']:08d}.json").read_bytes()
-            )
-        except (FileNotFoundError, orjson.JSONDecodeError):
+        verified = self._verified_runs(signed)
+        if verified is None:
             return UNSURE
-        size, runs = kept["size"], kept["runs"]
-        roots = [bytes.fromhex(root) for _, root in runs]
-        if not runs or merkle_root(roots).hex() != signed["root"]:
-            return UNSURE
-        at = bisect_right([first for first, _ in runs], case_id) - 1
+        size, firsts, roots = verified
+        at = bisect_right(firsts, case_id) - 1
         if at < 0:
             return None  # before the first signed case: not covered
-        expected = size if at < len(runs) - 1 else signed["cases"] - at * size
-        leaves = self.heads.signed_run(runs[at][0], expected)
+        expected = size if at < len(firsts) - 1 else signed["cases"] - at * size
+        leaves = self.heads.signed_run(firsts[at], expected)
         hashes = [leaf.hash() for leaf in leaves]
         if len(leaves) != expected or merkle_root(hashes) != roots[at]:
             return UNSURE
@@ -592,6 +592,27 @@ class Checkpoints:
         ):
             return UNSURE
         return self._proof(document, index, leaves[where], proof)
+
+    def _verified_runs(self, signed: dict[str, Any]) -> Runs | None:
+        """The checkpoint's runs as kept beside it — leaves per run, each run's first case
+        and root — if their roots make its signed root; read and checked once per
+        checkpoint (at a million cases, ~1,000 roots: a 110 kB file and ~2,000 hashes that
+        every dossier made again), not at every proof."""
+        if self._runs is not None and self._runs[0] == signed["root"]:
+            return self._runs[1]
+        try:
+            kept = orjson.loads(
+                (self.folder / "runs" / f"{signed['sequence']:08d}.json").read_bytes()
+            )
+        except (FileNotFoundError, orjson.JSONDecodeError):
+            return None
+        runs = kept["runs"]
+        roots = [bytes.fromhex(root) for _, root in runs]
+        if not runs or merkle_root(roots).hex() != signed["root"]:
+            return None
+        verified: Runs = (kept["size"], [first for first, _ in runs], roots)
+        self._runs = (signed["root"], verified)
+        return verified
 
     def _proof_from_file(self, sequence: int, case_id: str) -> dict[str, Any] | None:
         document = self.load(sequence)
