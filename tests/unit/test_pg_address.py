@@ -47,4 +47,5 @@ def test_the_socket_is_looked_for_where_the_managed_server_keeps_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("ONESTOP_RUN_DIR", str(tmp_path))
+    monkeypatch.delenv("ONESTOP_PG_SOCKET_DIR", raising=False)  # the scripts name it
     assert Settings().pg_socket_dir == str(tmp_path / "postgres")
