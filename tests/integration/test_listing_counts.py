@@ -4,6 +4,7 @@ page at once, and the total says 10,000+ rather than a number that cost a scan o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,7 +23,7 @@ NOW = datetime(2026, 12, 1, 8, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(infra: Settings) -> PostgresLedger:
+def ledger(infra: Settings) -> Iterator[PostgresLedger]:
     settings = fresh(infra)
     migrate(settings, "followup", *MIGRATIONS)
     with connect(settings) as conn:
@@ -50,7 +51,9 @@ def ledger(infra: Settings) -> PostgresLedger:
             """,
             params,
         )
-    yield PostgresLedger(settings)
+    ledger = PostgresLedger(settings)
+    yield ledger
+    ledger.close()  # its pool, else finalised later from one of its own threads
 
 
 def test_more_matches_than_the_cap_are_counted_as_at_least_the_cap(ledger):

@@ -6,6 +6,7 @@ a leader's 化解率 must not depend on which of the two did the counting."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import product
 from uuid import UUID
@@ -85,10 +86,12 @@ def random_facts(rng: random.Random, n: int) -> list[Facts]:
 
 
 @pytest.fixture
-def ledger(infra: Settings) -> PostgresLedger:
+def ledger(infra: Settings) -> Iterator[PostgresLedger]:
     settings = fresh(infra)
     migrate(settings, "followup", *MIGRATIONS)
-    return PostgresLedger(settings)
+    ledger = PostgresLedger(settings)
+    yield ledger
+    ledger.close()
 
 
 def store(ledger: PostgresLedger, facts: list[Facts]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,12 +28,25 @@ pytestmark = pytest.mark.integration
 AWKWARD = bytes(range(256)) + b'",\\() \t\n{}'
 
 
+_recorders: list[Any] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_recorders() -> Iterator[None]:
+    """The recorders' pools closed here, not finalised later from one of their threads."""
+    yield
+    for recorder in _recorders:
+        recorder.datastore.close()
+
+
 def intake_recorder(infra: Any, name: str) -> Any:
     """A process recorder of intake's events table in a fresh database of its own."""
     settings = fresh(infra)
     migrate(settings, "intake", *MIGRATIONS)
     env = Environment(name, eventsourcing_env(settings, "intake") | {"CREATE_TABLE": "y"})
-    return InfrastructureFactory.construct(env=env).process_recorder()
+    recorder = InfrastructureFactory.construct(env=env).process_recorder()
+    _recorders.append(recorder)
+    return recorder
 
 
 def test_states_of_every_byte_value_are_stored_and_read_back_unchanged(infra) -> None:
