@@ -268,8 +268,10 @@ class _SelectsMany:
 
 
 class _InsertsInTurn:
-    """eventsourcing's insert of events, statement after statement, not in pipeline mode,
-    each commit's duration told to `commit_observer`.
+    """How both our recorders write: the events' insert in binary (`_binary`), in turn with
+    other writers (`_writers_take_turns`), tables made in turn (`_tables_in_turn`), and
+    eventsourcing's insert of events statement after statement, not in pipeline mode, each
+    commit's duration told to `commit_observer`.
 
     eventsourcing sends the statements of an insert (trackings, the table's lock, NOTIFY,
     the events) in pipeline mode. psycopg 3.3.9 may stop sending before all of them went
@@ -285,6 +287,15 @@ class _InsertsInTurn:
 
     datastore: PostgresDatastore
     commit_observer: CommitObserver | None = None
+    insert_events_statement: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.insert_events_statement = _binary(self.insert_events_statement)  # see _binary
+        _writers_take_turns(self)
+
+    def create_table(self) -> None:
+        _tables_in_turn(self.datastore, super().create_table)  # type: ignore[misc]
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -312,28 +323,13 @@ class _InsertsInTurn:
 
 
 class ApplicationRecorder(_InsertsInTurn, _SelectsMany, PostgresApplicationRecorder):
-    """Inserts in binary (`_binary`) and not in pipeline mode (`_InsertsInTurn`)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.insert_events_statement = _binary(self.insert_events_statement)
-        _writers_take_turns(self)
-
-    def create_table(self) -> None:
-        _tables_in_turn(self.datastore, super().create_table)
+    """Inserts in binary (`_binary`), in turn with other writers and not in pipeline mode
+    (`_InsertsInTurn`)."""
 
 
 class ProcessRecorder(_InsertsInTurn, _SelectsMany, PostgresProcessRecorder):
     """The same for an application that also records where it consumed from — from one
     partition (`tracking`) or from several (`trackings`) in the same transaction."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.insert_events_statement = _binary(self.insert_events_statement)
-        _writers_take_turns(self)
-
-    def create_table(self) -> None:
-        _tables_in_turn(self.datastore, super().create_table)
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
