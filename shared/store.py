@@ -362,8 +362,13 @@ class LazyPool:
     sat idle (`check_when_idle`: what a server restart killed is dropped, without a round
     trip before every statement)."""
 
-    def __init__(self, settings: Any, name: str, max_size: int) -> None:
+    def __init__(
+        self, settings: Any, name: str, max_size: int, session: Mapping[str, str] | None = None
+    ) -> None:
         self.settings, self.name, self.max_size = settings, name, max_size
+        self.kwargs: dict[str, Any] = {"autocommit": True}
+        if session:  # server settings for every connection, sent once when it is made
+            self.kwargs["options"] = " ".join(f"-c {k}={v}" for k, v in session.items())
         self._pool: ConnectionPool | None = None
         self._lock = threading.Lock()
 
@@ -375,7 +380,7 @@ class LazyPool:
                     conninfo(self.settings),
                     min_size=1,
                     max_size=self.max_size,
-                    kwargs={"autocommit": True},
+                    kwargs=self.kwargs,
                     open=True,
                     name=self.name,
                     timeout=2,

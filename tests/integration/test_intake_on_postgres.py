@@ -123,3 +123,18 @@ def test_the_case_index_never_takes_an_older_version_of_a_case_nor_deadlocks_two
     assert failures == []
     found = store.search(Query(case_ids=[r["case_id"] for r in rows], limit=500))[0]
     assert len(found) == 200 and {r["version"] for r in found} == {31}
+
+
+def test_the_duplicate_search_runs_on_connections_without_parallel_workers(
+    app: IntakeApplication,
+) -> None:
+    """Every registration searches for earlier cases like it: prepared, the search's generic
+    plan started a parallel worker process each time (4.2 ms of PostgreSQL against 0.5 ms).
+    The index's connections are made without parallel workers (the search itself, on these
+    connections, is checked by the unit tests' bodies run here above)."""
+    register(app)
+    app.index.catch_up()
+    with app.index.store._connection() as conn:
+        assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("0",)
+    with connect(app.index.store.settings) as other:  # other connections keep the server's
+        assert other.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("1",)
