@@ -284,13 +284,13 @@ class FollowUpApplication(TrackedApplication):
                 rules=rules,
             )
         elif isinstance(message, CaseAwaitingManualDispatch):
-            case.note_manual_dispatch(message.reason)
+            case.note_manual_dispatch(message.reason, message.queued_at)
         elif isinstance(message, CaseEscalated):
             case.note_escalation(message.level, message.escalated_at)
         elif isinstance(message, CaseRepeated):
             case.note_repeat(message.repeated_at)
         elif isinstance(message, CaseRestricted):
-            case.note_restriction(message.barred_departments)
+            case.note_restriction(message.barred_departments, message.restricted_at)
         elif isinstance(message, PartReported):
             case.note_part(message.department.code, message.summary, message.reported_at)
 

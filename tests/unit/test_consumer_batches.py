@@ -1,6 +1,7 @@
 """One poll's records from one partition are saved in one transaction — with the same
 effects as applying them one at a time, and nothing lost when one of them is refused."""
 
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 from uuid import uuid4
@@ -177,7 +178,7 @@ def test_an_aggregate_a_batch_changed_but_did_not_save_is_read_again_from_the_st
     case_id = cases[0].id
 
     with followup.batched() as batch:
-        followup.load(case_id).note_manual_dispatch("changed, never saved")
+        followup.load(case_id).note_manual_dispatch("changed, never saved", datetime.now(UTC))
         followup.save_batch(batch, [Tracking("kafka:t:0", 1)])
 
     case = followup.get_case(case_id)

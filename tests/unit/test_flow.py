@@ -9,6 +9,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication, history_entry
 from services.followup.commands import PauseClocks
+from services.followup.domain.vocabulary import Status
 from services.intake import wire as intake_wire
 from services.intake.application import IntakeApplication
 from services.intake.commands import PersonGiven, RegisterCase
@@ -17,7 +18,7 @@ from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
-from shared.messages import CaseClosedOut, OutcomeRecorded
+from shared.messages import CaseAwaitingManualDispatch, CaseClosedOut, OutcomeRecorded
 from shared.registry import hears_registry
 from shared.vocabulary import Channel
 from tests.territory import seeded
@@ -193,6 +194,28 @@ def test_a_case_as_of_a_moment_has_what_had_happened_however_late_follow_up_hear
     )
     before = followup.get_case(case.id, as_of=registered.time)
     assert (before.status, before.lead) == ("registered", None)
+
+
+def test_a_case_as_of_when_routing_queued_it_for_manual_dispatch_is_waiting_for_it(system):
+    """What follow-up notes of routing's queueing carries when routing queued the case, so
+    as of that moment the case waits for manual dispatch though follow-up heard of it later
+    (it counted from when follow-up noted it before)."""
+    intake, routing, followup = system
+    case = register(intake, category="other")  # no dispatch rule covers it
+    [registered] = published(intake, intake_wire)
+    deliver(followup, "intake", [registered])
+    deliver(routing, "intake", [registered])
+    [queued] = published(routing, routing_wire)
+    assert queued.type == CaseAwaitingManualDispatch.TYPE
+    deliver(followup, "routing", [queued])  # later than routing queued it
+    [heard] = [e for e in followup.events.get(case.id) if type(e).__name__ == "ManualDispatchNoted"]
+    assert heard.timestamp > queued.time
+
+    then = followup.get_case(case.id, as_of=queued.time)
+    assert then.status == Status.AWAITING_MANUAL_DISPATCH
+    assert then.manual_dispatch_reason == queued.data["reason"]
+    before = followup.get_case(case.id, as_of=registered.time)
+    assert before.status == Status.REGISTERED
 
 
 def test_the_relay_skips_only_intake_events_that_never_go_on_the_wire():

@@ -283,6 +283,12 @@ class FollowUpCase(CaseClocks):
 
     class ManualDispatchNoted(Aggregate.Event):
         reason: str
+        at: datetime | None = None
+        """When routing queued the case (None: noted before it was recorded)."""
+
+        @property
+        def happened(self) -> datetime:
+            return self.at or self.timestamp
 
         def apply(self, case: FollowUpCase) -> None:
             case.manual_dispatch_reason = self.reason
@@ -332,6 +338,12 @@ class FollowUpCase(CaseClocks):
         """An accusation: these units never read the case (Art. 30)."""
 
         barred: list[str]
+        at: datetime | None = None
+        """When routing restricted the case (None: noted before it was recorded)."""
+
+        @property
+        def happened(self) -> datetime:
+            return self.at or self.timestamp
 
         def apply(self, case: FollowUpCase) -> None:
             case.barred = sorted(set(case.barred) | set(self.barred))
@@ -688,8 +700,8 @@ class FollowUpCase(CaseClocks):
         self._supersede(handed_on, assigned_at, f"the case was re-assigned to {lead.code}", trace)
         self._schedule(Milestone.ASSIGNED, assigned_at, trace, rules)
 
-    def note_manual_dispatch(self, reason: str) -> None:
-        self.trigger_event(self.ManualDispatchNoted, reason=reason)
+    def note_manual_dispatch(self, reason: str, at: datetime) -> None:
+        self.trigger_event(self.ManualDispatchNoted, reason=reason, at=at)
 
     def note_escalation(self, level: str, at: datetime) -> None:
         self.trigger_event(self.EscalationNoted, level=level, at=at)
@@ -697,8 +709,8 @@ class FollowUpCase(CaseClocks):
     def note_repeat(self, at: datetime) -> None:
         self.trigger_event(self.RepeatNoted, at=at)
 
-    def note_restriction(self, barred: list[str]) -> None:
-        self.trigger_event(self.RestrictionNoted, barred=barred)
+    def note_restriction(self, barred: list[str], at: datetime) -> None:
+        self.trigger_event(self.RestrictionNoted, barred=barred, at=at)
 
     @property
     def access(self) -> CaseAccess:
