@@ -27,7 +27,7 @@ from shared.domain import replayed
 from shared.envelope import CloudEvent
 from shared.repository import GuardedRepository
 from shared.territory import VALUE_OBJECTS
-from shared.values import TypedMapper, register_values
+from shared.values import FastJSONTranscoder, TypedMapper, register_values
 
 A = TypeVar("A")
 T = TypeVar("T")
@@ -101,6 +101,12 @@ class TrackedApplication(Application[UUID]):
         """Stored events carry the domain's value objects (places, departments…) as such."""
         super().register_transcodings(transcoder)
         register_values(transcoder, *VALUE_OBJECTS, *self.value_objects)
+
+    def construct_transcoder(self) -> FastJSONTranscoder:
+        """eventsourcing's JSON transcoder, reading with orjson (`FastJSONTranscoder`)."""
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Events are read back with the types their classes declare (see `TypedMapper`)."""
