@@ -8,11 +8,12 @@ named by its `type`; what does not fit goes to the dead-letter topic with the re
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.territory import (
+    CODE_PATTERN,
     Category,
     HandlingPlace,
     Layout,
@@ -160,9 +161,14 @@ class CaseRepeated(Contract):
     repeated_at: datetime
 
 
+Code = Annotated[str, Field(pattern=CODE_PATTERN)]
+"""A department's code as the registry allows it: a record naming one otherwise (a forged
+one) is refused, never kept (a code is also a key of what follow-up stores)."""
+
+
 class Department(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    code: str
+    code: Code
     name: str
 
 
@@ -449,7 +455,7 @@ class OutcomeRecorded(Contract):
     form: Literal["opinion", "agreement"]
     opinion: Literal["support", "explain", "not-support"] | None = None
     summary: str
-    parts: dict[str, str] = Field(default={}, description="Co-handler code → its part.")
+    parts: dict[Code, str] = Field(default={}, description="Co-handler code → its part.")
     recorded_at: datetime
 
 

@@ -29,7 +29,9 @@ from shared.vocabulary import (
     Stationing,
 )
 
-_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
+"""Every code of the registry: a place's, a department's, a category's…"""
+_CODE = re.compile(CODE_PATTERN)
 _LINE = re.compile(r"[A-Z]")
 _WINDOW = re.compile(r"[A-Za-z0-9\-]{1,10}")
 

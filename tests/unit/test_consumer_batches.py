@@ -52,6 +52,10 @@ def records(topic: str, events: list[Any], values: list[bytes] | None = None) ->
     ]
 
 
+def replace_offset(record: Any, offset: int) -> Any:
+    return SimpleNamespace(**{**vars(record), "offset": offset})
+
+
 def two_cases_assigned() -> tuple[list[Any], list[Any], list[Any]]:
     intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
     cases = [register(intake), register(intake, street="qiaobei")]
@@ -377,3 +381,42 @@ def test_what_is_released_at_once_is_applied_in_transactions_of_a_bounded_size()
     for case in cases:
         assert heard(followup, case.id) == ["intake", "routing"]
     assert followup.recorder.max_tracking_id(f"kafka:{ROUTING}:3") == 1
+
+
+def test_a_record_naming_a_department_by_no_registry_code_is_refused_not_stored():
+    """A department's code becomes a key of what follow-up stores (the co-handlers' parts of
+    an outcome). Keys `_type_` and `_data_` are how stored JSON names a value object: two
+    forged parts by those "codes" would have made the case and its history unreadable at the
+    outcome. A code the registry would refuse is refused with the record, dead-lettered."""
+    cases, registered, assigned = two_cases_assigned()
+    followup = seeded(FollowUpApplication())
+    consumer = Consumer(Settings(), "followup", ["i", "r"], followup)
+    consumer._process_poll(
+        [records("i", registered[:1]), records("r", assigned[:1])], set(), Parked()
+    )
+    case_id = str(cases[0].id)
+    parts = [
+        forged(
+            assigned[0],
+            id=f"routing:forged:{code}",
+            type="onestop.routing.case.part-reported.v1",
+            data={
+                "case_id": case_id,
+                "department": {"code": code, "name": "伪造"},
+                "summary": "ninghe-hrss" if code == "_type_" else "x",
+                "reported_at": "2026-12-01T00:00:00Z",
+            },
+        )
+        for code in ("_type_", "_data_")
+    ]
+    before = [link.entry for link in followup.history(cases[0].id)[0]]
+    parked = Parked()
+    after = [replace_offset(r, r.offset + 1) for r in records("r", assigned[:2], parts)]
+    consumer._process_poll([after], set(), parked)
+
+    reasons = [headers["onestop-reason"].decode() for _, _, headers in parked.sent]
+    assert len(reasons) == 2 and all("does not fit its contract" in r for r in reasons)
+    assert "department.code" in reasons[0]
+    entries, verification = followup.history(cases[0].id)
+    assert verification.verified and [link.entry for link in entries] == before
+    assert followup.get_case(cases[0].id).parts == {}
