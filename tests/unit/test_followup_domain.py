@@ -2,6 +2,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import pytest
+
 from services.followup.domain import (
     CaseHistory,
     Deadline,
@@ -104,6 +106,30 @@ def test_an_altered_entry_breaks_the_hash_chain_at_that_entry():
     result = history.verify()
     assert not result.verified
     assert result.broken_at == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"n": 1e16, "small": 5e-324, "ok": 0.5},  # floats orjson writes otherwise ("1e16")
+        {"big": 2**70},  # beyond orjson's integers
+        {"at": T0, "not json": {1, 2}},  # values hashed by their str()
+        {"nul": "a\x00b\u2028c", "控制": "\x1f", "emoji": "😀"},
+    ],
+)
+def test_entries_whatever_their_data_verify_as_recorded_and_fail_when_altered(data):
+    """A history read checks each entry's hash over orjson's text first (fast) and over
+    the definition's when that differs: either way it verifies an entry as recorded, and
+    an altered one fails at that entry."""
+    history = CaseHistory.start(uuid4())
+    history.record(entry("a", 0))
+    history.record(replace(entry("b", 1), data=data))
+    history.record(entry("c", 2))
+    assert history.verify().verified
+    b = history.entries[1]
+    history.entries[1] = replace(b, entry=replace(b.entry, data={**data, "x": 1}))
+    result = history.verify()
+    assert (result.verified, result.broken_at) == (False, 1)
 
 
 def test_nothing_comes_before_its_cause_even_with_a_skewed_clock():

