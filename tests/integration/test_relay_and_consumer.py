@@ -104,6 +104,44 @@ def test_the_relay_publishes_every_event_in_order_keyed_by_case(settings: Settin
     assert len(read_topic(settings, settings.topic("intake"), 13, timeout=3)) == 12
 
 
+def test_an_idle_relay_queries_nothing_and_publishes_another_processs_events_at_its_commit(
+    settings: Settings,
+):
+    """The relay waits on PostgreSQL's notification of a commit, not by reading the log
+    every 50 ms: idle, it sends no query; events another process saves (which cannot wake
+    it) go out at their commit, long before its idle deadline."""
+    intake = intake_app(settings)
+    relay = Relay(intake, settings, "intake", intake_wire.to_cloudevent)
+    relay.IDLE_SECONDS = 60.0  # only a notification can make it read within the test
+    reads = []
+    select = intake.recorder.select_notifications
+
+    def counted(*args, **kwargs):
+        reads.append(time.monotonic())
+        return select(*args, **kwargs)
+
+    intake.recorder.select_notifications = counted  # type: ignore[method-assign]
+    stop = run(relay.run, None)
+    try:
+        deadline = time.monotonic() + 10
+        while not (relay.status.leader and reads) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        idle_from = len(reads)
+        time.sleep(1.5)
+        assert len(reads) == idle_from  # 30 reads at the old 50 ms poll
+
+        other = intake_app(settings)  # another process on the same store
+        committed = time.monotonic()
+        case_ids = register(other, 3)
+        records = read_topic(settings, settings.topic("intake"), 3, timeout=20)
+        assert sorted(r.key.decode() for r in records) == sorted(str(c) for c in case_ids)
+        assert time.monotonic() - committed < 15  # not the 60 s idle deadline
+        other.close()
+    finally:
+        stop.set()
+
+
 def test_personal_data_is_encrypted_at_rest_and_absent_from_the_index(settings: Settings):
     intake = intake_app(settings)
     [case_id] = register(intake, 1)
