@@ -238,8 +238,14 @@ class Relay:
                 if next(notified, None) is not None:
                     break
         self._wake.clear()
-        with contextlib.closing(conn.notifies(timeout=0)) as meanwhile:
-            for _ in meanwhile:  # what else came meanwhile: the next read covers it
+
+    @staticmethod
+    def _heard(conn: Any) -> None:
+        """Take the notifications that came in (psycopg keeps those that arrive during
+        queries): the read that follows sees every commit they announce. Done every round,
+        so under sustained load, when the relay never idles, they do not pile up."""
+        with contextlib.closing(conn.notifies(timeout=0)) as came:
+            for _ in came:
                 pass
 
     def run(self, stop: threading.Event) -> None:
@@ -279,6 +285,7 @@ class Relay:
         position = row[0] if row else 0
         self.status.position = position
         while not stop.is_set():
+            self._heard(conn)
             notifications = self.app.recorder.select_notifications(
                 start=position, limit=self.BATCH, inclusive_of_start=False
             )
