@@ -23,7 +23,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.popo import POPOProcessRecorder
 
-from shared.domain import replayed
+from shared.domain import DomainError, replayed
 from shared.envelope import CloudEvent
 from shared.repository import GuardedRepository
 from shared.territory import VALUE_OBJECTS
@@ -31,6 +31,14 @@ from shared.values import FastJSONTranscoder, TypedMapper, register_values
 
 A = TypeVar("A")
 T = TypeVar("T")
+
+
+class NotACase(DomainError):
+    """An id given as a case's names something else the service keeps (a record's subject
+    forged or mistaken, a guessed URL): refused, and a record dead-lettered, with this."""
+
+    def __init__(self, case_id: UUID) -> None:
+        super().__init__(f"{case_id} is not a case", field="case_id")
 
 
 @dataclass
@@ -200,6 +208,29 @@ class TrackedApplication(Application[UUID]):
                 return None
             batch.aggregates[aggregate_id] = aggregate
         return batch.aggregates[aggregate_id]
+
+    def load_case(self, case_id: UUID, kind: type[A]) -> A | None:
+        """`load` for an id given as a case's (a record's subject, a command's case): None
+        if there is nothing by that id; refused (`NotACase`) if it names something else this
+        service keeps — a case's history, the registry, the calendar — whose ids anyone can
+        work out."""
+        aggregate = self.load(case_id)
+        if aggregate is None or isinstance(aggregate, kind):
+            return aggregate
+        raise NotACase(case_id)
+
+    def peek(self, aggregate_id: UUID, kind: type[A], reader: Callable[[A], T]) -> T:
+        """What `reader` makes of the aggregate as it stands, read in place, not copied: a
+        quick look that changes nothing (who may see a case, its status). `reader` must not
+        keep what it reads: a batch may change that object next. Raises
+        AggregateNotFoundError if there is no aggregate of `kind` by that id."""
+
+        def read(aggregate: Any) -> T:
+            if not isinstance(aggregate, kind):
+                raise AggregateNotFoundError(aggregate_id)
+            return reader(aggregate)
+
+        return self.repository.read(aggregate_id, read)
 
     def reference(self, aggregate_id: UUID, *, to_change: bool = False) -> Any:
         """Reference data that records read (a registry, a catalogue, a calendar): the

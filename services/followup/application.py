@@ -80,7 +80,6 @@ from shared.vocabulary import Decision
 
 log = logging.getLogger("onestop.followup")
 FOLLOWUP = Actor.service("followup")
-A = TypeVar("A")
 T = TypeVar("T")
 
 
@@ -221,11 +220,11 @@ class FollowUpApplication(TrackedApplication):
         if event.type in NOT_OF_A_CASE:
             return  # no effect, so nothing to remember
         case_id = UUID(event.subject)
-        history = self._get(history_id(case_id), CaseHistory) or CaseHistory.start(case_id)
+        history = self._history(case_id) or CaseHistory.start(case_id)
         if not history.record(history_entry(event)):  # already recorded, with its effects
             self.save_tracked(tracking)
             return
-        case = self._get(case_id, FollowUpCase) or FollowUpCase.open(case_id)
+        case = self.load_case(case_id, FollowUpCase) or FollowUpCase.open(case_id)
         if event.type == PetitionerErased.TYPE:
             self._erase(case, parse(event.type, event.data), event)
         self._note(
@@ -244,8 +243,7 @@ class FollowUpApplication(TrackedApplication):
         histories = []
         for aggregate in aggregates:
             if isinstance(aggregate, FollowUpCase) and aggregate.pending_events:
-                history = self._get(history_id(aggregate.id), CaseHistory)
-                history = history or CaseHistory.start(aggregate.id)
+                history = self._history(aggregate.id) or CaseHistory.start(aggregate.id)
                 if record_own(aggregate, history):
                     histories.append(history)
         super()._save(*aggregates, *histories)
@@ -555,19 +553,24 @@ class FollowUpApplication(TrackedApplication):
 
     def case_access(self, case_id: UUID) -> CaseAccess:
         """The case's facts as they are now — also for a view of a past moment: an
-        accusation classified since is hidden in every past state too (Art. 30)."""
-        case = self._get(case_id, FollowUpCase)
-        if case is None:
-            if self._get(history_id(case_id), CaseHistory) is None:
-                raise self.case_not_found(case_id)
-            return CaseAccess()
-        return case.access
+        accusation classified since is hidden in every past state too (Art. 30). Read in
+        place: every request about a case asks this first, and a copy of a long
+        case was most of a quick look's time."""
+        try:
+            return self.peek(case_id, FollowUpCase, lambda case: case.access)
+        except AggregateNotFoundError:
+            pass
+        try:  # a history follow-up has no case for yet
+            self.peek(history_id(case_id), CaseHistory, lambda _: None)
+        except AggregateNotFoundError:
+            raise self.case_not_found(case_id) from None
+        return CaseAccess()
 
     def read_case(self, case_id: UUID, reader: Callable[[FollowUpCase], T]) -> T:
         """What `reader` makes of the case as it stands now, read in place (no copy): for
-        quick looks that change nothing."""
+        quick looks that change nothing (`peek`)."""
         try:
-            return self.repository.read(case_id, reader)
+            return self.peek(case_id, FollowUpCase, reader)
         except AggregateNotFoundError:
             raise self.case_not_found(case_id) from None
 
@@ -577,7 +580,7 @@ class FollowUpApplication(TrackedApplication):
         when that event happened, as the case's history has it, not by when follow-up heard
         of it (`happened_at`); before follow-up had noted anything, from the other services'
         events in its history."""
-        case = self._get(case_id, FollowUpCase)
+        case = self.load_case(case_id, FollowUpCase)
         if as_of is None:
             if case is None:
                 raise self.case_not_found(case_id)
@@ -624,7 +627,5 @@ class FollowUpApplication(TrackedApplication):
         assert history is None or isinstance(history, CaseHistory)
         return history
 
-    def _get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
-        aggregate = self.load(aggregate_id)
-        assert aggregate is None or isinstance(aggregate, kind)
-        return aggregate
+    def _history(self, case_id: UUID) -> CaseHistory | None:
+        return self.load_case(history_id(case_id), CaseHistory)

@@ -257,7 +257,7 @@ class RoutingApplication(TrackedApplication):
             return
         case_id = UUID(event.subject)
         trace = Trace(correlation_id=event.correlation_id, causation_id=event.id)
-        assignment: Assignment | None = self.load(case_id)
+        assignment = self.load_case(case_id, Assignment)
         if isinstance(message, CaseRegistered):
             if assignment is not None:  # the same registration relayed twice
                 self.save_tracked(tracking)
@@ -510,12 +510,17 @@ class RoutingApplication(TrackedApplication):
         return NotFound(f"an assignment for case {case_id}")
 
     def case_access(self, case_id: UUID) -> CaseAccess:
-        a = self.get_assignment(case_id)
-        return CaseAccess(
-            departments=frozenset(a.parties),
-            barred=frozenset(a.barred),
-            handed_on_by=frozenset(t.from_lead.code for t in a.transfers),
-        )
+        def access(a: Assignment) -> CaseAccess:
+            return CaseAccess(
+                departments=frozenset(a.parties),
+                barred=frozenset(a.barred),
+                handed_on_by=frozenset(t.from_lead.code for t in a.transfers),
+            )
+
+        try:  # read in place: every request about a case asks this first
+            return self.peek(case_id, Assignment, access)
+        except AggregateNotFoundError:
+            raise self.case_not_found(case_id) from None
 
     def department_inbox(
         self,

@@ -21,6 +21,7 @@ from services.intake.commands import Classify, DecideAcceptance
 from services.intake.domain import AcceptanceDecision
 from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
+from services.routing.organisation import CATALOGUE_ID, ORGANISATION_ID
 from shared.domain import Actor, Trace
 from shared.http import NotFound
 from shared.kafka import Consumer, ConsumerStatus, _SeekToTracked
@@ -420,3 +421,48 @@ def test_a_record_naming_a_department_by_no_registry_code_is_refused_not_stored(
     entries, verification = followup.history(cases[0].id)
     assert verification.verified and [link.entry for link in entries] == before
     assert followup.get_case(cases[0].id).parts == {}
+
+
+def test_a_record_whose_subject_names_no_case_is_refused_and_the_consumer_goes_on():
+    """A service's store holds more than cases — each case's history (follow-up), the
+    organisation, the catalogue and the holiday calendar (routing) — under ids anyone can
+    work out. A record about "the case" with one of those ids is dead-lettered with the
+    reason, and the records after it are applied: it stopped the partition before (an
+    aggregate of the wrong kind failed in the handler, and the record came back after every
+    rejoin)."""
+    intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
+    case = register(intake)
+    clerk = Actor("alice", "clerk")
+    intake.classify(Classify(case.id, LegalClass.CLAIM), clerk, Trace("c"))
+    registered, classified = published(intake, intake_wire)
+    routing.handle(registered, Tracking("kafka:intake:0", 0))
+    [assigned] = published(routing, routing_wire)
+
+    def about(event: Any, subject: Any) -> bytes:
+        data = {**orjson.loads(event.to_json())["data"], "case_id": str(subject)}
+        return forged(event, id=f"forged:{subject}", subject=str(subject), data=data)
+
+    followup = seeded(FollowUpApplication())
+    consumer, parked = Consumer(Settings(), "followup", ["t"], followup), Parked()
+    values = [registered.to_json(), about(registered, history_id(case.id)), assigned.to_json()]
+    consumer._process_poll([records("t", [registered] * 3, values)], set(), parked)
+    [(_, _, headers)] = parked.sent
+    assert "is not a case" in headers["onestop-reason"].decode()
+    entries, verification = followup.history(case.id)
+    assert verification.verified
+    heard = [link.entry.event_id for link in entries if link.entry.service != "followup"]
+    assert heard == [registered.id, assigned.id]
+    assert followup.get_case(case.id).status == "assigned"
+
+    routing = seeded(RoutingApplication())
+    consumer, parked = Consumer(Settings(), "routing", ["t"], routing), Parked()
+    values = [
+        registered.to_json(),
+        *(about(classified, i) for i in (ORGANISATION_ID, CATALOGUE_ID)),
+        about(registered, ORGANISATION_ID),
+        classified.to_json(),
+    ]
+    consumer._process_poll([records("t", [registered] * 5, values)], set(), parked)
+    reasons = [headers["onestop-reason"].decode() for _, _, headers in parked.sent]
+    assert len(reasons) == 3 and all("is not a case" in r for r in reasons)
+    assert routing.get_assignment(case.id).legal_class is LegalClass.CLAIM

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import count
+from itertools import count, product
 from uuid import UUID
 
 import pytest
@@ -20,14 +20,19 @@ from fastapi.testclient import TestClient
 from services.followup import bootstrap as followup_bootstrap
 from services.followup import wire as followup_wire
 from services.followup.application import FollowUpApplication
+from services.followup.domain import history_id
 from services.intake import bootstrap as intake_bootstrap
 from services.intake import wire as intake_wire
-from services.intake.application import IntakeApplication
+from services.intake.application import API_KEYS_ID, IntakeApplication
+from services.intake.queue import LAYOUT_ID
 from services.routing import bootstrap as routing_bootstrap
 from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
+from services.routing.calendar import CALENDAR_ID
+from services.routing.organisation import CATALOGUE_ID, ORGANISATION_ID
 from shared.auth import CALLER_ROLES, issue_token
 from shared.policy import PERMISSIONS, public
+from shared.registry import REPLICA_ID
 from shared.service import Runtime, create_api
 from shared.settings import Settings
 from tests.territory import seeded
@@ -167,6 +172,33 @@ def test_each_role_gets_exactly_what_the_policy_says_on_every_operation(centre, 
             assert refused_by_role == (role not in allowed), (method, path, role, answer.text)
             assert answer.status_code < 500, (method, path, role, answer.text)
             assert answer.headers["content-type"].startswith("application/"), (method, path)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_an_id_of_something_other_than_a_case_is_no_case_on_any_route(centre, service):
+    """Each service keeps more than cases, under ids anyone can work out: a case's history,
+    the registry's replica, the organisation, the catalogue, the calendar, the API keys, a
+    petitioner. Given as a case's id on any route about a case, each is a case not found
+    (a 500 before: the route read it as a case)."""
+    others = [
+        history_id(UUID(centre.case_id)),
+        REPLICA_ID,
+        ORGANISATION_ID,
+        CATALOGUE_ID,
+        CALENDAR_ID,
+        API_KEYS_ID,
+        LAYOUT_ID,
+        centre.petitioner_id,
+    ]
+    client = centre.clients[service]
+    about_a_case = [(m, p) for m, p, _ in operations(client) if "{case_id}" in p]
+    assert about_a_case
+    for (method, path), other, role in product(about_a_case, others, ("auditor", "supervisor")):
+        url = filled(path.replace("{case_id}", str(other)), centre, None)
+        answer = client.request(method, url, json={}, headers=auth(role))
+        assert answer.status_code < 500, (method, url, answer.text)
+        if method == "GET":
+            assert answer.status_code in (403, 404), (method, url, answer.text)
 
 
 def test_an_accusation_is_never_shown_to_the_unit_it_names_in_any_service(centre):

@@ -63,7 +63,10 @@ def get_case(
     case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf = None
 ) -> CaseStatus | dict[str, Any]:
     # a case hidden from the caller never reaches here (shared.service: one gate per case)
-    return case_status(app.get_case(case_id, as_of), as_of or app.clock())
+    if as_of is not None:
+        return case_status(app.get_case(case_id, as_of), as_of)
+    now = app.clock()  # read in place, and made into JSON before a batch may change it
+    return app.read_case(case_id, lambda case: case_status(case, now).model_dump(mode="json"))
 
 
 # --- handling ---------------------------------------------------------------------------------
