@@ -8,9 +8,17 @@ named by its `type`; what does not fit goes to the dead-letter topic with the re
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from shared.territory import (
     CODE_PATTERN,
@@ -26,6 +34,31 @@ from shared.territory import (
     Department as RegisteredDepartment,
 )
 from shared.vocabulary import Channel, LegalClass
+
+_D = TypeVar("_D", date, datetime)
+
+
+ERA = (1900, 2999)
+"""The years a moment or a day on the wire may fall in. A deadline is counted from a
+moment, and a year 9999 overflowed the count in the consumer: a record then stayed on its
+partition, in the way of everything behind it."""
+
+
+def _in_era(value: _D) -> _D:
+    if not ERA[0] <= value.year <= ERA[1]:
+        raise ValueError(f"must fall between the years {ERA[0]} and {ERA[1]}")
+    return value
+
+
+Moment = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_era),
+    Field(description=f"With its offset from UTC; in the years {ERA[0]}–{ERA[1]}."),
+]
+"""A moment with its offset from UTC (a time without one means nothing on the wire)."""
+Day = Annotated[
+    date, AfterValidator(_in_era), Field(description=f"In the years {ERA[0]}–{ERA[1]}.")
+]
 
 
 class Contract(BaseModel):
@@ -62,7 +95,7 @@ class CaseRegisteredV1(Contract):
     description: str
     category: str
     location: LegacyLocation
-    registered_at: datetime
+    registered_at: Moment
     first_receiver: str
     legal_class: LegalClass | None = None
     petitioner_ids: list[str] = []
@@ -90,7 +123,7 @@ class CaseRegistered(Contract):
     description: str
     category: str
     location: Location
-    registered_at: datetime
+    registered_at: Moment
     first_receiver: str = Field(description="Who first received the case (首接负责).")
     legal_class: LegalClass | None = Field(
         default=None, description="Arts. 29–31, when known at registration."
@@ -130,7 +163,7 @@ class CaseClassified(Contract):
     legal_class: LegalClass
     litigation_related: bool
     accused: str | None = None
-    classified_at: datetime
+    classified_at: Moment
 
 
 class CaseAcceptanceDecided(Contract):
@@ -145,7 +178,7 @@ class CaseAcceptanceDecided(Contract):
         default=None, description="The legal channel the petitioner is told to use."
     )
     notice_required: bool
-    decided_at: datetime
+    decided_at: Moment
 
 
 class CaseRepeated(Contract):
@@ -158,7 +191,7 @@ class CaseRepeated(Contract):
     channel: Channel
     repeat_count: int
     petitioner_ids: list[str] = []
-    repeated_at: datetime
+    repeated_at: Moment
 
 
 Code = Annotated[str, Field(pattern=CODE_PATTERN)]
@@ -184,7 +217,7 @@ class CaseAssigned(Contract):
     rule_id: str | None = Field(description="The catalogue rule, or null when chosen by hand.")
     rule_version: str
     reason: str
-    assigned_at: datetime
+    assigned_at: Moment
     trigger: Literal[
         "catalogue",
         "manual-dispatch",
@@ -212,7 +245,7 @@ class CaseAnswered(Contract):
     answer: Literal["accepted", "objected", "taken-over"]
     reason: str | None = None
     handler: str | None = None
-    answered_at: datetime
+    answered_at: Moment
 
 
 class ObjectionOverruled(Contract):
@@ -222,7 +255,7 @@ class ObjectionOverruled(Contract):
     case_id: str
     department: Department
     reason: str
-    overruled_at: datetime
+    overruled_at: Moment
 
 
 class CaseEscalated(Contract):
@@ -236,7 +269,7 @@ class CaseEscalated(Contract):
     ]
     reason: str
     leader: str | None = Field(default=None, description="Who took the case, at `leader`.")
-    escalated_at: datetime
+    escalated_at: Moment
 
 
 class JointMeetingHeld(Contract):
@@ -248,7 +281,7 @@ class JointMeetingHeld(Contract):
     departments: list[str]
     minutes: str
     decisions: list[str]
-    held_at: datetime
+    held_at: Moment
 
 
 class HandlerRecused(Contract):
@@ -259,7 +292,7 @@ class HandlerRecused(Contract):
     department: Department
     handler: str
     reason: str
-    recused_at: datetime
+    recused_at: Moment
 
 
 class PartReported(Contract):
@@ -269,7 +302,7 @@ class PartReported(Contract):
     case_id: str
     department: Department
     summary: str
-    reported_at: datetime
+    reported_at: Moment
 
 
 class CaseRestricted(Contract):
@@ -278,7 +311,7 @@ class CaseRestricted(Contract):
     TYPE = "onestop.routing.case.restricted.v1"
     case_id: str
     barred_departments: list[str]
-    restricted_at: datetime
+    restricted_at: Moment
 
 
 class AssignmentWithdrawn(Contract):
@@ -287,7 +320,7 @@ class AssignmentWithdrawn(Contract):
     TYPE = "onestop.routing.case.assignment-withdrawn.v1"
     case_id: str
     reason: str
-    withdrawn_at: datetime
+    withdrawn_at: Moment
 
 
 class CaseAwaitingManualDispatch(Contract):
@@ -297,20 +330,20 @@ class CaseAwaitingManualDispatch(Contract):
     case_id: str
     reason: str
     rule_version: str
-    queued_at: datetime
+    queued_at: Moment
 
 
 class ScheduledDeadline(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: str
-    due_at: datetime
-    starts_at: datetime
+    due_at: Moment
+    starts_at: Moment
     rule: str
     legal_basis: str
     id: str | None = Field(
         default=None, description="The deadline's id within the case, e.g. `resolution#2`."
     )
-    remind_at: datetime | None = Field(default=None, description="When its reminder goes out.")
+    remind_at: Moment | None = Field(default=None, description="When its reminder goes out.")
     department: str | None = Field(
         default=None, description="Who answers for it (code), if a department."
     )
@@ -330,7 +363,7 @@ class CaseOverdue(Contract):
     TYPE = "onestop.followup.case.overdue.v1"
     case_id: str
     deadline: str = Field(description="Which deadline, e.g. `resolution`.")
-    due_at: datetime
+    due_at: Moment
     department: str | None = None
     deadline_id: str | None = Field(default=None, description="e.g. `resolution#2`.")
     escalate: bool = Field(
@@ -347,7 +380,7 @@ class CaseFinal(Contract):
     TYPE = "onestop.followup.case.final.v1"
     case_id: str
     summary: str
-    final_at: datetime
+    final_at: Moment
 
 
 class DeadlinesMet(Contract):
@@ -356,7 +389,7 @@ class DeadlinesMet(Contract):
     TYPE = "onestop.followup.deadlines.met.v1"
     case_id: str
     deadlines: list[str] = Field(description="Their ids, e.g. `first-report#1`.")
-    met_at: datetime
+    met_at: Moment
 
 
 class DeadlinesSuperseded(Contract):
@@ -367,7 +400,7 @@ class DeadlinesSuperseded(Contract):
     case_id: str
     deadlines: list[str]
     reason: str
-    at: datetime
+    at: Moment
 
 
 class DeadlineReminder(Contract):
@@ -377,7 +410,7 @@ class DeadlineReminder(Contract):
     case_id: str
     deadline: str
     kind: str
-    due_at: datetime
+    due_at: Moment
     department: str | None = None
     responsible: str | None = Field(
         default=None,
@@ -397,7 +430,7 @@ class SupervisionNotice(Contract):
     text: str
     automatic: bool
     deadline: str | None = None
-    issued_at: datetime
+    issued_at: Moment
 
 
 class ClocksPaused(Contract):
@@ -407,7 +440,7 @@ class ClocksPaused(Contract):
     case_id: str
     deadlines: list[str]
     reason: str
-    paused_at: datetime
+    paused_at: Moment
 
 
 class ClocksResumed(Contract):
@@ -417,7 +450,7 @@ class ClocksResumed(Contract):
     case_id: str
     deadlines: list[ScheduledDeadline]
     paused_seconds: int
-    resumed_at: datetime
+    resumed_at: Moment
 
 
 class DeadlineExtended(Contract):
@@ -427,7 +460,7 @@ class DeadlineExtended(Contract):
     case_id: str
     deadline: str
     period: str
-    due_at: datetime
+    due_at: Moment
     reason: str
     approved_by: str
 
@@ -441,8 +474,8 @@ class HandlingReported(Contract):
     kind: Literal["plan", "progress", "long-term-plan"]
     summary: str
     major: bool | None = None
-    target: datetime | None = None
-    reported_at: datetime
+    target: Moment | None = None
+    reported_at: Moment
 
 
 class OutcomeRecorded(Contract):
@@ -456,7 +489,7 @@ class OutcomeRecorded(Contract):
     opinion: Literal["support", "explain", "not-support"] | None = None
     summary: str
     parts: dict[Code, str] = Field(default={}, description="Co-handler code → its part.")
-    recorded_at: datetime
+    recorded_at: Moment
 
 
 class SatisfactionRecorded(Contract):
@@ -468,7 +501,7 @@ class SatisfactionRecorded(Contract):
     satisfaction: Literal["satisfied", "basically-satisfied", "unsatisfied"]
     notes: str
     source: Literal["return-visit", "petitioner"]
-    recorded_at: datetime
+    recorded_at: Moment
 
 
 class CaseReopened(Contract):
@@ -478,7 +511,7 @@ class CaseReopened(Contract):
     case_id: str
     round: int
     reason: str
-    reopened_at: datetime
+    reopened_at: Moment
 
 
 class CeaseCommitmentRecorded(Contract):
@@ -487,7 +520,7 @@ class CeaseCommitmentRecorded(Contract):
     TYPE = "onestop.followup.case.cease-commitment-recorded.v1"
     case_id: str
     note: str
-    recorded_at: datetime
+    recorded_at: Moment
 
 
 class CaseClosedOut(Contract):
@@ -496,7 +529,7 @@ class CaseClosedOut(Contract):
     TYPE = "onestop.followup.case.closed-out.v1"
     case_id: str
     basis: str
-    closed_at: datetime
+    closed_at: Moment
 
 
 class ReviewRequested(Contract):
@@ -507,7 +540,7 @@ class ReviewRequested(Contract):
     level: Literal["review", "re-review"]
     organ: str
     reason: str
-    requested_at: datetime
+    requested_at: Moment
 
 
 class ReviewDecided(Contract):
@@ -516,7 +549,7 @@ class ReviewDecided(Contract):
     level: Literal["review", "re-review"]
     decision: Literal["upheld", "revised", "revoked"]
     summary: str
-    decided_at: datetime
+    decided_at: Moment
 
 
 class VisitRecorded(Contract):
@@ -528,9 +561,9 @@ class VisitRecorded(Contract):
     case_id: str
     kind: Literal["visit", "return-call"]
     visited_by: str
-    visited_at: datetime
+    visited_at: Moment
     summary: str
-    recorded_at: datetime
+    recorded_at: Moment
 
 
 class RegistryChanged(Contract):
@@ -539,7 +572,7 @@ class RegistryChanged(Contract):
     `active: false`). Intake and follow-up keep a replica of the registry from these."""
 
     TYPE = "onestop.routing.registry.changed.v1"
-    changed_at: datetime
+    changed_at: Moment
     by: str
     centre: str | None = None
     layout: Layout | None = None
@@ -580,11 +613,11 @@ class CalendarPublished(Contract):
 
     TYPE = "onestop.followup.calendar.published.v1"
     year: int
-    holidays: list[date]
-    make_up_days: list[date] = Field(
+    holidays: list[Day]
+    make_up_days: list[Day] = Field(
         default=[], description="Weekend days worked instead of a holiday."
     )
-    published_at: datetime
+    published_at: Moment
 
 
 class AttachmentAdded(Contract):
@@ -601,7 +634,7 @@ class AttachmentAdded(Contract):
     petitioner_id: str | None = Field(
         default=None, description="Whose personal data it is (erased with them), if anyone's."
     )
-    added_at: datetime
+    added_at: Moment
 
 
 class AttachmentsErased(Contract):
@@ -612,7 +645,7 @@ class AttachmentsErased(Contract):
     case_id: str
     petitioner_id: str
     attachments: list[str] = Field(description="SHA-256 of each attachment destroyed.")
-    erased_at: datetime
+    erased_at: Moment
 
 
 class PetitionerErased(Contract):
@@ -627,7 +660,7 @@ class PetitionerErased(Contract):
     reference: str | None = Field(
         default=None, description="The request's or decision's reference, for a lawful request."
     )
-    erased_at: datetime
+    erased_at: Moment
 
 
 CONTRACTS: dict[str, type[Contract]] = {

@@ -91,6 +91,9 @@ class TrackedApplication(Application[UUID]):
     tests run the same paths as the services."""
     value_objects: ClassVar[tuple[type, ...]] = ()
     """The service's own value objects that its events carry, stored like the territory's."""
+    NOT_CASES: ClassVar[frozenset[UUID]] = frozenset()
+    """The ids of what the service keeps one of (its calendar, its replica of the registry):
+    never a case's, whether or not it exists yet (`load_case`)."""
 
     REFERENCE_FRESH_SECONDS = 0.5
     """How long reference data read from the cache counts as current without asking the
@@ -213,7 +216,10 @@ class TrackedApplication(Application[UUID]):
         """`load` for an id given as a case's (a record's subject, a command's case): None
         if there is nothing by that id; refused (`NotACase`) if it names something else this
         service keeps — a case's history, the registry, the calendar — whose ids anyone can
-        work out."""
+        work out, or one of `NOT_CASES` even before it exists (a forged record must not make
+        a case under the calendar's id: the calendar could never be made after)."""
+        if case_id in self.NOT_CASES:
+            raise NotACase(case_id)
         aggregate = self.load(case_id)
         if aggregate is None or isinstance(aggregate, kind):
             return aggregate

@@ -74,7 +74,7 @@ from shared.messages import (
 )
 from shared.policy import CaseAccess
 from shared.processing import TrackedApplication
-from shared.registry import hear_registry, hears_registry, replicated_territory
+from shared.registry import REPLICA_ID, hear_registry, hears_registry, replicated_territory
 from shared.territory import Location, Statistics, Territory
 from shared.vocabulary import Decision
 
@@ -133,6 +133,7 @@ def record_own(case: FollowUpCase, history: CaseHistory) -> bool:
 class FollowUpApplication(TrackedApplication):
     name = "followup"
     value_objects = VALUE_OBJECTS
+    NOT_CASES = frozenset({CALENDAR_ID, REPLICA_ID})
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "1000"}
     """Fewer than the other services: a case here is two aggregates, one of them the whole
     audit trail, and a case's events arrive within seconds of each other."""

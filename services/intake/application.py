@@ -64,6 +64,7 @@ from services.intake.erasure import (
 )
 from services.intake.index import CaseIndex, IndexStore, Likeness, MemoryIndexStore, Query
 from services.intake.queue import (
+    LAYOUT_ID,
     DayView,
     Layout,
     LayoutView,
@@ -93,7 +94,7 @@ from shared.messages import (
 )
 from shared.policy import CaseAccess, Sight, accused_departments, sight
 from shared.processing import TrackedApplication
-from shared.registry import hear_registry, hears_registry, replicated_territory
+from shared.registry import REPLICA_ID, hear_registry, hears_registry, replicated_territory
 from shared.territory import Location, Territory
 from shared.vocabulary import Channel
 
@@ -236,6 +237,7 @@ def erased_value(shape: str) -> Any:
 class IntakeApplication(TrackedApplication):
     name = "intake"
     value_objects = (*VALUE_OBJECTS, Sealed)
+    NOT_CASES = frozenset({API_KEYS_ID, LAYOUT_ID, REPLICA_ID})
     env: ClassVar[dict[str, str]] = {"AGGREGATE_CACHE_MAXSIZE": "2000"}
     """Fewer than the default: a case here carries its petitioners' sealed details, and
     what comes back for it (routing's assignment, follow-up's progress) arrives within

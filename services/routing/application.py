@@ -95,6 +95,7 @@ FOLLOWED = (
 class RoutingApplication(TrackedApplication):
     name = "routing"
     value_objects = VALUE_OBJECTS
+    NOT_CASES = frozenset({ORGANISATION_ID, CATALOGUE_ID, CALENDAR_ID})
 
     def __init__(
         self,
