@@ -4,7 +4,8 @@ talks to 127.0.0.1 only."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ class Options:
     pipeline_timeout: float = 180.0
     drain_timeout: float = 120.0
     write_docs: bool = False
+    people: str = field(default_factory=lambda: str(time.time_ns()))
+    """Whose phone numbers the registrations carry: new people each run (`registration_bodies`)."""
 
 
 def say(message: str) -> None:

@@ -347,7 +347,8 @@ to ready, a long history, the ledger, inboxes and listings): [a large store](ben
   {int(o.hop_rate * o.hop_seconds)} records paced at {o.hop_rate:.0f}/s to time one produce →
   consume hop (the pipeline makes two).
 - **1. Intake registrations/s** — {o.clients} clients on {o.clients} keep-alive connections
-  register cases (`POST /v1/cases`, ~700-byte bodies, every one a different case) as fast as
+  register cases (`POST /v1/cases`, ~700-byte bodies, every one a different case of a
+  petitioner who never came before: each run draws its own phone numbers) as fast as
   intake answers, for {o.intake_seconds:.0f} s, right after {o.intake_warmup:.0f} s of the same
   load that is not counted (the services' caches and pools and the broker's JIT warm up).
   Only 201s count. Compared with A: a registration is at least one such transaction.

@@ -18,11 +18,11 @@ async def intake_throughput(settings: Settings, token: str, opts: Options) -> di
     result: dict[str, Any] = {"clients": opts.clients}
     registrar = Registrar(settings, token, opts.clients)
     # More bodies than 32 clients could send in the window: the window is what bounds it.
-    bodies = registration_bodies(int(opts.intake_seconds * 3_000), seed=3)
+    bodies = registration_bodies(int(opts.intake_seconds * 3_000), 3, opts.people)
     try:
         await registrar.warm()
         if opts.intake_warmup:  # caches, pools, the broker's JIT: not what is measured
-            warmup = registration_bodies(int(opts.intake_warmup * 3_000), seed=13)
+            warmup = registration_bodies(int(opts.intake_warmup * 3_000), 13, opts.people)
             result["warmup_sent"] = len(await registrar.closed_loop(warmup, opts.intake_warmup))
         with cpu_window(result):
             start = time.monotonic()
@@ -67,7 +67,7 @@ def stage_delays(
 async def assign_latency(settings: Settings, token: str, opts: Options) -> dict[str, Any]:
     n = max(1, int(opts.latency_rate * opts.latency_seconds))
     result: dict[str, Any] = {"rate": opts.latency_rate, "planned": n}
-    bodies = registration_bodies(n, seed=4)
+    bodies = registration_bodies(n, 4, opts.people)
     published = Watcher(
         settings, settings.topic("intake"), is_registered, prefilter=REGISTERED.encode()
     )
@@ -127,7 +127,7 @@ async def assign_latency(settings: Settings, token: str, opts: Options) -> dict[
 async def pipeline_throughput(settings: Settings, token: str, opts: Options) -> dict[str, Any]:
     n = opts.pipeline_cases
     result: dict[str, Any] = {"planned": n, "timeout": opts.pipeline_timeout}
-    bodies = registration_bodies(n, seed=5)
+    bodies = registration_bodies(n, 5, opts.people)
     watchers = {
         "published": Watcher(
             settings, settings.topic("intake"), is_registered, prefilter=REGISTERED.encode()

@@ -7,7 +7,8 @@
 # a database of its own (BENCH_LARGE_DBNAME, default <ONESTOP_PG_DBNAME>_bench: emptied
 # first, dropped at the end unless BENCH_LARGE_KEEP=1), a Kafka topic prefix of its own
 # (removed at the end), and its own copies of the three services on ports
-# BENCH_LARGE_PORT_BASE+1..3 (default 8201-8203), with pids and logs in var/bench-large.
+# BENCH_LARGE_PORT_BASE+1..3 (default 8201-8203; +4 kept for the console, which it does not
+# start), with pids and logs in var/bench-large.
 # The stack `make up` runs is never touched. It takes half an hour to an hour on 2 cores and needs
 # ~40 GB of disk for a million cases (it refuses to start growing the store if less than
 # 15 GB would be left). Extra arguments go to the Python bench (python -m bench.large -h).
@@ -22,7 +23,7 @@ infra_dir="$RUN_DIR"
 db="${BENCH_LARGE_DBNAME:-${ONESTOP_PG_DBNAME}_bench}"
 [[ $db == *bench* ]] || die "BENCH_LARGE_DBNAME must have 'bench' in its name (it is emptied): $db"
 port_base="${BENCH_LARGE_PORT_BASE:-8200}"
-for port in $((port_base + 1)) $((port_base + 2)) $((port_base + 3)); do
+for port in $((port_base + 1)) $((port_base + 2)) $((port_base + 3)) $((port_base + 4)); do
   ! wait_for_port 127.0.0.1 "$port" 0 || die "port $port is taken; set BENCH_LARGE_PORT_BASE"
 done
 bash "$here/postgres.sh" database "$db" >/dev/null
@@ -33,6 +34,7 @@ export ONESTOP_TOPIC_PREFIX="${BENCH_LARGE_TOPIC_PREFIX:-bench-large-$(date +%s)
 export ONESTOP_INTAKE_PORT=$((port_base + 1))
 export ONESTOP_ROUTING_PORT=$((port_base + 2))
 export ONESTOP_FOLLOWUP_PORT=$((port_base + 3))
+export ONESTOP_CONSOLE_PORT=$((port_base + 4))
 export ONESTOP_KAFKA_BOOTSTRAP="${ONESTOP_KAFKA_BOOTSTRAP:-$ONESTOP_KAFKA_HOST:$ONESTOP_KAFKA_PORT}"
 unset ONESTOP_CLOCK_FILE ONESTOP_INTAKE_URL ONESTOP_ROUTING_URL ONESTOP_FOLLOWUP_URL
 export BENCH_LARGE_INFRA_DIR="$infra_dir"

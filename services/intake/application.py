@@ -229,6 +229,20 @@ def personal_values(
     return state
 
 
+def personal_subjects(event: Any) -> list[str]:
+    """Whose keys `personal_values` seals the event's personal data under."""
+    kind = type(event)
+    if kind is Case.Registered:
+        return [
+            p.subject(event.originator_id, i)
+            for i, p in enumerate(event.petitioners)
+            if not is_erased(p.details)
+        ]
+    if kind is Petitioner.Registered or kind is Petitioner.DetailsUpdated:
+        return [str(event.originator_id)]
+    return []
+
+
 def erased_value(shape: str) -> Any:
     """What a personal value reads as once its key is destroyed."""
     return {"person": erased_person(), "name": ERASED_NAME}.get(shape)
@@ -290,8 +304,14 @@ class IntakeApplication(TrackedApplication):
         super().close()
 
     def use_group_commit(self, committer: GroupCommitter) -> None:
-        """Save concurrent registrations together (see `shared.batching`)."""
+        """Save concurrent registrations together (see `shared.batching`), with `save_group`."""
         self.committer = committer
+
+    def save_group(self, *events: Any) -> None:
+        """What the group committer saves: the events of concurrent requests, with the keys
+        of every petitioner they seal made together first (`Sealer.prepare`)."""
+        self.sealer.prepare(s for event in events for s in personal_subjects(event))
+        self.save(*events)
 
     def _save(self, *aggregates: Any, copy: bool = True) -> None:
         self._persist(*aggregates)

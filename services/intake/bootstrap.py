@@ -66,7 +66,7 @@ def build_runtime(settings: Settings) -> Runtime:
         relay.wake()
         app.index.wake()
 
-    committer = GroupCommitter(app.save, after_save=saved)
+    committer = GroupCommitter(app.save_group, after_save=saved)
     app.use_group_commit(committer)
     consumer = Consumer(settings, "intake", followed, app, gather_ms=Consumer.GATHER_MS)
     return Runtime(

@@ -62,6 +62,10 @@ class PersonKeys(Protocol):
         """The subject's live key (id, raw key), made if it has none."""
         ...
 
+    def current_many(self, subjects: list[str]) -> dict[str, tuple[str, bytes]]:
+        """`current` of each of several (distinct) subjects, at once."""
+        ...
+
     def find(self, key_id: str) -> bytes | None:
         """A key by its id; None once destroyed."""
         ...
@@ -90,6 +94,9 @@ class MemoryPersonKeys:
         key_id, key = str(uuid4()), AESGCM.generate_key(256)
         self.keys[key_id] = (subject, key)
         return key_id, key
+
+    def current_many(self, subjects: list[str]) -> dict[str, tuple[str, bytes]]:
+        return {subject: self.current(subject) for subject in subjects}
 
     def find(self, key_id: str) -> bytes | None:
         return self.keys.get(key_id, ("", None))[1]
@@ -152,6 +159,40 @@ class PostgresPersonKeys:
         if inserted is None:  # another request made it first: use theirs
             return self.current(subject)
         return str(key_id), key
+
+    def current_many(self, subjects: list[str]) -> dict[str, tuple[str, bytes]]:
+        """One transaction for all: the keys there are, and new ones for the others."""
+        found: dict[str, tuple[str, bytes]] = {}
+        made = {s: (uuid4(), AESGCM.generate_key(256)) for s in subjects}
+        with self._connection() as conn, conn.transaction():
+            for subject, key_id, wrapped in conn.execute(
+                sql.SQL(
+                    "SELECT subject, key_id, wrapped FROM {} "
+                    "WHERE subject = ANY(%s) AND wrapped IS NOT NULL"
+                ).format(self._table()),
+                (subjects,),
+            ):
+                found[subject] = (str(key_id), self.cipher.decrypt(bytes(wrapped)))
+                del made[subject]
+            if made:
+                inserted = conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (key_id, subject, wrapped) "
+                        "SELECT * FROM unnest(%s::uuid[], %s::text[], %s::bytea[]) "
+                        "ON CONFLICT (subject) WHERE wrapped IS NOT NULL DO NOTHING "
+                        "RETURNING subject"
+                    ).format(self._table()),
+                    (
+                        [key_id for key_id, _ in made.values()],
+                        list(made),
+                        [self.cipher.encrypt(key) for _, key in made.values()],
+                    ),
+                ).fetchall()
+                for (subject,) in inserted:
+                    key_id, key = made[subject]
+                    found[subject] = (str(key_id), key)
+        lost = [s for s in subjects if s not in found]  # another process made theirs first
+        return found | (self.current_many(lost) if lost else {})
 
     def find(self, key_id: str) -> bytes | None:
         with self._connection() as conn:
@@ -220,6 +261,17 @@ class Sealer:
             kept.move_to_end(name)
             while len(kept) > self.KEPT:
                 kept.popitem(last=False)
+
+    def prepare(self, subjects: Iterable[str]) -> None:
+        """Have these subjects' keys at hand, made if they have none — asking the store once
+        for all it does not keep: a group of registrations of people new to the centre
+        makes their keys in one transaction, where sealing them one by one made each in its
+        own (a commit each, in turn, on the way to storing the group)."""
+        with self._lock:
+            missing = [s for s in dict.fromkeys(subjects) if s not in self._current]
+        if missing:
+            for subject, found in self.keys.current_many(missing).items():
+                self._keep(self._current, subject, found)
 
     def seal(self, subject: str, plain: bytes, shape: str) -> Sealed:
         with self._lock:

@@ -138,3 +138,47 @@ def test_the_duplicate_search_runs_on_connections_without_parallel_workers(
         assert conn.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("0",)
     with connect(app.index.store.settings) as other:  # other connections keep the server's
         assert other.execute("SHOW max_parallel_workers_per_gather").fetchone() == ("1",)
+
+
+def test_the_keys_of_a_group_of_people_are_read_and_made_together_and_agree_across_writers(
+    infra: Settings,
+) -> None:
+    """A group's person keys in one transaction: a person's key already made is the one
+    returned; new ones are made once — eight writers asking for the same twenty new people
+    at the same moment (intake copies, or requests) all get the same key for each, and the
+    store holds one live key per person."""
+    import threading
+
+    settings = fresh(infra)
+    application = build_application(settings)
+    keys = application.person_keys
+    try:
+        known = keys.current("p-known")
+        first = keys.current_many(["p-known", "p-new-1", "p-new-2"])
+        assert first["p-known"] == known
+        assert keys.current_many(["p-new-2", "p-new-1"]) == {
+            s: first[s] for s in ("p-new-2", "p-new-1")
+        }
+
+        people = [f"c-{i}" for i in range(20)]
+        start, results = threading.Barrier(8), []
+
+        def ask() -> None:
+            start.wait()
+            results.append(keys.current_many(people))
+
+        writers = [threading.Thread(target=ask) for _ in range(8)]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(30)
+        assert len(results) == 8 and all(r == results[0] for r in results)
+        assert sorted(results[0]) == sorted(people)
+        with connect(settings) as conn:
+            live = conn.execute(
+                "SELECT subject, count(*) FROM intake.person_keys WHERE wrapped IS NOT NULL "
+                "GROUP BY subject"
+            ).fetchall()
+        assert dict(live) == {s: 1 for s in ["p-known", "p-new-1", "p-new-2", *people]}
+    finally:
+        application.close()

@@ -14,7 +14,7 @@ from services.intake.application import IntakeApplication
 from services.intake.commands import Classify, DecideAcceptance
 from services.intake.domain import ERASED_NAME, AcceptanceDecision, Case
 from services.intake.index import Query
-from shared.domain import Actor, Trace
+from shared.domain import Actor, Trace, replayed
 from shared.vocabulary import Decision, LegalClass
 from tests.territory import seeded
 from tests.unit.test_intake_application import submission
@@ -234,3 +234,57 @@ def test_the_sealer_keeps_only_its_latest_keys_and_asks_the_store_for_the_rest()
     keys.destroy("person-4", datetime.now(UTC))
     sealer.forget("person-4")
     assert sealer.open(sealed[4]) is None and sealer.open(sealed[0]) == "王0".encode()
+
+
+def test_a_group_of_registrations_of_new_people_makes_their_keys_at_once():
+    """Registrations saved together (intake's group commit) make the keys of the people new
+    to the centre in one go, before the group is stored — not one at a time while each is
+    sealed — and each person's details read back under their own key."""
+    from services.intake.commands import PersonGiven
+    from services.intake.erasure import MemoryPersonKeys
+
+    class Counted(MemoryPersonKeys):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[object] = []
+
+        def current(self, subject: str) -> tuple[str, bytes]:
+            self.asked.append(subject)
+            return super().current(subject)
+
+        def current_many(self, subjects: list[str]) -> dict[str, tuple[str, bytes]]:
+            self.asked.append(tuple(subjects))
+            return {s: super(Counted, self).current(s) for s in subjects}
+
+    class Held:
+        """Stands in for the group committer: holds what requests save, for one group."""
+
+        def __init__(self) -> None:
+            self.events: list[object] = []
+
+        def save(self, *aggregates: object) -> None:
+            self.events += [e for a in aggregates for e in a.collect_events()]  # type: ignore[attr-defined]
+
+    keys = Counted()
+    app = seeded(IntakeApplication(person_keys=keys))
+    held = Held()
+    app.committer = held  # type: ignore[assignment]
+    names = ["王一", "李二", "张三", "赵四"]
+    cases = [
+        app.register(
+            submission(
+                petitioners=(PersonGiven(name=n, phone=f"1390000000{i}"),), fingerprint=f"g-{i}"
+            ),
+            Actor("alice", "clerk"),
+            Trace("t"),
+        ).case
+        for i, n in enumerate(names)
+    ]
+    assert keys.asked == []  # nothing sealed yet: nothing stored yet
+    app.save_group(*held.events)
+    [together] = keys.asked
+    assert isinstance(together, tuple) and len(together) == len(names)
+    app.sealer._current.clear()  # read with the keys the store has
+    stored = [replayed(None, app.events.get(c.id)) for c in cases]  # from the store
+    assert [c.petitioners[0].details.name for c in stored] == names
+    assert len({key_id for key_id, (_, key) in keys.keys.items() if key}) == len(names)
