@@ -36,6 +36,7 @@ disable_created_metrics()  # `_created` series double every counter and say noth
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class Metrics:
@@ -69,6 +70,21 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "onestop_gc_pause_seconds",
+            "Time the garbage collector held the whole process (every thread waits), by the "
+            "oldest generation it collected (2: a full collection).",
+            ["generation"],
+            buckets=PAUSE_BUCKETS,
+            registry=r,
+        )
+        self.gc_freed = Counter(
+            "onestop_gc_freed_objects",
+            "Objects the garbage collector found unreachable (cycles: what reference counting "
+            "alone never frees), by the oldest generation it collected.",
+            ["generation"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "onestop_consumer_dead_letters",
             "Records put on the dead-letter topic, by why.",
@@ -85,6 +101,23 @@ class Metrics:
 
     def timed_commit(self) -> Callable[[float], None]:
         return self.commit_duration.observe
+
+    def time_collections(self) -> Callable[[str, dict[str, Any]], None]:
+        """Time every garbage collection of this process into `gc_pause` (the callback,
+        for `gc.callbacks`: a collection runs with the GIL held, so one at a time)."""
+        pauses = [self.gc_pause.labels(str(g)) for g in range(3)]
+        freed = [self.gc_freed.labels(str(g)) for g in range(3)]
+        started = 0.0
+
+        def timed(phase: str, info: dict[str, Any]) -> None:
+            nonlocal started
+            if phase == "start":
+                started = time.perf_counter()
+            else:
+                pauses[info["generation"]].observe(time.perf_counter() - started)
+                freed[info["generation"]].inc(info["collected"])
+
+        return timed
 
 
 T = TypeVar("T")

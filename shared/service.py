@@ -237,16 +237,22 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 TRIM_SECONDS = 10.0
+FULL_SECONDS = 300.0
+"""How often the heap worker collects in full. Every `TRIM_SECONDS`, as it did, each full
+collection held a served process 50–110 ms on average (`onestop_gc_pause_seconds`, under
+`make bench`'s load) and found a few hundred objects in cycles: the pauses were the slowest
+requests. Every five minutes the cycles wait a little longer; the trims stay as often."""
 
 
 def trim_heap(
     stop: threading.Event,
     trim: Callable[[int], int] | None = None,
     collect: Callable[[], object] = gc.collect,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Collect garbage in full and give the memory the process freed back to the system,
-    every `TRIM_SECONDS` (or 100 times as long as both took, if that is longer: ≤ 1 % of
-    the time).
+    """Give the memory the process freed back to the system every `TRIM_SECONDS`, and
+    collect garbage in full first every `FULL_SECONDS` (or 100 times as long as both took,
+    if that is longer: ≤ 1 % of the time).
 
     The C allocator keeps what is freed for reuse; the objects a service lets go of between
     loads (a batch of cases, a page of the log, a query's rows) leave it with free pages it
@@ -255,10 +261,12 @@ def trim_heap(
     (72 MB of it Python's objects, by tracemalloc). `malloc_trim` runs without the GIL;
     the collection (the only full one a served process makes, see `settle_heap`) holds it."""
     trim = trim or _malloc_trim()
-    wait = TRIM_SECONDS
+    wait, collected_at = TRIM_SECONDS, clock()
     while not stop.wait(wait):
         started = time.perf_counter()
-        collect()
+        if clock() - collected_at >= FULL_SECONDS:
+            collect()
+            collected_at = clock()
         if trim is not None:
             trim(0)
         wait = max(TRIM_SECONDS, 100 * (time.perf_counter() - started))
@@ -283,8 +291,10 @@ def create_api(
         app.state.runtime = runtime
         app.state.tracing = tracing
         workers = runtime.workers()
+        timed = metrics.time_collections()
         if SETTLE_HEAP:
             workers.append(Worker(f"{runtime.service}-heap", trim_heap))
+            gc.callbacks.append(timed)
         for hook in runtime.on_start:
             hook()
         for worker in workers:
@@ -301,6 +311,8 @@ def create_api(
                 hook()
             runtime.application.close()
             tracing.shutdown()
+            if timed in gc.callbacks:
+                gc.callbacks.remove(timed)
 
     app = FastAPI(
         title=title,
