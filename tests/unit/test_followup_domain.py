@@ -1,3 +1,4 @@
+import gc
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -138,6 +139,28 @@ def test_nothing_comes_before_its_cause_even_with_a_skewed_clock():
         history.record(recorded)
     ordered = causal_order(history.entries)
     assert [e.entry.event_id for e in ordered] == ["cause", "effect", "later"]
+
+
+def test_causes_come_first_through_long_chains_and_loops_and_leave_no_reference_cycle():
+    """A chain of 3,000 causes (deeper than Python's recursion allows), a loop of two
+    events naming each other, one naming itself: each placed once, causes first; and the
+    ordering leaves nothing that only the garbage collector could free (a recursive closure
+    did: every link of the history, after every read)."""
+    history = CaseHistory.start(uuid4())
+    chain = [entry(f"e{i}", 3000 - i, cause=f"e{i - 1}" if i else None) for i in range(3000)]
+    loop = [entry("x", 1, cause="y"), entry("y", 2, cause="x"), entry("self", 0, cause="self")]
+    for recorded in chain + loop:
+        history.record(recorded)
+    gc.collect()
+    gc.disable()
+    try:
+        ordered = [link.entry.event_id for link in causal_order(history.entries)]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+    # by time: "self" (0), then e2999 (1), whose causes reach back to e0, then x (1),
+    # whose cause y (2) comes first — and y's cause, x, closes the loop
+    assert ordered == ["self", *(f"e{i}" for i in range(3000)), "y", "x"]
 
 
 def test_deadlines_stored_before_they_had_ids_still_fire():
