@@ -25,7 +25,13 @@ SCHEMAS = ("intake", "routing", "followup")
 
 def fresh(settings: Settings) -> Settings:
     """The same servers, a clean slate: empty schemas and topics no one used before — with
-    the ACLs that let each service write its own (as `make up` provisions them)."""
+    the ACLs that let each service write its own (as `make up` provisions them). Only in a
+    test database (`test_settings`): it drops the services' schemas."""
+    if not settings.pg_dbname.endswith("_test"):
+        raise RuntimeError(
+            f"fresh() drops the services' schemas: {settings.pg_dbname!r} is not a test "
+            "database (<name>_test, see test_settings)"
+        )
     with connect(settings) as conn:
         for schema in SCHEMAS:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

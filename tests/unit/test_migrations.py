@@ -61,3 +61,13 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "ledger_board",
         "ledger_gin_direct",
     ]
+
+
+def test_the_tests_clean_slate_refuses_a_database_that_is_not_a_test_one():
+    """`fresh` drops the services' schemas: given the settings `make up` runs with (a slip
+    in a one-off script did that to a stack's store), it refuses before connecting."""
+    from shared.settings import Settings
+    from tests.conftest import fresh
+
+    with pytest.raises(RuntimeError, match="not a test database"):
+        fresh(Settings(pg_dbname="onestop", pg_port=1))
