@@ -38,21 +38,18 @@ from services.followup.domain import CALENDAR_ID as FOLLOWUP_CALENDAR_ID
 from services.followup.domain import history_id
 from services.intake import wire as intake_wire
 from services.intake.application import API_KEYS_ID, IntakeApplication
-from services.intake.commands import Classify, DecideAcceptance
-from services.intake.domain import AcceptanceDecision
 from services.intake.queue import LAYOUT_ID
 from services.routing import wire as routing_wire
 from services.routing.application import RoutingApplication
 from services.routing.calendar import CALENDAR_ID as ROUTING_CALENDAR_ID
 from services.routing.organisation import CATALOGUE_ID, ORGANISATION_ID
-from shared.domain import Actor, Trace
 from shared.envelope import CloudEvent
 from shared.kafka import Consumer
 from shared.registry import REPLICA_ID
 from shared.settings import Settings
-from shared.vocabulary import Decision, LegalClass
 from tests.territory import seeded
 from tests.unit.messaging import Clock
+from tests.unit.test_consumer_batches import an_accepted_claim
 from tests.unit.test_flow import published, register
 from tests.unit.test_followup import T0
 from tests.unit.test_followup_stored_topics import a_case_through_every_kind_of_event
@@ -116,13 +113,8 @@ def corpus() -> tuple[list[CloudEvent], UUID, UUID]:
 
     teller.handle = recording  # type: ignore[method-assign]
     through_everything = UUID(a_case_through_every_kind_of_event(teller, clock))
-    intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
-    case = register(intake)
-    clerk = Actor("alice", "clerk")
-    intake.classify(Classify(case.id, LegalClass.CLAIM), clerk, Trace("c"))
-    accepted = AcceptanceDecision(Decision.ACCEPT)
-    intake.decide_acceptance(DecideAcceptance(case.id, accepted), clerk, Trace("c"))
-    told = published(intake, intake_wire)
+    _, case, told = an_accepted_claim()
+    routing = seeded(RoutingApplication())
     for offset, event in enumerate(told):
         routing.handle(event, Tracking("kafka:onestop.intake.events:0", offset))
     events = [*heard, *published(teller, followup_wire), *told, *published(routing, routing_wire)]

@@ -122,14 +122,21 @@ def test_a_malformed_record_in_a_batch_is_parked_and_the_others_are_applied():
     assert routing.recorder.max_tracking_id("kafka:t:0") == 2
 
 
-def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_the_case():
-    intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
+def an_accepted_claim() -> tuple[IntakeApplication, Any, list[Any]]:
+    """A case registered, classified a claim and accepted at intake: (intake, the case,
+    what intake published — registered, classified, decided)."""
+    intake = seeded(IntakeApplication())
     case = register(intake)
     clerk = Actor("alice", "clerk")
     intake.classify(Classify(case.id, LegalClass.CLAIM), clerk, Trace("c"))
     decision = AcceptanceDecision(Decision.ACCEPT)
     intake.decide_acceptance(DecideAcceptance(case.id, decision), clerk, Trace("c"))
-    registered, _, decided = published(intake, intake_wire)
+    return intake, case, published(intake, intake_wire)
+
+
+def test_events_are_stored_as_raised_when_a_later_record_of_the_batch_changes_the_case():
+    _, case, (registered, _, decided) = an_accepted_claim()
+    routing = seeded(RoutingApplication())
     routing.handle(registered, Tracking("kafka:intake:0", 0))
     [assigned] = published(routing, routing_wire)
     followup = seeded(FollowUpApplication())
@@ -430,11 +437,8 @@ def test_a_record_whose_subject_names_no_case_is_refused_and_the_consumer_goes_o
     reason, and the records after it are applied: it stopped the partition before (an
     aggregate of the wrong kind failed in the handler, and the record came back after every
     rejoin)."""
-    intake, routing = seeded(IntakeApplication()), seeded(RoutingApplication())
-    case = register(intake)
-    clerk = Actor("alice", "clerk")
-    intake.classify(Classify(case.id, LegalClass.CLAIM), clerk, Trace("c"))
-    registered, classified = published(intake, intake_wire)
+    _, case, (registered, classified, _) = an_accepted_claim()
+    routing = seeded(RoutingApplication())
     routing.handle(registered, Tracking("kafka:intake:0", 0))
     [assigned] = published(routing, routing_wire)
 
