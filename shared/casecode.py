@@ -16,7 +16,7 @@ ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
 
 def case_code(key: bytes, case_id: UUID) -> str:
-    digest = hmac.new(key, b"onestop case code v1:" + case_id.bytes, hashlib.sha256).digest()
+    digest = hmac.digest(key, b"onestop case code v1:" + case_id.bytes, "sha256")
     number = int.from_bytes(digest[:8], "big") >> 4  # 60 bits
     chars = []
     for _ in range(12):

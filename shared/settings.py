@@ -125,7 +125,11 @@ class Settings(BaseSettings):
     )
 
     timezone: str = Field(default="Asia/Shanghai", description="Local time of the centre.")
-    relay_poll_seconds: float = 0.05
+    relay_poll_seconds: float = Field(
+        default=0.5,
+        description="How often an idle relay looks whether it is to stop (it wakes at once "
+        "for new events, told by PostgreSQL or its own process).",
+    )
     clock_file: str | None = Field(
         default=None,
         description="Drills and tests only: a file holding seconds to add to the real time, "

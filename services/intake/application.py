@@ -155,7 +155,7 @@ class BlindIndex:
         self._key = key
 
     def uuid(self, kind: str, value: str) -> UUID:
-        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).digest()
+        digest = hmac.digest(self._key, f"{kind}:{value}".encode(), "sha256")
         return UUID(bytes=digest[:16], version=4)
 
 

@@ -262,6 +262,13 @@ class Sealer:
             while len(kept) > self.KEPT:
                 kept.popitem(last=False)
 
+    def _have(self, subject: str, found: tuple[str, bytes]) -> None:
+        """A subject's current key, kept for sealing their values and for opening what it
+        sealed: the relay reads each registration back at once to publish it, and asking
+        the store for the key it was just sealed with was a query per petitioner."""
+        self._keep(self._current, subject, found)
+        self._keep(self._open, found[0], found[1])
+
     def prepare(self, subjects: Iterable[str]) -> None:
         """Have these subjects' keys at hand, made if they have none — asking the store once
         for all it does not keep: a group of registrations of people new to the centre
@@ -271,7 +278,7 @@ class Sealer:
             missing = [s for s in dict.fromkeys(subjects) if s not in self._current]
         if missing:
             for subject, found in self.keys.current_many(missing).items():
-                self._keep(self._current, subject, found)
+                self._have(subject, found)
 
     def seal(self, subject: str, plain: bytes, shape: str) -> Sealed:
         with self._lock:
@@ -280,7 +287,7 @@ class Sealer:
                 self._current.move_to_end(subject)
         if found is None:
             found = self.keys.current(subject)
-            self._keep(self._current, subject, found)
+            self._have(subject, found)
         nonce = os.urandom(12)
         box = nonce + AESGCM(found[1]).encrypt(nonce, plain, subject.encode())
         return Sealed(subject, found[0], base64.b64encode(box).decode(), shape)

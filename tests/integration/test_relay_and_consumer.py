@@ -121,15 +121,29 @@ def test_an_idle_relay_queries_nothing_and_publishes_another_processs_events_at_
         return select(*args, **kwargs)
 
     intake.recorder.select_notifications = counted  # type: ignore[method-assign]
-    stop = run(relay.run, None)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
     try:
         deadline = time.monotonic() + 10
         while not (relay.status.leader and reads) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
         idle_from = len(reads)
+        cpu = time.pthread_getcpuclockid(thread.ident)  # type: ignore[arg-type]
+        used = time.clock_gettime(cpu)
         time.sleep(1.5)
+        used = time.clock_gettime(cpu) - used
         assert len(reads) == idle_from  # 30 reads at the old 50 ms poll
+        # it sleeps (~0.5 ms of CPU): it spent 30 ms of these 1.5 s waking 20 times a
+        # second, psycopg polling with no timeout through the last millisecond of each wait
+        assert used < 0.005, f"{used * 1000:.1f} ms of CPU idle"
+
+        relay.wake()  # this process saved something: it reads the log at once
+        deadline = time.monotonic() + 2
+        while len(reads) == idle_from and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(reads) == idle_from + 1
 
         other = intake_app(settings)  # another process on the same store
         committed = time.monotonic()
@@ -140,6 +154,8 @@ def test_an_idle_relay_queries_nothing_and_publishes_another_processs_events_at_
         other.close()
     finally:
         stop.set()
+    thread.join(5)
+    assert not thread.is_alive()  # it looks at `stop` while idle, too
 
 
 def test_personal_data_is_encrypted_at_rest_and_absent_from_the_index(settings: Settings):

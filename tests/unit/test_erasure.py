@@ -222,18 +222,49 @@ def test_the_sealer_keeps_only_its_latest_keys_and_asks_the_store_for_the_rest()
     it used last, not one per person ever seen, and a key it let go is read again."""
     from services.intake.erasure import MemoryPersonKeys, Sealer
 
-    keys = MemoryPersonKeys()
+    class Counted(MemoryPersonKeys):
+        found: int = 0
+
+        def find(self, key_id: str) -> bytes | None:
+            self.found += 1
+            return super().find(key_id)
+
+    keys = Counted()
     sealer = Sealer(keys)
     sealer.KEPT = 3
     sealed = [sealer.seal(f"person-{i}", f"王{i}".encode(), "name") for i in range(5)]
-    assert len(sealer._current) == 3 and len(sealer._open) == 0
-    opened = [sealer.open(s) for s in sealed]
-    assert opened == [f"王{i}".encode() for i in range(5)]  # evicted keys read again
-    assert len(sealer._open) == 3
+    assert len(sealer._current) == 3 and len(sealer._open) == 3
+    opened = [sealer.open(s) for s in reversed(sealed)]  # the newest three are at hand
+    assert opened == [f"王{i}".encode() for i in reversed(range(5))]
+    assert keys.found == 2 and len(sealer._open) == 3  # the two let go were read again
     # a destroyed key is not opened from memory either
     keys.destroy("person-4", datetime.now(UTC))
     sealer.forget("person-4")
     assert sealer.open(sealed[4]) is None and sealer.open(sealed[0]) == "王0".encode()
+
+
+def test_what_was_just_sealed_opens_without_asking_the_store_for_its_key():
+    """The relay reads every registration back to publish it: the key it was sealed with
+    a moment ago is at hand (it was a query per petitioner), until the person is forgotten."""
+    from services.intake.erasure import MemoryPersonKeys, Sealer
+
+    class Counted(MemoryPersonKeys):
+        found: int = 0
+
+        def find(self, key_id: str) -> bytes | None:
+            self.found += 1
+            return super().find(key_id)
+
+    keys = Counted()
+    sealer = Sealer(keys)
+    sealer.prepare(["person-a", "person-b"])
+    plain = [f"{p}:{n}" for p in ("person-a", "person-b", "person-c") for n in (1, 2)]
+    sealed = [sealer.seal(text.split(":")[0], text.encode(), "name") for text in plain]
+    assert [sealer.open(s) for s in sealed] == [text.encode() for text in plain]
+    assert keys.found == 0
+    keys.destroy("person-a", datetime.now(UTC))
+    sealer.forget("person-a")
+    assert sealer.open(sealed[0]) is None and keys.found == 1
 
 
 def test_a_group_of_registrations_of_new_people_makes_their_keys_at_once():
