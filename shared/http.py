@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -71,6 +71,13 @@ class LargeJSON(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def as_json(model: BaseModel) -> orjson.Fragment:
+    """A model inside a `LargeJSON` answer, written to JSON by pydantic at once: what
+    `model_dump(mode="json")` gives, without the Python objects on the way (a long case's
+    status: ~1 ms less a history read)."""
+    return orjson.Fragment(model.model_dump_json())
 
 
 def problem(status: int, kind: str, title: str, detail: str, **extra: Any) -> JSONResponse:

@@ -268,3 +268,36 @@ def test_a_history_stored_with_plain_json_loads_typed_and_its_chain_still_verifi
         data={"case_id": str(case_id), "n": [1, {"x": "是"}]},
     )
     assert [history_event(link) for link in loaded] == entries  # as auditors read it then
+
+
+def test_an_entry_is_sent_as_the_text_its_hash_was_checked_over_or_as_written_before():
+    """A history read sends each entry from the text its hash was checked over (keys sorted)
+    — the same JSON as `history_event` makes of it — and an entry orjson cannot write (an
+    integer past 64 bits, which the chain hashes by the json module) as the json module
+    writes it, not a failed answer."""
+    import orjson
+
+    from services.followup.api.views import history_event_json
+
+    case_id = uuid4()
+    app = FollowUpApplication()
+    history = CaseHistory.start(case_id)
+    for n, value in enumerate([{"x": "是", "n": [1, 2.5]}, {"big": 2**70}]):
+        history.record(
+            HistoryEntry(
+                event_id=f"e{n}",
+                service="routing",
+                type="onestop.routing.case.assigned.v1",
+                time=T0 + timedelta(seconds=n),
+                actor=Actor("alice", "clerk", "window-3"),
+                correlation_id="c",
+                causation_id=None,
+                data={"case_id": str(case_id), **value},
+            )
+        )
+    app.save(history)
+    loaded, verification = app.history(case_id)
+    assert verification.verified
+    sent = json.loads(orjson.dumps([history_event_json(link) for link in loaded]))
+    assert sent == [history_event(link) for link in loaded]
+    assert sent[1]["data"]["big"] == 2**70

@@ -11,9 +11,9 @@ from uuid import UUID
 from fastapi import APIRouter
 
 from services.followup.api.deps import CurrentActor, FollowUp
-from services.followup.api.views import AsOf, case_status, history_event
+from services.followup.api.views import AsOf, case_status, history_event_json
 from services.followup.domain import causal_order
-from shared.http import LargeJSON, NotFound
+from shared.http import LargeJSON, NotFound, as_json
 
 router = APIRouter(prefix="/v1", tags=["follow-up"])
 
@@ -42,9 +42,9 @@ def get_history(case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf =
     case = None
     if entries and as_of is None:
         now = app.clock()
-        case = app.read_case(case_id, lambda c: case_status(c, now).model_dump(mode="json"))
+        case = app.read_case(case_id, lambda c: as_json(case_status(c, now)))
     elif entries and as_of is not None:
-        case = case_status(app.get_case(case_id, as_of), as_of).model_dump(mode="json")
+        case = as_json(case_status(app.get_case(case_id, as_of), as_of))
     integrity = asdict(verification)
     if app.checkpoints is not None and as_of is None:
         integrity["checkpoint"] = checkpoint
@@ -54,6 +54,6 @@ def get_history(case_id: UUID, app: FollowUp, actor: CurrentActor, as_of: AsOf =
             "as_of": as_of.isoformat() if as_of else None,
             "case": case,
             "integrity": integrity,
-            "events": [history_event(link) for link in entries],
+            "events": [history_event_json(link) for link in entries],
         }
     )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+import orjson
 from fastapi import Query
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -154,6 +156,18 @@ def case_status(case: FollowUpCase, now: datetime) -> CaseStatus:
         visits=case.visits,
         as_of=now,
     )
+
+
+def history_event_json(link: ChainLink) -> orjson.Fragment:
+    """`history_event` as JSON, made from the text of the entry its hash was checked over
+    (its keys sorted), when orjson could write it: a history read then writes each entry's
+    data once, not again for the answer (200 entries: ~1.5 ms of 9)."""
+    text = link.entry.canonical_by_orjson()
+    if text is None:  # a value orjson does not write (an integer past 64 bits): as hashed
+        written = json.dumps(history_event(link), ensure_ascii=False, default=str)
+        return orjson.Fragment(written.encode())
+    hashes = orjson.dumps({"previous_hash": link.previous_hash, "hash": link.hash})
+    return orjson.Fragment(b"%s,%s" % (text[:-1], hashes[1:]))
 
 
 def history_event(link: ChainLink) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import orjson
@@ -49,7 +50,12 @@ class HistoryEntry:
     def canonical_by_orjson(self) -> bytes | None:
         """The same text written by orjson, ~4× faster, or None where orjson refuses it. Not
         the definition: orjson writes some values otherwise (a float in exponent form, a
-        value that is not JSON), so a hash of it that does not match proves nothing."""
+        value that is not JSON), so a hash of it that does not match proves nothing. Written
+        once per entry: a history read checks it, then sends it (`entry_json`)."""
+        return self._by_orjson
+
+    @cached_property
+    def _by_orjson(self) -> bytes | None:
         try:
             return orjson.dumps(self._covered(), option=orjson.OPT_SORT_KEYS)
         except TypeError:  # orjson.JSONEncodeError is one
