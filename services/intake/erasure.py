@@ -23,6 +23,7 @@ import base64
 import dataclasses
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -74,6 +75,10 @@ class PersonKeys(Protocol):
         """Destroy every key of the subject; returns how many there were."""
         ...
 
+    def destroyed(self) -> int:
+        """How many keys were ever destroyed, by any process: it only grows."""
+        ...
+
     def rewrap(self) -> tuple[int, int]:
         """Wrap again under the newest data key what an older one wrapped: (rewrapped, seen)."""
         ...
@@ -106,6 +111,9 @@ class MemoryPersonKeys:
         for key_id in doomed:
             self.keys[key_id] = (subject, None)
         return len(doomed)
+
+    def destroyed(self) -> int:
+        return sum(1 for _, key in self.keys.values() if key is None)
 
     def rewrap(self) -> tuple[int, int]:
         return 0, len(self.keys)
@@ -215,6 +223,13 @@ class PostgresPersonKeys:
             )
             return done.rowcount
 
+    def destroyed(self) -> int:
+        with self._connection() as conn:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE wrapped IS NULL").format(self._table())
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def rewrap(self) -> tuple[int, int]:
         rewrapped = seen = 0
         with connect(self.settings, autocommit=False) as conn:
@@ -240,20 +255,41 @@ class PostgresPersonKeys:
 
 class Sealer:
     """Seals and opens personal values under person keys; keeps the keys it used last in
-    memory (a destroyed key is forgotten by `forget`, and by every process at its next
-    start) — the last `KEPT` of each kind, not one per person ever seen: a process that
+    memory — the last `KEPT` of each kind, not one per person ever seen: a process that
     registers a city's petitioners for a year would otherwise hold a million keys. The keys
     are kept as their 32 bytes and a cipher made for each use (3 µs): a kept `AESGCM` holds
     OpenSSL's context, ~2.5 KB, and the two sets of 10,000 grew intake by some 50 MB under
-    sustained registration."""
+    sustained registration.
+
+    A key destroyed here is forgotten at once (`forget`); one another process destroyed
+    (a second intake erased someone), within `CHECK_SECONDS`: the sealer counts the
+    destroyed keys in the store at most that often, and forgets every key it keeps when
+    the count moved. Kept until restart, as they were, a second process went on showing
+    an erased person's details, and sealed a returning person's new ones under their
+    destroyed key — unreadable from its next start."""
 
     KEPT = 10_000
+    CHECK_SECONDS = 1.0
 
     def __init__(self, keys: PersonKeys) -> None:
         self.keys = keys
         self._open: OrderedDict[str, bytes | None] = OrderedDict()
         self._current: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
+        self._destroyed: int | None = None
+        self._checked_at = float("-inf")
+
+    def _check(self) -> None:
+        """Forget every kept key if any was destroyed since the last look (see above)."""
+        if time.monotonic() - self._checked_at < self.CHECK_SECONDS:
+            return
+        destroyed = self.keys.destroyed()
+        with self._lock:
+            if destroyed != self._destroyed:
+                self._open.clear()
+                self._current.clear()
+                self._destroyed = destroyed
+            self._checked_at = time.monotonic()
 
     def _keep(self, kept: OrderedDict[str, Any], name: str, value: Any) -> None:
         with self._lock:
@@ -274,6 +310,7 @@ class Sealer:
         for all it does not keep: a group of registrations of people new to the centre
         makes their keys in one transaction, where sealing them one by one made each in its
         own (a commit each, in turn, on the way to storing the group)."""
+        self._check()
         with self._lock:
             missing = [s for s in dict.fromkeys(subjects) if s not in self._current]
         if missing:
@@ -281,6 +318,7 @@ class Sealer:
                 self._have(subject, found)
 
     def seal(self, subject: str, plain: bytes, shape: str) -> Sealed:
+        self._check()
         with self._lock:
             found = self._current.get(subject)
             if found is not None:
@@ -294,6 +332,7 @@ class Sealer:
 
     def open(self, sealed: Sealed) -> bytes | None:
         """The plain bytes, or None: the key was destroyed (the person was erased)."""
+        self._check()
         with self._lock:
             known = sealed.key_id in self._open
             key = self._open.get(sealed.key_id)

@@ -6,6 +6,7 @@ SQL case index, so both stores are held to the same behaviour.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -24,7 +25,7 @@ from tests.conftest import fresh
 from tests.territory import seeded
 from tests.unit.messaging import send
 from tests.unit.test_intake_application import *  # noqa: F403 — the same bodies, on PostgreSQL
-from tests.unit.test_intake_application import register
+from tests.unit.test_intake_application import new, register
 from tests.unit.test_open311 import *  # noqa: F403
 
 pytestmark = pytest.mark.integration
@@ -182,3 +183,43 @@ def test_the_keys_of_a_group_of_people_are_read_and_made_together_and_agree_acro
         assert dict(live) == {s: 1 for s in ["p-known", "p-new-1", "p-new-2", *people]}
     finally:
         application.close()
+
+
+def test_a_person_erased_by_one_intake_process_is_erased_for_another_within_a_second(
+    infra: Settings,
+) -> None:
+    """Two intake processes on one store: the second kept the petitioner's key from
+    reading their case. After the first erases them, the second — once its sealer has
+    looked at the store again — reads the stored registration with the details erased, and
+    seals the details the same person gives when they come back under a new, live key that
+    the first opens; before, it used its kept keys until it restarted."""
+    from uuid import UUID
+
+    from services.intake.commands import ErasePetitioner
+    from services.intake.domain import ErasureBasis, erased_person
+    from shared.domain import Actor, Trace
+
+    settings = fresh(infra)
+    first = seeded(build_application(settings))
+    second = build_application(settings)
+    try:
+        case = register(first).case
+        [person] = case.petitioner_ids
+        [stored] = [e for e in second.recorder.select_events(case.id) if e.originator_version == 1]
+        assert second.mapper.to_domain_event(stored).petitioners[0].details.name == "王建国"
+
+        first.erase_petitioner(
+            ErasePetitioner(UUID(person), ErasureBasis.REQUEST, "申请 9"),
+            Actor("zhou", "supervisor"),
+            Trace("t"),
+        )
+        time.sleep(second.sealer.CHECK_SECONDS)
+        assert second.mapper.to_domain_event(stored).petitioners[0].details == erased_person()
+
+        back = register(second, fingerprint="f-2", duplicate_decision=new("又来了：新的事")).case
+        [again] = [e for e in first.recorder.select_events(back.id) if e.originator_version == 1]
+        first.sealer._open.clear()
+        assert first.mapper.to_domain_event(again).petitioners[0].details.name == "王建国"
+    finally:
+        second.close()
+        first.close()

@@ -91,6 +91,7 @@ def test_a_fresh_schema_gets_every_migration_once_and_a_restart_applies_nothing(
         "services.intake.migrations 0007_case_index_personal_data",
         "services.intake.migrations 0008_case_index_version",
         "services.intake.migrations 0009_case_index_gin_direct",
+        "services.intake.migrations 0010_person_keys_destroyed",
     ]
     assert {"case_index", "index_position", "relay_position", "person_keys"} <= tables(
         settings, "intake"

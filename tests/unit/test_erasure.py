@@ -267,6 +267,30 @@ def test_what_was_just_sealed_opens_without_asking_the_store_for_its_key():
     assert sealer.open(sealed[0]) is None and keys.found == 1
 
 
+def test_a_key_another_process_destroyed_is_forgotten_here_within_a_check():
+    """Two intake processes, one store of keys: one erases a person; the other, which kept
+    their key from sealing and opening their details, reads them as erased after its next
+    look at the store (`CHECK_SECONDS`), and seals the details they give when they come
+    back under a new key — not the destroyed one it kept."""
+    from services.intake.erasure import MemoryPersonKeys, Sealer
+
+    keys = MemoryPersonKeys()
+    here, there = Sealer(keys), Sealer(keys)
+    sealed = there.seal("person-a", "王一".encode(), "name")
+    other = there.seal("person-b", "李二".encode(), "name")
+    assert there.open(sealed) == "王一".encode()  # kept, from sealing
+
+    keys.destroy("person-a", datetime.now(UTC))  # `here` erases person-a
+    here.forget("person-a")
+    assert here.open(sealed) is None
+    there._checked_at = -float("inf")  # its next look at the store is due
+    assert there.open(sealed) is None  # no longer opened from memory
+    assert there.open(other) == "李二".encode()  # the others read as before
+    again = there.seal("person-a", "王一".encode(), "name")
+    assert again.key_id != sealed.key_id and keys.find(again.key_id) is not None
+    assert here.open(again) == "王一".encode()
+
+
 def test_a_group_of_registrations_of_new_people_makes_their_keys_at_once():
     """Registrations saved together (intake's group commit) make the keys of the people new
     to the centre in one go, before the group is stored — not one at a time while each is

@@ -54,6 +54,7 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "case_index_personal_data",
         "case_index_version",
         "case_index_gin_direct",
+        "person_keys_destroyed",
     ]
     assert [m.name for m in package_migrations("services.followup.migrations")][-4:] == [
         "code_attempts",
