@@ -13,6 +13,7 @@ import orjson
 from services.intake.application import IntakeApplication
 from services.intake.commands import Classify, DecideAcceptance
 from services.intake.domain import ERASED_NAME, AcceptanceDecision, Case
+from services.intake.erasure import MemoryPersonKeys
 from services.intake.index import Query
 from shared.domain import Actor, Trace, replayed
 from shared.vocabulary import Decision, LegalClass
@@ -217,19 +218,22 @@ def test_an_erased_petitioners_name_and_number_are_taken_out_of_the_cases_free_t
         assert secret not in readable(app)
 
 
+class FindsCounted(MemoryPersonKeys):
+    """Person keys that count how often a key is asked for by its id."""
+
+    found: int = 0
+
+    def find(self, key_id: str) -> bytes | None:
+        self.found += 1
+        return super().find(key_id)
+
+
 def test_the_sealer_keeps_only_its_latest_keys_and_asks_the_store_for_the_rest():
     """A long-running intake seals and opens the data of ever more people: it keeps the keys
     it used last, not one per person ever seen, and a key it let go is read again."""
-    from services.intake.erasure import MemoryPersonKeys, Sealer
+    from services.intake.erasure import Sealer
 
-    class Counted(MemoryPersonKeys):
-        found: int = 0
-
-        def find(self, key_id: str) -> bytes | None:
-            self.found += 1
-            return super().find(key_id)
-
-    keys = Counted()
+    keys = FindsCounted()
     sealer = Sealer(keys)
     sealer.KEPT = 3
     sealed = [sealer.seal(f"person-{i}", f"王{i}".encode(), "name") for i in range(5)]
@@ -246,16 +250,9 @@ def test_the_sealer_keeps_only_its_latest_keys_and_asks_the_store_for_the_rest()
 def test_what_was_just_sealed_opens_without_asking_the_store_for_its_key():
     """The relay reads every registration back to publish it: the key it was sealed with
     a moment ago is at hand (it was a query per petitioner), until the person is forgotten."""
-    from services.intake.erasure import MemoryPersonKeys, Sealer
+    from services.intake.erasure import Sealer
 
-    class Counted(MemoryPersonKeys):
-        found: int = 0
-
-        def find(self, key_id: str) -> bytes | None:
-            self.found += 1
-            return super().find(key_id)
-
-    keys = Counted()
+    keys = FindsCounted()
     sealer = Sealer(keys)
     sealer.prepare(["person-a", "person-b"])
     plain = [f"{p}:{n}" for p in ("person-a", "person-b", "person-c") for n in (1, 2)]
