@@ -231,8 +231,8 @@ class Relay:
     def _idle(self, conn: Any, stop: threading.Event) -> None:
         """Sleep, without a query, until events may be there to publish: a notification of a
         commit (any process's), this process's `wake`, or `IDLE_SECONDS` at most — waiting
-        on the database connection's socket and `wake`'s pipe at once, as the kernel's
-        `select` does; `stop` is looked at every `relay_poll_seconds`.
+        on the database connection's socket and `wake`'s pipe at once (the kernel's `poll`);
+        `stop` is looked at every `relay_poll_seconds`.
 
         It waited in psycopg's `notifies` with a timeout of 50 ms, to look at `wake` and `stop`
         between: twenty rounds a second each idle relay, and psycopg ends each wait by
@@ -242,18 +242,18 @@ class Relay:
             if next(came, None) is not None:  # heard during the last query, or just now
                 return
         deadline = time.monotonic() + self.IDLE_SECONDS
-        watched = [conn.fileno(), self._wake_read]
+        watched = select.poll()  # not select(): no limit on the descriptors' numbers
+        for fd in (conn.fileno(), self._wake_read):
+            watched.register(fd, select.POLLIN)
         while not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            readable, _, _ = select.select(
-                watched, [], [], min(left, self.settings.relay_poll_seconds)
-            )
-            if self._wake_read in readable:
+            ready = watched.poll(1000 * min(left, self.settings.relay_poll_seconds))
+            if any(fd == self._wake_read for fd, _ in ready):
                 with contextlib.suppress(BlockingIOError):
                     os.read(self._wake_read, 4096)
-            if readable:  # the next round takes the notifications (`_heard`)
+            if ready:  # the next round takes the notifications (`_heard`)
                 return
 
     @staticmethod
