@@ -171,7 +171,7 @@ class Relay:
         self.status = RelayStatus()
         self.tracing: Tracing | None = None
         """Set by the runtime: each publication is a span, named in the record's header."""
-        self._wake_read, self._wake_write = os.pipe()  # `wake` writes, an idle relay selects
+        self._wake_read, self._wake_write = os.pipe()  # `wake` writes, an idle relay polls it
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
         self._parked_now = 0

@@ -51,7 +51,7 @@ class HistoryEntry:
         """The same text written by orjson, ~4× faster, or None where orjson refuses it. Not
         the definition: orjson writes some values otherwise (a float in exponent form, a
         value that is not JSON), so a hash of it that does not match proves nothing. Written
-        once per entry: a history read checks it, then sends it (`entry_json`)."""
+        once per entry: a history read checks it, then sends it (`history_event_json`)."""
         return self._by_orjson
 
     @cached_property
