@@ -406,6 +406,8 @@ class LargeBench:
                         "inbox_parties",
                         "ledger_cases",
                         "ledger_deadlines",
+                        "ledger_facts",
+                        "ledger_moments",
                     ],
                 ),
             ).fetchall()
@@ -418,6 +420,8 @@ class LargeBench:
         "routing.inbox_parties",
         "followup.ledger_cases",
         "followup.ledger_deadlines",
+        "followup.ledger_facts",
+        "followup.ledger_moments",
         "followup.chain_heads",
     )
 

@@ -68,7 +68,10 @@ UUID_TEXT = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-
 READ_MODELS: dict[ServiceName, tuple[tuple[str, str], ...]] = {
     "intake": (("case_index", "case_id"),),
     "routing": (("inbox_cases", "id"), ("inbox_parties", "id")),
-    "followup": (("ledger_cases", "id"), ("ledger_deadlines", "id"), ("chain_heads", "case_id")),
+    "followup": (
+        *(("ledger_cases", "id"), ("ledger_deadlines", "id"), ("ledger_facts", "id")),
+        *(("ledger_moments", "id"), ("chain_heads", "case_id")),
+    ),
 }
 """Each service's read-model tables and the column holding the case id."""
 POSITIONS: dict[ServiceName, tuple[str, str, tuple[str, ...]]] = {

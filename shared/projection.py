@@ -291,6 +291,9 @@ class PostgresTables:
     columns: tuple[str, ...]
     child: str | None = None
     child_columns: tuple[str, ...] = ()
+    more: tuple[str, ...] = ()
+    """Other tables a subclass writes for each aggregate (`_replace_children`): cleared with
+    the rest."""
     _pool: LazyPool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -381,7 +384,7 @@ class PostgresTables:
                         rows.write_row((p.id, *(c[n] for n in self.child_columns)))
 
     def clear(self) -> None:
-        tables = [self.main, *([self.child] if self.child else [])]
+        tables = [self.main, *([self.child] if self.child else []), *self.more]
         with self.connection() as conn, conn.transaction():
             conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(self.table, tables))))
             conn.execute(

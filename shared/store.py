@@ -43,6 +43,10 @@ def conninfo(settings: Settings) -> str:
         password=settings.pg_password.get_secret_value(),
         dbname=settings.pg_dbname,
         connect_timeout=2,
+        # No JIT compilation: it pays off on queries that run for seconds, and the planner
+        # chose it for short ones by their estimates — the statistics' repeats and breaches
+        # query spent 171 ms compiling to run 35 ms (100,000 cases).
+        options="-c jit=off",
     )
 
 

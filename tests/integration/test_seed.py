@@ -38,6 +38,8 @@ READ_MODELS = {
     "routing.inbox_parties": "id, department",
     "followup.ledger_cases": "id",
     "followup.ledger_deadlines": "id, deadline",
+    "followup.ledger_facts": "id",
+    "followup.ledger_moments": "id, at, breach, written",
     "followup.chain_heads": "id",
 }
 

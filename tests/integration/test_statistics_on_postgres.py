@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import product
 from uuid import UUID
@@ -17,6 +18,7 @@ import pytest
 from services.followup.bootstrap import MIGRATIONS
 from services.followup.domain.vocabulary import DeadlineKind, Satisfaction, Status
 from services.followup.ledger import (
+    LEDGER_COLUMNS,
     Facts,
     PostgresLedger,
     StatisticsQuery,
@@ -24,7 +26,9 @@ from services.followup.ledger import (
     answer,
     tally,
 )
-from shared.migrations import migrate
+from shared.migrations import apply as apply_migrations
+from shared.migrations import migrate, package_migrations
+from shared.projection import Projected
 from shared.settings import Settings
 from shared.store import connect
 from shared.territory import Statistics
@@ -94,8 +98,29 @@ def ledger(infra: Settings) -> Iterator[PostgresLedger]:
     ledger.close()
 
 
+def projected(f: Facts, version: int = 1) -> Projected:
+    """A case's ledger rows as the projection writes them (these facts, no deadlines)."""
+    row = dict.fromkeys(LEDGER_COLUMNS)
+    row |= {
+        "status": f.status.value,
+        "barred": [],
+        "registered_at": f.registered_at,
+        "active_until": active_until(f),
+        "breach_kinds": [k.value for k, _ in f.breaches],
+        "facts": f,
+        "path": list(f.path),
+    }
+    return Projected(f.case_id, version, row)
+
+
 def store(ledger: PostgresLedger, facts: list[Facts]) -> None:
-    with connect(ledger.settings) as conn, conn.cursor() as cursor:
+    ledger.apply([projected(f) for f in facts], 1)
+
+
+def store_in_ledger_cases(settings: Settings, facts: list[Facts]) -> None:
+    """The facts as the ledger held them before the statistics had tables of their own:
+    only in each case's row."""
+    with connect(settings) as conn, conn.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO followup.ledger_cases (id, version, status, barred, registered_at, "
             "active_until, breach_kinds, facts, path) "
@@ -115,27 +140,37 @@ def store(ledger: PostgresLedger, facts: list[Facts]) -> None:
         )
 
 
-def test_postgresql_counts_what_the_reference_counts(ledger):
-    rng = random.Random(20261201)
-    facts = random_facts(rng, 600)
-    store(ledger, facts)
+PERIODS = [
+    (T0, T0 + timedelta(days=100)),
+    (T0 + timedelta(days=20), T0 + timedelta(days=50)),
+    (datetime(2026, 11, 1, tzinfo=BEIJING), datetime(2026, 12, 1, tzinfo=BEIJING)),
+]
+
+
+def compare(ledger: PostgresLedger, facts: list[Facts]) -> int:
+    """Asserts that PostgreSQL counts what the reference counts for every period, grouping
+    and definitions; returns how many groups were compared."""
     centre = territory()
     groupings = ["all", "department", *(t.code for t in centre.tiers)]
-    periods = [
-        (T0, T0 + timedelta(days=100)),
-        (T0 + timedelta(days=20), T0 + timedelta(days=50)),
-        (datetime(2026, 11, 1, tzinfo=BEIJING), datetime(2026, 12, 1, tzinfo=BEIJING)),
-    ]
     definitions = [
         Statistics(*d) for d in product(list(ClosureBase), list(Resolution), list(Cessation))
     ]
     compared = 0
-    for (start, end), by, defined in product(periods, groupings, definitions):
+    for (start, end), by, defined in product(PERIODS, groupings, definitions):
         query = StatisticsQuery(start, end, by, T0 + timedelta(days=60), centre, defined)
         expected = answer(tally(facts, query), by, centre)
         assert answer(ledger.tally(query), by, centre) == expected, (start, end, by, defined)
         compared += len(expected)
+    return compared
+
+
+def test_postgresql_counts_what_the_reference_counts(ledger):
+    rng = random.Random(20261201)
+    facts = random_facts(rng, 600)
+    store(ledger, facts)
+    compared = compare(ledger, facts)
     # the comparison had something to compare: groups with cases, rates, repeats, breaches
+    centre = territory()
     whole = StatisticsQuery(T0, T0 + timedelta(days=100), "street", T0, centre, Statistics())
     streets = answer(ledger.tally(whole), "street", centre)
     assert compared > 300
@@ -143,3 +178,50 @@ def test_postgresql_counts_what_the_reference_counts(ledger):
     assert {g["group"] for g in streets} >= {"芦台街道 (lutai)", "(none)"}
     assert all(g["repeat_petitions_by_month"] and g["overdue"]["total"] for g in streets[:3])
     assert any(g["resolution"]["rate"] for g in streets)
+
+
+def test_a_case_counts_as_it_stands_now_and_a_rebuild_counts_the_same(ledger):
+    """A case written again (a later version) counts once, with its new facts — moved to
+    another department, its notice met, a repeat and a breach added; an older version
+    arriving late changes nothing; clearing the ledger clears the statistics."""
+    rng = random.Random(7)
+    facts = [f for f in random_facts(rng, 200) if f.registered_at]
+    store(ledger, facts)
+    later = facts[0].registered_at + timedelta(days=3)
+    moved = [
+        replace(
+            f,
+            lead="ninghe-urban" if f.lead != "ninghe-urban" else "ninghe-hrss",
+            notice_met=f.notice_due,
+            repeats=(*f.repeats, later),
+            breaches=(*f.breaches, (DeadlineKind.RESOLUTION, later)),
+        )
+        for f in facts[:50]
+    ]
+    ledger.apply([projected(f, version=2) for f in moved], 2)
+    ledger.apply([projected(f, version=1) for f in facts[:50]], 3)  # stale: ignored
+    now = [*moved, *facts[50:]]
+    assert compare(ledger, now) > 100
+    with connect(ledger.settings) as conn:
+        rows = conn.execute("SELECT count(*) FROM followup.ledger_facts").fetchone()
+    assert rows == (len(facts),)
+
+    ledger.clear()
+    whole = StatisticsQuery(T0, T0 + timedelta(days=100), "all", T0, territory(), Statistics())
+    assert ledger.tally(whole) == {}
+
+
+def test_a_ledger_from_before_the_statistics_tables_is_counted_after_the_migration(infra):
+    settings = fresh(infra)
+    every = [m for package in MIGRATIONS for m in package_migrations(package)]
+    first = next(i for i, m in enumerate(every) if m.name == "statistics_facts")
+    apply_migrations(settings, "followup", every[:first])
+    facts = random_facts(random.Random(11), 300)
+    store_in_ledger_cases(settings, facts)
+
+    assert [m.name for m in apply_migrations(settings, "followup", every)] == ["statistics_facts"]
+    ledger = PostgresLedger(settings)
+    try:
+        assert compare(ledger, facts) > 100
+    finally:
+        ledger.close()
