@@ -345,12 +345,6 @@ def moment_rows(case_id: UUID, f: Facts) -> list[tuple[Any, ...]]:
     return [(*case, breach, at, at.isoformat()) for breach, at in moments]
 
 
-def _copy(table: str, columns: Sequence[str]) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier("followup", table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-
-
 class PostgresLedger(PostgresTables):
     """The ledger in follow-up's schema: the cases and their running deadlines
     (migrations/0001_ledger.sql), and the facts the statistics count (0009)."""
@@ -386,14 +380,19 @@ class PostgresLedger(PostgresTables):
         registered = [(p.id, f) for p, f in zip(written, facts, strict=True) if f.registered_at]
         if not registered:
             return
-        with cursor.copy(_copy("ledger_facts", FACT_COLUMNS)) as rows:
+        with cursor.copy(self._copy("ledger_facts", FACT_COLUMNS)) as rows:
             for case_id, f in registered:
                 rows.write_row(fact_row(case_id, f))
         moments = [m for case_id, f in registered for m in moment_rows(case_id, f)]
         if moments:
-            with cursor.copy(_copy("ledger_moments", MOMENT_COLUMNS)) as rows:
+            with cursor.copy(self._copy("ledger_moments", MOMENT_COLUMNS)) as rows:
                 for m in moments:
                     rows.write_row(m)
+
+    def _copy(self, table: str, columns: Sequence[str]) -> sql.Composed:
+        return sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self.table(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
 
     def due(self, now: datetime) -> list[UUID]:
         with self.connection() as conn:
