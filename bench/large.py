@@ -663,6 +663,7 @@ class LargeBench:
                 f"/v1/statistics?from={month.isoformat()}&to={next_month.isoformat()}",
                 "leader",
             ),
+            Query("metrics: follow-up's gauges", "followup", "/metrics", "auditor"),
         ]
 
     def query_set(self) -> list[Query]:

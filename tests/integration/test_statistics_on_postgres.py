@@ -219,7 +219,7 @@ def test_a_ledger_from_before_the_statistics_tables_is_counted_after_the_migrati
     facts = random_facts(random.Random(11), 300)
     store_in_ledger_cases(settings, facts)
 
-    assert [m.name for m in apply_migrations(settings, "followup", every)] == ["statistics_facts"]
+    assert "statistics_facts" in [m.name for m in apply_migrations(settings, "followup", every)]
     ledger = PostgresLedger(settings)
     try:
         assert compare(ledger, facts) > 100
