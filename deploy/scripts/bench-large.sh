@@ -36,7 +36,6 @@ export ONESTOP_ROUTING_PORT=$((port_base + 2))
 export ONESTOP_FOLLOWUP_PORT=$((port_base + 3))
 export ONESTOP_CONSOLE_PORT=$((port_base + 4))
 export ONESTOP_KAFKA_BOOTSTRAP="${ONESTOP_KAFKA_BOOTSTRAP:-$ONESTOP_KAFKA_HOST:$ONESTOP_KAFKA_PORT}"
-export ONESTOP_GAUGES_SECONDS=0  # each /metrics counts the gauges: the bench times one count
 unset ONESTOP_CLOCK_FILE ONESTOP_INTAKE_URL ONESTOP_ROUTING_URL ONESTOP_FOLLOWUP_URL
 export BENCH_LARGE_INFRA_DIR="$infra_dir"
 if [[ $ONESTOP_PG_MANAGED == true ]]; then export BENCH_LARGE_DATA_DIR="$infra_dir/postgres"; fi
