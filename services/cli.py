@@ -361,12 +361,18 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
         print(escaped(f"{args.file}: {changed}"))
         if args.dry_run:
             return 0
-        places = {p["code"] for p in httpx.get(url, headers=headers, timeout=30).json()["places"]}
-        intake = f"{settings.url_of('intake')}/v1/places"
+        registered = httpx.get(url, headers=headers, timeout=30).json()
+        wanted = {
+            "places": _active_codes(registered["places"]),
+            "categories": _active_codes(registered["categories"]),
+        }
+        intake = settings.url_of("intake")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            heard = httpx.get(intake, headers=headers, timeout=10)
-            if heard.status_code == 200 and places <= {p["code"] for p in heard.json()}:
+            if all(
+                codes <= _codes_heard(f"{intake}/v1/{part}", headers)
+                for part, codes in wanted.items()
+            ):
                 print("intake knows the territory now", file=sys.stderr)
                 return 0
             time.sleep(0.2)
@@ -375,6 +381,23 @@ def _territory(settings: Settings, args: argparse.Namespace) -> int:
     except httpx.HTTPError as error:
         print(f"onestop: cannot reach {error.request.url}: {error}", file=sys.stderr)
         return 2
+
+
+def _active_codes(entries: list[dict[str, Any]]) -> set[str]:
+    """The codes of a territory export's places (a tree: each with its `places`) or
+    categories that are in use."""
+    codes: set[str] = set()
+    for entry in entries:
+        if entry.get("active", True):
+            codes.add(entry["code"])
+        codes |= _active_codes(entry.get("places", []))
+    return codes
+
+
+def _codes_heard(url: str, headers: dict[str, str]) -> set[str]:
+    """The codes intake lists at `url` (its places or categories); none while it cannot say."""
+    heard = httpx.get(url, headers=headers, timeout=10)
+    return {entry["code"] for entry in heard.json()} if heard.status_code == 200 else set()
 
 
 def _reencrypt(settings: Settings) -> int:

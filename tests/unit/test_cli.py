@@ -147,3 +147,41 @@ def test_an_exported_territory_prints_nothing_raw_and_reads_back_the_same(answer
     printed = capsys.readouterr().out
     assert not RAW.search(printed)
     assert (json.loads(printed) if form == "json" else yaml.safe_load(printed)) == territory
+
+
+def test_an_import_waits_until_intake_knows_every_place_of_the_tree_and_every_category(
+    monkeypatch, tmp_path, capsys
+):
+    """Intake hears the territory from routing's events, places and categories apart: an
+    import that came back once intake listed the top places (all it looked at) let the next
+    registration be refused for an unknown category."""
+    monkeypatch.setattr(cli.Settings, "load", lambda: Settings(jwt_secret="s" * 40))
+    registered = {
+        "places": [
+            {"code": "ninghe", "places": [{"code": "lutai"}, {"code": "old", "active": False}]}
+        ],
+        "categories": [{"code": "labour-wages"}, {"code": "retired", "active": False}],
+    }
+    heard = {"places": [["ninghe"], ["ninghe", "lutai"]], "categories": [[], [], ["labour-wages"]]}
+    asked = []
+
+    def get(url: str, **_: object) -> Answer:
+        if url.endswith("/v1/territory"):
+            return Answer(200, registered)
+        part = url.rsplit("/", 1)[1]
+        asked.append(part)
+        codes = heard[part][0] if len(heard[part]) == 1 else heard[part].pop(0)
+        return Answer(200, [{"code": c} for c in codes])
+
+    changed = {"changed": 3, "catalogue_version": "v1", "catalogue_changed": False}
+    monkeypatch.setattr(cli.httpx, "get", get)
+    monkeypatch.setattr(cli.httpx, "put", lambda *args, **kwargs: Answer(200, changed))
+    monkeypatch.setattr(cli.time, "sleep", lambda _: None)
+    (tmp_path / "t.yaml").write_text("places: []\n", encoding="utf-8")
+
+    assert cli.main(["territory", "import", str(tmp_path / "t.yaml"), "--token", "t"]) == 0
+    assert "intake knows the territory now" in capsys.readouterr().err
+    # the places were heard at the second look, the category at the third (and the inactive
+    # place and category were never waited for)
+    assert heard == {"places": [["ninghe", "lutai"]], "categories": [["labour-wages"]]}
+    assert asked.count("categories") == 3
