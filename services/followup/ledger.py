@@ -327,20 +327,20 @@ FACT_COLUMNS = (
 MOMENT_COLUMNS = ("id", "registered_at", "lead", "path", "breach", "at", "written")
 
 
-def fact_row(case_id: UUID, f: Facts) -> tuple[Any, ...]:
+def fact_row(f: Facts) -> tuple[Any, ...]:
     """A registered case's row in `ledger_facts`."""
     return (
-        *(case_id, f.registered_at, f.lead, list(f.path), f.declined, f.notice_due),
+        *(f.case_id, f.registered_at, f.lead, list(f.path), f.declined, f.notice_due),
         *(f.notice_met, f.first_outcome_at is not None, f.outcome_on_time, f.closed_out),
         f.satisfaction.value if f.satisfaction else None,
         *(f.rated, f.ceased, f.repeat_after_outcome, f.first_round_settled_at_window),
     )
 
 
-def moment_rows(case_id: UUID, f: Facts) -> list[tuple[Any, ...]]:
+def moment_rows(f: Facts) -> list[tuple[Any, ...]]:
     """A registered case's rows in `ledger_moments`: each time the petitioner came again
     (no breach), each deadline missed (its kind)."""
-    case = (case_id, f.registered_at, f.lead, list(f.path))
+    case = (f.case_id, f.registered_at, f.lead, list(f.path))
     moments = [(None, at) for at in f.repeats] + [(kind.value, at) for kind, at in f.breaches]
     return [(*case, breach, at, at.isoformat()) for breach, at in moments]
 
@@ -377,13 +377,13 @@ class PostgresLedger(PostgresTables):
                 sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self.table(table)), (ids,)
             )
         facts: list[Facts] = [p.row["facts"].obj for p in written]
-        registered = [(p.id, f) for p, f in zip(written, facts, strict=True) if f.registered_at]
+        registered = [f for f in facts if f.registered_at]
         if not registered:
             return
         with cursor.copy(self._copy("ledger_facts", FACT_COLUMNS)) as rows:
-            for case_id, f in registered:
-                rows.write_row(fact_row(case_id, f))
-        moments = [m for case_id, f in registered for m in moment_rows(case_id, f)]
+            for f in registered:
+                rows.write_row(fact_row(f))
+        moments = [m for f in registered for m in moment_rows(f)]
         if moments:
             with cursor.copy(self._copy("ledger_moments", MOMENT_COLUMNS)) as rows:
                 for m in moments:
@@ -632,14 +632,10 @@ TALLY_COUNTS = tuple(f.name for f in fields(Tally) if isinstance(f.default, int)
 """The numbers a `Tally` counts (the rest count by month or kind)."""
 
 
-def group_of(f: Facts, by: str, territory: Territory) -> str:
-    """The group a case counts in: everything, its lead department, or the place of tier
-    `by` that it lies in (its code; `group_name` names it)."""
-    return group_for(f.lead, f.path, by, territory)
-
-
 def group_for(lead: str | None, path: Sequence[str], by: str, territory: Territory) -> str:
-    """`group_of` a case led by `lead` at `path`."""
+    """The group a case led by `lead` at `path` counts in: everything, its lead
+    department, or the place of tier `by` that it lies in (its code; `group_name` names
+    it)."""
     if by == "all":
         return "all"
     if by == "department":
@@ -682,7 +678,7 @@ def tally(facts: list[Facts], query: StatisticsQuery) -> dict[str, Tally]:
         breaches = [(kind, at) for kind, at in f.breaches if start <= at < end]
         if not (registered or repeats or breaches):
             continue
-        t = tallies.setdefault(group_of(f, query.by, query.territory), Tally())
+        t = tallies.setdefault(group_for(f.lead, f.path, query.by, query.territory), Tally())
         for at in repeats:
             month = at.strftime("%Y-%m")
             t.repeats_by_month[month] = t.repeats_by_month.get(month, 0) + 1
