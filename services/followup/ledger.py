@@ -14,10 +14,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
-import orjson
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from services.followup.domain import FollowUpCase
 from services.followup.domain.vocabulary import (
@@ -95,35 +93,6 @@ def facts_of(case: FollowUpCase) -> Facts:
     )
 
 
-def facts_from(d: dict[str, Any]) -> Facts:
-    """Facts as stored (orjson's form of the dataclass) read back into their types."""
-
-    def at(value: str | None) -> datetime | None:
-        return datetime.fromisoformat(value) if value else None
-
-    return Facts(
-        case_id=UUID(d["case_id"]),
-        registered_at=at(d["registered_at"]),
-        channel=Channel(d["channel"]) if d["channel"] else None,
-        lead=d["lead"],
-        path=tuple(d["path"]),
-        status=Status(d["status"]),
-        declined=d["declined"],
-        notice_due=at(d["notice_due"]),
-        notice_met=at(d["notice_met"]),
-        first_outcome_at=at(d["first_outcome_at"]),
-        outcome_on_time=d["outcome_on_time"],
-        closed_out=d["closed_out"],
-        satisfaction=Satisfaction(d["satisfaction"]) if d["satisfaction"] else None,
-        rated=d["rated"],
-        ceased=d["ceased"],
-        repeats=tuple(datetime.fromisoformat(r) for r in d["repeats"]),
-        repeat_after_outcome=d["repeat_after_outcome"],
-        first_round_settled_at_window=d["first_round_settled_at_window"],
-        breaches=tuple((DeadlineKind(k), datetime.fromisoformat(w)) for k, w in d["breaches"]),
-    )
-
-
 def active_until(facts: Facts) -> datetime | None:
     """The last moment a period's statistics count the case in: when it was registered,
     came again or missed a deadline, whichever is latest."""
@@ -144,10 +113,9 @@ def project_case(case: FollowUpCase) -> Projected:
             "code_hash": case.lookup_code_hash,
             "barred": sorted(case.barred),
             "subject": case.subject,
-            "registered_at": facts.registered_at,
-            "active_until": active_until(facts),
-            "breach_kinds": [k.value for k, _ in facts.breaches],
             "path": list(facts.path),
+            # not a column: the statistics' rows are made of it (PostgresLedger), the
+            # memory ledger counts from it
             "facts": facts,
         },
         [
@@ -170,10 +138,7 @@ def project_case(case: FollowUpCase) -> Projected:
     )
 
 
-LEDGER_COLUMNS = (
-    *("status", "next_alarm", "code_hash", "barred", "subject", "registered_at"),
-    *("active_until", "breach_kinds", "facts", "path"),
-)
+LEDGER_COLUMNS = ("status", "next_alarm", "code_hash", "barred", "subject", "path")
 DEADLINE_COLUMNS = (
     "deadline",
     "kind",
@@ -233,8 +198,6 @@ class LedgerTables(Tables, Protocol):
 
     def board(self, query: Board) -> tuple[list[dict[str, Any]], int]: ...
 
-    def facts(self, start: datetime, end: datetime) -> list[Facts]: ...
-
     def tally(self, query: StatisticsQuery) -> dict[str, Tally]: ...
 
     def gauges(self, now: datetime) -> Gauges: ...
@@ -276,10 +239,16 @@ class MemoryLedger(MemoryTables):
         return [listed(r) for r in page], len(rows)
 
     def facts(self, start: datetime, end: datetime) -> list[Facts]:
+        """The facts of every case registered before `end` that registered, repeated or
+        missed a deadline since `start` — all the statistics of [start, end) count."""
+        facts: list[Facts] = [r["facts"] for r in self.rows()]
         return [
-            r["facts"]
-            for r in self.rows()
-            if r["registered_at"] and r["registered_at"] < end and r["active_until"] >= start
+            f
+            for f in facts
+            if f.registered_at
+            and f.registered_at < end
+            and (until := active_until(f)) is not None
+            and until >= start
         ]
 
     def tally(self, query: StatisticsQuery) -> dict[str, Tally]:
@@ -299,7 +268,16 @@ class MemoryLedger(MemoryTables):
         return Gauges(
             dict(Counter(r["status"] for r in rows)),
             dict(deadlines),
-            dict(Counter(k for r in rows for k in r["breach_kinds"])),
+            # a case's missed deadlines count once follow-up has heard it registered, as
+            # PostgreSQL counts them from the statistics' moments
+            dict(
+                Counter(
+                    k.value
+                    for r in rows
+                    if r["facts"].registered_at
+                    for k, _ in r["facts"].breaches
+                )
+            ),
             max(overdue, default=0.0),
         )
 
@@ -311,10 +289,6 @@ def listed(row: dict[str, Any]) -> dict[str, Any]:
         "subject": row["subject"],
         **{c: row[c] for c in DEADLINE_COLUMNS},
     }
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 STATISTICS_TABLES = ("ledger_facts", "ledger_moments")
@@ -361,13 +335,6 @@ class PostgresLedger(PostgresTables):
             STATISTICS_TABLES,
         )
 
-    def apply(self, projected: list[Projected], position: int) -> None:
-        stored = [
-            p._replace(row={**p.row, "facts": Jsonb(p.row["facts"], dumps=_json)})
-            for p in projected
-        ]
-        super().apply(stored, position)
-
     def _replace_children(self, cursor: Any, written: list[Projected]) -> None:
         """The deadlines, and the facts the statistics count, of the cases written."""
         super()._replace_children(cursor, written)
@@ -376,7 +343,7 @@ class PostgresLedger(PostgresTables):
             cursor.execute(
                 sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self.table(table)), (ids,)
             )
-        facts: list[Facts] = [p.row["facts"].obj for p in written]
+        facts: list[Facts] = [p.row["facts"] for p in written]
         registered = [f for f in facts if f.registered_at]
         if not registered:
             return
@@ -439,15 +406,6 @@ class PostgresLedger(PostgresTables):
             total = count_matches(cursor, sql.SQL("{} WHERE {}").format(tables, condition), params)
         return [listed(r) for r in rows], total
 
-    def facts(self, start: datetime, end: datetime) -> list[Facts]:
-        with self.connection() as conn:
-            rows = conn.execute(
-                "SELECT facts FROM followup.ledger_cases "
-                "WHERE registered_at < %s AND active_until >= %s",
-                (end, start),
-            ).fetchall()
-        return [facts_from(r[0]) for r in rows]
-
     def tally(self, query: StatisticsQuery) -> dict[str, Tally]:
         """The statistics counted by PostgreSQL from the typed facts of the period's cases
         (migrations/0009_statistics_facts.sql), per lead department and place, and put into
@@ -494,8 +452,8 @@ class PostgresLedger(PostgresTables):
                 {"now": now},
             ).fetchall()
             breaches = conn.execute(
-                "SELECT kind, count(*) FROM followup.ledger_cases, unnest(breach_kinds) kind "
-                "WHERE cardinality(breach_kinds) > 0 GROUP BY kind"
+                "SELECT breach, count(*) FROM followup.ledger_moments "
+                "WHERE breach IS NOT NULL GROUP BY breach"
             ).fetchall()
             oldest = conn.execute(
                 "SELECT min(due_at) FROM followup.ledger_deadlines "
@@ -534,12 +492,6 @@ class Ledger:
         overdue) first: all of them, the overdue ones, or those due within `within` s."""
         self.catch_up()
         return self.tables.board(query)
-
-    def facts(self, start: datetime, end: datetime) -> list[Facts]:
-        """The facts of every case registered before `end` that registered, repeated or
-        missed a deadline since `start` — all the statistics of [start, end) count."""
-        self.catch_up()
-        return self.tables.facts(start, end)
 
     def tally(self, query: StatisticsQuery) -> dict[str, Tally]:
         self.catch_up()

@@ -32,9 +32,8 @@ def ledger(infra: Settings) -> Iterator[PostgresLedger]:
         params = {"many": COUNT_CAP + 50, "now": NOW}
         conn.execute(
             """
-            INSERT INTO followup.ledger_cases (id, version, status, barred, subject,
-                                               breach_kinds, facts)
-            SELECT md5(n::text)::uuid, 1, 'handling', '{}', 'case ' || n, '{}', '{}'
+            INSERT INTO followup.ledger_cases (id, version, status, barred, subject)
+            SELECT md5(n::text)::uuid, 1, 'handling', '{}', 'case ' || n
             FROM generate_series(1, %(many)s + 3) AS n
             """,
             params,

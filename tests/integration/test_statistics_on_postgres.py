@@ -20,6 +20,7 @@ from services.followup.domain.vocabulary import DeadlineKind, Satisfaction, Stat
 from services.followup.ledger import (
     LEDGER_COLUMNS,
     Facts,
+    MemoryLedger,
     PostgresLedger,
     StatisticsQuery,
     active_until,
@@ -98,19 +99,33 @@ def ledger(infra: Settings) -> Iterator[PostgresLedger]:
     ledger.close()
 
 
-def projected(f: Facts, version: int = 1) -> Projected:
-    """A case's ledger rows as the projection writes them (these facts, no deadlines)."""
+def projected(f: Facts, version: int = 1, deadlines: int = 0) -> Projected:
+    """A case's ledger rows as the projection writes them (these facts, and as many
+    running deadlines as asked, due around T0)."""
     row = dict.fromkeys(LEDGER_COLUMNS)
     row |= {
         "status": f.status.value,
         "barred": [],
-        "registered_at": f.registered_at,
-        "active_until": active_until(f),
-        "breach_kinds": [k.value for k, _ in f.breaches],
         "facts": f,
         "path": list(f.path),
     }
-    return Projected(f.case_id, version, row)
+    kinds = list(DeadlineKind)
+    children = [
+        {
+            "deadline": f"d{n}",
+            "kind": kinds[(f.case_id.int + n) % len(kinds)].value,
+            "due_at": T0 + timedelta(hours=(f.case_id.int * 7 + n * 13) % 200 - 100),
+            "department": f.lead,
+            "responsible": f.lead,
+            "paused": (f.case_id.int + n) % 9 == 0,
+            "breached_at": None,
+            "subject": None,
+            "barred": [],
+            "path": list(f.path),
+        }
+        for n in range(deadlines)
+    ]
+    return Projected(f.case_id, version, row, children)
 
 
 def store(ledger: PostgresLedger, facts: list[Facts]) -> None:
@@ -209,6 +224,25 @@ def test_a_case_counts_as_it_stands_now_and_a_rebuild_counts_the_same(ledger):
     ledger.clear()
     whole = StatisticsQuery(T0, T0 + timedelta(days=100), "all", T0, territory(), Statistics())
     assert ledger.tally(whole) == {}
+
+
+def test_postgresql_gauges_count_what_the_memory_ledger_counts(ledger):
+    """The operators' gauges (/metrics): cases by status, deadlines by state and
+    department, missed deadlines by kind (from the statistics' moments since the ledger's
+    rows dropped the facts), the most overdue."""
+    facts = random_facts(random.Random(5), 400)
+    rows = [projected(f, deadlines=f.case_id.int % 4) for f in facts]
+    ledger.apply(rows, 1)
+    memory = MemoryLedger()
+    memory.apply(rows, 1)
+
+    counted = ledger.gauges(T0)
+    assert counted == memory.gauges(T0)
+    assert sum(counted.cases_by_status.values()) == 400
+    assert {state for state, _ in counted.deadlines} == {"running", "due-soon", "overdue", "paused"}
+    breaches = sum(len(f.breaches) for f in facts if f.registered_at)
+    assert sum(counted.breaches_by_kind.values()) == breaches > 100
+    assert counted.most_overdue_seconds > 90 * 3600
 
 
 def test_a_ledger_from_before_the_statistics_tables_is_counted_after_the_migration(infra):

@@ -313,7 +313,8 @@ def test_events_stored_under_the_old_topics_load_into_the_same_case_calendar_and
     calendar = after.repository.get(CALENDAR_ID)
     assert isinstance(calendar, HolidayCalendar) and sorted(calendar.years) == [2027]
     # the ledger follows the case from the old topics too
-    everything = after.ledger.facts(
+    after.ledger.catch_up()
+    everything = after.ledger.tables.facts(
         datetime.min.replace(tzinfo=UTC), datetime.now(UTC) + timedelta(days=3650)
     )
     facts = {f.case_id: f for f in everything}

@@ -56,13 +56,14 @@ def test_every_service_ships_its_migrations_and_the_relay_table_first():
         "case_index_gin_direct",
         "person_keys_destroyed",
     ]
-    assert [m.name for m in package_migrations("services.followup.migrations")][-6:] == [
+    assert [m.name for m in package_migrations("services.followup.migrations")][-7:] == [
         "code_attempts",
         "signed_leaves",
         "ledger_board",
         "ledger_gin_direct",
         "statistics_facts",
         "ledger_status",
+        "ledger_slim",
     ]
 
 
