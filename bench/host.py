@@ -98,6 +98,11 @@ class CpuUse:
             + f" — {total:.2f} of {len(os.sched_getaffinity(0))} in all"
         )
 
+    def per_case_ms(self, cases: int) -> dict[str, float]:
+        """Milliseconds of CPU each part spent per case over the window, largest first."""
+        spent = {k: v * self.seconds * 1000 / max(cases, 1) for k, v in self.cores.items()}
+        return dict(sorted(spent.items(), key=lambda kv: -kv[1]))
+
 
 @contextmanager
 def cpu_window(into: dict[str, Any]) -> Iterator[None]:

@@ -29,7 +29,7 @@ from bench.baselines import kafka_baseline, pg_baseline
 from bench.common import DOC, ROOT, Options, base_url, kafka_options, say
 from bench.console_pages import START as CONSOLE_START
 from bench.host import idle_probe, machine_facts, memory
-from bench.report import Report, build_rows, details, print_table, render_doc
+from bench.report import CHART, Report, build_rows, cpu_chart, details, print_table, render_doc
 from bench.steps import assign_latency, intake_throughput, pipeline_throughput
 from bench.topics import wait_until_quiet
 from shared.auth import issue_token
@@ -153,6 +153,9 @@ def run(opts: Options) -> int:
             text += "\n" + old[old.index(CONSOLE_START) :]  # the console's own section stays
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(DOC)
+        chart = cpu_chart(report)
+        if chart:
+            (DOC.parent / CHART).write_text(chart, encoding="utf-8")
         say(f"wrote {DOC.relative_to(ROOT)}")
     say(f"finished in {report.seconds:.0f} s")
     return 1 if report.failures else 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from typing import Any
 
 from bench.common import PAYLOAD_BYTES, RAW_TOPIC, SCRATCH_SCHEMA, Options, fmt
@@ -43,6 +45,49 @@ class Report:
     drains: list[str] = field(default_factory=list)
     seconds: float = 0.0
     routing_topic: str = "onestop.routing.events"
+
+
+CORES = len(os.sched_getaffinity(0))
+LOAD_GENERATOR = "bench"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Where the CPU of one case went in a step, and what that allows: the stack (every
+    part but the bench's own client) spends `stack_ms` per case, so the machine's cores
+    carry at most `ceiling` cases/s at that cost, whatever is tuned around it."""
+
+    parts: dict[str, float]
+    """Part (a service, postgres, kafka, bench) → ms of CPU per case."""
+
+    @property
+    def stack_ms(self) -> float:
+        return sum(v for k, v in self.parts.items() if k != LOAD_GENERATOR)
+
+    @property
+    def ceiling(self) -> float:
+        return CORES * 1000 / self.stack_ms if self.stack_ms else float("nan")
+
+    def text(self) -> str:
+        stack = " + ".join(
+            f"{k} {v:.2f}" for k, v in self.parts.items() if k != LOAD_GENERATOR and v >= 0.005
+        )
+        return (
+            f"CPU per case: {stack} = {self.stack_ms:.1f} ms (the bench's client "
+            f"{self.parts.get(LOAD_GENERATOR, 0.0):.2f} ms more), so {CORES} cores carry at "
+            f"most {fmt(self.ceiling)} cases/s at this cost"
+        )
+
+
+def budget(step: dict[str, Any] | None, cases_key: str) -> Budget | None:
+    """The CPU per case of a step: its CPU window over the cases it completed."""
+    if not step or "cpu" not in step or not step.get(cases_key):
+        return None
+    return Budget(step["cpu"].per_case_ms(step[cases_key]))
+
+
+def budget_note(found: Budget | None) -> str:
+    return f"; {found.text()}" if found else ""
 
 
 def mark(ok: bool | None) -> str:
@@ -108,7 +153,7 @@ def build_rows(r: Report) -> list[Row]:
                     if pg
                     else None
                 ),
-                pg_text,
+                pg_text + budget_note(budget(intake, "ok")),
             )
         )
     else:
@@ -177,7 +222,7 @@ def build_rows(r: Report) -> list[Row]:
                 f"{pipe['seconds']:.1f} s{partial})",
                 f"≥ {TARGET_PIPELINE_RPS:.0f} cases/s",
                 mark(pipe["rps"] >= TARGET_PIPELINE_RPS and pipe["complete"]),
-                raw_pipe,
+                raw_pipe + budget_note(budget(pipe, "scheduled")),
             )
         )
     else:
@@ -244,7 +289,7 @@ def details(r: Report) -> list[str]:
             f"errors: {error_text(intake['errors'])}. Response time p50 {fmt(h['p50'])} / "
             f"p99 {fmt(h['p99'])} / max {fmt(h['max'])} ms. The bench client spent "
             f"{intake['bench_cpu_ms_per_request']:.2f} ms CPU per request. "
-            f"{intake['cpu'].line()}."
+            f"{intake['cpu'].line()}.{budget_sentence(budget(intake, 'ok'))}"
         )
     if lat:
         q = lat["queued"]
@@ -256,6 +301,7 @@ def details(r: Report) -> list[str]:
             f"{lat['missing']} missing after a {r.opts.latency_grace:.0f} s grace. "
             f"Due → 201 p50 {fmt(lat['http']['p50'])} / p99 {fmt(lat['http']['p99'])} ms. "
             f"Per stage: {stage_text(lat['stages'])}. {lat['cpu'].line()}."
+            + budget_sentence(budget(lat, "ok"))
             + (f" Watcher error: {lat['watcher_error']}." if lat["watcher_error"] else "")
         )
     if pipe:
@@ -275,6 +321,7 @@ def details(r: Report) -> list[str]:
             )
             + f". Sent → 201 p50 {fmt(pipe['http']['p50'])} / p99 {fmt(pipe['http']['p99'])} ms. "
             f"Per stage: {stage_text(pipe['stages'])}. {pipe['cpu'].line()}."
+            + budget_sentence(budget(pipe, "scheduled"))
             + (f" Watcher error: {pipe['watcher_error']}." if pipe["watcher_error"] else "")
         )
     idle = r.results.get("idle")
@@ -290,10 +337,113 @@ def details(r: Report) -> list[str]:
     return out
 
 
+def budget_sentence(found: Budget | None) -> str:
+    return f" {found.text()}." if found else ""
+
+
 def stage_text(stages: dict[str, dict[str, float]]) -> str:
     return "; ".join(
         f"{name} p50 {fmt(v['p50'])} / p99 {fmt(v['p99'])} ms" for name, v in stages.items()
     )
+
+
+# --- the chart: where a case's CPU goes -------------------------------------------------------
+
+CHART = "benchmarks-cpu.svg"
+PART_COLOURS = {
+    "intake": "#1f6feb",
+    "routing": "#2da44e",
+    "followup": "#8250df",
+    "postgres": "#bf8700",
+    "kafka": "#1b7c83",
+    LOAD_GENERATOR: "#b0b8c1",
+}
+
+
+def cpu_chart(r: Report) -> str | None:
+    """Stacked bars of each step's CPU per case by part, with the most a case may cost for a
+    throughput target to be possible on this machine's cores (a dashed red line)."""
+    steps = [
+        (
+            "1. intake, as fast as it answers",
+            budget(r.results.get("intake"), "ok"),
+            CORES * 1000 / TARGET_INTAKE_RPS,
+            f"{TARGET_INTAKE_RPS:,.0f} registrations/s",
+        ),
+        (
+            f"2. paced at {fmt(r.opts.latency_rate)} cases/s",
+            budget(r.results.get("latency"), "ok"),
+            None,
+            "",
+        ),
+        (
+            "3. whole pipeline",
+            budget(r.results.get("pipeline"), "scheduled"),
+            CORES * 1000 / TARGET_PIPELINE_RPS,
+            f"{TARGET_PIPELINE_RPS:,.0f} cases/s",
+        ),
+    ]
+    shown = [(name, b, limit, goal) for name, b, limit, goal in steps if b is not None]
+    if not shown:
+        return None
+    width, label_w, plot_w, row_h, top = 980, 230, 560, 58, 78
+    scale = max(max(sum(b.parts.values()), limit or 0) for _, b, limit, _ in shown) * 1.08
+    height = top + row_h * len(shown) + 40
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        f'<text x="10" y="22" font-size="15" font-weight="bold">CPU per case, ms, by part '
+        f"(make bench, {r.started:%Y-%m-%d}, {CORES} cores, whole stack on one machine)</text>",
+    ]
+    x = 10
+    for part, colour in PART_COLOURS.items():
+        name = "bench's client" if part == LOAD_GENERATOR else part
+        out.append(
+            f'<rect x="{x}" y="36" width="14" height="10" fill="{colour}"/>'
+            f'<text x="{x + 19}" y="45">{escape(name)}</text>'
+        )
+        x += 30 + 7 * len(name)
+    out.append(
+        f'<line x1="{x}" y1="41" x2="{x + 22}" y2="41" stroke="#c62828" stroke-width="2" '
+        f'stroke-dasharray="5,3"/><text x="{x + 28}" y="45" fill="#c62828">the most a case '
+        "may cost for the target to fit</text>"
+    )
+    y = top
+    for name, found, limit, goal in shown:
+        out.append(f'<text x="10" y="{y + 20}" font-weight="bold">{escape(name)}</text>')
+        out.append(
+            f'<text x="10" y="{y + 36}" fill="#555">at most {fmt(found.ceiling)} cases/s '
+            "at this cost</text>"
+        )
+        bx = float(label_w)
+        order = [*PART_COLOURS, *(p for p in found.parts if p not in PART_COLOURS)]
+        for part, ms in ((p, found.parts[p]) for p in order if p in found.parts):
+            w = plot_w * ms / scale
+            if w < 0.5:
+                continue
+            colour = PART_COLOURS.get(part, "#777")
+            out.append(
+                f'<rect x="{bx:.1f}" y="{y + 6}" width="{w:.1f}" height="26" fill="{colour}">'
+                f"<title>{escape(part)}: {ms:.2f} ms</title></rect>"
+            )
+            if w > 28:
+                out.append(
+                    f'<text x="{bx + w / 2:.1f}" y="{y + 23}" fill="white" '
+                    f'text-anchor="middle">{ms:.1f}</text>'
+                )
+            bx += w
+        out.append(f'<text x="{bx + 6:.1f}" y="{y + 23}">{sum(found.parts.values()):.1f} ms</text>')
+        if limit is not None:
+            lx = label_w + plot_w * limit / scale
+            out.append(
+                f'<line x1="{lx:.1f}" y1="{y}" x2="{lx:.1f}" y2="{y + 40}" stroke="#c62828" '
+                f'stroke-width="2" stroke-dasharray="5,3"/><text x="{lx + 4:.1f}" y="{y + 50}" '
+                f'fill="#c62828" font-size="11">{escape(goal)}: ≤ {limit:.1f} ms</text>'
+            )
+        y += row_h
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 def table(rows: list[Row]) -> str:
@@ -314,6 +464,20 @@ def print_table(rows: list[Row]) -> None:
         if x.baseline != "—":
             print(f"  {'':<{w}}    beside: {x.baseline}")
     print()
+
+
+def cpu_section(r: Report) -> str:
+    if cpu_chart(r) is None:
+        return ""
+    return f"""
+### Where a case's CPU goes
+
+Each step's CPU (every process's, over the step's window, as under Details) divided by the
+cases it completed. The throughput targets need a case to cost at most {CORES} cores ÷ the
+target rate — the dashed lines; the parts' shares say where any saving has to come from.
+
+![CPU per case by part, per step]({CHART})
+"""
 
 
 def render_doc(r: Report, rows: list[Row]) -> str:
@@ -390,7 +554,7 @@ The client's measured CPU per request is given under 1.
 ## Results
 
 {table(rows)}
-
+{cpu_section(r)}
 ## Details
 
 {detail}
