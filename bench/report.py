@@ -55,10 +55,15 @@ LOAD_GENERATOR = "bench"
 class Budget:
     """Where the CPU of one case went in a step, and what that allows: the stack (every
     part but the bench's own client) spends `stack_ms` per case, so the machine's cores
-    carry at most `ceiling` cases/s at that cost, whatever is tuned around it."""
+    carry at most `ceiling` cases/s at that cost, whatever is tuned around it. For a step
+    paced at a fixed `rate`, what it says is how busy that rate kept the cores: a case costs
+    more at a lower rate, fewer cases sharing each round of polling and committing."""
 
     parts: dict[str, float]
     """Part (a service, postgres, kafka, bench) → ms of CPU per case."""
+    busy: float
+    """Cores the stack kept busy over the step, on average."""
+    rate: float | None = None
 
     @property
     def stack_ms(self) -> float:
@@ -68,22 +73,33 @@ class Budget:
     def ceiling(self) -> float:
         return CORES * 1000 / self.stack_ms if self.stack_ms else float("nan")
 
+    def summary(self) -> str:
+        if self.rate is not None:
+            return f"{self.busy:.2f} of {CORES} cores busy at {fmt(self.rate)} cases/s"
+        return f"at most {fmt(self.ceiling)} cases/s at this cost"
+
     def text(self) -> str:
         stack = " + ".join(
             f"{k} {v:.2f}" for k, v in self.parts.items() if k != LOAD_GENERATOR and v >= 0.005
         )
+        then = (
+            f"the stack kept {self.summary()}"
+            if self.rate is not None
+            else f"{CORES} cores carry {self.summary()}"
+        )
         return (
             f"CPU per case: {stack} = {self.stack_ms:.1f} ms (the bench's client "
-            f"{self.parts.get(LOAD_GENERATOR, 0.0):.2f} ms more), so {CORES} cores carry at "
-            f"most {fmt(self.ceiling)} cases/s at this cost"
+            f"{self.parts.get(LOAD_GENERATOR, 0.0):.2f} ms more), so {then}"
         )
 
 
-def budget(step: dict[str, Any] | None, cases_key: str) -> Budget | None:
+def budget(step: dict[str, Any] | None, cases_key: str, rate: float | None = None) -> Budget | None:
     """The CPU per case of a step: its CPU window over the cases it completed."""
     if not step or "cpu" not in step or not step.get(cases_key):
         return None
-    return Budget(step["cpu"].per_case_ms(step[cases_key]))
+    cpu = step["cpu"]
+    busy = sum(v for k, v in cpu.cores.items() if k != LOAD_GENERATOR)
+    return Budget(cpu.per_case_ms(step[cases_key]), busy, rate)
 
 
 def budget_note(found: Budget | None) -> str:
@@ -301,7 +317,7 @@ def details(r: Report) -> list[str]:
             f"{lat['missing']} missing after a {r.opts.latency_grace:.0f} s grace. "
             f"Due → 201 p50 {fmt(lat['http']['p50'])} / p99 {fmt(lat['http']['p99'])} ms. "
             f"Per stage: {stage_text(lat['stages'])}. {lat['cpu'].line()}."
-            + budget_sentence(budget(lat, "ok"))
+            + budget_sentence(budget(lat, "ok", lat["rate"]))
             + (f" Watcher error: {lat['watcher_error']}." if lat["watcher_error"] else "")
         )
     if pipe:
@@ -372,7 +388,7 @@ def cpu_chart(r: Report) -> str | None:
         ),
         (
             f"2. paced at {fmt(r.opts.latency_rate)} cases/s",
-            budget(r.results.get("latency"), "ok"),
+            budget(r.results.get("latency"), "ok", r.opts.latency_rate),
             None,
             "",
         ),
@@ -412,10 +428,7 @@ def cpu_chart(r: Report) -> str | None:
     y = top
     for name, found, limit, goal in shown:
         out.append(f'<text x="10" y="{y + 20}" font-weight="bold">{escape(name)}</text>')
-        out.append(
-            f'<text x="10" y="{y + 36}" fill="#555">at most {fmt(found.ceiling)} cases/s '
-            "at this cost</text>"
-        )
+        out.append(f'<text x="10" y="{y + 36}" fill="#555">{escape(found.summary())}</text>')
         bx = float(label_w)
         order = [*PART_COLOURS, *(p for p in found.parts if p not in PART_COLOURS)]
         for part, ms in ((p, found.parts[p]) for p in order if p in found.parts):

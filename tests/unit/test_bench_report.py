@@ -35,6 +35,23 @@ def report() -> Report:
         bench_cpu_ms_per_request=0.12,
         warmup_sent=1010,
     )
+    r.results["latency"] = step(
+        {"intake": 0.55, "postgres": 0.35, "followup": 0.28, "routing": 0.26, "kafka": 0.17}
+        | {"bench": 0.17},
+        20.1,
+        rate=100.0,
+        sent=2000,
+        ok=2000,
+        errors=Counter(),
+        dispatch_rate=100.0,
+        arrived=2000,
+        missing=0,
+        latency=SUMMARY,
+        queued=SUMMARY,
+        http=SUMMARY,
+        stages={},
+        watcher_error=None,
+    )
     r.results["pipeline"] = step(
         {"intake": 0.56, "followup": 0.42, "postgres": 0.38, "routing": 0.23, "kafka": 0.11}
         | {"bench": 0.18},
@@ -82,16 +99,23 @@ def test_the_report_says_it_beside_the_targets_and_draws_it():
     assert "CPU per case: intake 2.91" in rows["1. Intake registrations/s"].baseline
     assert "cases/s at this cost" in rows["3. Whole pipeline: 3"].baseline
     assert any("CPU per case" in line for line in details(r) if line.startswith("**3."))
+    # a paced step says how busy its rate kept the cores, not a ceiling
+    paced = next(line for line in details(r) if line.startswith("**2."))
+    assert "= 16.2 ms" in paced
+    assert f"the stack kept 1.61 of {CORES} cores busy at 100 cases/s" in paced
 
     chart = cpu_chart(r)
     assert chart is not None
     svg = ET.fromstring(chart)
     bars = [e for e in svg.iter(f"{SVG}rect") if e.find(f"{SVG}title") is not None]
-    # one segment per part for each of the two steps measured (no latency step here)
-    assert len(bars) == 2 * 6
+    # one segment per part for each of the three steps
+    assert len(bars) == 3 * 6
     labels = " ".join(t.text or "" for t in svg.iter(f"{SVG}text"))
-    assert "1,000 registrations/s: ≤ 2.0 ms" in labels
-    assert "300 cases/s: ≤ 6.7 ms" in labels
+    assert f"1,000 registrations/s: ≤ {CORES:.1f} ms" in labels
+    assert f"300 cases/s: ≤ {CORES * 1000 / 300:.1f} ms" in labels
+    ceiling = round(CORES * 1000 / 8.443)  # the pipeline's stack: 8.44 ms a case
+    assert f"at most {ceiling} cases/s at this cost" in labels
+    assert f"1.61 of {CORES} cores busy at 100 cases/s" in labels
     assert "benchmarks-cpu.svg" in render_doc(r, build_rows(r))
 
 
