@@ -431,3 +431,39 @@ def test_a_registry_another_process_changed_is_read_anew_and_never_changed_under
     assert "d1" in now.territory.departments and now.version == held.version + 1
     assert held.territory.departments == before and "d1" not in held.territory.departments
     assert app.organisation() is now  # the new state is what the cache holds from now on
+
+
+def test_a_batch_reads_the_registry_as_another_process_left_it_asking_once_for_all(app):
+    """Each batch of records reads reference data as it stands when the batch begins —
+    a change another process saved included — and asks the store once for everything it
+    read before, not once per registry, catalogue and calendar (routing reads them for
+    every case: a batch of one case asked three or four times)."""
+    app.organisation(), app.catalogue(), app.calendar()  # what routing has read before
+    elsewhere = app._reference(ORGANISATION_ID, to_change=True)
+    elsewhere.define(Department("d2", "某局", "ninghe", Stationing.ROTATION, (2,)), by="root")
+    app.events.put(elsewhere.collect_events())
+
+    asked = {"together": 0, "one by one": 0}
+    select_after, select = app.recorder.select_events_after, app.recorder.select_events
+    within = []  # the in-memory recorder reads "together" one by one itself
+
+    def together(after):
+        asked["together"] += 1
+        within.append(True)
+        try:
+            return select_after(after)
+        finally:
+            within.pop()
+
+    def one_by_one(*args, **kwargs):
+        asked["one by one"] += not within
+        return select(*args, **kwargs)
+
+    app.recorder.select_events_after, app.recorder.select_events = together, one_by_one
+    with app.batched():
+        seen = app.organisation()
+        app.catalogue(), app.calendar(), app.territory(), app.organisation()
+    assert "d2" in seen.territory.departments  # no freshness interval passed: the batch read it
+    assert asked == {"together": 1, "one by one": 0}
+    # and outside a batch, the cache holds the new state from now on
+    assert app.organisation() is seen
