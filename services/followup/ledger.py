@@ -440,7 +440,12 @@ class PostgresLedger(PostgresTables):
         return tallies
 
     def gauges(self, now: datetime) -> Gauges:
-        with self.connection() as conn:
+        """Counted by one backend, never a parallel plan: every `gauges_seconds`, a
+        parallel scan of the deadlines (PostgreSQL chose one for them written as filtered
+        counts) took the other core of a small machine from the queries people wait for.
+        A background count need not be fast, only out of their way."""
+        with self.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             statuses = conn.execute(
                 "SELECT status, count(*) FROM followup.ledger_cases GROUP BY status"
             ).fetchall()
