@@ -278,8 +278,9 @@ def render(run: Run, chart_name: str) -> str:
         "Other work ran on the machine meanwhile: load averages (1, 5, 15 min) at the start "
         f"and end of each measurement: {small.cases:,}: {loads(small)}; "
         f"{large.cases:,}: {loads(large)}. Before the timed queries the run waited for the "
-        "1-minute load average to fall below 1.0 (PostgreSQL writing out the first "
-        f"checkpoint's marks; at most 5 min): {small.quiet_after:,.0f} s at {small.cases:,}, "
+        "1-minute load average to fall below 1.0 and the kernel's unwritten data below 64 MB "
+        "(PostgreSQL writing out the first checkpoint's marks; at most 5 min): "
+        f"{small.quiet_after:,.0f} s at {small.cases:,}, "
         f"{large.quiet_after:,.0f} s at {large.cases:,}.",
         f"- **Prototypes**: {sum(run.prototype_kinds.values())} cases made in "
         f"{run.prototypes_seconds:,.0f} s by the three applications in process — "
