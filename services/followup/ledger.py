@@ -1,6 +1,7 @@
 """The work ledger (工作台账): every case's next alarm, its case-code hash, its running
 deadlines and the facts the statistics count — a projection of follow-up's notification log
-into two tables (shared/projection.py), brought up to date before each use. It never decides
+into a row per case, its deadlines' rows and the statistics' rows (shared/projection.py,
+migrations 0001, 0009, 0011), brought up to date before each use. It never decides
 anything itself: the scheduler only learns *which* cases to look at, and each case's own
 events say what fires.
 """
